@@ -1,0 +1,286 @@
+//! The `quarry` command line: argument definitions and the commands behind them.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::{self, Format};
+use crate::plugin::{Limits, PluginError, Runtime, RuntimeConfig, parse_bytes};
+use crate::run::{PluginChoice, Progress, RunError, RunRequest, run_blocking};
+use crate::source::{DEMO, Sources, demo};
+
+#[derive(Parser, Debug)]
+#[command(name = "quarry", version, about = "Run sandboxed WebAssembly plugins over your databases.")]
+pub struct Cli {
+    /// Where Quarry keeps its data: the demo database and compiled plugins.
+    #[arg(long, env = "QUARRY_DATA", default_value = "quarry-data", global = true)]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a query, optionally through a plugin, and print the rows.
+    Run(RunArgs),
+    /// Work with plugin files.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Measure throughput and plugin lifecycle costs on the demo data.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Show what a plugin says about itself, its size, SHA-256 and imports.
+    Inspect {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The plugin (.wasm component) to run; without it the query's rows are printed as they come.
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// The plugin's params: a JSON object, or @FILE to read it from a file.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// The source to query: `demo` (the embedded database) or `sqlite:PATH`.
+    #[arg(long, default_value = DEMO)]
+    pub source: String,
+    /// The query (SQL for SQLite), used when the plugin does not build one.
+    #[arg(long)]
+    pub query: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Stop after this many output rows.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Rows per batch from the database to the plugin.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// The longest the database may spend on the query, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout: f64,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Per-run plugin limits; each defaults to a safe value.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Memory a plugin may use, e.g. 64MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
+    /// Plugin CPU time per run, in seconds.
+    #[arg(long)]
+    pub max_cpu_time: Option<f64>,
+    /// Rows a run may output.
+    #[arg(long)]
+    pub max_output_rows: Option<u64>,
+    /// Bytes a run may output, e.g. 1GiB.
+    #[arg(long, value_parser = parse_bytes)]
+    pub max_output_bytes: Option<u64>,
+    /// Bytes of plugin log a run may write, e.g. 1MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    pub max_log_bytes: Option<u64>,
+}
+
+impl LimitArgs {
+    pub fn apply(&self, mut limits: Limits) -> anyhow::Result<Limits> {
+        if let Some(m) = self.max_memory {
+            limits.memory_bytes = m;
+        }
+        if let Some(secs) = self.max_cpu_time {
+            limits.cpu_time = Duration::try_from_secs_f64(secs).context("--max-cpu-time must be a positive number")?;
+        }
+        if let Some(n) = self.max_output_rows {
+            limits.output_rows = n;
+        }
+        if let Some(b) = self.max_output_bytes {
+            limits.output_bytes = b;
+        }
+        if let Some(b) = self.max_log_bytes {
+            limits.log_bytes = b as usize;
+        }
+        Ok(limits)
+    }
+}
+
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    match cli.command {
+        Command::Run(args) => run(&cli.data_dir, args, &tokio),
+        Command::Plugin { command: PluginCommand::Inspect { file, json } } => inspect(&cli.data_dir, &file, json),
+        Command::Bench(args) => crate::bench::main(&cli.data_dir, args, &tokio),
+    }
+}
+
+/// The runtime with the compile cache in the data directory.
+pub fn runtime(data_dir: &Path, limits: &Limits) -> anyhow::Result<Runtime> {
+    let config = RuntimeConfig { cache_dir: Some(data_dir.join("cache")), limits: limits.clone(), ..Default::default() };
+    Runtime::new(config).map_err(anyhow::Error::msg)
+}
+
+/// Reads and loads a plugin file, with errors that name the file.
+pub fn load_plugin(runtime: &Runtime, path: &Path) -> anyhow::Result<PluginChoice> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))?;
+    let (plugin, load) = runtime.load(&bytes).with_context(|| format!("{} was refused", path.display()))?;
+    Ok(PluginChoice { plugin, load })
+}
+
+fn read_params(params: &str) -> anyhow::Result<String> {
+    let text = match params.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read params file {path}"))?,
+        None => params.to_owned(),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--params is not valid JSON: {e}"))?;
+    if !value.is_object() {
+        bail!("--params must be a JSON object, like {{\"origin\": \"JFK\"}}");
+    }
+    Ok(text)
+}
+
+fn run(data_dir: &Path, args: RunArgs, tokio: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    let params = read_params(&args.params)?;
+    let limits = args.limits.apply(Limits::default())?;
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let timeout = Duration::try_from_secs_f64(args.timeout).context("--timeout must be a positive number")?;
+    let runtime = runtime(data_dir, &limits)?;
+    let plugin = args.plugin.as_deref().map(|p| load_plugin(&runtime, p)).transpose()?;
+    if args.source == DEMO && !demo::is_built(data_dir) {
+        eprintln!("Building the demo database in {} (first run only)…", data_dir.display());
+    }
+    let sources = Sources::with_demo(data_dir);
+    let request = RunRequest {
+        plugin,
+        params,
+        query: args.query,
+        limit: args.limit,
+        batch_rows: args.batch_size,
+        limits,
+        timeout,
+        ..RunRequest::new(args.source)
+    };
+
+    let mut sink = output::sink(args.format, BufWriter::new(std::io::stdout()));
+    let mut meter = ProgressMeter::new(std::io::stderr().is_terminal());
+    let handle = tokio.handle().clone();
+    let report = tokio.block_on(async {
+        tokio::task::spawn_blocking(move || {
+            let report = run_blocking(&runtime, &sources, &handle, request, sink.as_mut(), |p| meter.show(p));
+            meter.clear();
+            report
+        })
+        .await
+    })?;
+
+    for line in &report.logs {
+        eprintln!("[{}] {}", line.level, line.message);
+    }
+    match report.result {
+        Ok(()) => {
+            if report.truncated {
+                eprintln!("Output truncated at {} rows (--limit).", report.stats.rows_out);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RunError::Plugin(PluginError::Trap { plugin, export, message, backtrace })) => {
+            eprintln!("error: plugin {plugin} trapped in {export}: {message}");
+            if !backtrace.is_empty() {
+                eprintln!("{backtrace}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A live row counter on stderr, when stderr is a terminal and the run is long.
+struct ProgressMeter {
+    enabled: bool,
+    started: Instant,
+    last: Option<Instant>,
+}
+
+impl ProgressMeter {
+    fn new(enabled: bool) -> Self {
+        ProgressMeter { enabled, started: Instant::now(), last: None }
+    }
+
+    fn show(&mut self, p: Progress) {
+        let now = Instant::now();
+        if !self.enabled
+            || now - self.started < Duration::from_millis(500)
+            || self.last.is_some_and(|t| now - t < Duration::from_millis(200))
+        {
+            return;
+        }
+        self.last = Some(now);
+        let rate = p.rows_in as f64 / (now - self.started).as_secs_f64();
+        eprint!("\r\x1b[K{} rows read, {} out, {:.0} rows/s", p.rows_in, p.rows_out, rate);
+        let _ = std::io::stderr().flush();
+    }
+
+    fn clear(&self) {
+        if self.last.is_some() {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let runtime = runtime(data_dir, &Limits::default())?;
+    let choice = load_plugin(&runtime, file)?;
+    let plugin = &choice.plugin;
+    if json {
+        let out = serde_json::json!({
+            "file": file,
+            "size": plugin.size,
+            "sha256": plugin.sha256,
+            "info": plugin.info,
+            "imports": plugin.imports,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let info = &plugin.info;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{} {}", info.name, info.version)?;
+    if !info.description.is_empty() {
+        writeln!(out, "{}", info.description)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "file:         {}", file.display())?;
+    writeln!(out, "size:         {} bytes", plugin.size)?;
+    writeln!(out, "sha256:       {}", plugin.sha256)?;
+    writeln!(out, "builds query: {}", if info.builds_query { "yes" } else { "no" })?;
+    writeln!(out, "transforms:   {}", if info.transforms { "yes" } else { "no" })?;
+    match &info.params_schema {
+        Some(schema) => {
+            let pretty = serde_json::from_str::<serde_json::Value>(schema)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or_else(|_| schema.clone());
+            writeln!(out, "params schema:\n{pretty}")?;
+        }
+        None => writeln!(out, "params:       none")?,
+    }
+    writeln!(out, "imports:")?;
+    for import in &plugin.imports {
+        writeln!(out, "  {import}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

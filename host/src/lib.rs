@@ -1,0 +1,21 @@
+//! Quarry: a query playground whose query logic lives in sandboxed WebAssembly plugins.
+//!
+//! # Layout
+//!
+//! - [`batch`]: the host's columnar batch (Arrow layout), builders and validation.
+//! - [`plugin`]: the wasmtime runtime — contract bindings, sandbox, limits, compile cache.
+//! - [`source`]: the [`source::Source`] trait and one module per database backend.
+//! - [`run`]: the pipeline that streams a source through a plugin into a [`run::Sink`].
+//! - [`output`]: table, JSON, NDJSON and CSV sinks.
+//! - [`cli`]: the `quarry` command line.
+//! - [`bench`]: `quarry bench`, throughput and lifecycle figures.
+//! - [`datetime`]: calendar arithmetic for timestamps and dates.
+
+pub mod batch;
+pub mod bench;
+pub mod cli;
+pub mod datetime;
+pub mod output;
+pub mod plugin;
+pub mod run;
+pub mod source;

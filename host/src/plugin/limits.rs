@@ -1,0 +1,133 @@
+//! Per-run limits: every one has a safe default, can be changed, and is named in the error
+//! when a plugin hits it.
+
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Linear memory a plugin instance may grow to.
+    pub memory_bytes: u64,
+    /// Time the plugin may spend in its own code over the whole run (database time excluded).
+    pub cpu_time: Duration,
+    /// Rows a run may output.
+    pub output_rows: u64,
+    /// Bytes (column buffers) a run may output.
+    pub output_bytes: u64,
+    /// Bytes of log lines and stdout/stderr a run may write.
+    pub log_bytes: usize,
+    /// Rows in one batch, in either direction.
+    pub batch_rows: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            cpu_time: Duration::from_secs(10),
+            output_rows: 10_000_000,
+            output_bytes: 1 << 30,
+            log_bytes: 1 << 20,
+            batch_rows: 65_536,
+        }
+    }
+}
+
+/// Which limit a run hit, with the value in force.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Limit {
+    Memory(u64),
+    CpuTime(Duration),
+    OutputRows(u64),
+    OutputBytes(u64),
+    LogBytes(usize),
+    BatchRows(u32),
+    /// The wasm stack (an engine setting), hit by unbounded recursion.
+    Stack(usize),
+}
+
+impl Limit {
+    /// A short stable name, used in the JSON API's error kinds.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Limit::Memory(_) => "memory",
+            Limit::CpuTime(_) => "cpu_time",
+            Limit::OutputRows(_) => "output_rows",
+            Limit::OutputBytes(_) => "output_bytes",
+            Limit::LogBytes(_) => "log_bytes",
+            Limit::BatchRows(_) => "batch_rows",
+            Limit::Stack(_) => "stack",
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Memory(b) => write!(f, "memory limit ({}; --max-memory raises it)", bytes(*b)),
+            Limit::CpuTime(d) => write!(f, "CPU time limit ({d:?}; --max-cpu-time raises it)"),
+            Limit::OutputRows(n) => write!(f, "output row limit ({n} rows; --max-output-rows raises it)"),
+            Limit::OutputBytes(b) => {
+                write!(f, "output size limit ({}; --max-output-bytes raises it)", bytes(*b))
+            }
+            Limit::LogBytes(b) => write!(f, "log size limit ({}; --max-log-bytes raises it)", bytes(*b as u64)),
+            Limit::BatchRows(n) => write!(f, "batch size limit ({n} rows per batch)"),
+            Limit::Stack(b) => write!(f, "stack limit ({}; unbounded recursion?)", bytes(*b as u64)),
+        }
+    }
+}
+
+/// `64 MiB`, `1 KiB`, `12 bytes`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size && n % size == 0 {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    for (unit, size) in UNITS {
+        if n >= size {
+            return format!("{:.1} {unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n} bytes")
+}
+
+/// Parses `64MiB`, `64M`, `1g`, `4096`: the form the CLI flags take.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a size like 64MiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` in `{s}`; use KiB, MiB or GiB")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_and_parse() {
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(12), "12 bytes");
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("12 parsecs").is_err());
+        assert!(parse_bytes("MiB").is_err());
+    }
+
+    #[test]
+    fn limit_messages_say_how_to_raise_them() {
+        let message = Limit::Memory(64 << 20).to_string();
+        assert_eq!(message, "memory limit (64 MiB; --max-memory raises it)");
+    }
+}

@@ -1,0 +1,201 @@
+//! Data sources: one [`Source`] trait, one module per backend.
+//!
+//! A source runs one read-only query and streams its rows as [`Batch`]es into a bounded
+//! channel, so a plugin sees the first batch before the last row is read and memory stays
+//! flat however large the result.
+
+pub mod demo;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::batch::Batch;
+
+/// The database family behind a source; plugins see it to write the right dialect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Cockroach,
+    Scylla,
+    Mongo,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Cockroach => "cockroach",
+            Backend::Scylla => "scylla",
+            Backend::Mongo => "mongo",
+        }
+    }
+}
+
+/// A scalar query parameter.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    Null,
+    Boolean(bool),
+    Int64(i64),
+    Float64(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// A statement in the backend's own dialect, with bound parameters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Statement {
+    pub text: String,
+    pub params: Vec<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MongoFind {
+    pub collection: String,
+    pub filter: String,
+    pub projection: Option<String>,
+    pub sort: Option<String>,
+    pub skip: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MongoAggregate {
+    pub collection: String,
+    pub pipeline: String,
+}
+
+/// The query a run executes, built by a plugin or parsed from the user's text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Query {
+    Sql(Statement),
+    Cql(Statement),
+    MongoFind(MongoFind),
+    MongoAggregate(MongoAggregate),
+}
+
+impl Query {
+    /// The query text as a user would type it (parameters not included).
+    pub fn text(&self) -> &str {
+        match self {
+            Query::Sql(s) | Query::Cql(s) => &s.text,
+            Query::MongoFind(f) => &f.filter,
+            Query::MongoAggregate(a) => &a.pipeline,
+        }
+    }
+}
+
+/// Settings for one streamed query.
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Rows per batch handed to the plugin.
+    pub batch_rows: usize,
+    /// Stop after this many rows (the run's `--limit` when there is no plugin).
+    pub max_rows: Option<u64>,
+    /// The longest the database may work on the query.
+    pub timeout: Duration,
+    /// Set when the run is cancelled; the source stops at the next row.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl StreamOptions {
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// The sending half of a run's batch channel.
+pub type BatchSender = mpsc::Sender<Batch>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("unknown source `{name}`; known sources: {known}")]
+    Unknown { name: String, known: String },
+    #[error("source `{source_name}` ({backend}) cannot run a {kind} query")]
+    WrongDialect { source_name: String, backend: &'static str, kind: &'static str },
+    #[error("source `{source_name}`: {message}")]
+    Query { source_name: String, message: String },
+    #[error("source `{source_name}`: only read-only statements may run; refused: {statement}")]
+    NotReadOnly { source_name: String, statement: String },
+    #[error("source `{source_name}`: the query ran longer than its {timeout:?} timeout")]
+    Timeout { source_name: String, timeout: Duration },
+    #[error("source `{source_name}` is unavailable: {message}")]
+    Unavailable { source_name: String, message: String },
+    #[error("the run was cancelled")]
+    Cancelled,
+}
+
+/// A database a run can read from.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    fn name(&self) -> &str;
+
+    fn backend(&self) -> Backend;
+
+    /// Turns text the user typed into this backend's query.
+    fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
+        Ok(Query::Sql(Statement { text: text.to_owned(), params: Vec::new() }))
+    }
+
+    /// Runs `query` and sends its rows in batches of `options.batch_rows` until the result
+    /// ends, `options.max_rows` is reached, or the receiver goes away.
+    async fn stream(
+        &self,
+        query: Query,
+        options: StreamOptions,
+        out: BatchSender,
+    ) -> Result<(), SourceError>;
+
+    /// Checks that the source answers; returns a short description of the server.
+    async fn check(&self) -> Result<String, SourceError>;
+}
+
+/// The configured sources by name. `demo` is always there.
+#[derive(Clone)]
+pub struct Sources {
+    by_name: BTreeMap<String, Arc<dyn Source>>,
+}
+
+pub const DEMO: &str = "demo";
+
+impl Sources {
+    /// The embedded demo database, kept in `data_dir`.
+    pub fn with_demo(data_dir: impl Into<PathBuf>) -> Self {
+        let demo: Arc<dyn Source> = Arc::new(demo::DemoSource::new(data_dir.into()));
+        Sources { by_name: BTreeMap::from([(DEMO.to_owned(), demo)]) }
+    }
+
+    pub fn insert(&mut self, source: Arc<dyn Source>) {
+        self.by_name.insert(source.name().to_owned(), source);
+    }
+
+    /// A source by name; `sqlite:PATH` opens a SQLite file read-only without configuration.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn Source>, SourceError> {
+        if let Some(source) = self.by_name.get(name) {
+            return Ok(source.clone());
+        }
+        if let Some(path) = name.strip_prefix("sqlite:") {
+            return Ok(Arc::new(sqlite::SqliteSource::open(name, path)?));
+        }
+        Err(SourceError::Unknown {
+            name: name.to_owned(),
+            known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Source>> {
+        self.by_name.values()
+    }
+}

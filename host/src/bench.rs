@@ -1,16 +1,261 @@
 //! `quarry bench`: throughput of the plugin path against no plugin and native Rust, and the
 //! plugin lifecycle, measured in one process so the ratios are comparable.
+//!
+//! Pipelines run interleaved (A, B, A, B, …) so that noise on a shared machine hits both
+//! sides alike; each figure is the median of the rounds.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::batch::{Batch, Column, ColumnBuilder, DataType, Field, Values};
+use crate::plugin::{Limits, LoadedPlugin, Runtime};
+use crate::run::{PluginChoice, RunRequest, Sink, run_blocking};
+use crate::source::{Backend, DEMO, Sources, demo};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Directory holding the built plugins (identity.wasm, units.wasm).
     #[arg(long, default_value = "target/wasm32-wasip2/release")]
     pub plugins: PathBuf,
+    /// Rounds per pipeline; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Instantiations measured for the per-run instantiate time.
+    #[arg(long, default_value_t = 2000)]
+    pub instances: usize,
 }
 
-pub fn main(_data_dir: &Path, _args: BenchArgs, _tokio: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+const ALL_FLIGHTS: &str = "SELECT * FROM flights";
+
+pub fn main(data_dir: &Path, args: BenchArgs, tokio: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    let runtime = crate::cli::runtime(data_dir, &Limits::default())?;
+    let load = |name: &str| -> anyhow::Result<Arc<LoadedPlugin>> {
+        let path = args.plugins.join(format!("{name}.wasm"));
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read {} (build the plugins with `cargo plugins`)", path.display()))?;
+        Ok(runtime.load(&bytes).with_context(|| format!("{} was refused", path.display()))?.0)
+    };
+    let identity = load("identity")?;
+    let units = load("units")?;
+    let sources = Sources::with_demo(data_dir);
+    let handle = tokio.handle().clone();
+    let bench = Bench { runtime: &runtime, sources: &sources, handle: &handle };
+
+    println!("Quarry bench: all flights ({ALL_FLIGHTS}), median of {} rounds\n", args.rounds);
+    let [none, ident] = bench.interleaved(args.rounds, [None, Some(&identity)], false)?;
+    let [native, plugin] = bench.interleaved(args.rounds, [None, Some(&units)], true)?;
+    let rows = none.rows as f64;
+    println!("{:<44} {:>10} {:>14} {:>8}", "pipeline", "median", "rows/s", "ratio");
+    let line = |name: &str, t: Duration, base: Duration| {
+        let ratio = t.as_secs_f64() / base.as_secs_f64();
+        println!("{name:<44} {:>8.1}ms {:>14.0} {ratio:>7.3}×", ms(t), rows / t.as_secs_f64());
+    };
+    line("no plugin", none.median, none.median);
+    line("identity plugin (vs no plugin)", ident.median, none.median);
+    line("units, native Rust in the host", native.median, native.median);
+    line("units plugin (vs native Rust)", plugin.median, native.median);
+
+    let batches = bench.collect_batches()?;
+    let (native_t, plugin_t) = transform_only(&runtime, &units, &batches, args.rounds)?;
+    println!("\nTransform alone, {} batches of 1,024 rows in memory (the plugin's figure includes", batches.len());
+    println!("copying each batch in and out of the sandbox):");
+    line("units, native Rust", native_t, native_t);
+    line("units plugin (vs native Rust)", plugin_t, native_t);
+
+    let (p50, p99) = instantiate_times(&runtime, &identity, args.instances)?;
+    println!("\nInstantiate (fresh store + instance per run), {} runs:", args.instances);
+    println!("  p50 {:.1} µs   p99 {:.1} µs", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
     Ok(ExitCode::SUCCESS)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Bench<'a> {
+    runtime: &'a Runtime,
+    sources: &'a Sources,
+    handle: &'a tokio::runtime::Handle,
+}
+
+struct Timing {
+    median: Duration,
+    rows: u64,
+}
+
+impl Bench<'_> {
+    /// Runs each pipeline `rounds` times, alternating. With `native`, a pipeline without a
+    /// plugin applies [`units_native`] in its sink instead.
+    fn interleaved<const N: usize>(
+        &self,
+        rounds: usize,
+        plugins: [Option<&Arc<LoadedPlugin>>; N],
+        native: bool,
+    ) -> anyhow::Result<[Timing; N]> {
+        let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
+        let mut rows = [0u64; N];
+        for _ in 0..rounds + 1 {
+            for (i, plugin) in plugins.iter().enumerate() {
+                let request = RunRequest {
+                    plugin: plugin.map(|p| PluginChoice { plugin: p.clone(), load: Default::default() }),
+                    query: Some(ALL_FLIGHTS.to_owned()),
+                    ..RunRequest::new(DEMO)
+                };
+                let mut sink = Discard { rows: 0, native: native && plugin.is_none() };
+                let started = Instant::now();
+                let report = std::thread::scope(|s| {
+                    s.spawn(|| run_blocking(self.runtime, self.sources, self.handle, request, &mut sink, |_| {}))
+                        .join()
+                        .expect("bench run")
+                });
+                times[i].push(started.elapsed());
+                report.result?;
+                rows[i] = sink.rows;
+            }
+        }
+        // The first round warms caches and is not counted.
+        Ok(std::array::from_fn(|i| Timing { median: median(&mut times[i][1..].to_vec()), rows: rows[i] }))
+    }
+
+    fn collect_batches(&self) -> anyhow::Result<Vec<Batch>> {
+        struct Keep(Vec<Batch>);
+        impl Sink for Keep {
+            fn start(&mut self, _: &[Field]) -> std::io::Result<()> {
+                Ok(())
+            }
+            fn batch(&mut self, b: &Batch) -> std::io::Result<()> {
+                self.0.push(b.clone());
+                Ok(())
+            }
+            fn finish(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut keep = Keep(Vec::new());
+        let request = RunRequest { query: Some(ALL_FLIGHTS.to_owned()), ..RunRequest::new(DEMO) };
+        let report = std::thread::scope(|s| {
+            s.spawn(|| run_blocking(self.runtime, self.sources, self.handle, request, &mut keep, |_| {}))
+                .join()
+                .expect("bench run")
+        });
+        report.result?;
+        Ok(keep.0)
+    }
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Counts rows; with `native`, first computes the units columns in Rust.
+struct Discard {
+    rows: u64,
+    native: bool,
+}
+
+impl Sink for Discard {
+    fn start(&mut self, _: &[Field]) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn batch(&mut self, batch: &Batch) -> std::io::Result<()> {
+        if self.native {
+            std::hint::black_box(units_native(batch));
+        }
+        self.rows += batch.num_rows as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The `units` example plugin's logic, written against the host's batch: the native
+/// baseline for the plugin path. Returns the three added columns.
+pub fn units_native(batch: &Batch) -> [Column; 3] {
+    let number = |name: &str| -> Option<&Column> { batch.columns.iter().find(|c| c.name == name) };
+    let read = |c: Option<&Column>, row: usize| -> Option<f64> {
+        let c = c?;
+        if !c.is_valid(row) {
+            return None;
+        }
+        match &c.values {
+            Values::Int64(v) => Some(v[row] as f64),
+            Values::Float64(v) => Some(v[row]),
+            _ => None,
+        }
+    };
+    let (distance, air_time) = (number("distance"), number("air_time"));
+    let n = batch.num_rows;
+    let mut km = ColumnBuilder::new("distance_km", DataType::Float64, n);
+    let mut hours = ColumnBuilder::new("air_time_h", DataType::Float64, n);
+    let mut speed = ColumnBuilder::new("speed_kmh", DataType::Float64, n);
+    for row in 0..n {
+        let d = read(distance, row).map(|d| d * 1.609_344);
+        let h = read(air_time, row).map(|m| m / 60.0);
+        match d {
+            Some(d) => km.push_f64(d),
+            None => km.push_null(),
+        }
+        match h {
+            Some(h) => hours.push_f64(h),
+            None => hours.push_null(),
+        }
+        match (d, h) {
+            (Some(d), Some(h)) if h != 0.0 => speed.push_f64(d / h),
+            _ => speed.push_null(),
+        }
+    }
+    [km.finish(), hours.finish(), speed.finish()]
+}
+
+/// Times `units` over batches already in memory: native Rust against the plugin.
+fn transform_only(
+    runtime: &Runtime,
+    units: &LoadedPlugin,
+    batches: &[Batch],
+    rounds: usize,
+) -> anyhow::Result<(Duration, Duration)> {
+    let mut native = Vec::new();
+    let mut plugin = Vec::new();
+    for _ in 0..rounds + 1 {
+        let started = Instant::now();
+        for b in batches {
+            std::hint::black_box(units_native(b));
+        }
+        native.push(started.elapsed());
+
+        let mut run = runtime.start(units, runtime.default_limits(), Arc::default())?;
+        run.init(DEMO, Backend::Sqlite, "{}")?;
+        let started = Instant::now();
+        for b in batches {
+            std::hint::black_box(run.transform(b.clone())?);
+        }
+        plugin.push(started.elapsed());
+    }
+    Ok((median(&mut native[1..].to_vec()), median(&mut plugin[1..].to_vec())))
+}
+
+/// p50 and p99 of creating a fresh store and instance.
+fn instantiate_times(runtime: &Runtime, plugin: &LoadedPlugin, n: usize) -> anyhow::Result<(Duration, Duration)> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let started = Instant::now();
+        let run = runtime.start(plugin, runtime.default_limits(), Arc::default())?;
+        times.push(started.elapsed());
+        drop(run);
+    }
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
 }

@@ -469,9 +469,11 @@ fn classify(store: &Store<RunState>, plugin: &PluginId, limits: &Limits, export:
         Some(Interrupted::Cancelled) => return PluginError::Cancelled { plugin, export },
         None => {}
     }
-    let backtrace = e.downcast_ref::<wasmtime::WasmBacktrace>().map(|b| b.to_string()).unwrap_or_default();
+    let trace = e.downcast_ref::<wasmtime::WasmBacktrace>();
+    let backtrace = trace.map(|b| b.to_string()).unwrap_or_default();
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => limit(Limit::Stack(MAX_WASM_STACK)),
+        Some(Trap::MemoryOutOfBounds) if trace.is_some_and(is_recursion) => limit(Limit::Stack(MAX_WASM_STACK)),
         Some(Trap::Interrupt) => limit(Limit::CpuTime(limits.cpu_time)),
         Some(trap) => {
             let logs = state.log.lock().map(|l| l.lines.iter().rev().take(3).rev().map(|l| l.message.clone()).collect::<Vec<_>>().join("\n")).unwrap_or_default();
@@ -480,6 +482,21 @@ fn classify(store: &Store<RunState>, plugin: &PluginId, limits: &Limits, export:
         }
         None => PluginError::Host { plugin, message: format!("{e:#}") },
     }
+}
+
+/// Whether a backtrace is one function calling itself over and over. Languages that keep
+/// their stack in linear memory (Rust, C) overflow it with an out-of-bounds access rather
+/// than a wasm stack overflow; the repeated frames are what tell the two apart.
+fn is_recursion(trace: &wasmtime::WasmBacktrace) -> bool {
+    let frames = trace.frames();
+    if frames.len() < 16 {
+        return false;
+    }
+    let mut counts = HashMap::new();
+    for frame in frames {
+        *counts.entry((frame.module().name(), frame.func_index())).or_insert(0) += 1;
+    }
+    counts.values().max().is_some_and(|&n| n * 2 >= frames.len())
 }
 
 #[derive(Debug, thiserror::Error)]

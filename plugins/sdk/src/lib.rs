@@ -1,0 +1,148 @@
+//! Write [Quarry](https://github.com/quarry) plugins in Rust: implement [`Plugin`], then
+//! call [`export!`] once.
+//!
+//! A plugin is a WebAssembly component (built for `wasm32-wasip2`) that the host calls
+//! in this order: `describe`, `init` with the user's params, `build_query` (the query to
+//! run, if the plugin builds one), `transform` for each batch of the result, and
+//! `finish` once at the end. Each [`Plugin`] method has a default, so a plugin only
+//! writes what it does.
+//!
+//! This transform adds a `gain` column, the minutes a flight made up in the air:
+//!
+//! ```
+//! use quarry_plugin::{Batch, Error, Float64Builder, Info, NoParams, Plugin, Source};
+//!
+//! struct Gain;
+//!
+//! impl Plugin for Gain {
+//!     type Params = NoParams;
+//!
+//!     fn describe() -> Info {
+//!         quarry_plugin::plugin_info!().transforms()
+//!     }
+//!
+//!     fn init(_source: &Source, _params: NoParams) -> Result<Self, Error> {
+//!         Ok(Gain)
+//!     }
+//!
+//!     fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
+//!         // Look each column up once; a postgres source may send these as float64.
+//!         let dep = input.column("dep_delay")?.expect_f64()?;
+//!         let arr = input.column("arr_delay")?.expect_f64()?;
+//!         let mut gain = Float64Builder::new("gain");
+//!         gain.extend(dep.f64s().zip(arr.f64s()).map(|(dep, arr)| Some(dep? - arr?)));
+//!         input.with_column(gain.finish())
+//!     }
+//! }
+//!
+//! quarry_plugin::export!(Gain);
+//! # let mut dep = quarry_plugin::Int64Builder::new("dep_delay");
+//! # dep.extend([Some(10), None]);
+//! # let mut arr = quarry_plugin::Int64Builder::new("arr_delay");
+//! # arr.extend([Some(4), Some(1)]);
+//! # let input = Batch::new(vec![dep.finish(), arr.finish()]).unwrap();
+//! # let output = Gain.transform(input).unwrap();
+//! # let gain: Vec<_> = output.column("gain").unwrap().f64s().collect();
+//! # assert_eq!(gain, [Some(6.0), None]);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release` and run it with
+//! `quarry run --plugin target/wasm32-wasip2/release/gain.wasm --query "SELECT * FROM
+//! flights LIMIT 5"`. `plugins/README.md` walks through it.
+//!
+//! # Layout
+//!
+//! - [`Plugin`] and [`export!`] (`export.rs`): what a plugin implements and the glue to
+//!   the contract's exports.
+//! - [`Batch`] and [`Row`] (`batch.rs`): a batch by column or by row; map, filter, take.
+//! - [`Column`] (`column.rs`): typed, null-aware reads of one column.
+//! - [`Int64Builder`] and friends (`builder.rs`): new columns, bitmaps and offsets included.
+//! - [`Info`] and [`plugin_info!`] (`info.rs`): what `describe` returns.
+//! - [`Error`] (`error.rs`): what a plugin fails with.
+//! - [`log!`], [`info!`], [`warn!`]... (`logging.rs`): lines in the run's log.
+//! - [`raw`]: the generated contract types, for building what the SDK would refuse to.
+
+// The generated bindings name this crate by path, from here and from `export!`.
+extern crate self as quarry_plugin;
+
+mod batch;
+mod builder;
+mod column;
+mod error;
+mod export;
+mod info;
+mod logging;
+pub mod raw;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "::quarry_plugin::bindings",
+        runtime_path: "::quarry_plugin::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq],
+    });
+}
+
+/// What `export!` expands to needs; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::Guest;
+    pub use crate::export::{build_query, describe, finish, init, transform};
+    pub use wit_bindgen;
+}
+
+pub use batch::{Batch, Row};
+pub use builder::{BoolBuilder, BytesBuilder, Float64Builder, Int64Builder, TextBuilder};
+pub use column::Column;
+pub use error::Error;
+pub use info::Info;
+pub use logging::write_log;
+pub use raw::{
+    Backend, DataType, Level, MongoAggregate, MongoFind, Query, Source, Statement, Value,
+};
+
+/// A plugin: build a query, transform rows, or both.
+///
+/// The host creates one instance per run with [`init`](Plugin::init), then calls the
+/// other methods on it. Return an [`Error`] to stop the run with a message; panics
+/// abort the plugin too, but with a less helpful message.
+pub trait Plugin: Sized + 'static {
+    /// The params the user passes, deserialized from a JSON object with serde. Use
+    /// [`NoParams`] when there are none; add `#[serde(deny_unknown_fields)]` so that a
+    /// misspelt param is an error rather than ignored.
+    type Params: serde::de::DeserializeOwned;
+
+    /// Static facts about the plugin; usually
+    /// `quarry_plugin::plugin_info!().transforms()` or `.builds_query()`.
+    fn describe() -> Info;
+
+    /// Starts a run against `source`. Invalid params never get here: they fail with an
+    /// error that names the field.
+    fn init(source: &Source, params: Self::Params) -> Result<Self, Error>;
+
+    /// The query to run, or `None` (the default) to run the user's query.
+    fn build_query(&mut self) -> Result<Option<Query>, Error> {
+        Ok(None)
+    }
+
+    /// Returns the rows to output for one batch of the result; by default, the batch
+    /// unchanged. Return [`Batch::empty`] to output nothing for this batch.
+    fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
+        Ok(input)
+    }
+
+    /// Returns rows to output after the last batch, such as aggregates; by default none.
+    fn finish(&mut self) -> Result<Option<Batch>, Error> {
+        Ok(None)
+    }
+}
+
+/// The [`Plugin::Params`] of a plugin that takes none: accepts `{}` (or no text) and
+/// rejects any field.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}

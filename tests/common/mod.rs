@@ -1,0 +1,183 @@
+//! Shared by the integration tests: the built plugins, one demo database and compile cache
+//! for the whole test run, and a sink that keeps what a run outputs.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use quarry::batch::{Batch, Cell, Field};
+use quarry::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
+use quarry::run::{PluginChoice, RunReport, RunRequest, Sink, run_blocking};
+use quarry::source::Sources;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A plugin built by `cargo plugins`.
+pub fn plugin_path(name: &str) -> PathBuf {
+    let path = repo_root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} is missing: run `cargo plugins` first (scripts/test.sh does)", path.display());
+    path
+}
+
+/// The data directory shared by every test: the demo database is built once.
+pub fn data_dir() -> PathBuf {
+    let dir = repo_root().join("target/test-data");
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        quarry::source::demo::ensure(&dir).expect("demo database builds");
+    });
+    dir
+}
+
+pub fn demo_db() -> PathBuf {
+    data_dir().join(quarry::source::demo::FILE_NAME)
+}
+
+/// Rows of an SQL query straight from the demo database, bypassing Quarry: the independent
+/// answer that Quarry's output is checked against.
+pub fn sql<T: rusqlite::types::FromSql>(query: &str) -> Vec<Vec<T>> {
+    let conn = rusqlite::Connection::open_with_flags(demo_db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut stmt = conn.prepare(query).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |row| (0..n).map(|i| row.get(i)).collect::<Result<Vec<T>, _>>())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+pub fn runtime_with(limits: Limits) -> Runtime {
+    let config = RuntimeConfig { cache_dir: Some(data_dir().join("cache")), limits, ..Default::default() };
+    Runtime::new(config).unwrap()
+}
+
+/// One runtime per test binary, like one per process in the host.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| runtime_with(Limits::default()))
+}
+
+pub fn load(runtime: &Runtime, name: &str) -> Arc<LoadedPlugin> {
+    let bytes = std::fs::read(plugin_path(name)).unwrap();
+    runtime.load(&bytes).unwrap_or_else(|e| panic!("{name} loads: {e}")).0
+}
+
+pub fn tokio() -> &'static tokio::runtime::Runtime {
+    static TOKIO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    TOKIO.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// Keeps every batch a run outputs.
+#[derive(Default)]
+pub struct Collect {
+    pub fields: Vec<Field>,
+    pub batches: Vec<Batch>,
+}
+
+impl Sink for Collect {
+    fn start(&mut self, fields: &[Field]) -> std::io::Result<()> {
+        self.fields = fields.to_vec();
+        Ok(())
+    }
+    fn batch(&mut self, batch: &Batch) -> std::io::Result<()> {
+        self.batches.push(batch.clone());
+        Ok(())
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Collect {
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows).sum()
+    }
+
+    /// Every cell of column `name`, as owned JSON-ish values for easy comparison.
+    pub fn column(&self, name: &str) -> Vec<Owned> {
+        let i = self.fields.iter().position(|f| f.name == name).unwrap_or_else(|| panic!("no column {name}"));
+        self.batches
+            .iter()
+            .flat_map(|b| (0..b.num_rows).map(move |r| Owned::from(b.columns[i].cell(r))))
+            .collect()
+    }
+}
+
+/// An owned cell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Owned {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl From<Cell<'_>> for Owned {
+    fn from(c: Cell<'_>) -> Self {
+        match c {
+            Cell::Null => Owned::Null,
+            Cell::Boolean(b) => Owned::Bool(b),
+            Cell::Int64(i) => Owned::Int(i),
+            Cell::Float64(f) => Owned::Float(f),
+            Cell::Text(s) => Owned::Text(s.to_owned()),
+            Cell::Bytes(b) => Owned::Bytes(b.to_vec()),
+        }
+    }
+}
+
+impl Owned {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Owned::Int(i) => Some(*i as f64),
+            Owned::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Owned::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Owned::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a request on the shared runtime and the demo source, collecting the output.
+pub fn run_on(runtime: &Runtime, request: RunRequest) -> (RunReport, Collect) {
+    let sources = Sources::with_demo(data_dir());
+    let mut sink = Collect::default();
+    let handle = tokio().handle().clone();
+    let report = std::thread::scope(|s| {
+        s.spawn(|| run_blocking(runtime, &sources, &handle, request, &mut sink, |_| {})).join().unwrap()
+    });
+    (report, sink)
+}
+
+/// A request for the demo source running plugin `name` (if any) with `params` and `query`.
+pub fn request(runtime: &Runtime, plugin: Option<&str>, params: &str, query: Option<&str>) -> RunRequest {
+    RunRequest {
+        plugin: plugin.map(|name| PluginChoice { plugin: load(runtime, name), load: Default::default() }),
+        params: params.to_owned(),
+        query: query.map(str::to_owned),
+        ..RunRequest::new("demo")
+    }
+}
+
+/// Runs plugin `name` on the demo data and expects success.
+pub fn run_ok(plugin: Option<&str>, params: &str, query: Option<&str>) -> (RunReport, Collect) {
+    let rt = runtime();
+    let (report, out) = run_on(rt, request(rt, plugin, params, query));
+    if let Err(e) = &report.result {
+        panic!("run failed: {e}; logs: {:?}", report.logs);
+    }
+    (report, out)
+}

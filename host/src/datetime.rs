@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(format_timestamp(t + 1_500), "2013-01-01T10:00:00.001500Z");
         assert_eq!(format_timestamp(t + 250_000), "2013-01-01T10:00:00.250Z");
         assert_eq!(parse_timestamp("2013-01-01T10:00:00.25Z"), Some(t + 250_000));
-        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.000001Z");
+        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999999Z");
         for bad in ["2013-13-01", "2013-02-29", "2013-01-01X", "2013-01-01T25:00", "nope", ""] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }

@@ -327,7 +327,8 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("name"));
         assert!(lines[3].contains("NULL"));
-        assert!(lines[2].ends_with("                  -1"), "{text}");
+        assert!(lines[3].ends_with("                  -1"), "{text}");
+        assert!(lines[4].starts_with("NULL "), "{text}");
         assert_eq!(lines.last(), Some(&"(3 rows)"));
     }
 }

@@ -31,9 +31,15 @@ fn refused(args: &[&str], what: &str) {
     assert!(!out.status.success(), "{args:?} should fail");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     // clap adds its usage hint to flag errors; nothing else may follow the error line.
-    let lines: Vec<&str> = err.lines().filter(|l| !l.is_empty() && !l.starts_with("For more information")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
     assert_eq!(lines.len(), 1, "{args:?}: expected one line, got:\n{err}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(what), "{args:?}: {err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(what),
+        "{args:?}: {err}"
+    );
 }
 
 fn path(p: &Path) -> &str {
@@ -42,23 +48,52 @@ fn path(p: &Path) -> &str {
 
 #[test]
 fn csv_output_has_a_header_and_iso_times() {
-    let out = quarry(&["run", "--query", "SELECT carrier, flight, time_hour FROM flights LIMIT 2", "--format", "csv"]);
+    let out = quarry(&[
+        "run",
+        "--query",
+        "SELECT carrier, flight, time_hour FROM flights LIMIT 2",
+        "--format",
+        "csv",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "carrier,flight,time_hour\nUA,1545,2013-01-01T10:00:00Z\nUA,1714,2013-01-01T10:00:00Z\n");
-    assert!(!stderr(&out).contains("truncated"), "SQL's LIMIT is not Quarry's --limit");
+    assert_eq!(
+        stdout(&out),
+        "carrier,flight,time_hour\nUA,1545,2013-01-01T10:00:00Z\nUA,1714,2013-01-01T10:00:00Z\n"
+    );
+    assert!(
+        !stderr(&out).contains("truncated"),
+        "SQL's LIMIT is not Quarry's --limit"
+    );
 }
 
 #[test]
 fn json_and_ndjson_parse_and_limit_cuts() {
-    let out = quarry(&["run", "--query", "SELECT * FROM airlines ORDER BY carrier", "--format", "json", "--limit", "3"]);
+    let out = quarry(&[
+        "run",
+        "--query",
+        "SELECT * FROM airlines ORDER BY carrier",
+        "--format",
+        "json",
+        "--limit",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0]["carrier"], "9E");
     assert!(stderr(&out).contains("truncated at 3 rows"));
 
-    let out = quarry(&["run", "--query", "SELECT * FROM airlines", "--format", "ndjson"]);
-    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = quarry(&[
+        "run",
+        "--query",
+        "SELECT * FROM airlines",
+        "--format",
+        "ndjson",
+    ]);
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 16);
     assert!(!stderr(&out).contains("truncated"));
 }
@@ -67,11 +102,28 @@ fn json_and_ndjson_parse_and_limit_cuts() {
 fn a_plugin_runs_from_the_command_line() {
     let units = plugin_path("units");
     let query = "SELECT distance, air_time FROM flights LIMIT 1";
-    let out = quarry(&["run", "--plugin", path(&units), "--query", query, "--format", "csv"]);
+    let out = quarry(&[
+        "run",
+        "--plugin",
+        path(&units),
+        "--query",
+        query,
+        "--format",
+        "csv",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert_eq!(text.lines().next(), Some("distance,air_time,distance_km,air_time_h,speed_kmh"));
-    assert!(text.lines().nth(1).unwrap().starts_with("1400,227,2253.0816,3.78333"), "{text}");
+    assert_eq!(
+        text.lines().next(),
+        Some("distance,air_time,distance_km,air_time_h,speed_kmh")
+    );
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("1400,227,2253.0816,3.78333"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -85,9 +137,18 @@ fn inspect_shows_describe_size_hash_and_imports() {
     assert_eq!(v["size"], bytes.len());
     assert_eq!(v["info"]["name"], "delay-stats");
     assert_eq!(v["info"]["transforms"], true);
-    assert!(v["imports"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().starts_with("quarry:plugin/")));
+    assert!(
+        v["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("quarry:plugin/"))
+    );
     let text = stdout(&quarry(&["plugin", "inspect", path(&file)]));
-    assert!(text.contains("sha256:") && text.contains("imports:"), "{text}");
+    assert!(
+        text.contains("sha256:") && text.contains("imports:"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -100,30 +161,98 @@ fn user_mistakes_give_one_clear_line() {
     let units = plugin_path("units");
     let q = ["--query", "SELECT 1"];
 
-    refused(&["run", "--plugin", "/no/such/plugin.wasm", q[0], q[1]], "cannot read plugin /no/such/plugin.wasm");
-    refused(&["run", "--plugin", path(&text_file), q[0], q[1]], "not a WebAssembly file");
-    refused(&["run", "--plugin", path(&core), q[0], q[1]], "core WebAssembly module, not a component");
-    refused(&["run", "--plugin", path(&plugin_path("not-a-plugin")), q[0], q[1]], "does not implement the quarry:plugin/plugin world");
-    refused(&["run", "--plugin", path(&units), "--params", "{oops", q[0], q[1]], "--params is not valid JSON");
-    refused(&["run", "--plugin", path(&units), "--params", "[1]", q[0], q[1]], "--params must be a JSON object");
+    refused(
+        &["run", "--plugin", "/no/such/plugin.wasm", q[0], q[1]],
+        "cannot read plugin /no/such/plugin.wasm",
+    );
+    refused(
+        &["run", "--plugin", path(&text_file), q[0], q[1]],
+        "not a WebAssembly file",
+    );
+    refused(
+        &["run", "--plugin", path(&core), q[0], q[1]],
+        "core WebAssembly module, not a component",
+    );
+    refused(
+        &[
+            "run",
+            "--plugin",
+            path(&plugin_path("not-a-plugin")),
+            q[0],
+            q[1],
+        ],
+        "does not implement the quarry:plugin/plugin world",
+    );
+    refused(
+        &[
+            "run",
+            "--plugin",
+            path(&units),
+            "--params",
+            "{oops",
+            q[0],
+            q[1],
+        ],
+        "--params is not valid JSON",
+    );
+    refused(
+        &[
+            "run",
+            "--plugin",
+            path(&units),
+            "--params",
+            "[1]",
+            q[0],
+            q[1],
+        ],
+        "--params must be a JSON object",
+    );
     refused(&["run", "--query", "SELEC * FROM flights"], "syntax error");
-    refused(&["run", "--query", "SELECT * FROM nope"], "no such table: nope");
-    refused(&["run", "--query", "DROP TABLE flights"], "only read-only statements may run");
-    refused(&["run", "--source", "warehouse", q[0], q[1]], "unknown source `warehouse`");
-    refused(&["run", "--source", "sqlite:/no/such.db", q[0], q[1]], "no SQLite database at /no/such.db");
+    refused(
+        &["run", "--query", "SELECT * FROM nope"],
+        "no such table: nope",
+    );
+    refused(
+        &["run", "--query", "DROP TABLE flights"],
+        "only read-only statements may run",
+    );
+    refused(
+        &["run", "--source", "warehouse", q[0], q[1]],
+        "unknown source `warehouse`",
+    );
+    refused(
+        &["run", "--source", "sqlite:/no/such.db", q[0], q[1]],
+        "no SQLite database at /no/such.db",
+    );
     refused(&["run"], "nothing to run");
-    refused(&["plugin", "inspect", path(&text_file)], "not a WebAssembly file");
-    refused(&["run", "--max-memory", "12 parsecs", q[0], q[1]], "unknown size unit");
+    refused(
+        &["plugin", "inspect", path(&text_file)],
+        "not a WebAssembly file",
+    );
+    refused(
+        &["run", "--max-memory", "12 parsecs", q[0], q[1]],
+        "unknown size unit",
+    );
 }
 
 #[test]
 fn a_plugin_failure_names_the_plugin_and_cause() {
     let hostile = plugin_path("hostile");
     let out = quarry(&[
-        "run", "--plugin", path(&hostile), "--params", r#"{"attack": "loop"}"#, "--max-cpu-time", "0.5",
-        "--query", "SELECT * FROM flights LIMIT 5",
+        "run",
+        "--plugin",
+        path(&hostile),
+        "--params",
+        r#"{"attack": "loop"}"#,
+        "--max-cpu-time",
+        "0.5",
+        "--query",
+        "SELECT * FROM flights LIMIT 5",
     ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("hit its CPU time limit (500ms; --max-cpu-time raises it) in transform"), "{err}");
+    assert!(
+        err.contains("hit its CPU time limit (500ms; --max-cpu-time raises it) in transform"),
+        "{err}"
+    );
 }

@@ -19,7 +19,11 @@ fn flights_between_matches_sql_on_the_demo() {
          WHERE origin = 'JFK' AND dest = 'LAX' AND time_hour >= '2013-03-01' AND time_hour < '2013-04-01'
          ORDER BY time_hour, carrier, flight",
     );
-    assert!(expected.len() > 800, "the route is busy in March: {}", expected.len());
+    assert!(
+        expected.len() > 800,
+        "the route is busy in March: {}",
+        expected.len()
+    );
     assert_eq!(out.rows(), expected.len());
     assert_eq!(out.fields.len(), 19);
     let carriers = out.column("carrier");
@@ -31,7 +35,9 @@ fn flights_between_matches_sql_on_the_demo() {
         let micros = times[i].as_i64().unwrap();
         assert_eq!(quarry::datetime::parse_timestamp(&row[2]), Some(micros));
     }
-    let Some(Query::Sql(statement)) = report.query else { panic!("expected SQL, got {:?}", report.query) };
+    let Some(Query::Sql(statement)) = report.query else {
+        panic!("expected SQL, got {:?}", report.query)
+    };
     assert_eq!(statement.params.len(), 4);
     assert_eq!(statement.params[0], Value::Text("JFK".into()));
     assert!(statement.text.contains("?1"), "{}", statement.text);
@@ -41,24 +47,42 @@ fn flights_between_matches_sql_on_the_demo() {
 fn query_for(backend: Backend, params: &str) -> Query {
     let rt = runtime();
     let plugin = load(rt, "flights_between");
-    let mut run = rt.start(&plugin, rt.default_limits(), Arc::default()).unwrap();
+    let mut run = rt
+        .start(&plugin, rt.default_limits(), Arc::default())
+        .unwrap();
     run.init("any", backend, params).unwrap();
-    run.build_query().unwrap().expect("flights-between builds a query")
+    run.build_query()
+        .unwrap()
+        .expect("flights-between builds a query")
 }
 
 #[test]
 fn flights_between_speaks_every_dialect() {
     let params = r#"{"origin": "EWR", "dest": "SFO", "from": "2013-07-04", "to": "2013-07-04"}"#;
     for backend in [Backend::Postgres, Backend::Cockroach] {
-        let Query::Sql(s) = query_for(backend, params) else { panic!("{backend:?}: expected SQL") };
+        let Query::Sql(s) = query_for(backend, params) else {
+            panic!("{backend:?}: expected SQL")
+        };
         assert!(s.text.contains("$4") && !s.text.contains('?'), "{}", s.text);
         assert_eq!(s.params[2], Value::Text("2013-07-04T00:00:00Z".into()));
-        assert_eq!(s.params[3], Value::Text("2013-07-05T00:00:00Z".into()), "the end date is inclusive");
+        assert_eq!(
+            s.params[3],
+            Value::Text("2013-07-05T00:00:00Z".into()),
+            "the end date is inclusive"
+        );
     }
-    let Query::Cql(s) = query_for(Backend::Scylla, params) else { panic!("expected CQL") };
-    assert!(s.text.contains("ALLOW FILTERING") && s.text.contains('?'), "{}", s.text);
+    let Query::Cql(s) = query_for(Backend::Scylla, params) else {
+        panic!("expected CQL")
+    };
+    assert!(
+        s.text.contains("ALLOW FILTERING") && s.text.contains('?'),
+        "{}",
+        s.text
+    );
     assert_eq!(s.params.len(), 4);
-    let Query::MongoFind(find) = query_for(Backend::Mongo, params) else { panic!("expected a Mongo find") };
+    let Query::MongoFind(find) = query_for(Backend::Mongo, params) else {
+        panic!("expected a Mongo find")
+    };
     assert_eq!(find.collection, "flights");
     let filter: serde_json::Value = serde_json::from_str(&find.filter).unwrap();
     assert_eq!(filter["origin"], "EWR");
@@ -68,10 +92,20 @@ fn flights_between_speaks_every_dialect() {
 #[test]
 fn flights_between_refuses_bad_params_by_name() {
     let rt = runtime();
-    for (params, field) in [(r#"{"dest": "LAX"}"#, "origin"), (r#"{"origin": "JFK", "dest": "LAX", "from": "2013-02-30"}"#, "from")] {
+    for (params, field) in [
+        (r#"{"dest": "LAX"}"#, "origin"),
+        (
+            r#"{"origin": "JFK", "dest": "LAX", "from": "2013-02-30"}"#,
+            "from",
+        ),
+    ] {
         let (report, _) = run_on(rt, request(rt, Some("flights_between"), params, None));
         match report.result {
-            Err(RunError::Plugin(PluginError::Failed { export: Export::Init, message, .. })) => {
+            Err(RunError::Plugin(PluginError::Failed {
+                export: Export::Init,
+                message,
+                ..
+            })) => {
                 assert!(message.contains(field), "{params}: {message}");
             }
             other => panic!("{params}: expected an init failure, got {other:?}"),
@@ -81,15 +115,41 @@ fn flights_between_refuses_bad_params_by_name() {
 
 #[test]
 fn units_adds_the_converted_columns() {
-    let (_, out) = run_ok(Some("units"), "{}", Some("SELECT distance, air_time FROM flights"));
+    let (_, out) = run_ok(
+        Some("units"),
+        "{}",
+        Some("SELECT distance, air_time FROM flights"),
+    );
     assert_eq!(out.rows(), 336_776);
     let names: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["distance", "air_time", "distance_km", "air_time_h", "speed_kmh"]);
-    let km: f64 = out.column("distance_km").iter().filter_map(Owned::as_f64).sum();
+    assert_eq!(
+        names,
+        [
+            "distance",
+            "air_time",
+            "distance_km",
+            "air_time_h",
+            "speed_kmh"
+        ]
+    );
+    let km: f64 = out
+        .column("distance_km")
+        .iter()
+        .filter_map(Owned::as_f64)
+        .sum();
     let expected: Vec<Vec<f64>> = sql("SELECT sum(distance) * 1.609344 FROM flights");
-    assert!((km - expected[0][0]).abs() / km < 1e-9, "{km} vs {}", expected[0][0]);
-    let nulls = out.column("speed_kmh").iter().filter(|v| **v == Owned::Null).count() as i64;
-    let expected: Vec<Vec<i64>> = sql("SELECT count(*) FROM flights WHERE air_time IS NULL OR air_time = 0");
+    assert!(
+        (km - expected[0][0]).abs() / km < 1e-9,
+        "{km} vs {}",
+        expected[0][0]
+    );
+    let nulls = out
+        .column("speed_kmh")
+        .iter()
+        .filter(|v| **v == Owned::Null)
+        .count() as i64;
+    let expected: Vec<Vec<i64>> =
+        sql("SELECT count(*) FROM flights WHERE air_time IS NULL OR air_time = 0");
     assert_eq!(nulls, expected[0][0]);
     let speeds = out.column("speed_kmh");
     let distances = out.column("distance");
@@ -101,11 +161,19 @@ fn units_adds_the_converted_columns() {
 
 #[test]
 fn delayed_keeps_exactly_the_late_flights() {
-    let (_, out) = run_ok(Some("delayed"), r#"{"min_delay": 120, "column": "arr_delay"}"#, Some("SELECT * FROM flights"));
-    let expected: Vec<Vec<i64>> = sql("SELECT count(*), min(arr_delay) FROM flights WHERE arr_delay >= 120");
+    let (_, out) = run_ok(
+        Some("delayed"),
+        r#"{"min_delay": 120, "column": "arr_delay"}"#,
+        Some("SELECT * FROM flights"),
+    );
+    let expected: Vec<Vec<i64>> =
+        sql("SELECT count(*), min(arr_delay) FROM flights WHERE arr_delay >= 120");
     assert_eq!(out.rows() as i64, expected[0][0]);
     let delays = out.column("arr_delay");
-    assert_eq!(delays.iter().filter_map(Owned::as_i64).min(), Some(expected[0][1]));
+    assert_eq!(
+        delays.iter().filter_map(Owned::as_i64).min(),
+        Some(expected[0][1])
+    );
     assert_eq!(out.fields.len(), 19, "a filter keeps the columns");
 
     // Defaults: dep_delay >= 60.
@@ -116,7 +184,11 @@ fn delayed_keeps_exactly_the_late_flights() {
 
 #[test]
 fn delay_stats_matches_sql_per_carrier() {
-    let (_, out) = run_ok(Some("delay_stats"), "{}", Some("SELECT carrier, arr_delay FROM flights"));
+    let (_, out) = run_ok(
+        Some("delay_stats"),
+        "{}",
+        Some("SELECT carrier, arr_delay FROM flights"),
+    );
     let names: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["carrier", "count", "mean", "p50", "p95"]);
     let expected: Vec<Vec<rusqlite::types::Value>> = sql(
@@ -124,11 +196,17 @@ fn delay_stats_matches_sql_per_carrier() {
          HAVING count(arr_delay) > 0 ORDER BY carrier",
     );
     assert_eq!(out.rows(), expected.len());
-    let (carriers, counts, means) = (out.column("carrier"), out.column("count"), out.column("mean"));
+    let (carriers, counts, means) = (
+        out.column("carrier"),
+        out.column("count"),
+        out.column("mean"),
+    );
     let (p50s, p95s) = (out.column("p50"), out.column("p95"));
     for (i, row) in expected.iter().enumerate() {
         use rusqlite::types::Value as V;
-        let (V::Text(carrier), V::Integer(n), V::Real(mean)) = (&row[0], &row[1], &row[2]) else { panic!("{row:?}") };
+        let (V::Text(carrier), V::Integer(n), V::Real(mean)) = (&row[0], &row[1], &row[2]) else {
+            panic!("{row:?}")
+        };
         assert_eq!(carriers[i].as_str(), Some(carrier.as_str()));
         assert_eq!(counts[i].as_i64(), Some(*n));
         assert!((means[i].as_f64().unwrap() - mean).abs() < 1e-9);
@@ -148,37 +226,76 @@ fn delay_stats_matches_sql_per_carrier() {
 fn mask_hides_what_its_params_name() {
     let query = Some("SELECT tailnum, origin FROM flights LIMIT 3000");
     let originals: Vec<Vec<Option<String>>> = sql("SELECT tailnum, origin FROM flights LIMIT 3000");
-    let (_, out) = run_ok(Some("mask"), r#"{"columns": ["tailnum"], "keep": 2}"#, query);
+    let (_, out) = run_ok(
+        Some("mask"),
+        r#"{"columns": ["tailnum"], "keep": 2}"#,
+        query,
+    );
     let masked = out.column("tailnum");
     let origins = out.column("origin");
-    assert!(originals.iter().any(|r| r[0].is_none()), "the sample holds null tail numbers");
+    assert!(
+        originals.iter().any(|r| r[0].is_none()),
+        "the sample holds null tail numbers"
+    );
     for (i, row) in originals.iter().enumerate() {
-        assert_eq!(origins[i].as_str(), row[1].as_deref(), "other columns are untouched");
+        assert_eq!(
+            origins[i].as_str(),
+            row[1].as_deref(),
+            "other columns are untouched"
+        );
         match &row[0] {
             None => assert_eq!(masked[i], Owned::Null),
             Some(tail) => {
                 let n = tail.chars().count();
-                let expected = if n <= 2 { "*".repeat(n) } else { format!("{}{}", "*".repeat(n - 2), &tail[n - 2..]) };
+                let expected = if n <= 2 {
+                    "*".repeat(n)
+                } else {
+                    format!("{}{}", "*".repeat(n - 2), &tail[n - 2..])
+                };
                 assert_eq!(masked[i].as_str(), Some(expected.as_str()));
             }
         }
     }
 
-    let (_, out) = run_ok(Some("mask"), r#"{"columns": ["tailnum"], "mode": "redact"}"#, query);
-    assert!(out.column("tailnum").iter().all(|v| *v == Owned::Null || v.as_str() == Some("***")));
+    let (_, out) = run_ok(
+        Some("mask"),
+        r#"{"columns": ["tailnum"], "mode": "redact"}"#,
+        query,
+    );
+    assert!(
+        out.column("tailnum")
+            .iter()
+            .all(|v| *v == Owned::Null || v.as_str() == Some("***"))
+    );
 
-    let (_, out) = run_ok(Some("mask"), r#"{"columns": ["tailnum"], "mode": "hash"}"#, query);
+    let (_, out) = run_ok(
+        Some("mask"),
+        r#"{"columns": ["tailnum"], "mode": "hash"}"#,
+        query,
+    );
     let hashes = out.column("tailnum");
     for (i, j) in [(0, 1), (0, 2), (1, 2), (5, 9)] {
         let (a, b) = (&originals[i][0], &originals[j][0]);
         if a.is_some() && b.is_some() {
-            assert_eq!(a == b, hashes[i] == hashes[j], "equal values hash equal, others differ");
+            assert_eq!(
+                a == b,
+                hashes[i] == hashes[j],
+                "equal values hash equal, others differ"
+            );
         }
     }
-    assert!(hashes.iter().filter_map(Owned::as_str).all(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit())));
+    assert!(
+        hashes
+            .iter()
+            .filter_map(Owned::as_str)
+            .all(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    );
 
     let rt = runtime();
-    let (report, _) = run_on(rt, request(rt, Some("mask"), r#"{"columns": ["nope"]}"#, query));
+    let (report, _) = run_on(
+        rt,
+        request(rt, Some("mask"), r#"{"columns": ["nope"]}"#, query),
+    );
     let error = report.result.unwrap_err().to_string();
     assert!(error.contains("nope"), "{error}");
 }

@@ -14,7 +14,10 @@ use quarry::run::{RunError, RunReport};
 const SOME_FLIGHTS: &str = "SELECT * FROM flights LIMIT 10";
 
 fn limits() -> Limits {
-    Limits { cpu_time: Duration::from_secs(1), ..Limits::default() }
+    Limits {
+        cpu_time: Duration::from_secs(1),
+        ..Limits::default()
+    }
 }
 
 /// Runs `hostile` with `params` and returns the plugin error, then checks that a plain run
@@ -24,58 +27,17 @@ fn attack(rt: &Runtime, params: &str) -> (PluginError, RunReport) {
     req.limits = rt.default_limits().clone();
     let (report, _) = run_on(rt, req);
     let error = match report.result {
-        Err(RunError::Plugin(ref e)) => clone_error(e),
+        Err(RunError::Plugin(ref e)) => e.clone(),
         ref other => panic!("{params}: expected a plugin error, got {other:?}"),
     };
     let (after, out) = run_on(rt, request(rt, Some("identity"), "{}", Some(SOME_FLIGHTS)));
-    assert!(after.result.is_ok(), "the run after {params} failed: {:?}", after.result);
+    assert!(
+        after.result.is_ok(),
+        "the run after {params} failed: {:?}",
+        after.result
+    );
     assert_eq!(out.rows(), 10);
     (error, report)
-}
-
-/// `PluginError` is not `Clone` (it may hold backtraces); tests only need its parts.
-fn clone_error(e: &PluginError) -> PluginError {
-    match e {
-        PluginError::Limit { plugin, export, limit } => {
-            PluginError::Limit { plugin: plugin.clone(), export: *export, limit: limit.clone() }
-        }
-        PluginError::Trap { plugin, export, message, backtrace } => PluginError::Trap {
-            plugin: plugin.clone(),
-            export: *export,
-            message: message.clone(),
-            backtrace: backtrace.clone(),
-        },
-        PluginError::Failed { plugin, export, message, row } => {
-            PluginError::Failed { plugin: plugin.clone(), export: *export, message: message.clone(), row: *row }
-        }
-        PluginError::InvalidBatch { plugin, export, error } => {
-            PluginError::InvalidBatch { plugin: plugin.clone(), export: *export, error: error_copy(error) }
-        }
-        other => panic!("unexpected error kind: {other}"),
-    }
-}
-
-fn error_copy(e: &BatchError) -> BatchError {
-    // BatchError is PartialEq but not Clone; rebuild it through Debug-compatible matching.
-    match e {
-        BatchError::Length { column, expected, actual } => {
-            BatchError::Length { column: column.clone(), expected: *expected, actual: *actual }
-        }
-        BatchError::TypeMismatch { column, data_type, physical } => {
-            BatchError::TypeMismatch { column: column.clone(), data_type: *data_type, physical: *physical }
-        }
-        BatchError::FirstOffset { column, first } => BatchError::FirstOffset { column: column.clone(), first: *first },
-        BatchError::OffsetsNotMonotonic { column, row } => {
-            BatchError::OffsetsNotMonotonic { column: column.clone(), row: *row }
-        }
-        BatchError::OffsetOutOfRange { column, row, offset, len } => {
-            BatchError::OffsetOutOfRange { column: column.clone(), row: *row, offset: *offset, len: *len }
-        }
-        BatchError::ValidityTooShort { column, expected, actual } => {
-            BatchError::ValidityTooShort { column: column.clone(), expected: *expected, actual: *actual }
-        }
-        BatchError::NotUtf8 { column, row } => BatchError::NotUtf8 { column: column.clone(), row: *row },
-    }
 }
 
 fn limited() -> &'static Runtime {
@@ -88,7 +50,11 @@ fn expect_limit(params: &str, export: Export, limit: Limit) -> Duration {
     let (error, _) = attack(limited(), params);
     let took = started.elapsed();
     match error {
-        PluginError::Limit { export: e, limit: l, .. } => {
+        PluginError::Limit {
+            export: e,
+            limit: l,
+            ..
+        } => {
             assert_eq!((e, l), (export, limit), "{params}");
         }
         other => panic!("{params}: expected {limit:?} in {export}, got {other}"),
@@ -107,35 +73,71 @@ fn an_infinite_loop_is_stopped_at_the_cpu_deadline_in_every_export() {
             _ => Export::Finish,
         };
         let took = expect_limit(&params, expected, Limit::CpuTime(Duration::from_secs(1)));
-        assert!(took < Duration::from_secs(4), "{export}: stopping took {took:?}");
+        assert!(
+            took < Duration::from_secs(4),
+            "{export}: stopping took {took:?}"
+        );
     }
 }
 
 #[test]
 fn unbounded_memory_growth_hits_the_memory_limit() {
-    expect_limit(r#"{"attack": "alloc"}"#, Export::Transform, Limit::Memory(64 << 20));
+    expect_limit(
+        r#"{"attack": "alloc"}"#,
+        Export::Transform,
+        Limit::Memory(64 << 20),
+    );
 }
 
 #[test]
 fn unbounded_recursion_hits_the_stack_limit() {
-    expect_limit(r#"{"attack": "recurse"}"#, Export::Transform, Limit::Stack(512 << 10));
+    expect_limit(
+        r#"{"attack": "recurse"}"#,
+        Export::Transform,
+        Limit::Stack(512 << 10),
+    );
 }
 
 #[test]
 fn unbounded_logging_hits_the_log_limit() {
-    expect_limit(r#"{"attack": "log"}"#, Export::Transform, Limit::LogBytes(1 << 20));
-    expect_limit(r#"{"attack": "stdout"}"#, Export::Transform, Limit::LogBytes(1 << 20));
+    expect_limit(
+        r#"{"attack": "log"}"#,
+        Export::Transform,
+        Limit::LogBytes(1 << 20),
+    );
+    expect_limit(
+        r#"{"attack": "stdout"}"#,
+        Export::Transform,
+        Limit::LogBytes(1 << 20),
+    );
 }
 
 #[test]
 fn a_huge_batch_hits_the_batch_limit_and_many_rows_the_output_limit() {
-    expect_limit(r#"{"attack": "rows"}"#, Export::Transform, Limit::BatchRows(65_536));
-    let rt = runtime_with(Limits { batch_rows: 2_000_000, output_rows: 1_500_000, ..limits() });
-    let mut req = request(&rt, Some("hostile"), r#"{"attack": "rows"}"#, Some("SELECT * FROM flights LIMIT 2048"));
+    expect_limit(
+        r#"{"attack": "rows"}"#,
+        Export::Transform,
+        Limit::BatchRows(65_536),
+    );
+    let rt = runtime_with(Limits {
+        batch_rows: 2_000_000,
+        output_rows: 1_500_000,
+        ..limits()
+    });
+    let mut req = request(
+        &rt,
+        Some("hostile"),
+        r#"{"attack": "rows"}"#,
+        Some("SELECT * FROM flights LIMIT 2048"),
+    );
     req.limits = rt.default_limits().clone();
     let (report, _) = run_on(&rt, req);
     match report.result {
-        Err(RunError::Plugin(PluginError::Limit { limit: Limit::OutputRows(1_500_000), export: Export::Transform, .. })) => {}
+        Err(RunError::Plugin(PluginError::Limit {
+            limit: Limit::OutputRows(1_500_000),
+            export: Export::Transform,
+            ..
+        })) => {}
         other => panic!("expected the output row limit, got {other:?}"),
     }
 }
@@ -143,18 +145,41 @@ fn a_huge_batch_hits_the_batch_limit_and_many_rows_the_output_limit() {
 #[test]
 fn a_panic_is_a_trap_with_a_backtrace() {
     let (error, _) = attack(limited(), r#"{"attack": "panic"}"#);
-    let PluginError::Trap { export, message, backtrace, .. } = error else { panic!("expected a trap, got {error}") };
+    let PluginError::Trap {
+        export,
+        message,
+        backtrace,
+        ..
+    } = error
+    else {
+        panic!("expected a trap, got {error}")
+    };
     assert_eq!(export, Export::Transform);
-    assert!(message.contains("boom at row 3"), "the panic message reaches the error: {message}");
-    assert!(backtrace.contains("hostile"), "the backtrace names the plugin's functions: {backtrace}");
+    assert!(
+        message.contains("boom at row 3"),
+        "the panic message reaches the error: {message}"
+    );
+    assert!(
+        backtrace.contains("hostile"),
+        "the backtrace names the plugin's functions: {backtrace}"
+    );
 }
 
 #[test]
 fn the_sandbox_grants_no_files_env_or_sockets() {
-    for (attack, expect) in [("file", ""), ("env", "env: 0 vars, args: 0"), ("socket", "")] {
+    for (attack, expect) in [
+        ("file", ""),
+        ("env", "env: 0 vars, args: 0"),
+        ("socket", ""),
+    ] {
         let (error, _) = attack_fn(attack);
-        let PluginError::Failed { message, .. } = error else { panic!("{attack}: expected a plugin error, got {error}") };
-        assert!(!message.contains("LEAK"), "{attack} escaped the sandbox: {message}");
+        let PluginError::Failed { message, .. } = error else {
+            panic!("{attack}: expected a plugin error, got {error}")
+        };
+        assert!(
+            !message.contains("LEAK"),
+            "{attack} escaped the sandbox: {message}"
+        );
         assert!(message.contains(expect), "{attack}: {message}");
     }
 }
@@ -165,18 +190,27 @@ fn attack_fn(attack_name: &str) -> (PluginError, RunReport) {
 
 #[test]
 fn malformed_batches_are_refused_with_the_reason() {
-    let cases: [(&str, fn(&BatchError) -> bool); 6] = [
+    type Check = fn(&BatchError) -> bool;
+    let cases: [(&str, Check); 6] = [
         ("lie", |e| matches!(e, BatchError::Length { .. })),
         ("columns", |e| matches!(e, BatchError::Length { .. })),
-        ("offsets", |e| matches!(e, BatchError::OffsetsNotMonotonic { .. })),
+        ("offsets", |e| {
+            matches!(e, BatchError::OffsetsNotMonotonic { .. })
+        }),
         ("utf8", |e| matches!(e, BatchError::NotUtf8 { .. })),
-        ("validity", |e| matches!(e, BatchError::ValidityTooShort { .. })),
+        ("validity", |e| {
+            matches!(e, BatchError::ValidityTooShort { .. })
+        }),
         ("type", |e| matches!(e, BatchError::TypeMismatch { .. })),
     ];
     for (name, check) in cases {
         let (error, _) = attack_fn(name);
         match error {
-            PluginError::InvalidBatch { error, export: Export::Transform, .. } => {
+            PluginError::InvalidBatch {
+                error,
+                export: Export::Transform,
+                ..
+            } => {
                 assert!(check(&error), "{name}: wrong reason {error}");
             }
             other => panic!("{name}: expected an invalid batch, got {other}"),
@@ -188,36 +222,61 @@ fn malformed_batches_are_refused_with_the_reason() {
 fn a_plugin_error_names_its_row() {
     let (error, _) = attack_fn("error_row");
     match error {
-        PluginError::Failed { message, row: Some(2), export: Export::Transform, .. } => {
+        PluginError::Failed {
+            message,
+            row: Some(2),
+            export: Export::Transform,
+            ..
+        } => {
             assert_eq!(message, "bad value");
         }
         other => panic!("expected a failure at row 2, got {other}"),
     }
-    let text = clone_error(&attack_fn("error_row").0).to_string();
+    let text = attack_fn("error_row").0.to_string();
     assert!(text.ends_with("bad value (row 2 of the batch)"), "{text}");
 }
 
 #[test]
 fn a_slow_plugin_within_its_budget_completes() {
     let rt = limited();
-    let (report, out) = run_on(rt, request(rt, Some("hostile"), r#"{"attack": "slow", "ms": 300}"#, Some(SOME_FLIGHTS)));
+    let (report, out) = run_on(
+        rt,
+        request(
+            rt,
+            Some("hostile"),
+            r#"{"attack": "slow", "ms": 300}"#,
+            Some(SOME_FLIGHTS),
+        ),
+    );
     assert!(report.result.is_ok(), "{:?}", report.result);
     assert_eq!(out.rows(), 10);
-    assert!(report.stats.transform_ms >= 300.0, "{}", report.stats.transform_ms);
+    assert!(
+        report.stats.transform_ms >= 300.0,
+        "{}",
+        report.stats.transform_ms
+    );
 }
 
 #[test]
 fn bad_files_are_refused_with_the_reason() {
     let rt = runtime();
-    assert!(matches!(rt.load(b"hello, world"), Err(PluginError::NotWasm)));
+    assert!(matches!(
+        rt.load(b"hello, world"),
+        Err(PluginError::NotWasm)
+    ));
     // The smallest valid core module: a module is not a component.
-    assert!(matches!(rt.load(b"\0asm\x01\0\0\0"), Err(PluginError::NotComponent)));
+    assert!(matches!(
+        rt.load(b"\0asm\x01\0\0\0"),
+        Err(PluginError::NotComponent)
+    ));
     let identity = std::fs::read(plugin_path("identity")).unwrap();
     let truncated = &identity[..identity.len() / 2];
     assert!(matches!(rt.load(truncated), Err(PluginError::Invalid(_))));
     let mut corrupted = identity.clone();
     let middle = corrupted.len() / 2;
-    corrupted[middle..middle + 64].iter_mut().for_each(|b| *b = 0xff);
+    corrupted[middle..middle + 64]
+        .iter_mut()
+        .for_each(|b| *b = 0xff);
     assert!(rt.load(&corrupted).is_err());
 }
 
@@ -227,7 +286,11 @@ fn a_describe_that_never_returns_is_stopped() {
     let bytes = std::fs::read(plugin_path("describe_loop")).unwrap();
     let started = Instant::now();
     match rt.load(&bytes) {
-        Err(PluginError::Limit { export: Export::Describe, limit: Limit::CpuTime(_), .. }) => {}
+        Err(PluginError::Limit {
+            export: Export::Describe,
+            limit: Limit::CpuTime(_),
+            ..
+        }) => {}
         other => panic!("expected the CPU limit in describe, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(4));

@@ -17,20 +17,50 @@ fn every_type() -> Batch {
     for t in DataType::ALL {
         let mut b = ColumnBuilder::new(format!("c_{t}"), t, rows);
         match t {
-            DataType::Boolean => fill(&mut b, [Some(true), None, Some(false), Some(true)], ColumnBuilder::push_bool),
-            DataType::Int64 | DataType::Timestamp | DataType::Date => {
-                fill(&mut b, [Some(i64::MIN), Some(0), None, Some(i64::MAX)], ColumnBuilder::push_i64)
-            }
-            DataType::Float64 => fill(&mut b, [Some(-0.5), None, Some(f64::MAX), Some(f64::NAN)], ColumnBuilder::push_f64),
-            DataType::Bytes => fill(&mut b, [Some(&b"\0\xff"[..]), Some(b""), None, Some(b"abc")], ColumnBuilder::push_bytes),
-            _ => fill(&mut b, [Some(""), None, Some("ünïcødé ✈ 東京"), Some("{\"a\": [1, 2]}")], ColumnBuilder::push_str),
+            DataType::Boolean => fill(
+                &mut b,
+                [Some(true), None, Some(false), Some(true)],
+                ColumnBuilder::push_bool,
+            ),
+            DataType::Int64 | DataType::Timestamp | DataType::Date => fill(
+                &mut b,
+                [Some(i64::MIN), Some(0), None, Some(i64::MAX)],
+                ColumnBuilder::push_i64,
+            ),
+            DataType::Float64 => fill(
+                &mut b,
+                [Some(-0.5), None, Some(f64::MAX), Some(f64::NAN)],
+                ColumnBuilder::push_f64,
+            ),
+            DataType::Bytes => fill(
+                &mut b,
+                [Some(&b"\0\xff"[..]), Some(b""), None, Some(b"abc")],
+                ColumnBuilder::push_bytes,
+            ),
+            _ => fill(
+                &mut b,
+                [
+                    Some(""),
+                    None,
+                    Some("ünïcødé ✈ 東京"),
+                    Some("{\"a\": [1, 2]}"),
+                ],
+                ColumnBuilder::push_str,
+            ),
         }
         columns.push(b.finish());
     }
-    Batch { num_rows: rows, columns }
+    Batch {
+        num_rows: rows,
+        columns,
+    }
 }
 
-fn fill<T: Copy>(b: &mut ColumnBuilder, values: [Option<T>; 4], push: impl Fn(&mut ColumnBuilder, T)) {
+fn fill<T: Copy>(
+    b: &mut ColumnBuilder,
+    values: [Option<T>; 4],
+    push: impl Fn(&mut ColumnBuilder, T),
+) {
     for v in values {
         match v {
             Some(v) => push(b, v),
@@ -48,7 +78,9 @@ fn same(a: &Batch, b: &Batch) -> bool {
 fn every_type_round_trips_through_a_plugin() {
     let rt = runtime();
     let identity = load(rt, "identity");
-    let mut run = rt.start(&identity, rt.default_limits(), Arc::default()).unwrap();
+    let mut run = rt
+        .start(&identity, rt.default_limits(), Arc::default())
+        .unwrap();
     run.init("demo", Backend::Sqlite, "{}").unwrap();
     let input = every_type();
     input.validate().unwrap();
@@ -71,9 +103,17 @@ fn runs_do_not_share_state() {
     let rt = runtime();
     let identity = load(rt, "identity");
     for _ in 0..3 {
-        let mut run = rt.start(&identity, rt.default_limits(), Arc::default()).unwrap();
+        let mut run = rt
+            .start(&identity, rt.default_limits(), Arc::default())
+            .unwrap();
         // A fresh instance refuses transform before init: it has no state from the last run.
-        assert!(matches!(run.transform(every_type()), Err(PluginError::Failed { export: Export::Transform, .. })));
+        assert!(matches!(
+            run.transform(every_type()),
+            Err(PluginError::Failed {
+                export: Export::Transform,
+                ..
+            })
+        ));
         run.init("demo", Backend::Sqlite, "{}").unwrap();
         run.transform(every_type()).unwrap();
     }
@@ -96,5 +136,8 @@ fn the_compile_cache_survives_a_new_runtime() {
     first.load(&bytes).unwrap();
     let second = runtime_with(Limits::default());
     let (_, stats) = second.load(&bytes).unwrap();
-    assert!(stats.from_cache, "a new runtime should load the compiled plugin from disk");
+    assert!(
+        stats.from_cache,
+        "a new runtime should load the compiled plugin from disk"
+    );
 }

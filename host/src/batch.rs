@@ -78,7 +78,10 @@ impl DataType {
     }
 
     pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Int64 | DataType::Float64 | DataType::Decimal)
+        matches!(
+            self,
+            DataType::Int64 | DataType::Float64 | DataType::Decimal
+        )
     }
 }
 
@@ -99,7 +102,10 @@ impl VarData {
     fn with_capacity(rows: usize, bytes: usize) -> Self {
         let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
-        VarData { offsets, data: Vec::with_capacity(bytes) }
+        VarData {
+            offsets,
+            data: Vec::with_capacity(bytes),
+        }
     }
 
     fn get(&self, row: usize) -> &[u8] {
@@ -228,20 +234,39 @@ fn serialize_type<S: serde::Serializer>(t: &DataType, s: S) -> Result<S::Ok, S::
 }
 
 /// Why a batch does not follow the layout rules.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum BatchError {
     #[error("column `{column}` holds {actual} values but the batch says it has {expected} rows")]
-    Length { column: String, expected: usize, actual: usize },
+    Length {
+        column: String,
+        expected: usize,
+        actual: usize,
+    },
     #[error("column `{column}` is declared {data_type} but holds {physical:?} values")]
-    TypeMismatch { column: String, data_type: DataType, physical: Physical },
+    TypeMismatch {
+        column: String,
+        data_type: DataType,
+        physical: Physical,
+    },
     #[error("column `{column}`: the first offset is {first}, it must be 0")]
     FirstOffset { column: String, first: u32 },
     #[error("column `{column}`: offsets decrease at row {row}")]
     OffsetsNotMonotonic { column: String, row: usize },
-    #[error("column `{column}`: offset {offset} at row {row} is past the end of its {len} data bytes")]
-    OffsetOutOfRange { column: String, row: usize, offset: u32, len: usize },
+    #[error(
+        "column `{column}`: offset {offset} at row {row} is past the end of its {len} data bytes"
+    )]
+    OffsetOutOfRange {
+        column: String,
+        row: usize,
+        offset: u32,
+        len: usize,
+    },
     #[error("column `{column}`: the validity bitmap has {actual} bytes, {expected} are needed")]
-    ValidityTooShort { column: String, expected: usize, actual: usize },
+    ValidityTooShort {
+        column: String,
+        expected: usize,
+        actual: usize,
+    },
     #[error("column `{column}`: row {row} is not valid UTF-8")]
     NotUtf8 { column: String, row: usize },
 }
@@ -250,7 +275,10 @@ impl Batch {
     pub fn fields(&self) -> Vec<Field> {
         self.columns
             .iter()
-            .map(|c| Field { name: c.name.clone(), data_type: c.data_type })
+            .map(|c| Field {
+                name: c.name.clone(),
+                data_type: c.data_type,
+            })
             .collect()
     }
 
@@ -315,7 +343,11 @@ fn validate_column(column: &Column, num_rows: usize) -> Result<(), BatchError> {
             return if values.len() == num_rows {
                 Ok(())
             } else {
-                Err(BatchError::Length { column: name(), expected: num_rows, actual: values.len() })
+                Err(BatchError::Length {
+                    column: name(),
+                    expected: num_rows,
+                    actual: values.len(),
+                })
             };
         }
     };
@@ -327,11 +359,17 @@ fn validate_column(column: &Column, num_rows: usize) -> Result<(), BatchError> {
         });
     }
     if var.offsets[0] != 0 {
-        return Err(BatchError::FirstOffset { column: name(), first: var.offsets[0] });
+        return Err(BatchError::FirstOffset {
+            column: name(),
+            first: var.offsets[0],
+        });
     }
     for (row, pair) in var.offsets.windows(2).enumerate() {
         if pair[1] < pair[0] {
-            return Err(BatchError::OffsetsNotMonotonic { column: name(), row });
+            return Err(BatchError::OffsetsNotMonotonic {
+                column: name(),
+                row,
+            });
         }
     }
     let last = var.offsets[num_rows];
@@ -349,8 +387,12 @@ fn validate_column(column: &Column, num_rows: usize) -> Result<(), BatchError> {
             column: name(),
             row: row_of_byte(&var.offsets, e.valid_up_to()),
         })?;
-        if let Some(row) = (0..num_rows).find(|&r| !text.is_char_boundary(var.offsets[r] as usize)) {
-            return Err(BatchError::NotUtf8 { column: name(), row });
+        if let Some(row) = (0..num_rows).find(|&r| !text.is_char_boundary(var.offsets[r] as usize))
+        {
+            return Err(BatchError::NotUtf8 {
+                column: name(),
+                row,
+            });
         }
     }
     Ok(())
@@ -358,7 +400,9 @@ fn validate_column(column: &Column, num_rows: usize) -> Result<(), BatchError> {
 
 /// The row whose value holds byte `at`.
 fn row_of_byte(offsets: &[u32], at: usize) -> usize {
-    offsets.partition_point(|&o| o as usize <= at).saturating_sub(1)
+    offsets
+        .partition_point(|&o| o as usize <= at)
+        .saturating_sub(1)
 }
 
 /// Builds one column row by row; the validity bitmap is only kept if a null arrives.
@@ -427,31 +471,41 @@ impl ColumnBuilder {
 
     /// Panics if the column is not boolean: a builder is fed by code that chose its type.
     pub fn push_bool(&mut self, value: bool) {
-        let Values::Boolean(v) = &mut self.values else { panic!("{} is not boolean", self.name) };
+        let Values::Boolean(v) = &mut self.values else {
+            panic!("{} is not boolean", self.name)
+        };
         v.push(value);
         self.set_valid(true);
     }
 
     pub fn push_i64(&mut self, value: i64) {
-        let Values::Int64(v) = &mut self.values else { panic!("{} is not int64", self.name) };
+        let Values::Int64(v) = &mut self.values else {
+            panic!("{} is not int64", self.name)
+        };
         v.push(value);
         self.set_valid(true);
     }
 
     pub fn push_f64(&mut self, value: f64) {
-        let Values::Float64(v) = &mut self.values else { panic!("{} is not float64", self.name) };
+        let Values::Float64(v) = &mut self.values else {
+            panic!("{} is not float64", self.name)
+        };
         v.push(value);
         self.set_valid(true);
     }
 
     pub fn push_str(&mut self, value: &str) {
-        let Values::Text(v) = &mut self.values else { panic!("{} is not text", self.name) };
+        let Values::Text(v) = &mut self.values else {
+            panic!("{} is not text", self.name)
+        };
         v.push(value.as_bytes());
         self.set_valid(true);
     }
 
     pub fn push_bytes(&mut self, value: &[u8]) {
-        let Values::Bytes(v) = &mut self.values else { panic!("{} is not bytes", self.name) };
+        let Values::Bytes(v) = &mut self.values else {
+            panic!("{} is not bytes", self.name)
+        };
         v.push(value);
         self.set_valid(true);
     }
@@ -496,43 +550,79 @@ mod tests {
 
     #[test]
     fn validate_catches_each_layout_error() {
-        let batch = |col: Column, rows| Batch { num_rows: rows, columns: vec![col] };
+        let batch = |col: Column, rows| Batch {
+            num_rows: rows,
+            columns: vec![col],
+        };
         let good = text_column(&[Some("ab"), Some("c")]);
         assert_eq!(batch(good.clone(), 2).validate(), Ok(()));
-        assert!(matches!(batch(good.clone(), 3).validate(), Err(BatchError::Length { .. })));
+        assert!(matches!(
+            batch(good.clone(), 3).validate(),
+            Err(BatchError::Length { .. })
+        ));
 
         let mut backwards = good.clone();
-        backwards.values = Values::Text(VarData { offsets: vec![0, 2, 1], data: b"abc".to_vec() });
+        backwards.values = Values::Text(VarData {
+            offsets: vec![0, 2, 1],
+            data: b"abc".to_vec(),
+        });
         assert!(matches!(
             batch(backwards, 2).validate(),
             Err(BatchError::OffsetsNotMonotonic { row: 1, .. })
         ));
 
         let mut past_end = good.clone();
-        past_end.values = Values::Text(VarData { offsets: vec![0, 2, 9], data: b"abc".to_vec() });
-        assert!(matches!(batch(past_end, 2).validate(), Err(BatchError::OffsetOutOfRange { .. })));
+        past_end.values = Values::Text(VarData {
+            offsets: vec![0, 2, 9],
+            data: b"abc".to_vec(),
+        });
+        assert!(matches!(
+            batch(past_end, 2).validate(),
+            Err(BatchError::OffsetOutOfRange { .. })
+        ));
 
         let mut not_utf8 = good.clone();
-        not_utf8.values = Values::Text(VarData { offsets: vec![0, 1, 2], data: vec![b'a', 0xff] });
-        assert!(matches!(batch(not_utf8, 2).validate(), Err(BatchError::NotUtf8 { row: 1, .. })));
+        not_utf8.values = Values::Text(VarData {
+            offsets: vec![0, 1, 2],
+            data: vec![b'a', 0xff],
+        });
+        assert!(matches!(
+            batch(not_utf8, 2).validate(),
+            Err(BatchError::NotUtf8 { row: 1, .. })
+        ));
 
         // A boundary inside a multi-byte character is not valid UTF-8 either.
         let mut split = good.clone();
-        split.values = Values::Text(VarData { offsets: vec![0, 1, 2], data: "ü".into() });
-        assert!(matches!(batch(split, 2).validate(), Err(BatchError::NotUtf8 { row: 1, .. })));
+        split.values = Values::Text(VarData {
+            offsets: vec![0, 1, 2],
+            data: "ü".into(),
+        });
+        assert!(matches!(
+            batch(split, 2).validate(),
+            Err(BatchError::NotUtf8 { row: 1, .. })
+        ));
 
         let mut short_bits = good.clone();
         short_bits.validity = Some(vec![]);
-        assert!(matches!(batch(short_bits, 2).validate(), Err(BatchError::ValidityTooShort { .. })));
+        assert!(matches!(
+            batch(short_bits, 2).validate(),
+            Err(BatchError::ValidityTooShort { .. })
+        ));
 
         let mut wrong_type = good;
         wrong_type.data_type = DataType::Int64;
-        assert!(matches!(batch(wrong_type, 2).validate(), Err(BatchError::TypeMismatch { .. })));
+        assert!(matches!(
+            batch(wrong_type, 2).validate(),
+            Err(BatchError::TypeMismatch { .. })
+        ));
     }
 
     #[test]
     fn truncate_keeps_prefix() {
-        let mut b = Batch { num_rows: 3, columns: vec![text_column(&[Some("a"), None, Some("cc")])] };
+        let mut b = Batch {
+            num_rows: 3,
+            columns: vec![text_column(&[Some("a"), None, Some("cc")])],
+        };
         b.truncate(2);
         assert_eq!(b.validate(), Ok(()));
         assert_eq!(b.num_rows, 2);

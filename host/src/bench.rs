@@ -31,7 +31,11 @@ pub struct BenchArgs {
 
 const ALL_FLIGHTS: &str = "SELECT * FROM flights";
 
-pub fn main(data_dir: &Path, args: BenchArgs, tokio: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+pub fn main(
+    data_dir: &Path,
+    args: BenchArgs,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
@@ -39,40 +43,79 @@ pub fn main(data_dir: &Path, args: BenchArgs, tokio: &tokio::runtime::Runtime) -
     let runtime = crate::cli::runtime(data_dir, &Limits::default())?;
     let load = |name: &str| -> anyhow::Result<Arc<LoadedPlugin>> {
         let path = args.plugins.join(format!("{name}.wasm"));
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("cannot read {} (build the plugins with `cargo plugins`)", path.display()))?;
-        Ok(runtime.load(&bytes).with_context(|| format!("{} was refused", path.display()))?.0)
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {} (build the plugins with `cargo plugins`)",
+                path.display()
+            )
+        })?;
+        Ok(runtime
+            .load(&bytes)
+            .with_context(|| format!("{} was refused", path.display()))?
+            .0)
     };
     let identity = load("identity")?;
     let units = load("units")?;
     let sources = Sources::with_demo(data_dir);
     let handle = tokio.handle().clone();
-    let bench = Bench { runtime: &runtime, sources: &sources, handle: &handle };
+    let bench = Bench {
+        runtime: &runtime,
+        sources: &sources,
+        handle: &handle,
+    };
 
-    println!("Quarry bench: all flights ({ALL_FLIGHTS}), median of {} rounds\n", args.rounds);
+    println!(
+        "Quarry bench: all flights ({ALL_FLIGHTS}), median of {} rounds\n",
+        args.rounds
+    );
     let [none, ident] = bench.interleaved(args.rounds, [None, Some(&identity)], false)?;
     let [native, plugin] = bench.interleaved(args.rounds, [None, Some(&units)], true)?;
     let rows = none.rows as f64;
-    println!("{:<44} {:>10} {:>14} {:>8}", "pipeline", "median", "rows/s", "ratio");
+    println!(
+        "{:<44} {:>10} {:>14} {:>8}",
+        "pipeline", "median", "rows/s", "ratio"
+    );
     let line = |name: &str, t: Duration, base: Duration| {
         let ratio = t.as_secs_f64() / base.as_secs_f64();
-        println!("{name:<44} {:>8.1}ms {:>14.0} {ratio:>7.3}×", ms(t), rows / t.as_secs_f64());
+        println!(
+            "{name:<44} {:>8.1}ms {:>14.0} {ratio:>7.3}×",
+            ms(t),
+            rows / t.as_secs_f64()
+        );
     };
     line("no plugin", none.median, none.median);
     line("identity plugin (vs no plugin)", ident.median, none.median);
-    line("units, native Rust in the host", native.median, native.median);
-    line("units plugin (vs native Rust)", plugin.median, native.median);
+    line(
+        "units, native Rust in the host",
+        native.median,
+        native.median,
+    );
+    line(
+        "units plugin (vs native Rust)",
+        plugin.median,
+        native.median,
+    );
 
     let batches = bench.collect_batches()?;
     let (native_t, plugin_t) = transform_only(&runtime, &units, &batches, args.rounds)?;
-    println!("\nTransform alone, {} batches of 1,024 rows in memory (the plugin's figure includes", batches.len());
+    println!(
+        "\nTransform alone, {} batches of 1,024 rows in memory (the plugin's figure includes",
+        batches.len()
+    );
     println!("copying each batch in and out of the sandbox):");
     line("units, native Rust", native_t, native_t);
     line("units plugin (vs native Rust)", plugin_t, native_t);
 
     let (p50, p99) = instantiate_times(&runtime, &identity, args.instances)?;
-    println!("\nInstantiate (fresh store + instance per run), {} runs:", args.instances);
-    println!("  p50 {:.1} µs   p99 {:.1} µs", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+    println!(
+        "\nInstantiate (fresh store + instance per run), {} runs:",
+        args.instances
+    );
+    println!(
+        "  p50 {:.1} µs   p99 {:.1} µs",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -105,16 +148,31 @@ impl Bench<'_> {
         for _ in 0..rounds + 1 {
             for (i, plugin) in plugins.iter().enumerate() {
                 let request = RunRequest {
-                    plugin: plugin.map(|p| PluginChoice { plugin: p.clone(), load: Default::default() }),
+                    plugin: plugin.map(|p| PluginChoice {
+                        plugin: p.clone(),
+                        load: Default::default(),
+                    }),
                     query: Some(ALL_FLIGHTS.to_owned()),
                     ..RunRequest::new(DEMO)
                 };
-                let mut sink = Discard { rows: 0, native: native && plugin.is_none() };
+                let mut sink = Discard {
+                    rows: 0,
+                    native: native && plugin.is_none(),
+                };
                 let started = Instant::now();
                 let report = std::thread::scope(|s| {
-                    s.spawn(|| run_blocking(self.runtime, self.sources, self.handle, request, &mut sink, |_| {}))
-                        .join()
-                        .expect("bench run")
+                    s.spawn(|| {
+                        run_blocking(
+                            self.runtime,
+                            self.sources,
+                            self.handle,
+                            request,
+                            &mut sink,
+                            |_| {},
+                        )
+                    })
+                    .join()
+                    .expect("bench run")
                 });
                 times[i].push(started.elapsed());
                 report.result?;
@@ -122,7 +180,10 @@ impl Bench<'_> {
             }
         }
         // The first round warms caches and is not counted.
-        Ok(std::array::from_fn(|i| Timing { median: median(&mut times[i][1..].to_vec()), rows: rows[i] }))
+        Ok(std::array::from_fn(|i| Timing {
+            median: median(&mut times[i][1..].to_vec()),
+            rows: rows[i],
+        }))
     }
 
     fn collect_batches(&self) -> anyhow::Result<Vec<Batch>> {
@@ -140,11 +201,23 @@ impl Bench<'_> {
             }
         }
         let mut keep = Keep(Vec::new());
-        let request = RunRequest { query: Some(ALL_FLIGHTS.to_owned()), ..RunRequest::new(DEMO) };
+        let request = RunRequest {
+            query: Some(ALL_FLIGHTS.to_owned()),
+            ..RunRequest::new(DEMO)
+        };
         let report = std::thread::scope(|s| {
-            s.spawn(|| run_blocking(self.runtime, self.sources, self.handle, request, &mut keep, |_| {}))
-                .join()
-                .expect("bench run")
+            s.spawn(|| {
+                run_blocking(
+                    self.runtime,
+                    self.sources,
+                    self.handle,
+                    request,
+                    &mut keep,
+                    |_| {},
+                )
+            })
+            .join()
+            .expect("bench run")
         });
         report.result?;
         Ok(keep.0)
@@ -243,11 +316,18 @@ fn transform_only(
         }
         plugin.push(started.elapsed());
     }
-    Ok((median(&mut native[1..].to_vec()), median(&mut plugin[1..].to_vec())))
+    Ok((
+        median(&mut native[1..].to_vec()),
+        median(&mut plugin[1..].to_vec()),
+    ))
 }
 
 /// p50 and p99 of creating a fresh store and instance.
-fn instantiate_times(runtime: &Runtime, plugin: &LoadedPlugin, n: usize) -> anyhow::Result<(Duration, Duration)> {
+fn instantiate_times(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    n: usize,
+) -> anyhow::Result<(Duration, Duration)> {
     let mut times = Vec::with_capacity(n);
     for _ in 0..n.max(1) {
         let started = Instant::now();

@@ -14,10 +14,19 @@ use crate::run::{PluginChoice, Progress, RunError, RunRequest, run_blocking};
 use crate::source::{DEMO, Sources, demo};
 
 #[derive(Parser, Debug)]
-#[command(name = "quarry", version, about = "Run sandboxed WebAssembly plugins over your databases.")]
+#[command(
+    name = "quarry",
+    version,
+    about = "Run sandboxed WebAssembly plugins over your databases."
+)]
 pub struct Cli {
     /// Where Quarry keeps its data: the demo database and compiled plugins.
-    #[arg(long, env = "QUARRY_DATA", default_value = "quarry-data", global = true)]
+    #[arg(
+        long,
+        env = "QUARRY_DATA",
+        default_value = "quarry-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -102,7 +111,8 @@ impl LimitArgs {
             limits.memory_bytes = m;
         }
         if let Some(secs) = self.max_cpu_time {
-            limits.cpu_time = Duration::try_from_secs_f64(secs).context("--max-cpu-time must be a positive number")?;
+            limits.cpu_time = Duration::try_from_secs_f64(secs)
+                .context("--max-cpu-time must be a positive number")?;
         }
         if let Some(n) = self.max_output_rows {
             limits.output_rows = n;
@@ -118,51 +128,76 @@ impl LimitArgs {
 }
 
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Run(args) => run(&cli.data_dir, args, &tokio),
-        Command::Plugin { command: PluginCommand::Inspect { file, json } } => inspect(&cli.data_dir, &file, json),
+        Command::Plugin {
+            command: PluginCommand::Inspect { file, json },
+        } => inspect(&cli.data_dir, &file, json),
         Command::Bench(args) => crate::bench::main(&cli.data_dir, args, &tokio),
     }
 }
 
 /// The runtime with the compile cache in the data directory.
 pub fn runtime(data_dir: &Path, limits: &Limits) -> anyhow::Result<Runtime> {
-    let config = RuntimeConfig { cache_dir: Some(data_dir.join("cache")), limits: limits.clone(), ..Default::default() };
+    let config = RuntimeConfig {
+        cache_dir: Some(data_dir.join("cache")),
+        limits: limits.clone(),
+        ..Default::default()
+    };
     Runtime::new(config).map_err(anyhow::Error::msg)
 }
 
 /// Reads and loads a plugin file, with errors that name the file.
 pub fn load_plugin(runtime: &Runtime, path: &Path) -> anyhow::Result<PluginChoice> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))?;
-    let (plugin, load) = runtime.load(&bytes).with_context(|| format!("{} was refused", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))?;
+    let (plugin, load) = runtime
+        .load(&bytes)
+        .with_context(|| format!("{} was refused", path.display()))?;
     Ok(PluginChoice { plugin, load })
 }
 
 fn read_params(params: &str) -> anyhow::Result<String> {
     let text = match params.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read params file {path}"))?,
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read params file {path}"))?,
         None => params.to_owned(),
     };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--params is not valid JSON: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("--params is not valid JSON: {e}"))?;
     if !value.is_object() {
         bail!("--params must be a JSON object, like {{\"origin\": \"JFK\"}}");
     }
     Ok(text)
 }
 
-fn run(data_dir: &Path, args: RunArgs, tokio: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+fn run(
+    data_dir: &Path,
+    args: RunArgs,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
     let params = read_params(&args.params)?;
     let limits = args.limits.apply(Limits::default())?;
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let timeout = Duration::try_from_secs_f64(args.timeout).context("--timeout must be a positive number")?;
+    let timeout =
+        Duration::try_from_secs_f64(args.timeout).context("--timeout must be a positive number")?;
     let runtime = runtime(data_dir, &limits)?;
-    let plugin = args.plugin.as_deref().map(|p| load_plugin(&runtime, p)).transpose()?;
+    let plugin = args
+        .plugin
+        .as_deref()
+        .map(|p| load_plugin(&runtime, p))
+        .transpose()?;
     if args.source == DEMO && !demo::is_built(data_dir) {
-        eprintln!("Building the demo database in {} (first run only)…", data_dir.display());
+        eprintln!(
+            "Building the demo database in {} (first run only)…",
+            data_dir.display()
+        );
     }
     let sources = Sources::with_demo(data_dir);
     let request = RunRequest {
@@ -181,7 +216,9 @@ fn run(data_dir: &Path, args: RunArgs, tokio: &tokio::runtime::Runtime) -> anyho
     let handle = tokio.handle().clone();
     let report = tokio.block_on(async {
         tokio::task::spawn_blocking(move || {
-            let report = run_blocking(&runtime, &sources, &handle, request, sink.as_mut(), |p| meter.show(p));
+            let report = run_blocking(&runtime, &sources, &handle, request, sink.as_mut(), |p| {
+                meter.show(p)
+            });
             meter.clear();
             report
         })
@@ -194,11 +231,19 @@ fn run(data_dir: &Path, args: RunArgs, tokio: &tokio::runtime::Runtime) -> anyho
     match report.result {
         Ok(()) => {
             if report.truncated {
-                eprintln!("Output truncated at {} rows (--limit).", report.stats.rows_out);
+                eprintln!(
+                    "Output truncated at {} rows (--limit).",
+                    report.stats.rows_out
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(RunError::Plugin(PluginError::Trap { plugin, export, message, backtrace })) => {
+        Err(RunError::Plugin(PluginError::Trap {
+            plugin,
+            export,
+            message,
+            backtrace,
+        })) => {
             eprintln!("error: plugin {plugin} trapped in {export}: {message}");
             if !backtrace.is_empty() {
                 eprintln!("{backtrace}");
@@ -218,20 +263,29 @@ struct ProgressMeter {
 
 impl ProgressMeter {
     fn new(enabled: bool) -> Self {
-        ProgressMeter { enabled, started: Instant::now(), last: None }
+        ProgressMeter {
+            enabled,
+            started: Instant::now(),
+            last: None,
+        }
     }
 
     fn show(&mut self, p: Progress) {
         let now = Instant::now();
         if !self.enabled
             || now - self.started < Duration::from_millis(500)
-            || self.last.is_some_and(|t| now - t < Duration::from_millis(200))
+            || self
+                .last
+                .is_some_and(|t| now - t < Duration::from_millis(200))
         {
             return;
         }
         self.last = Some(now);
         let rate = p.rows_in as f64 / (now - self.started).as_secs_f64();
-        eprint!("\r\x1b[K{} rows read, {} out, {:.0} rows/s", p.rows_in, p.rows_out, rate);
+        eprint!(
+            "\r\x1b[K{} rows read, {} out, {:.0} rows/s",
+            p.rows_in, p.rows_out, rate
+        );
         let _ = std::io::stderr().flush();
     }
 
@@ -267,8 +321,16 @@ fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow::Result<ExitCode>
     writeln!(out, "file:         {}", file.display())?;
     writeln!(out, "size:         {} bytes", plugin.size)?;
     writeln!(out, "sha256:       {}", plugin.sha256)?;
-    writeln!(out, "builds query: {}", if info.builds_query { "yes" } else { "no" })?;
-    writeln!(out, "transforms:   {}", if info.transforms { "yes" } else { "no" })?;
+    writeln!(
+        out,
+        "builds query: {}",
+        if info.builds_query { "yes" } else { "no" }
+    )?;
+    writeln!(
+        out,
+        "transforms:   {}",
+        if info.transforms { "yes" } else { "no" }
+    )?;
     match &info.params_schema {
         Some(schema) => {
             let pretty = serde_json::from_str::<serde_json::Value>(schema)

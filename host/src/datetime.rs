@@ -45,7 +45,13 @@ pub fn write_timestamp(out: &mut String, micros: i64) {
     write_date(out, days);
     let secs = in_day / 1_000_000;
     let frac = in_day % 1_000_000;
-    let _ = write!(out, "T{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    let _ = write!(
+        out,
+        "T{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
     if frac % 1000 == 0 && frac != 0 {
         let _ = write!(out, ".{:03}", frac / 1000);
     } else if frac != 0 {
@@ -100,7 +106,7 @@ fn days_in_month(year: i64, month: u32) -> i64 {
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
     let days = parse_date(s.get(..10)?)?;
-    let rest = s[10..].as_bytes();
+    let rest = &s.as_bytes()[10..];
     if rest.is_empty() {
         return Some(days * MICROS_PER_DAY);
     }
@@ -120,7 +126,11 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         i += 3;
         if rest.get(i) == Some(&b'.') {
             let start = i + 1;
-            let end = start + rest[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let end = start
+                + rest[start..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
             if end == start {
                 return None;
             }
@@ -174,9 +184,19 @@ mod tests {
         assert_eq!(parse_timestamp("2013-01-01T10:00"), Some(t));
         assert_eq!(format_timestamp(t + 1_500), "2013-01-01T10:00:00.001500Z");
         assert_eq!(format_timestamp(t + 250_000), "2013-01-01T10:00:00.250Z");
-        assert_eq!(parse_timestamp("2013-01-01T10:00:00.25Z"), Some(t + 250_000));
+        assert_eq!(
+            parse_timestamp("2013-01-01T10:00:00.25Z"),
+            Some(t + 250_000)
+        );
         assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999999Z");
-        for bad in ["2013-13-01", "2013-02-29", "2013-01-01X", "2013-01-01T25:00", "nope", ""] {
+        for bad in [
+            "2013-13-01",
+            "2013-02-29",
+            "2013-01-01X",
+            "2013-01-01T25:00",
+            "nope",
+            "",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }

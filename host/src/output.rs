@@ -26,9 +26,21 @@ pub enum Format {
 pub fn sink<W: Write + Send + 'static>(format: Format, out: W) -> Box<dyn Sink> {
     match format {
         Format::Table => Box::new(Table::new(out)),
-        Format::Json => Box::new(Json { out, fields: Vec::new(), rows: 0, lines: false }),
-        Format::Ndjson => Box::new(Json { out, fields: Vec::new(), rows: 0, lines: true }),
-        Format::Csv => Box::new(Csv { out: csv::Writer::from_writer(out) }),
+        Format::Json => Box::new(Json {
+            out,
+            fields: Vec::new(),
+            rows: 0,
+            lines: false,
+        }),
+        Format::Ndjson => Box::new(Json {
+            out,
+            fields: Vec::new(),
+            rows: 0,
+            lines: true,
+        }),
+        Format::Csv => Box::new(Csv {
+            out: csv::Writer::from_writer(out),
+        }),
     }
 }
 
@@ -49,7 +61,11 @@ pub fn cell_text(data_type: DataType, cell: Cell<'_>) -> Option<Cow<'_, str>> {
 }
 
 /// Writes a cell as a JSON value.
-pub fn write_json_cell(out: &mut impl Write, data_type: DataType, cell: Cell<'_>) -> io::Result<()> {
+pub fn write_json_cell(
+    out: &mut impl Write,
+    data_type: DataType,
+    cell: Cell<'_>,
+) -> io::Result<()> {
     match (data_type, cell) {
         (_, Cell::Null) => out.write_all(b"null"),
         (_, Cell::Boolean(b)) => out.write_all(if b { b"true" } else { b"false" }),
@@ -57,7 +73,9 @@ pub fn write_json_cell(out: &mut impl Write, data_type: DataType, cell: Cell<'_>
         (_, Cell::Float64(f)) if !f.is_finite() => out.write_all(b"null"),
         (_, Cell::Float64(f)) => serde_json::to_writer(out, &f).map_err(io::Error::other),
         // JSON columns are embedded as JSON when they are valid, as a string otherwise.
-        (DataType::Json, Cell::Text(s)) if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() => {
+        (DataType::Json, Cell::Text(s))
+            if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() =>
+        {
             out.write_all(s.as_bytes())
         }
         (data_type, cell) => {
@@ -80,7 +98,12 @@ impl<W: Write + Send> Sink for Json<W> {
     fn start(&mut self, fields: &[Field]) -> io::Result<()> {
         self.fields = fields
             .iter()
-            .map(|f| (format!("{}:", serde_json::to_string(&f.name).unwrap_or_default()), f.data_type))
+            .map(|f| {
+                (
+                    format!("{}:", serde_json::to_string(&f.name).unwrap_or_default()),
+                    f.data_type,
+                )
+            })
             .collect();
         if !self.lines {
             self.out.write_all(b"[")?;
@@ -91,10 +114,13 @@ impl<W: Write + Send> Sink for Json<W> {
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {
         for row in 0..batch.num_rows {
             if !self.lines {
-                self.out.write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;
+                self.out
+                    .write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;
             }
             self.out.write_all(b"{")?;
-            for (i, ((key, data_type), column)) in self.fields.iter().zip(&batch.columns).enumerate() {
+            for (i, ((key, data_type), column)) in
+                self.fields.iter().zip(&batch.columns).enumerate()
+            {
                 if i > 0 {
                     self.out.write_all(b",")?;
                 }
@@ -109,7 +135,8 @@ impl<W: Write + Send> Sink for Json<W> {
 
     fn finish(&mut self) -> io::Result<()> {
         if !self.lines {
-            self.out.write_all(if self.rows == 0 { b"]\n" } else { b"\n]\n" })?;
+            self.out
+                .write_all(if self.rows == 0 { b"]\n" } else { b"\n]\n" })?;
         }
         self.out.flush()
     }
@@ -124,16 +151,22 @@ impl<W: Write + Send> Sink for Csv<W> {
         if fields.is_empty() {
             return Ok(());
         }
-        self.out.write_record(fields.iter().map(|f| f.name.as_str())).map_err(io::Error::other)
+        self.out
+            .write_record(fields.iter().map(|f| f.name.as_str()))
+            .map_err(io::Error::other)
     }
 
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {
         for row in 0..batch.num_rows {
             for column in &batch.columns {
                 let text = cell_text(column.data_type, column.cell(row));
-                self.out.write_field(text.as_deref().unwrap_or("")).map_err(io::Error::other)?;
+                self.out
+                    .write_field(text.as_deref().unwrap_or(""))
+                    .map_err(io::Error::other)?;
             }
-            self.out.write_record(None::<&[u8]>).map_err(io::Error::other)?;
+            self.out
+                .write_record(None::<&[u8]>)
+                .map_err(io::Error::other)?;
         }
         Ok(())
     }
@@ -157,7 +190,12 @@ struct Table<W> {
 
 impl<W: Write> Table<W> {
     fn new(out: W) -> Self {
-        Table { out, fields: Vec::new(), widths: Vec::new(), rows: 0 }
+        Table {
+            out,
+            fields: Vec::new(),
+            widths: Vec::new(),
+            rows: 0,
+        }
     }
 
     fn write_row(&mut self, cells: &[(String, bool)]) -> io::Result<()> {
@@ -180,7 +218,11 @@ impl<W: Write> Table<W> {
     }
 
     fn header(&mut self) -> io::Result<()> {
-        let names: Vec<(String, bool)> = self.fields.iter().map(|f| (f.name.clone(), false)).collect();
+        let names: Vec<(String, bool)> = self
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), false))
+            .collect();
         self.write_row(&names)?;
         let rule: Vec<String> = self.widths.iter().map(|w| "─".repeat(*w)).collect();
         writeln!(self.out, "{}", rule.join("─┼─"))
@@ -219,9 +261,14 @@ impl<W: Write + Send> Sink for Table<W> {
     }
 
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {
-        let rows: Vec<Vec<(String, bool)>> = (0..batch.num_rows).map(|r| table_cells(batch, r)).collect();
+        let rows: Vec<Vec<(String, bool)>> =
+            (0..batch.num_rows).map(|r| table_cells(batch, r)).collect();
         if self.rows == 0 {
-            self.widths = self.fields.iter().map(|f| f.name.chars().count().min(MAX_WIDTH)).collect();
+            self.widths = self
+                .fields
+                .iter()
+                .map(|f| f.name.chars().count().min(MAX_WIDTH))
+                .collect();
             for row in &rows {
                 for (width, (text, _)) in self.widths.iter_mut().zip(row) {
                     *width = (*width).max(text.chars().count()).min(MAX_WIDTH);
@@ -280,7 +327,10 @@ mod tests {
         big.push_i64(i64::MAX);
         big.push_i64(-1);
         big.push_i64(0);
-        Batch { num_rows: 3, columns: vec![name.finish(), at.finish(), big.finish()] }
+        Batch {
+            num_rows: 3,
+            columns: vec![name.finish(), at.finish(), big.finish()],
+        }
     }
 
     fn render(format: Format) -> String {

@@ -141,7 +141,13 @@ pub fn run_blocking(
         report.stats.load_ms = ms(choice.load.compile);
         report.stats.load_from_cache = choice.load.from_cache;
     }
-    let mut pipeline = Pipeline { request: &request, report: &mut report, plugin: None, sink, started: false };
+    let mut pipeline = Pipeline {
+        request: &request,
+        report: &mut report,
+        plugin: None,
+        sink,
+        started: false,
+    };
     let result = pipeline.run(runtime, sources, handle, &mut progress);
     let logs = pipeline.plugin.as_mut().map(|run| run.take_logs());
     report.logs = logs.unwrap_or_default();
@@ -183,7 +189,11 @@ impl Pipeline<'_> {
         let mut transforms = false;
         if let Some(choice) = &request.plugin {
             let started = Instant::now();
-            let run = self.plugin.insert(runtime.start(&choice.plugin, &request.limits, request.cancel.clone())?);
+            let run = self.plugin.insert(runtime.start(
+                &choice.plugin,
+                &request.limits,
+                request.cancel.clone(),
+            )?);
             self.report.stats.instantiate_ms = ms(started.elapsed());
             run.init(source.name(), source.backend(), &request.params)?;
             if choice.plugin.info.builds_query {
@@ -200,9 +210,15 @@ impl Pipeline<'_> {
 
         // Without a plugin that transforms, the row limit can stop the database early; one
         // row more than the limit tells whether the output was cut.
-        let max_rows = if transforms { None } else { request.limit.map(|n| n.saturating_add(1)) };
+        let max_rows = if transforms {
+            None
+        } else {
+            request.limit.map(|n| n.saturating_add(1))
+        };
         let options = StreamOptions {
-            batch_rows: request.batch_rows.clamp(1, request.limits.batch_rows as usize),
+            batch_rows: request
+                .batch_rows
+                .clamp(1, request.limits.batch_rows as usize),
             max_rows,
             timeout: request.timeout,
             cancel: request.cancel.clone(),
@@ -213,7 +229,10 @@ impl Pipeline<'_> {
         let mut result = self.pump(&mut rx, transforms, progress);
         drop(rx); // stops the source if the pump ended early
         let source_result = handle.block_on(streaming).unwrap_or_else(|e| {
-            Err(SourceError::Query { source_name: request.source.clone(), message: e.to_string() })
+            Err(SourceError::Query {
+                source_name: request.source.clone(),
+                message: e.to_string(),
+            })
         });
         if request.cancel.load(Ordering::Relaxed) {
             return result.and(Err(RunError::Source(SourceError::Cancelled)));
@@ -245,7 +264,9 @@ impl Pipeline<'_> {
     ) -> Result<(), RunError> {
         loop {
             let waited = Instant::now();
-            let Some(batch) = rx.blocking_recv() else { return Ok(()) };
+            let Some(batch) = rx.blocking_recv() else {
+                return Ok(());
+            };
             self.report.stats.query_ms += ms(waited.elapsed());
             self.report.stats.rows_in += batch.num_rows as u64;
             if !self.started && !transforms {
@@ -261,7 +282,10 @@ impl Pipeline<'_> {
                 _ => batch,
             };
             self.emit(output, Export::Transform)?;
-            progress(Progress { rows_in: self.report.stats.rows_in, rows_out: self.report.stats.rows_out });
+            progress(Progress {
+                rows_in: self.report.stats.rows_in,
+                rows_out: self.report.stats.rows_out,
+            });
             if self.report.truncated {
                 return Ok(());
             }
@@ -284,7 +308,11 @@ impl Pipeline<'_> {
             self.start_output(&batch)?;
         } else if batch.fields() != self.report.fields {
             let describe = |fields: &[Field]| {
-                fields.iter().map(|f| format!("{} {}", f.name, f.data_type)).collect::<Vec<_>>().join(", ")
+                fields
+                    .iter()
+                    .map(|f| format!("{} {}", f.name, f.data_type))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             let plugin = self.request.plugin.as_ref().map(|c| c.plugin.id.clone());
             return Err(RunError::Plugin(PluginError::SchemaChanged {

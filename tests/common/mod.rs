@@ -12,13 +12,22 @@ use quarry::run::{PluginChoice, RunReport, RunRequest, Sink, run_blocking};
 use quarry::source::Sources;
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A plugin built by `cargo plugins`.
 pub fn plugin_path(name: &str) -> PathBuf {
-    let path = repo_root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"));
-    assert!(path.is_file(), "{} is missing: run `cargo plugins` first (scripts/test.sh does)", path.display());
+    let path = repo_root()
+        .join("target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo plugins` first (scripts/test.sh does)",
+        path.display()
+    );
     path
 }
 
@@ -39,17 +48,27 @@ pub fn demo_db() -> PathBuf {
 /// Rows of an SQL query straight from the demo database, bypassing Quarry: the independent
 /// answer that Quarry's output is checked against.
 pub fn sql<T: rusqlite::types::FromSql>(query: &str) -> Vec<Vec<T>> {
-    let conn = rusqlite::Connection::open_with_flags(demo_db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let conn = rusqlite::Connection::open_with_flags(
+        demo_db(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
     let mut stmt = conn.prepare(query).unwrap();
     let n = stmt.column_count();
-    stmt.query_map([], |row| (0..n).map(|i| row.get(i)).collect::<Result<Vec<T>, _>>())
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    stmt.query_map([], |row| {
+        (0..n).map(|i| row.get(i)).collect::<Result<Vec<T>, _>>()
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 pub fn runtime_with(limits: Limits) -> Runtime {
-    let config = RuntimeConfig { cache_dir: Some(data_dir().join("cache")), limits, ..Default::default() };
+    let config = RuntimeConfig {
+        cache_dir: Some(data_dir().join("cache")),
+        limits,
+        ..Default::default()
+    };
     Runtime::new(config).unwrap()
 }
 
@@ -61,12 +80,21 @@ pub fn runtime() -> &'static Runtime {
 
 pub fn load(runtime: &Runtime, name: &str) -> Arc<LoadedPlugin> {
     let bytes = std::fs::read(plugin_path(name)).unwrap();
-    runtime.load(&bytes).unwrap_or_else(|e| panic!("{name} loads: {e}")).0
+    runtime
+        .load(&bytes)
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"))
+        .0
 }
 
 pub fn tokio() -> &'static tokio::runtime::Runtime {
     static TOKIO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    TOKIO.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    TOKIO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 /// Keeps every batch a run outputs.
@@ -97,7 +125,11 @@ impl Collect {
 
     /// Every cell of column `name`, as owned JSON-ish values for easy comparison.
     pub fn column(&self, name: &str) -> Vec<Owned> {
-        let i = self.fields.iter().position(|f| f.name == name).unwrap_or_else(|| panic!("no column {name}"));
+        let i = self
+            .fields
+            .iter()
+            .position(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
         self.batches
             .iter()
             .flat_map(|b| (0..b.num_rows).map(move |r| Owned::from(b.columns[i].cell(r))))
@@ -157,15 +189,25 @@ pub fn run_on(runtime: &Runtime, request: RunRequest) -> (RunReport, Collect) {
     let mut sink = Collect::default();
     let handle = tokio().handle().clone();
     let report = std::thread::scope(|s| {
-        s.spawn(|| run_blocking(runtime, &sources, &handle, request, &mut sink, |_| {})).join().unwrap()
+        s.spawn(|| run_blocking(runtime, &sources, &handle, request, &mut sink, |_| {}))
+            .join()
+            .unwrap()
     });
     (report, sink)
 }
 
 /// A request for the demo source running plugin `name` (if any) with `params` and `query`.
-pub fn request(runtime: &Runtime, plugin: Option<&str>, params: &str, query: Option<&str>) -> RunRequest {
+pub fn request(
+    runtime: &Runtime,
+    plugin: Option<&str>,
+    params: &str,
+    query: Option<&str>,
+) -> RunRequest {
     RunRequest {
-        plugin: plugin.map(|name| PluginChoice { plugin: load(runtime, name), load: Default::default() }),
+        plugin: plugin.map(|name| PluginChoice {
+            plugin: load(runtime, name),
+            load: Default::default(),
+        }),
         params: params.to_owned(),
         query: query.map(str::to_owned),
         ..RunRequest::new("demo")

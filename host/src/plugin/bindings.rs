@@ -76,11 +76,17 @@ impl From<wit::DataType> for DataType {
 }
 
 fn var_to_wit(v: VarData) -> wit::VarData {
-    wit::VarData { offsets: v.offsets, data: v.data }
+    wit::VarData {
+        offsets: v.offsets,
+        data: v.data,
+    }
 }
 
 fn var_from_wit(v: wit::VarData) -> VarData {
-    VarData { offsets: v.offsets, data: v.data }
+    VarData {
+        offsets: v.offsets,
+        data: v.data,
+    }
 }
 
 /// Moves the buffers; no cell is copied.
@@ -103,7 +109,10 @@ impl From<Batch> for wit::Batch {
             })
             .collect();
         // Batches the host builds never exceed `Limits::batch_rows`, far below u32::MAX.
-        wit::Batch { num_rows: b.num_rows as u32, columns }
+        wit::Batch {
+            num_rows: b.num_rows as u32,
+            columns,
+        }
     }
 }
 
@@ -126,7 +135,10 @@ impl From<wit::Batch> for Batch {
                 },
             })
             .collect();
-        Batch { num_rows: b.num_rows as usize, columns }
+        Batch {
+            num_rows: b.num_rows as usize,
+            columns,
+        }
     }
 }
 
@@ -156,7 +168,10 @@ impl From<wit::Value> for Value {
 }
 
 fn statement(s: wit::Statement) -> Statement {
-    Statement { text: s.text, params: s.params.into_iter().map(Value::from).collect() }
+    Statement {
+        text: s.text,
+        params: s.params.into_iter().map(Value::from).collect(),
+    }
 }
 
 impl From<wit::Query> for Query {
@@ -172,16 +187,20 @@ impl From<wit::Query> for Query {
                 skip: f.skip,
                 limit: f.limit,
             }),
-            wit::Query::MongoAggregate(a) => {
-                Query::MongoAggregate(MongoAggregate { collection: a.collection, pipeline: a.pipeline })
-            }
+            wit::Query::MongoAggregate(a) => Query::MongoAggregate(MongoAggregate {
+                collection: a.collection,
+                pipeline: a.pipeline,
+            }),
         }
     }
 }
 
 /// The source a run reads from, as the plugin sees it.
 pub fn source(name: &str, backend: source::Backend) -> wit::Source {
-    wit::Source { name: name.to_owned(), backend: backend.into() }
+    wit::Source {
+        name: name.to_owned(),
+        backend: backend.into(),
+    }
 }
 
 impl From<wit::Level> for crate::plugin::LogLevel {
@@ -213,7 +232,10 @@ mod tests {
         let mut b = crate::batch::ColumnBuilder::new("s", DataType::Json, 2);
         b.push_str("{\"a\":1}");
         b.push_null();
-        let host = Batch { num_rows: 2, columns: vec![b.finish()] };
+        let host = Batch {
+            num_rows: 2,
+            columns: vec![b.finish()],
+        };
         assert_eq!(Batch::from(wit::Batch::from(host.clone())), host);
     }
 }

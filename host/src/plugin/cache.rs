@@ -24,7 +24,10 @@ impl ArtifactCache {
     pub fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        ArtifactCache { dir, engine_key: format!("{:016x}", hasher.finish()) }
+        ArtifactCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
     }
 
     fn path(&self, sha256: &str) -> PathBuf {
@@ -44,7 +47,12 @@ impl ArtifactCache {
     }
 
     /// Compiles the bytes and stores the artifact; a failure to store is not an error.
-    pub fn compile(&self, engine: &Engine, sha256: &str, wasm: &[u8]) -> wasmtime::Result<Component> {
+    pub fn compile(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        wasm: &[u8],
+    ) -> wasmtime::Result<Component> {
         let artifact = engine.precompile_component(wasm)?;
         let _ = self.store(sha256, &artifact);
         // SAFETY: the artifact was produced by this engine a moment ago.

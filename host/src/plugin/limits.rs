@@ -66,13 +66,28 @@ impl fmt::Display for Limit {
         match self {
             Limit::Memory(b) => write!(f, "memory limit ({}; --max-memory raises it)", bytes(*b)),
             Limit::CpuTime(d) => write!(f, "CPU time limit ({d:?}; --max-cpu-time raises it)"),
-            Limit::OutputRows(n) => write!(f, "output row limit ({n} rows; --max-output-rows raises it)"),
+            Limit::OutputRows(n) => write!(
+                f,
+                "output row limit ({n} rows; --max-output-rows raises it)"
+            ),
             Limit::OutputBytes(b) => {
-                write!(f, "output size limit ({}; --max-output-bytes raises it)", bytes(*b))
+                write!(
+                    f,
+                    "output size limit ({}; --max-output-bytes raises it)",
+                    bytes(*b)
+                )
             }
-            Limit::LogBytes(b) => write!(f, "log size limit ({}; --max-log-bytes raises it)", bytes(*b as u64)),
+            Limit::LogBytes(b) => write!(
+                f,
+                "log size limit ({}; --max-log-bytes raises it)",
+                bytes(*b as u64)
+            ),
             Limit::BatchRows(n) => write!(f, "batch size limit ({n} rows per batch)"),
-            Limit::Stack(b) => write!(f, "stack limit ({}; unbounded recursion?)", bytes(*b as u64)),
+            Limit::Stack(b) => write!(
+                f,
+                "stack limit ({}; unbounded recursion?)",
+                bytes(*b as u64)
+            ),
         }
     }
 }
@@ -81,7 +96,7 @@ impl fmt::Display for Limit {
 pub fn bytes(n: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (unit, size) in UNITS {
-        if n >= size && n % size == 0 {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{} {unit}", n / size);
         }
     }
@@ -98,15 +113,22 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a size like 64MiB"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 64MiB"))?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit `{other}` in `{s}`; use KiB, MiB or GiB")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}`; use KiB, MiB or GiB"
+            ));
+        }
     };
-    n.checked_mul(scale).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 #[cfg(test)]

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 
 use crate::batch::{Batch, BatchError};
 use crate::source::{Backend, Query};
@@ -93,11 +96,15 @@ pub struct PluginId(pub String);
 impl fmt::Display for PluginId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = &self.0;
-        if h.len() > 12 { write!(f, "{}…{}", &h[..4], &h[h.len() - 4..]) } else { f.write_str(h) }
+        if h.len() > 12 {
+            write!(f, "{}…{}", &h[..4], &h[h.len() - 4..])
+        } else {
+            f.write_str(h)
+        }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PluginError {
     #[error("not a WebAssembly file (it does not start with \\0asm)")]
     NotWasm,
@@ -108,20 +115,45 @@ pub enum PluginError {
     NotComponent,
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
-    #[error("the component imports {0}, which Quarry does not provide; plugins may import only WASI and quarry:plugin/log")]
+    #[error(
+        "the component imports {0}, which Quarry does not provide; plugins may import only WASI and quarry:plugin/log"
+    )]
     UnsupportedImport(String),
     #[error("the component does not implement the quarry:plugin/plugin world: {0}")]
     WrongWorld(String),
     #[error("plugin {plugin} hit its {limit} in {export}")]
-    Limit { plugin: PluginId, export: Export, limit: Limit },
+    Limit {
+        plugin: PluginId,
+        export: Export,
+        limit: Limit,
+    },
     #[error("plugin {plugin} trapped in {export}: {message}")]
-    Trap { plugin: PluginId, export: Export, message: String, backtrace: String },
+    Trap {
+        plugin: PluginId,
+        export: Export,
+        message: String,
+        backtrace: String,
+    },
     #[error("plugin {plugin} failed in {export}: {message}{}", row.map(|r| format!(" (row {r} of the batch)")).unwrap_or_default())]
-    Failed { plugin: PluginId, export: Export, message: String, row: Option<u32> },
+    Failed {
+        plugin: PluginId,
+        export: Export,
+        message: String,
+        row: Option<u32>,
+    },
     #[error("plugin {plugin} returned an invalid batch from {export}: {error}")]
-    InvalidBatch { plugin: PluginId, export: Export, error: BatchError },
+    InvalidBatch {
+        plugin: PluginId,
+        export: Export,
+        error: BatchError,
+    },
     #[error("plugin {plugin} changed its output columns in {export}: first {before}, now {after}")]
-    SchemaChanged { plugin: PluginId, export: Export, before: String, after: String },
+    SchemaChanged {
+        plugin: PluginId,
+        export: Export,
+        before: String,
+        after: String,
+    },
     #[error("plugin {plugin} was cancelled in {export}")]
     Cancelled { plugin: PluginId, export: Export },
     #[error("too many plugin runs at once: {0}")]
@@ -143,7 +175,11 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { cache_dir: None, limits: Limits::default(), max_instances: 256 }
+        RuntimeConfig {
+            cache_dir: None,
+            limits: Limits::default(),
+            max_instances: 256,
+        }
     }
 }
 
@@ -172,7 +208,10 @@ pub struct LoadedPlugin {
 
 impl fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoadedPlugin").field("sha256", &self.sha256).field("info", &self.info).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("sha256", &self.sha256)
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -204,12 +243,16 @@ impl Runtime {
         wasm.epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+        let engine =
+            Engine::new(&wasm).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| e.to_string())?;
-        Bindings::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(&mut linker, |s| s)
-            .map_err(|e| e.to_string())?;
+        Bindings::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| e.to_string())?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -223,7 +266,9 @@ impl Runtime {
             })
             .map_err(|e| e.to_string())?;
 
-        let cache = config.cache_dir.map(|dir| cache::ArtifactCache::new(dir, &engine));
+        let cache = config
+            .cache_dir
+            .map(|dir| cache::ArtifactCache::new(dir, &engine));
         Ok(Runtime {
             engine,
             linker,
@@ -247,12 +292,26 @@ impl Runtime {
             return Err(PluginError::NotComponent);
         }
         let sha256 = sha256_hex(wasm);
-        if let Some(plugin) = self.loaded.lock().unwrap_or_else(|e| e.into_inner()).get(&sha256) {
-            return Ok((plugin.clone(), LoadStats { compile: Duration::ZERO, from_cache: true }));
+        if let Some(plugin) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&sha256)
+        {
+            return Ok((
+                plugin.clone(),
+                LoadStats {
+                    compile: Duration::ZERO,
+                    from_cache: true,
+                },
+            ));
         }
 
         let started = Instant::now();
-        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha256));
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, &sha256));
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
@@ -271,18 +330,37 @@ impl Runtime {
             .imports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect::<Vec<_>>();
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| match unsupported_import(&imports) {
-            Some(name) => PluginError::UnsupportedImport(name),
-            None => PluginError::Invalid(format!("{e:#}")),
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            match unsupported_import(&imports) {
+                Some(name) => PluginError::UnsupportedImport(name),
+                None => PluginError::Invalid(format!("{e:#}")),
+            }
         })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        let pre =
+            PluginPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
 
         let id = PluginId(sha256.clone());
         let mut run = PluginRun::new(&self.engine, &pre, id.clone(), &self.limits, Arc::default())?;
         let info = run.describe()?;
-        let plugin = Arc::new(LoadedPlugin { id, sha256: sha256.clone(), info, size: wasm.len(), imports, pre });
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner()).insert(sha256, plugin.clone());
-        Ok((plugin, LoadStats { compile, from_cache }))
+        let plugin = Arc::new(LoadedPlugin {
+            id,
+            sha256: sha256.clone(),
+            info,
+            size: wasm.len(),
+            imports,
+            pre,
+        });
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256, plugin.clone());
+        Ok((
+            plugin,
+            LoadStats {
+                compile,
+                from_cache,
+            },
+        ))
     }
 
     /// A fresh instance of `plugin` for one run, under `limits`; `cancel` stops it.
@@ -354,7 +432,15 @@ impl PluginRun {
             Err(e) if is_pool_exhausted(&e) => return Err(PluginError::Busy(format!("{e:#}"))),
             Err(e) => return Err(classify(&store, &plugin, limits, Export::Instantiate, e)),
         };
-        Ok(PluginRun { store, bindings, plugin, limits: limits.clone(), cpu_left, rows_out: 0, bytes_out: 0 })
+        Ok(PluginRun {
+            store,
+            bindings,
+            plugin,
+            limits: limits.clone(),
+            cpu_left,
+            rows_out: 0,
+            bytes_out: 0,
+        })
     }
 
     /// Calls one export under the run's deadline and turns any failure into a [`PluginError`].
@@ -372,14 +458,26 @@ impl PluginRun {
     }
 
     fn failed(&self, export: Export, e: wit::PluginError) -> PluginError {
-        PluginError::Failed { plugin: self.plugin.clone(), export, message: e.message, row: e.row }
+        PluginError::Failed {
+            plugin: self.plugin.clone(),
+            export,
+            message: e.message,
+            row: e.row,
+        }
     }
 
     pub fn describe(&mut self) -> Result<PluginInfo, PluginError> {
-        Ok(self.call(Export::Describe, |b, s| b.call_describe(s))?.into())
+        Ok(self
+            .call(Export::Describe, |b, s| b.call_describe(s))?
+            .into())
     }
 
-    pub fn init(&mut self, source_name: &str, backend: Backend, params: &str) -> Result<(), PluginError> {
+    pub fn init(
+        &mut self,
+        source_name: &str,
+        backend: Backend,
+        params: &str,
+    ) -> Result<(), PluginError> {
         let source = bindings::source(source_name, backend);
         self.call(Export::Init, |b, s| b.call_init(s, &source, params))?
             .map_err(|e| self.failed(Export::Init, e))
@@ -408,11 +506,17 @@ impl PluginRun {
         let output = self
             .call(Export::Finish, |b, s| b.call_finish(s))?
             .map_err(|e| self.failed(Export::Finish, e))?;
-        output.map(|batch| self.check_output(Export::Finish, batch)).transpose()
+        output
+            .map(|batch| self.check_output(Export::Finish, batch))
+            .transpose()
     }
 
     fn limit(&self, export: Export, limit: Limit) -> PluginError {
-        PluginError::Limit { plugin: self.plugin.clone(), export, limit }
+        PluginError::Limit {
+            plugin: self.plugin.clone(),
+            export,
+            limit,
+        }
     }
 
     fn check_output(&mut self, export: Export, output: wit::Batch) -> Result<Batch, PluginError> {
@@ -420,11 +524,13 @@ impl PluginRun {
             return Err(self.limit(export, Limit::BatchRows(self.limits.batch_rows)));
         }
         let batch = Batch::from(output);
-        batch.validate().map_err(|error| PluginError::InvalidBatch {
-            plugin: self.plugin.clone(),
-            export,
-            error,
-        })?;
+        batch
+            .validate()
+            .map_err(|error| PluginError::InvalidBatch {
+                plugin: self.plugin.clone(),
+                export,
+                error,
+            })?;
         self.rows_out += batch.num_rows as u64;
         self.bytes_out += batch.byte_size() as u64;
         if self.rows_out > self.limits.output_rows {
@@ -438,7 +544,12 @@ impl PluginRun {
 
     /// The log lines written so far (by the log interface, stdout and stderr).
     pub fn take_logs(&mut self) -> Vec<LogLine> {
-        let mut log = self.store.data().log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self
+            .store
+            .data()
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut log.lines)
     }
 
@@ -454,9 +565,19 @@ fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
 }
 
 /// Names the cause of a failed call: a limit the store recorded, an interrupt, a trap.
-fn classify(store: &Store<RunState>, plugin: &PluginId, limits: &Limits, export: Export, e: wasmtime::Error) -> PluginError {
+fn classify(
+    store: &Store<RunState>,
+    plugin: &PluginId,
+    limits: &Limits,
+    export: Export,
+    e: wasmtime::Error,
+) -> PluginError {
     let plugin = plugin.clone();
-    let limit = |limit| PluginError::Limit { plugin: plugin.clone(), export, limit };
+    let limit = |limit| PluginError::Limit {
+        plugin: plugin.clone(),
+        export,
+        limit,
+    };
     let state = store.data();
     if state.memory.hit {
         return limit(Limit::Memory(limits.memory_bytes));
@@ -473,14 +594,41 @@ fn classify(store: &Store<RunState>, plugin: &PluginId, limits: &Limits, export:
     let backtrace = trace.map(|b| b.to_string()).unwrap_or_default();
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => limit(Limit::Stack(MAX_WASM_STACK)),
-        Some(Trap::MemoryOutOfBounds) if trace.is_some_and(is_recursion) => limit(Limit::Stack(MAX_WASM_STACK)),
+        Some(Trap::MemoryOutOfBounds) if trace.is_some_and(is_recursion) => {
+            limit(Limit::Stack(MAX_WASM_STACK))
+        }
         Some(Trap::Interrupt) => limit(Limit::CpuTime(limits.cpu_time)),
         Some(trap) => {
-            let logs = state.log.lock().map(|l| l.lines.iter().rev().take(3).rev().map(|l| l.message.clone()).collect::<Vec<_>>().join("\n")).unwrap_or_default();
-            let message = if logs.is_empty() { trap.to_string() } else { format!("{trap}; last output: {logs}") };
-            PluginError::Trap { plugin, export, message, backtrace }
+            let logs = state
+                .log
+                .lock()
+                .map(|l| {
+                    l.lines
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .rev()
+                        .map(|l| l.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
+            let message = if logs.is_empty() {
+                trap.to_string()
+            } else {
+                format!("{trap}; last output: {logs}")
+            };
+            PluginError::Trap {
+                plugin,
+                export,
+                message,
+                backtrace,
+            }
         }
-        None => PluginError::Host { plugin, message: format!("{e:#}") },
+        None => PluginError::Host {
+            plugin,
+            message: format!("{e:#}"),
+        },
     }
 }
 
@@ -494,9 +642,14 @@ fn is_recursion(trace: &wasmtime::WasmBacktrace) -> bool {
     }
     let mut counts = HashMap::new();
     for frame in frames {
-        *counts.entry((frame.module().name(), frame.func_index())).or_insert(0) += 1;
+        *counts
+            .entry((frame.module().name(), frame.func_index()))
+            .or_insert(0) += 1;
     }
-    counts.values().max().is_some_and(|&n| n * 2 >= frames.len())
+    counts
+        .values()
+        .max()
+        .is_some_and(|&n| n * 2 >= frames.len())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -37,7 +37,10 @@ pub struct RunLog {
 
 impl RunLog {
     fn new(cap: usize) -> Self {
-        RunLog { cap, ..RunLog::default() }
+        RunLog {
+            cap,
+            ..RunLog::default()
+        }
     }
 
     /// Appends a line, or refuses it and remembers why.
@@ -59,13 +62,23 @@ pub struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = desired as u64 <= self.limit;
         self.hit |= !allowed;
         Ok(allowed)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -83,19 +96,32 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub fn new(memory_limit: u64, log_cap: usize, cancel: Arc<std::sync::atomic::AtomicBool>) -> Self {
+    pub fn new(
+        memory_limit: u64,
+        log_cap: usize,
+        cancel: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         let log = Arc::new(Mutex::new(RunLog::new(log_cap)));
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(LogPipe { log: log.clone(), level: LogLevel::Info })
-            .stderr(LogPipe { log: log.clone(), level: LogLevel::Warn })
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+        wasi.stdout(LogPipe {
+            log: log.clone(),
+            level: LogLevel::Info,
+        })
+        .stderr(LogPipe {
+            log: log.clone(),
+            level: LogLevel::Warn,
+        })
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
         RunState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             log,
-            memory: MemoryLimiter { limit: memory_limit, hit: false },
+            memory: MemoryLimiter {
+                limit: memory_limit,
+                hit: false,
+            },
             deadline: Instant::now(),
             cancel,
         }
@@ -108,7 +134,10 @@ impl RunState {
 
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -122,7 +151,8 @@ impl types::Host for RunState {}
 impl log::Host for RunState {
     fn write(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
         let mut log = self.log.lock().map_err(|_| wasmtime::Error::new(LogFull))?;
-        log.push(level.into(), message).map_err(|()| wasmtime::Error::new(LogFull))
+        log.push(level.into(), message)
+            .map_err(|()| wasmtime::Error::new(LogFull))
     }
 }
 
@@ -158,7 +188,10 @@ impl Pollable for LogPipe {
 impl OutputStream for LogPipe {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
         let text = String::from_utf8_lossy(&bytes);
-        let mut log = self.log.lock().map_err(|_| StreamError::Trap(wasmtime::Error::new(LogFull)))?;
+        let mut log = self
+            .log
+            .lock()
+            .map_err(|_| StreamError::Trap(wasmtime::Error::new(LogFull)))?;
         for line in text.lines().filter(|l| !l.is_empty()) {
             log.push(self.level, line.to_owned())
                 .map_err(|()| StreamError::Trap(wasmtime::Error::new(LogFull)))?;
@@ -190,7 +223,10 @@ mod tests {
 
     #[test]
     fn memory_limiter_refuses_growth_past_the_limit() {
-        let mut limiter = MemoryLimiter { limit: 1 << 20, hit: false };
+        let mut limiter = MemoryLimiter {
+            limit: 1 << 20,
+            hit: false,
+        };
         assert!(limiter.memory_growing(0, 1 << 20, None).unwrap());
         assert!(!limiter.hit);
         assert!(!limiter.memory_growing(1 << 20, 2 << 20, None).unwrap());

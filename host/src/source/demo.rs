@@ -112,7 +112,10 @@ pub struct DemoSource {
 
 impl DemoSource {
     pub fn new(data_dir: PathBuf) -> Self {
-        DemoSource { data_dir, path: OnceCell::new() }
+        DemoSource {
+            data_dir,
+            path: OnceCell::new(),
+        }
     }
 
     async fn sqlite(&self) -> Result<SqliteSource, SourceError> {
@@ -127,7 +130,10 @@ impl DemoSource {
                 }
             })
             .await
-            .map_err(|message| SourceError::Unavailable { source_name: DEMO.to_owned(), message })?;
+            .map_err(|message| SourceError::Unavailable {
+                source_name: DEMO.to_owned(),
+                message,
+            })?;
         Ok(SqliteSource::new(DEMO, path))
     }
 }
@@ -142,7 +148,12 @@ impl Source for DemoSource {
         Backend::Sqlite
     }
 
-    async fn stream(&self, query: Query, options: StreamOptions, out: BatchSender) -> Result<(), SourceError> {
+    async fn stream(
+        &self,
+        query: Query,
+        options: StreamOptions,
+        out: BatchSender,
+    ) -> Result<(), SourceError> {
         self.sqlite().await?.stream(query, options, out).await
     }
 
@@ -154,7 +165,8 @@ impl Source for DemoSource {
 /// Whether the demo database in `data_dir` is built and current.
 pub fn is_built(data_dir: &Path) -> bool {
     let path = data_dir.join(FILE_NAME);
-    let Ok(conn) = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+    let Ok(conn) = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
         return false;
     };
     conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
@@ -176,7 +188,8 @@ pub fn ensure(data_dir: &Path) -> Result<PathBuf, String> {
         let _ = std::fs::remove_file(&tmp);
         format!("building the demo database failed: {e}")
     })?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot move the demo database into place: {e}"))?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| format!("cannot move the demo database into place: {e}"))?;
     Ok(path)
 }
 
@@ -184,7 +197,9 @@ fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
     let unique = format!(
         ".{FILE_NAME}.{}.{}.tmp",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
     );
     Ok(dir.join(unique))
 }
@@ -194,17 +209,35 @@ fn build(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
     conn.execute_batch(SCHEMA)?;
     let tx = conn.transaction()?;
-    load_csv(&tx, "airlines", AIRLINES.as_bytes(), &[Kind::Text, Kind::Text])?;
+    load_csv(
+        &tx,
+        "airlines",
+        AIRLINES.as_bytes(),
+        &[Kind::Text, Kind::Text],
+    )?;
     use Kind::{Int, Real, Text, Time};
-    load_csv(&tx, "airports", AIRPORTS.as_bytes(), &[Text, Text, Real, Real, Int, Int, Text, Text])?;
-    load_csv(&tx, "planes", PLANES.as_bytes(), &[Text, Int, Text, Text, Text, Int, Int, Int, Text])?;
-    let weather = [Text, Int, Int, Int, Int, Real, Real, Real, Int, Real, Real, Real, Real, Real, Time];
+    load_csv(
+        &tx,
+        "airports",
+        AIRPORTS.as_bytes(),
+        &[Text, Text, Real, Real, Int, Int, Text, Text],
+    )?;
+    load_csv(
+        &tx,
+        "planes",
+        PLANES.as_bytes(),
+        &[Text, Int, Text, Text, Text, Int, Int, Int, Text],
+    )?;
+    let weather = [
+        Text, Int, Int, Int, Int, Real, Real, Real, Int, Real, Real, Real, Real, Real, Time,
+    ];
     load_csv(&tx, "weather", WEATHER.as_bytes(), &weather)?;
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(FLIGHTS_ZIP))?;
     let mut flights = Vec::new();
     zip.by_name("flights.csv")?.read_to_end(&mut flights)?;
     let kinds = [
-        Int, Int, Int, Int, Int, Int, Int, Int, Int, Text, Int, Text, Text, Text, Int, Int, Int, Int, Time,
+        Int, Int, Int, Int, Int, Int, Int, Int, Int, Text, Int, Text, Text, Text, Int, Int, Int,
+        Int, Time,
     ];
     load_csv(&tx, "flights", &flights, &kinds)?;
     tx.execute_batch(INDEXES)?;
@@ -224,7 +257,12 @@ enum Kind {
     Time,
 }
 
-fn load_csv(tx: &rusqlite::Transaction<'_>, table: &str, csv_bytes: &[u8], kinds: &[Kind]) -> Result<(), Box<dyn std::error::Error>> {
+fn load_csv(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    csv_bytes: &[u8],
+    kinds: &[Kind],
+) -> Result<(), Box<dyn std::error::Error>> {
     let placeholders = vec!["?"; kinds.len()].join(", ");
     let mut insert = tx.prepare(&format!("INSERT INTO {table} VALUES ({placeholders})"))?;
     let mut reader = csv::Reader::from_reader(csv_bytes);
@@ -233,7 +271,12 @@ fn load_csv(tx: &rusqlite::Transaction<'_>, table: &str, csv_bytes: &[u8], kinds
     while reader.read_byte_record(&mut record)? {
         line += 1;
         if record.len() != kinds.len() {
-            return Err(format!("{table}.csv line {line}: {} fields, expected {}", record.len(), kinds.len()).into());
+            return Err(format!(
+                "{table}.csv line {line}: {} fields, expected {}",
+                record.len(),
+                kinds.len()
+            )
+            .into());
         }
         for (i, (field, kind)) in record.iter().zip(kinds).enumerate() {
             let field = std::str::from_utf8(field)?;
@@ -244,8 +287,12 @@ fn load_csv(tx: &rusqlite::Transaction<'_>, table: &str, csv_bytes: &[u8], kinds
             }
             let bad = || format!("{table}.csv line {line}: bad value {field:?} in field {param}");
             match kind {
-                Kind::Int => insert.raw_bind_parameter(param, field.parse::<i64>().map_err(|_| bad())?)?,
-                Kind::Real => insert.raw_bind_parameter(param, field.parse::<f64>().map_err(|_| bad())?)?,
+                Kind::Int => {
+                    insert.raw_bind_parameter(param, field.parse::<i64>().map_err(|_| bad())?)?
+                }
+                Kind::Real => {
+                    insert.raw_bind_parameter(param, field.parse::<f64>().map_err(|_| bad())?)?
+                }
                 Kind::Text => insert.raw_bind_parameter(param, field)?,
                 Kind::Time => {
                     let micros = crate::datetime::parse_timestamp(field).ok_or_else(bad)?;

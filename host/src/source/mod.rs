@@ -124,15 +124,31 @@ pub enum SourceError {
     #[error("unknown source `{name}`; known sources: {known}")]
     Unknown { name: String, known: String },
     #[error("source `{source_name}` ({backend}) cannot run a {kind} query")]
-    WrongDialect { source_name: String, backend: &'static str, kind: &'static str },
+    WrongDialect {
+        source_name: String,
+        backend: &'static str,
+        kind: &'static str,
+    },
     #[error("source `{source_name}`: {message}")]
-    Query { source_name: String, message: String },
+    Query {
+        source_name: String,
+        message: String,
+    },
     #[error("source `{source_name}`: only read-only statements may run; refused: {statement}")]
-    NotReadOnly { source_name: String, statement: String },
+    NotReadOnly {
+        source_name: String,
+        statement: String,
+    },
     #[error("source `{source_name}`: the query ran longer than its {timeout:?} timeout")]
-    Timeout { source_name: String, timeout: Duration },
+    Timeout {
+        source_name: String,
+        timeout: Duration,
+    },
     #[error("source `{source_name}` is unavailable: {message}")]
-    Unavailable { source_name: String, message: String },
+    Unavailable {
+        source_name: String,
+        message: String,
+    },
     #[error("the run was cancelled")]
     Cancelled,
 }
@@ -146,7 +162,10 @@ pub trait Source: Send + Sync {
 
     /// Turns text the user typed into this backend's query.
     fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
-        Ok(Query::Sql(Statement { text: text.to_owned(), params: Vec::new() }))
+        Ok(Query::Sql(Statement {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }))
     }
 
     /// Runs `query` and sends its rows in batches of `options.batch_rows` until the result
@@ -174,7 +193,9 @@ impl Sources {
     /// The embedded demo database, kept in `data_dir`.
     pub fn with_demo(data_dir: impl Into<PathBuf>) -> Self {
         let demo: Arc<dyn Source> = Arc::new(demo::DemoSource::new(data_dir.into()));
-        Sources { by_name: BTreeMap::from([(DEMO.to_owned(), demo)]) }
+        Sources {
+            by_name: BTreeMap::from([(DEMO.to_owned(), demo)]),
+        }
     }
 
     pub fn insert(&mut self, source: Arc<dyn Source>) {

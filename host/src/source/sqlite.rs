@@ -23,7 +23,10 @@ pub struct SqliteSource {
 
 impl SqliteSource {
     pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        SqliteSource { name: name.into(), path: path.into() }
+        SqliteSource {
+            name: name.into(),
+            path: path.into(),
+        }
     }
 
     /// A source for an existing database file; a missing file is an error, not a new database.
@@ -62,7 +65,10 @@ impl Source for SqliteSource {
         let (name, path) = (self.name.clone(), self.path.clone());
         tokio::task::spawn_blocking(move || stream_blocking(&name, &path, query, &options, &out))
             .await
-            .map_err(|e| SourceError::Query { source_name: self.name.clone(), message: e.to_string() })?
+            .map_err(|e| SourceError::Query {
+                source_name: self.name.clone(),
+                message: e.to_string(),
+            })?
     }
 
     async fn check(&self) -> Result<String, SourceError> {
@@ -70,12 +76,23 @@ impl Source for SqliteSource {
         tokio::task::spawn_blocking(move || {
             let conn = open_read_only(&name, &path, None)?;
             let tables: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table'", [], |r| r.get(0))
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                    [],
+                    |r| r.get(0),
+                )
                 .map_err(|e| query_error(&name, e))?;
-            Ok(format!("SQLite {} at {}, {tables} tables", rusqlite::version(), path.display()))
+            Ok(format!(
+                "SQLite {} at {}, {tables} tables",
+                rusqlite::version(),
+                path.display()
+            ))
         })
         .await
-        .map_err(|e| SourceError::Query { source_name: self.name.clone(), message: e.to_string() })?
+        .map_err(|e| SourceError::Query {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        })?
     }
 }
 
@@ -87,7 +104,10 @@ fn query_error(name: &str, e: rusqlite::Error) -> SourceError {
         rusqlite::Error::SqliteFailure(_, Some(msg)) => msg,
         other => other.to_string(),
     };
-    SourceError::Query { source_name: name.to_owned(), message }
+    SourceError::Query {
+        source_name: name.to_owned(),
+        message,
+    }
 }
 
 /// Opens a connection that cannot write, attach other files, or load extensions. With
@@ -105,10 +125,55 @@ fn open_read_only(
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
         .and_then(|_| conn.pragma_update(None, "query_only", true))
         .map_err(|e| query_error(name, e))?;
+    conn.authorizer(Some(authorize));
     if let Some(handler) = interrupt {
         conn.progress_handler(10_000, Some(handler));
     }
     Ok(conn)
+}
+
+/// Pragmas that only describe the schema; every other pragma with an argument is refused.
+const READ_PRAGMAS: [&str; 11] = [
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "collation_list",
+    "database_list",
+    "function_list",
+    "pragma_list",
+];
+
+/// SQLite asks this for every action a statement would take, when it is prepared: only
+/// reading is allowed, so writes, schema changes, ATTACH, transactions and setting pragmas
+/// fail before anything runs — on top of the read-only connection and `query_only`.
+fn authorize(ctx: rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization {
+    use rusqlite::hooks::{AuthAction, Authorization};
+    match ctx.action {
+        AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => {
+            Authorization::Allow
+        }
+        AuthAction::Function { function_name }
+            if !function_name.eq_ignore_ascii_case("load_extension") =>
+        {
+            Authorization::Allow
+        }
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => {
+            let name = pragma_name.to_ascii_lowercase();
+            if pragma_value.is_none() || READ_PRAGMAS.contains(&name.as_str()) {
+                Authorization::Allow
+            } else {
+                Authorization::Deny
+            }
+        }
+        _ => Authorization::Deny,
+    }
 }
 
 fn stream_blocking(
@@ -127,26 +192,37 @@ fn stream_blocking(
     };
     let deadline = Instant::now() + options.timeout;
     let cancel: Arc<AtomicBool> = options.cancel.clone();
-    let interrupt = move || cancel.load(std::sync::atomic::Ordering::Relaxed) || Instant::now() > deadline;
+    let interrupt =
+        move || cancel.load(std::sync::atomic::Ordering::Relaxed) || Instant::now() > deadline;
     let conn = open_read_only(name, path, Some(Box::new(interrupt)))?;
     let interrupted = |e: rusqlite::Error| {
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
             if options.is_cancelled() {
                 SourceError::Cancelled
             } else {
-                SourceError::Timeout { source_name: name.to_owned(), timeout: options.timeout }
+                SourceError::Timeout {
+                    source_name: name.to_owned(),
+                    timeout: options.timeout,
+                }
             }
         } else {
             query_error(name, e)
         }
     };
 
-    let mut stmt = conn.prepare(&statement.text).map_err(interrupted)?;
+    let not_read_only = || SourceError::NotReadOnly {
+        source_name: name.to_owned(),
+        statement: statement.text.trim().to_owned(),
+    };
+    let mut stmt = conn.prepare(&statement.text).map_err(|e| {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::AuthorizationForStatementDenied) {
+            not_read_only()
+        } else {
+            interrupted(e)
+        }
+    })?;
     if !stmt.readonly() {
-        return Err(SourceError::NotReadOnly {
-            source_name: name.to_owned(),
-            statement: statement.text.trim().to_owned(),
-        });
+        return Err(not_read_only());
     }
     if stmt.parameter_count() != statement.params.len() {
         return Err(SourceError::Query {
@@ -159,11 +235,15 @@ fn stream_blocking(
         });
     }
     for (i, value) in statement.params.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, SqlValue(value)).map_err(interrupted)?;
+        stmt.raw_bind_parameter(i + 1, SqlValue(value))
+            .map_err(interrupted)?;
     }
     let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-    let declared: Vec<Option<DataType>> =
-        stmt.columns().iter().map(|c| c.decl_type().and_then(declared_type)).collect();
+    let declared: Vec<Option<DataType>> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.decl_type().and_then(declared_type))
+        .collect();
 
     let mut batcher = Batcher::new(names, declared, options.batch_rows);
     let mut rows = stmt.raw_query();
@@ -172,10 +252,12 @@ fn stream_blocking(
         if options.max_rows.is_some_and(|max| total >= max) {
             break;
         }
-        batcher.push_row(row).map_err(|message| SourceError::Query {
-            source_name: name.to_owned(),
-            message: format!("row {}: {message}", total + 1),
-        })?;
+        batcher
+            .push_row(row)
+            .map_err(|message| SourceError::Query {
+                source_name: name.to_owned(),
+                message: format!("row {}: {message}", total + 1),
+            })?;
         total += 1;
         if batcher.is_full() && out.blocking_send(batcher.finish()).is_err() {
             return Ok(()); // the run ended early; nobody wants more rows
@@ -224,9 +306,13 @@ pub fn declared_type(decl: &str) -> Option<DataType> {
         "JSON" | "JSONB" => DataType::Json,
         "DECIMAL" | "NUMERIC" => DataType::Decimal,
         _ if base.contains("INT") => DataType::Int64,
-        _ if base.contains("CHAR") || base.contains("CLOB") || base.contains("TEXT") => DataType::Text,
+        _ if base.contains("CHAR") || base.contains("CLOB") || base.contains("TEXT") => {
+            DataType::Text
+        }
         _ if base.contains("BLOB") => DataType::Bytes,
-        _ if base.contains("REAL") || base.contains("FLOA") || base.contains("DOUB") => DataType::Float64,
+        _ if base.contains("REAL") || base.contains("FLOA") || base.contains("DOUB") => {
+            DataType::Float64
+        }
         _ => DataType::Decimal,
     })
 }
@@ -259,7 +345,13 @@ impl Batcher {
             .map(|(name, t)| t.map(|t| ColumnBuilder::new(name.clone(), t, batch_rows)))
             .collect();
         let leading_nulls = vec![0; names.len()];
-        Batcher { names, columns, leading_nulls, rows: 0, batch_rows }
+        Batcher {
+            names,
+            columns,
+            leading_nulls,
+            rows: 0,
+            batch_rows,
+        }
     }
 
     fn is_full(&self) -> bool {
@@ -276,7 +368,11 @@ impl Batcher {
                     continue;
                 }
                 slot @ None => {
-                    let mut b = ColumnBuilder::new(self.names[i].clone(), inferred_type(value), self.batch_rows);
+                    let mut b = ColumnBuilder::new(
+                        self.names[i].clone(),
+                        inferred_type(value),
+                        self.batch_rows,
+                    );
                     (0..self.leading_nulls[i]).for_each(|_| b.push_null());
                     slot.insert(b)
                 }
@@ -298,7 +394,10 @@ impl Batcher {
             columns.push(builder.finish());
         }
         self.leading_nulls.iter_mut().for_each(|n| *n = 0);
-        let batch = Batch { num_rows: self.rows, columns };
+        let batch = Batch {
+            num_rows: self.rows,
+            columns,
+        };
         self.rows = 0;
         batch
     }
@@ -308,7 +407,12 @@ impl Batcher {
 fn push_value(b: &mut ColumnBuilder, value: ValueRef<'_>) -> Result<(), String> {
     use ValueRef::{Blob, Integer, Null, Real, Text};
     let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
-    let mismatch = |what: &str| Err(format!("cannot read {what} as {}; CAST it in the query", b.data_type()));
+    let mismatch = |what: &str| {
+        Err(format!(
+            "cannot read {what} as {}; CAST it in the query",
+            b.data_type()
+        ))
+    };
     match (b.data_type(), value) {
         (_, Null) => b.push_null(),
         (DataType::Int64, Integer(i)) => b.push_i64(i),
@@ -344,7 +448,14 @@ fn push_value(b: &mut ColumnBuilder, value: ValueRef<'_>) -> Result<(), String> 
 
 fn format_uuid(bytes: &[u8]) -> String {
     let hex = hex::encode(bytes);
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 #[cfg(test)]

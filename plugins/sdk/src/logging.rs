@@ -2,11 +2,15 @@
 
 use crate::Level;
 
-/// Writes one line to the run's log (the host caps its total size).
+/// Writes one line to the run's log (the host caps its total size). Outside
+/// WebAssembly, as in a plugin's native unit tests, the line goes to stderr instead.
 ///
 /// Prefer the macros: [`log!`](crate::log), [`info!`](crate::info), [`warn!`](crate::warn)...
 pub fn write_log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
     crate::bindings::quarry::plugin::log::write(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{level:?}: {message}");
 }
 
 /// Writes a formatted line to the run's log: `log!(Level::Info, "{n} rows")`.
@@ -45,4 +49,14 @@ macro_rules! warn {
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)+) => { $crate::log!($crate::Level::Error, $($arg)+) };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn native_logging_does_not_need_the_host() {
+        let rows = 3;
+        crate::info!("{rows} rows");
+        crate::log!(crate::Level::Debug, "done");
+    }
 }

@@ -1,0 +1,210 @@
+//! The SQLite source: type mapping from declared and inferred types, streaming in batches,
+//! the timeout, cancellation, and read-only enforcement.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::*;
+use quarry::batch::DataType;
+use quarry::run::{RunError, RunRequest, run_blocking};
+use quarry::source::{SourceError, Sources};
+
+fn types_db() -> tempfile::TempPath {
+    let file = tempfile::Builder::new()
+        .suffix(".sqlite")
+        .tempfile()
+        .unwrap()
+        .into_temp_path();
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (b BOOLEAN, i INTEGER, r REAL, s TEXT, x BLOB, ts TIMESTAMP, d DATE,
+                         u UUID, n DECIMAL(10,2), j JSON);
+         INSERT INTO t VALUES (1, -42, 2.5, 'ünï ✈', x'00ff', '2013-01-01 10:00:00', '2013-07-04',
+                               '6F9619FF-8B86-D011-B42D-00C04FC964FF', '12.30', '{\"a\": [1, 2]}');
+         INSERT INTO t VALUES (NULL, NULL, NULL, '', NULL, NULL, NULL, NULL, NULL, NULL);",
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn declared_types_map_to_quarry_types() {
+    let db = types_db();
+    let source = format!("sqlite:{}", db.display());
+    let rt = runtime();
+    let req = RunRequest {
+        source,
+        ..request(rt, Some("identity"), "{}", Some("SELECT * FROM t"))
+    };
+    let (report, out) = run_on(rt, req);
+    report.result.unwrap();
+    let types: Vec<DataType> = out.fields.iter().map(|f| f.data_type).collect();
+    use DataType::*;
+    assert_eq!(
+        types,
+        [
+            Boolean, Int64, Float64, Text, Bytes, Timestamp, Date, Uuid, Decimal, Json
+        ]
+    );
+    let row0: Vec<Owned> = out
+        .fields
+        .iter()
+        .map(|f| out.column(&f.name)[0].clone())
+        .collect();
+    assert_eq!(row0[0], Owned::Bool(true));
+    assert_eq!(row0[1], Owned::Int(-42));
+    assert_eq!(row0[2], Owned::Float(2.5));
+    assert_eq!(row0[3], Owned::Text("ünï ✈".into()));
+    assert_eq!(row0[4], Owned::Bytes(vec![0, 0xff]));
+    assert_eq!(
+        row0[5],
+        Owned::Int(quarry::datetime::parse_timestamp("2013-01-01T10:00:00Z").unwrap())
+    );
+    assert_eq!(
+        row0[6],
+        Owned::Int(quarry::datetime::days_from_civil(2013, 7, 4))
+    );
+    assert_eq!(
+        row0[7],
+        Owned::Text("6f9619ff-8b86-d011-b42d-00c04fc964ff".into())
+    );
+    // DECIMAL has NUMERIC affinity: SQLite itself stores '12.30' as the number 12.3.
+    assert_eq!(row0[8], Owned::Text("12.3".into()));
+    assert_eq!(row0[9], Owned::Text("{\"a\": [1, 2]}".into()));
+    // Row 1: every column null except the empty string, which stays distinct from null.
+    for f in &out.fields {
+        let expected = if f.name == "s" {
+            Owned::Text(String::new())
+        } else {
+            Owned::Null
+        };
+        assert_eq!(out.column(&f.name)[1], expected, "{}", f.name);
+    }
+}
+
+#[test]
+fn expression_columns_take_the_type_of_their_values() {
+    let (_, out) = run_ok(
+        None,
+        "{}",
+        Some("SELECT 1 AS i, 1.5 AS f, 'x' AS s, NULL AS n, x'01' AS b"),
+    );
+    let types: Vec<DataType> = out.fields.iter().map(|f| f.data_type).collect();
+    use DataType::*;
+    assert_eq!(types, [Int64, Float64, Text, Text, Bytes]);
+    // A leading null does not decide the type: the first value in the first batch does.
+    let (_, out) = run_ok(
+        None,
+        "{}",
+        Some("SELECT NULL AS d UNION ALL SELECT 5 UNION ALL SELECT 2.0"),
+    );
+    assert_eq!(out.fields[0].data_type, Int64);
+    assert_eq!(out.column("d"), [Owned::Null, Owned::Int(5), Owned::Int(2)]);
+}
+
+#[test]
+fn rows_stream_in_batches() {
+    let rt = runtime();
+    let sources = Sources::with_demo(data_dir());
+    let mut sink = Collect::default();
+    let mut first_progress = None;
+    let req = RunRequest {
+        batch_rows: 1000,
+        ..request(rt, Some("identity"), "{}", Some("SELECT * FROM flights"))
+    };
+    let handle = tokio().handle().clone();
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            run_blocking(rt, &sources, &handle, req, &mut sink, |p| {
+                first_progress.get_or_insert(p.rows_in);
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    report.result.unwrap();
+    assert_eq!(
+        first_progress,
+        Some(1000),
+        "the plugin saw the first batch before the rest was read"
+    );
+    assert_eq!(sink.rows(), 336_776);
+    assert_eq!(sink.batches.len(), 337);
+    assert!(sink.batches.iter().all(|b| b.num_rows <= 1000));
+}
+
+const FOREVER: &str =
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r";
+
+#[test]
+fn a_query_past_its_timeout_is_stopped() {
+    let rt = runtime();
+    let req = RunRequest {
+        timeout: Duration::from_millis(300),
+        ..request(rt, None, "{}", Some(FOREVER))
+    };
+    let started = Instant::now();
+    let (report, _) = run_on(rt, req);
+    assert!(
+        matches!(
+            report.result,
+            Err(RunError::Source(SourceError::Timeout { .. }))
+        ),
+        "{:?}",
+        report.result
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn a_cancelled_run_stops_the_database_and_the_plugin() {
+    let rt = runtime();
+    let req = request(rt, Some("identity"), "{}", Some(FOREVER));
+    let cancel = req.cancel.clone();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        cancel.store(true, Ordering::Relaxed);
+    });
+    let (report, _) = run_on(rt, req);
+    assert!(
+        matches!(report.result, Err(RunError::Source(SourceError::Cancelled))),
+        "{:?}",
+        report.result
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn writes_and_escapes_are_refused_and_the_data_is_unchanged() {
+    let before: Vec<Vec<i64>> = sql("SELECT count(*) FROM flights");
+    let rt = runtime();
+    for query in [
+        "DELETE FROM flights",
+        "UPDATE flights SET dep_delay = 0",
+        "INSERT INTO airlines VALUES ('ZZ', 'Zed')",
+        "DROP TABLE flights",
+        "CREATE TABLE x (a)",
+        "ATTACH DATABASE '/tmp/quarry-attack.db' AS a",
+        "PRAGMA writable_schema = 1",
+        "SELECT 1; DELETE FROM flights",
+        "BEGIN",
+        "VACUUM",
+        "SELECT ?",
+        "SELECT load_extension('/tmp/x.so')",
+    ] {
+        let (report, _) = run_on(rt, request(rt, None, "{}", Some(query)));
+        assert!(
+            matches!(report.result, Err(RunError::Source(_))),
+            "{query}: {:?}",
+            report.result
+        );
+    }
+    assert_eq!(sql::<i64>("SELECT count(*) FROM flights"), before);
+    assert!(!std::path::Path::new("/tmp/quarry-attack.db").exists());
+    // Reading the schema is allowed.
+    let (_, out) = run_ok(None, "{}", Some("PRAGMA table_info(flights)"));
+    assert_eq!(out.rows(), 19);
+}

@@ -43,8 +43,9 @@ impl Info {
         self
     }
 
-    /// Sets the JSON Schema of the params object; the host uses it to check and to
-    /// render the params form.
+    /// Sets the JSON Schema of the params object, for the host to show and check params
+    /// against. (`serde_json::json!` sorts an object's keys; that does not change what
+    /// the schema means.)
     pub fn params_schema(mut self, schema: serde_json::Value) -> Self {
         self.params_schema = Some(schema.to_string());
         self

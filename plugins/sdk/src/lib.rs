@@ -1,5 +1,4 @@
-//! Write [Quarry](https://github.com/quarry) plugins in Rust: implement [`Plugin`], then
-//! call [`export!`] once.
+//! Write Quarry plugins in Rust: implement [`Plugin`], then call [`export!`] once.
 //!
 //! A plugin is a WebAssembly component (built for `wasm32-wasip2`) that the host calls
 //! in this order: `describe`, `init` with the user's params, `build_query` (the query to

@@ -1,11 +1,33 @@
 //! Test fixture: misbehaves on request, so the host's tests can show that each kind of
 //! misbehaviour is contained and reported. Never an example to copy.
 //!
-//! Params: `{"attack": ..., "in": "init" | "build_query" | "transform" | "finish"}`
-//! (`in` defaults to `transform`; `slow` also takes `"ms"`, default 200). The named
-//! export attacks; the others act like `identity` and build no query. `rows` is the
-//! exception: every `transform` and `finish` returns its million rows. Attacks that
-//! return a batch run only in `transform` or `finish`.
+//! Params: `{"attack": ..., "in": "init" | "build_query" | "transform" | "finish"}`,
+//! `in` defaulting to `transform`. The export `in` names attacks; the others act like
+//! `identity` and build no query.
+//!
+//! | attack | does |
+//! | --- | --- |
+//! | `loop` | spins forever |
+//! | `alloc` | allocates and touches 1 MiB blocks until memory runs out |
+//! | `recurse` | recurses until the stack runs out |
+//! | `panic` | `panic!("boom at row 3")` |
+//! | `rows` | returns 1,000,000 rows of int64 `n` from *every* `transform` and `finish`, whatever `in` says |
+//! | `log` | writes 1 KiB lines to the log import forever |
+//! | `stdout` | prints 1 KiB lines forever |
+//! | `file` | reads `/etc/passwd` and lists `/`; errors with both io errors (`LEAK: ...` and what it read if either worked) |
+//! | `env` | errors with `env: N vars, args: M` (`LEAK: ...; names: ...` if there are variables) |
+//! | `socket` | connects to 127.0.0.1:80; errors with `socket: <io error>` (`LEAK: ...` if it connected) |
+//! | `lie` | a batch that says 5 rows and holds 3 |
+//! | `offsets` | a text column whose offsets go backwards |
+//! | `utf8` | a text column that is not UTF-8 |
+//! | `validity` | a validity bitmap of 1 byte for 20 rows |
+//! | `columns` | two columns of 3 and 2 rows |
+//! | `type` | a column typed int64 that holds text |
+//! | `error_row` | errors with `bad value` at row 2 |
+//! | `slow` | busy-waits `"ms"` milliseconds (default 200), then acts like `identity` |
+//!
+//! The malformed batches (`lie` to `type`) can only be returned from `transform` or
+//! `finish`; naming another export for them fails `init`.
 
 use std::hint::black_box;
 use std::sync::Mutex;
@@ -54,12 +76,11 @@ enum Attack {
 }
 
 impl Attack {
-    fn returns_a_batch(self) -> bool {
+    /// Whether the attack is a malformed batch, which only `transform` and `finish`
+    /// can return.
+    fn is_malformed_batch(self) -> bool {
         use Attack::*;
-        matches!(
-            self,
-            Rows | Lie | Offsets | Utf8 | Validity | Columns | Type
-        )
+        matches!(self, Lie | Offsets | Utf8 | Validity | Columns | Type)
     }
 }
 
@@ -92,13 +113,12 @@ impl Plugin for Hostile {
             phase: params.phase,
             ms: params.ms,
         };
-        if plugin.attack != Attack::Rows
-            && plugin.attack.returns_a_batch()
+        if plugin.attack.is_malformed_batch()
             && matches!(plugin.phase, Phase::Init | Phase::BuildQuery)
         {
+            let attack = format!("{:?}", plugin.attack).to_lowercase();
             return Err(Error::new(format!(
-                "invalid params: in: attack `{:?}` returns a batch, so it runs in transform or finish",
-                plugin.attack
+                "invalid params: in: attack `{attack}` returns a batch, so it runs in transform or finish"
             )));
         }
         plugin.attack_in(Phase::Init)?;

@@ -100,11 +100,23 @@ fn unbounded_recursion_hits_the_stack_limit() {
 
 #[test]
 fn unbounded_logging_hits_the_log_limit_and_keeps_what_fit() {
-    expect_limit(r#"{"attack": "log"}"#, Export::Transform, Limit::LogBytes(1 << 20));
-    expect_limit(r#"{"attack": "stdout"}"#, Export::Transform, Limit::LogBytes(1 << 20));
+    expect_limit(
+        r#"{"attack": "log"}"#,
+        Export::Transform,
+        Limit::LogBytes(1 << 20),
+    );
+    expect_limit(
+        r#"{"attack": "stdout"}"#,
+        Export::Transform,
+        Limit::LogBytes(1 << 20),
+    );
     // What the plugin printed before the limit is in the run's log, at info level.
     let (_, report) = attack(limited(), r#"{"attack": "stdout"}"#);
-    assert_eq!(report.logs.len(), 1024, "1 KiB lines fill the 1 MiB cap exactly");
+    assert_eq!(
+        report.logs.len(),
+        1024,
+        "1 KiB lines fill the 1 MiB cap exactly"
+    );
     assert_eq!(report.logs[0].level, quarry::plugin::LogLevel::Info);
     assert_eq!(report.logs[0].message, "x".repeat(1024));
 }

@@ -135,6 +135,24 @@ struct Timing {
 }
 
 impl Bench<'_> {
+    /// One run on a thread of its own: the plugin side of a run blocks.
+    fn run(&self, request: RunRequest, sink: &mut dyn Sink) -> crate::run::RunReport {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                run_blocking(
+                    self.runtime,
+                    self.sources,
+                    self.handle,
+                    request,
+                    sink,
+                    |_| {},
+                )
+            })
+            .join()
+            .expect("a bench run does not panic")
+        })
+    }
+
     /// Runs each pipeline `rounds` times, alternating. With `native`, a pipeline without a
     /// plugin applies [`units_native`] in its sink instead.
     fn interleaved<const N: usize>(
@@ -160,20 +178,7 @@ impl Bench<'_> {
                     native: native && plugin.is_none(),
                 };
                 let started = Instant::now();
-                let report = std::thread::scope(|s| {
-                    s.spawn(|| {
-                        run_blocking(
-                            self.runtime,
-                            self.sources,
-                            self.handle,
-                            request,
-                            &mut sink,
-                            |_| {},
-                        )
-                    })
-                    .join()
-                    .expect("bench run")
-                });
+                let report = self.run(request, &mut sink);
                 times[i].push(started.elapsed());
                 report.result?;
                 rows[i] = sink.rows;
@@ -205,20 +210,7 @@ impl Bench<'_> {
             query: Some(ALL_FLIGHTS.to_owned()),
             ..RunRequest::new(DEMO)
         };
-        let report = std::thread::scope(|s| {
-            s.spawn(|| {
-                run_blocking(
-                    self.runtime,
-                    self.sources,
-                    self.handle,
-                    request,
-                    &mut keep,
-                    |_| {},
-                )
-            })
-            .join()
-            .expect("bench run")
-        });
+        let report = self.run(request, &mut keep);
         report.result?;
         Ok(keep.0)
     }

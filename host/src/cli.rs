@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::Config;
 use crate::output::{self, Format};
 use crate::plugin::{Limits, PluginError, Runtime, RuntimeConfig, parse_bytes};
 use crate::run::{PluginChoice, Progress, RunError, RunRequest, run_blocking};
-use crate::source::{DEMO, Sources, demo};
+use crate::source::{DEMO, demo};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +29,9 @@ pub struct Cli {
         global = true
     )]
     pub data_dir: PathBuf,
+    /// The sources file; without it, ./quarry.toml is read when it exists.
+    #[arg(long, env = "QUARRY_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -41,6 +45,8 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// List the sources and check that each one answers.
+    Sources,
     /// Measure throughput and plugin lifecycle costs on the demo data.
     Bench(crate::bench::BenchArgs),
 }
@@ -64,7 +70,7 @@ pub struct RunArgs {
     /// The plugin's params: a JSON object, or @FILE to read it from a file.
     #[arg(long, default_value = "{}")]
     pub params: String,
-    /// The source to query: `demo` (the embedded database) or `sqlite:PATH`.
+    /// The source to query: `demo` (the embedded database), a configured source, or `sqlite:PATH`.
     #[arg(long, default_value = DEMO)]
     pub source: String,
     /// The query (SQL for SQLite), used when the plugin does not build one.
@@ -75,12 +81,12 @@ pub struct RunArgs {
     /// Stop after this many output rows.
     #[arg(long)]
     pub limit: Option<u64>,
-    /// Rows per batch from the database to the plugin.
-    #[arg(long, default_value_t = 1024)]
-    pub batch_size: usize,
-    /// The longest the database may spend on the query, in seconds.
-    #[arg(long, default_value_t = 30.0)]
-    pub timeout: f64,
+    /// Rows per batch from the database to the plugin [default: the source's, or 1024].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// The longest the database may spend on the query, in seconds [default: the source's, or 30].
+    #[arg(long)]
+    pub timeout: Option<f64>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -132,8 +138,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Run(args) => run(&cli.data_dir, args, &tokio),
+        Command::Run(args) => run(&cli.data_dir, &config, args, &tokio),
+        Command::Sources => list_sources(&cli.data_dir, &config, &tokio),
         Command::Plugin {
             command: PluginCommand::Inspect { file, json },
         } => inspect(&cli.data_dir, &file, json),
@@ -177,16 +185,24 @@ fn read_params(params: &str) -> anyhow::Result<String> {
 
 fn run(
     data_dir: &Path,
+    config: &Config,
     args: RunArgs,
     tokio: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
     let params = read_params(&args.params)?;
     let limits = args.limits.apply(Limits::default())?;
-    if args.batch_size == 0 {
+    let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
+    let settings = sources.settings(&args.source);
+    let batch_rows = args.batch_size.or(settings.batch_rows).unwrap_or(1024);
+    if batch_rows == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let timeout =
-        Duration::try_from_secs_f64(args.timeout).context("--timeout must be a positive number")?;
+    let timeout = match args.timeout {
+        Some(secs) => {
+            Duration::try_from_secs_f64(secs).context("--timeout must be a positive number")?
+        }
+        None => settings.timeout.unwrap_or(Duration::from_secs(30)),
+    };
     let runtime = runtime(data_dir, &limits)?;
     let plugin = args
         .plugin
@@ -199,13 +215,12 @@ fn run(
             data_dir.display()
         );
     }
-    let sources = Sources::with_demo(data_dir);
     let request = RunRequest {
         plugin,
         params,
         query: args.query,
         limit: args.limit,
-        batch_rows: args.batch_size,
+        batch_rows,
         limits,
         timeout,
         ..RunRequest::new(args.source)
@@ -294,6 +309,43 @@ impl ProgressMeter {
             eprint!("\r\x1b[K");
         }
     }
+}
+
+fn list_sources(
+    data_dir: &Path,
+    config: &Config,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
+    let mut all_ok = true;
+    for source in sources.iter() {
+        let check = tokio.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), source.check()).await
+        });
+        let status = match check {
+            Ok(Ok(server)) => format!("ok: {server}"),
+            Ok(Err(e)) => {
+                all_ok = false;
+                format!("FAILED: {e}")
+            }
+            Err(_) => {
+                all_ok = false;
+                "FAILED: no answer within 10 s".to_owned()
+            }
+        };
+        println!(
+            "{:<12} {:<10} {}\n{:<23} {status}",
+            source.name(),
+            source.backend().name(),
+            source.address(),
+            ""
+        );
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow::Result<ExitCode> {

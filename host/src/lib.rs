@@ -7,6 +7,7 @@
 //! - [`source`]: the [`source::Source`] trait and one module per database backend.
 //! - [`run`]: the pipeline that streams a source through a plugin into a [`run::Sink`].
 //! - [`output`]: table, JSON, NDJSON and CSV sinks.
+//! - [`config`]: `quarry.toml`, the configured sources.
 //! - [`cli`]: the `quarry` command line.
 //! - [`bench`]: `quarry bench`, throughput and lifecycle figures.
 //! - [`datetime`]: calendar arithmetic for timestamps and dates.
@@ -14,6 +15,7 @@
 pub mod batch;
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod datetime;
 pub mod output;
 pub mod plugin;

@@ -14,7 +14,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::batch::{Batch, Field};
-use crate::plugin::{Export, Limits, LoadStats, LoadedPlugin, LogLine, PluginError, Runtime};
+use crate::plugin::{
+    Export, Limits, LoadStats, LoadedPlugin, LogLevel, LogLine, PluginError, Runtime,
+};
 use crate::source::{Query, Source, SourceError, Sources, StreamOptions};
 
 /// Where a run's output goes: a file format, an HTTP body, a test's vector.
@@ -141,16 +143,26 @@ pub fn run_blocking(
         report.stats.load_ms = ms(choice.load.compile);
         report.stats.load_from_cache = choice.load.from_cache;
     }
+    let notes: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
     let mut pipeline = Pipeline {
         request: &request,
         report: &mut report,
         plugin: None,
         sink,
         started: false,
+        notes: Arc::clone(&notes),
     };
     let result = pipeline.run(runtime, sources, handle, &mut progress);
     let logs = pipeline.plugin.as_mut().map(|run| run.take_logs());
-    report.logs = logs.unwrap_or_default();
+    let notes = std::mem::take(&mut *notes.lock().unwrap_or_else(|e| e.into_inner()));
+    report.logs = notes
+        .into_iter()
+        .map(|message| LogLine {
+            level: LogLevel::Warn,
+            message,
+        })
+        .collect();
+    report.logs.extend(logs.unwrap_or_default());
     report.result = result;
     report.stats.total_ms = ms(started.elapsed());
     report
@@ -167,6 +179,8 @@ struct Pipeline<'a> {
     sink: &'a mut dyn Sink,
     /// The output's columns are fixed and announced to the sink.
     started: bool,
+    /// Warnings from the source, for the run's log.
+    notes: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Pipeline<'_> {
@@ -222,6 +236,7 @@ impl Pipeline<'_> {
             max_rows,
             timeout: request.timeout,
             cancel: request.cancel.clone(),
+            notes: self.notes.clone(),
         };
         let (tx, mut rx) = mpsc::channel::<Batch>(4);
         let streaming = handle.spawn(stream(source, query, options, tx));

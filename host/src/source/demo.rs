@@ -148,6 +148,13 @@ impl Source for DemoSource {
         Backend::Sqlite
     }
 
+    fn address(&self) -> String {
+        format!(
+            "embedded nycflights13, {}",
+            self.data_dir.join(FILE_NAME).display()
+        )
+    }
+
     async fn stream(
         &self,
         query: Query,

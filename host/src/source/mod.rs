@@ -5,12 +5,13 @@
 //! flat however large the result.
 
 pub mod demo;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -108,11 +109,20 @@ pub struct StreamOptions {
     pub timeout: Duration,
     /// Set when the run is cancelled; the source stops at the next row.
     pub cancel: Arc<AtomicBool>,
+    /// Warnings for the run's log (an unmapped column type, mixed types in a field).
+    pub notes: Arc<Mutex<Vec<String>>>,
 }
 
 impl StreamOptions {
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub fn note(&self, message: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
     }
 }
 
@@ -160,6 +170,9 @@ pub trait Source: Send + Sync {
 
     fn backend(&self) -> Backend;
 
+    /// Where the data lives, for listings: a file, or hosts and database; never a password.
+    fn address(&self) -> String;
+
     /// Turns text the user typed into this backend's query.
     fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
         Ok(Query::Sql(Statement {
@@ -185,6 +198,8 @@ pub trait Source: Send + Sync {
 #[derive(Clone)]
 pub struct Sources {
     by_name: BTreeMap<String, Arc<dyn Source>>,
+    /// Per-source defaults from the configuration.
+    settings: BTreeMap<String, crate::config::SourceSettings>,
 }
 
 pub const DEMO: &str = "demo";
@@ -195,11 +210,18 @@ impl Sources {
         let demo: Arc<dyn Source> = Arc::new(demo::DemoSource::new(data_dir.into()));
         Sources {
             by_name: BTreeMap::from([(DEMO.to_owned(), demo)]),
+            settings: BTreeMap::new(),
         }
     }
 
-    pub fn insert(&mut self, source: Arc<dyn Source>) {
+    pub fn insert(&mut self, source: Arc<dyn Source>, settings: crate::config::SourceSettings) {
+        self.settings.insert(source.name().to_owned(), settings);
         self.by_name.insert(source.name().to_owned(), source);
+    }
+
+    /// The configured defaults of a source (none for `demo` and `sqlite:PATH`).
+    pub fn settings(&self, name: &str) -> crate::config::SourceSettings {
+        self.settings.get(name).copied().unwrap_or_default()
     }
 
     /// A source by name; `sqlite:PATH` opens a SQLite file read-only without configuration.

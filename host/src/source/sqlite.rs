@@ -56,6 +56,10 @@ impl Source for SqliteSource {
         Backend::Sqlite
     }
 
+    fn address(&self) -> String {
+        self.path.display().to_string()
+    }
+
     async fn stream(
         &self,
         query: Query,
@@ -77,7 +81,7 @@ impl Source for SqliteSource {
             let conn = open_read_only(&name, &path, None)?;
             let tables: i64 = conn
                 .query_row(
-                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
                     [],
                     |r| r.get(0),
                 )

@@ -1,0 +1,208 @@
+//! `quarry.toml`: the configured sources. See `quarry.example.toml` at the repository root.
+//!
+//! Credentials are never written in the file: a source names the environment variable
+//! that holds its password (`password_env`), which is read when the source is opened.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::source::postgres::PostgresSource;
+use crate::source::sqlite::SqliteSource;
+use crate::source::{Backend, DEMO, Sources};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendName {
+    Sqlite,
+    Postgres,
+    Cockroach,
+    Scylla,
+    Mongo,
+}
+
+/// One `[[source]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub backend: BackendName,
+    /// Connection URL (postgres, cockroach, mongo), without the password.
+    pub url: Option<String>,
+    /// Database file (sqlite).
+    pub path: Option<PathBuf>,
+    /// `host:port` of the nodes to contact first (scylla).
+    pub contact_points: Option<Vec<String>>,
+    /// Database (mongo; overrides the URL's for postgres and cockroach).
+    pub database: Option<String>,
+    /// Keyspace (scylla).
+    pub keyspace: Option<String>,
+    pub user: Option<String>,
+    /// The environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Connections kept open to the server.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Seconds a query may run in the database.
+    pub statement_timeout: Option<f64>,
+    /// Rows per batch from this source.
+    pub batch_size: Option<usize>,
+}
+
+fn default_pool_size() -> usize {
+    4
+}
+
+/// Per-source defaults for runs that do not set their own.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SourceSettings {
+    pub timeout: Option<Duration>,
+    pub batch_rows: Option<usize>,
+}
+
+impl Config {
+    /// Reads `path`, or `quarry.toml` in the working directory when it exists, or nothing.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None if Path::new("quarry.toml").is_file() => PathBuf::from("quarry.toml"),
+            None => return Ok(Config::default()),
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        Config::parse(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        let mut seen = std::collections::HashSet::new();
+        for s in &config.sources {
+            if s.name == DEMO {
+                return Err(format!(
+                    "the source name `{DEMO}` is reserved for the embedded database"
+                ));
+            }
+            if !seen.insert(&s.name) {
+                return Err(format!("two sources are named `{}`", s.name));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The demo source plus every configured source, with their settings.
+    pub fn sources(&self, data_dir: &Path) -> Result<Sources, String> {
+        let mut sources = Sources::with_demo(data_dir);
+        for s in &self.sources {
+            let settings = SourceSettings {
+                timeout: s
+                    .statement_timeout
+                    .and_then(|t| Duration::try_from_secs_f64(t).ok()),
+                batch_rows: s.batch_size,
+            };
+            let named = |what: &str| format!("source `{}`: {what}", s.name);
+            match s.backend {
+                BackendName::Sqlite => {
+                    let path = s
+                        .path
+                        .as_ref()
+                        .ok_or_else(|| named("a sqlite source needs `path`"))?;
+                    sources.insert(Arc::new(SqliteSource::new(&s.name, path)), settings);
+                }
+                BackendName::Postgres | BackendName::Cockroach => {
+                    let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
+                    let backend = if s.backend == BackendName::Cockroach {
+                        Backend::Cockroach
+                    } else {
+                        Backend::Postgres
+                    };
+                    let mut source = PostgresSource::new(&s.name, url, backend, s.pool_size)
+                        .map_err(|e| e.to_string())?;
+                    source.set_credentials(
+                        s.user.as_deref(),
+                        password(s)?.as_deref(),
+                        s.database.as_deref(),
+                    );
+                    sources.insert(Arc::new(source), settings);
+                }
+                BackendName::Scylla | BackendName::Mongo => {
+                    return Err(named(
+                        "ScyllaDB and MongoDB sources are not available in this version of Quarry yet",
+                    ));
+                }
+            }
+        }
+        Ok(sources)
+    }
+}
+
+/// The password from the environment variable the source names, if it names one.
+fn password(s: &SourceConfig) -> Result<Option<String>, String> {
+    let Some(var) = &s.password_env else {
+        return Ok(None);
+    };
+    std::env::var(var).map(Some).map_err(|_| {
+        format!(
+            "source `{}`: the environment variable {var} (password_env) is not set",
+            s.name
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../../quarry.example.toml");
+        let config = Config::parse(text).unwrap();
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["pg", "cockroach", "scylla", "mongo", "local"]);
+        assert_eq!(
+            config.sources[0].password_env.as_deref(),
+            Some("QUARRY_PG_PASSWORD")
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert!(
+            Config::parse("[[source]]\nname = 'demo'\nbackend = 'sqlite'\npath = 'x'")
+                .unwrap_err()
+                .contains("reserved")
+        );
+        let twice = "[[source]]\nname='a'\nbackend='sqlite'\npath='x'\n[[source]]\nname='a'\nbackend='sqlite'\npath='y'";
+        assert!(
+            Config::parse(twice)
+                .unwrap_err()
+                .contains("two sources are named `a`")
+        );
+        assert!(
+            Config::parse("[[source]]\nname='a'\nbackend='oracle'")
+                .unwrap_err()
+                .contains("oracle")
+        );
+        assert!(
+            Config::parse("[[source]]\nname='a'\nbackend='sqlite'\npasword='x'")
+                .unwrap_err()
+                .contains("pasword")
+        );
+    }
+
+    #[test]
+    fn a_missing_password_variable_is_an_error_naming_it() {
+        let text = "[[source]]\nname='pg'\nbackend='postgres'\nurl='postgresql://q@localhost/db'\npassword_env='QUARRY_TEST_SURELY_UNSET'";
+        let config = Config::parse(text).unwrap();
+        let error = config.sources(Path::new("/tmp")).err().unwrap();
+        assert!(error.contains("QUARRY_TEST_SURELY_UNSET"), "{error}");
+    }
+}

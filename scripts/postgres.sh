@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Makes a local PostgreSQL ready for Quarry's tests: installs it from Debian when missing,
+# starts the cluster, and creates the role `quarry` (password `quarry`) and the database
+# `quarry_test`. Needs root (apt-get, and pg_ctlcluster runs the server as `postgres`).
+# Prints the URL to use as QUARRY_TEST_POSTGRES_URL.
+set -euo pipefail
+
+if ! command -v pg_ctlcluster >/dev/null || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+fi
+version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h | grep -q "^$version main"; then
+    pg_createcluster "$version" main >&2
+fi
+if ! pg_lsclusters -h | grep -q "^$version main .* online"; then
+    pg_ctlcluster "$version" main start >&2
+fi
+psql_admin() { runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtAX "$@"; }
+for _ in $(seq 1 30); do psql_admin -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done
+if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'quarry'")" != 1 ]; then
+    psql_admin -c "CREATE ROLE quarry LOGIN PASSWORD 'quarry'" >&2
+fi
+if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = 'quarry_test'")" != 1 ]; then
+    psql_admin -c "CREATE DATABASE quarry_test OWNER quarry" >&2
+fi
+echo "postgresql://quarry:quarry@127.0.0.1:5432/quarry_test"

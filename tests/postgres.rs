@@ -1,0 +1,396 @@
+//! The PostgreSQL source against a real server. The URL comes from QUARRY_TEST_POSTGRES_URL
+//! (`scripts/postgres.sh` sets one up); without it each test says it was skipped, except in
+//! CI, where a missing server is a failure.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+use quarry::batch::DataType;
+use quarry::config::SourceSettings;
+use quarry::plugin::Runtime;
+use quarry::run::{RunError, RunRequest, run_blocking};
+use quarry::source::postgres::PostgresSource;
+use quarry::source::{Backend, Source, SourceError, Sources};
+
+const SCHEMA: &str = "
+DROP TABLE IF EXISTS flights, airlines;
+CREATE TABLE airlines (carrier text PRIMARY KEY, name text NOT NULL);
+CREATE TABLE flights (
+    year int NOT NULL, month int NOT NULL, day int NOT NULL, dep_time int, sched_dep_time int NOT NULL,
+    dep_delay int, arr_time int, sched_arr_time int NOT NULL, arr_delay int, carrier text NOT NULL,
+    flight int NOT NULL, tailnum text, origin text NOT NULL, dest text NOT NULL, air_time int,
+    distance int NOT NULL, hour int NOT NULL, minute int NOT NULL, time_hour timestamptz NOT NULL
+);
+CREATE INDEX flights_route ON flights (origin, dest, time_hour);
+";
+
+/// The restart test takes this for writing; every other test for reading, so no test
+/// loses its connection to someone else's restart.
+static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn url() -> Option<String> {
+    match std::env::var("QUARRY_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").is_ok() => {
+            panic!("CI must set QUARRY_TEST_POSTGRES_URL (scripts/test.sh does)")
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped: set QUARRY_TEST_POSTGRES_URL to run the PostgreSQL tests (scripts/postgres.sh)"
+            );
+            None
+        }
+    }
+}
+
+async fn client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Loads nycflights13's flights and airlines once per server.
+fn loaded(url: &str) {
+    static LOADED: OnceLock<()> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        tokio().block_on(async {
+            use futures_util::SinkExt;
+            use std::io::Read;
+            let c = client(url).await;
+            let have = c
+                .query_one("SELECT count(*) FROM flights", &[])
+                .await
+                .map(|r| r.get::<_, i64>(0));
+            if have.ok() == Some(336_776) {
+                return;
+            }
+            c.batch_execute(SCHEMA).await.unwrap();
+            let zip = std::fs::read(repo_root().join("host/data/flights.csv.zip")).unwrap();
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+            let mut csv = Vec::new();
+            archive
+                .by_name("flights.csv")
+                .unwrap()
+                .read_to_end(&mut csv)
+                .unwrap();
+            let airlines = std::fs::read(repo_root().join("host/data/airlines.csv")).unwrap();
+            for (table, data) in [("flights", csv), ("airlines", airlines)] {
+                let sql =
+                    format!("COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true, NULL 'NA')");
+                let sink = c.copy_in::<_, bytes::Bytes>(&sql).await.unwrap();
+                futures_util::pin_mut!(sink);
+                sink.send(bytes::Bytes::from(data)).await.unwrap();
+                sink.finish().await.unwrap();
+            }
+            c.batch_execute("ANALYZE").await.unwrap();
+        })
+    });
+}
+
+fn sources(url: &str) -> Sources {
+    let mut sources = Sources::with_demo(data_dir());
+    let pg = PostgresSource::new("pg", url, Backend::Postgres, 4).unwrap();
+    sources.insert(Arc::new(pg), SourceSettings::default());
+    sources
+}
+
+fn pg_run(rt: &Runtime, url: &str, request: RunRequest) -> (quarry::run::RunReport, Collect) {
+    let sources = sources(url);
+    let mut sink = Collect::default();
+    let handle = tokio().handle().clone();
+    let report = std::thread::scope(|s| {
+        s.spawn(|| run_blocking(rt, &sources, &handle, request, &mut sink, |_| {}))
+            .join()
+            .unwrap()
+    });
+    (report, sink)
+}
+
+fn pg_request(rt: &Runtime, plugin: Option<&str>, params: &str, query: Option<&str>) -> RunRequest {
+    RunRequest {
+        source: "pg".into(),
+        ..request(rt, plugin, params, query)
+    }
+}
+
+#[test]
+fn the_server_answers_and_is_postgres() {
+    let Some(url) = url() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let pg = PostgresSource::new("pg", &url, Backend::Postgres, 1).unwrap();
+    let version = tokio().block_on(pg.check()).unwrap();
+    assert!(version.starts_with("PostgreSQL"), "{version}");
+    assert_eq!(pg.backend(), Backend::Postgres);
+}
+
+#[test]
+fn every_mapped_type_arrives_typed_with_nulls() {
+    let Some(url) = url() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let query = "SELECT 1::int2 AS i2, 2::int4 AS i4, 9007199254740993::int8 AS i8, 1.5::float4 AS f4,
+        2.25::float8 AS f8, -12.3400::numeric AS n, 'a'::text AS t, 'b'::varchar AS v, 'c'::bpchar AS c,
+        'n'::name AS nm, '\\x00ff'::bytea AS by, true AS b, '2013-01-01 10:00:00'::timestamp AS ts,
+        '2013-01-01 05:00:00-05'::timestamptz AS tz, '2013-07-04'::date AS d,
+        '6f9619ff-8b86-d011-b42d-00c04fc964ff'::uuid AS u, '{\"a\": 1}'::json AS j, '{\"b\": [2]}'::jsonb AS jb,
+        ARRAY[1, NULL, 3] AS arr, ARRAY[['x','y'],['z','w']] AS arr2, '10.0.0.1/8'::inet AS ip,
+        '1 day 02:00:00'::interval AS iv, '12:34:56'::time AS tm, '(1,2)'::point AS pt
+      UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL";
+    let rt = runtime();
+    let (report, out) = pg_run(
+        rt,
+        &url,
+        pg_request(rt, Some("identity"), "{}", Some(query)),
+    );
+    report.result.unwrap();
+    let types: Vec<(String, DataType)> = out
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), f.data_type))
+        .collect();
+    use DataType::*;
+    let expected = [
+        ("i2", Int64),
+        ("i4", Int64),
+        ("i8", Int64),
+        ("f4", Float64),
+        ("f8", Float64),
+        ("n", Decimal),
+        ("t", Text),
+        ("v", Text),
+        ("c", Text),
+        ("nm", Text),
+        ("by", Bytes),
+        ("b", Boolean),
+        ("ts", Timestamp),
+        ("tz", Timestamp),
+        ("d", Date),
+        ("u", Uuid),
+        ("j", Json),
+        ("jb", Json),
+        ("arr", Json),
+        ("arr2", Json),
+        ("ip", Text),
+        ("iv", Text),
+        ("tm", Text),
+        ("pt", Text),
+    ];
+    assert_eq!(types, expected.map(|(n, t)| (n.to_owned(), t)));
+    let first = |name: &str| out.column(name)[0].clone();
+    assert_eq!(first("i8"), Owned::Int(9_007_199_254_740_993));
+    assert_eq!(first("f4"), Owned::Float(1.5));
+    assert_eq!(first("n"), Owned::Text("-12.3400".into()));
+    assert_eq!(first("by"), Owned::Bytes(vec![0, 0xff]));
+    let ten = quarry::datetime::parse_timestamp("2013-01-01T10:00:00Z").unwrap();
+    assert_eq!(first("ts"), Owned::Int(ten));
+    assert_eq!(first("tz"), Owned::Int(ten));
+    assert_eq!(
+        first("d"),
+        Owned::Int(quarry::datetime::days_from_civil(2013, 7, 4))
+    );
+    assert_eq!(
+        first("u"),
+        Owned::Text("6f9619ff-8b86-d011-b42d-00c04fc964ff".into())
+    );
+    assert_eq!(first("jb"), Owned::Text("{\"b\": [2]}".into()));
+    assert_eq!(first("arr"), Owned::Text("[1,null,3]".into()));
+    assert_eq!(
+        first("arr2"),
+        Owned::Text("[[\"x\",\"y\"],[\"z\",\"w\"]]".into())
+    );
+    assert_eq!(first("ip"), Owned::Text("10.0.0.1/8".into()));
+    assert_eq!(first("iv"), Owned::Text("P1DT7200S".into()));
+    assert_eq!(first("tm"), Owned::Text("12:34:56".into()));
+    // A point's binary form is not text: the unmapped type comes through as hex.
+    assert!(
+        first("pt").as_str().is_some_and(|t| t.starts_with("\\x")),
+        "{:?}",
+        first("pt")
+    );
+    for f in &out.fields {
+        assert_eq!(
+            out.column(&f.name)[1],
+            Owned::Null,
+            "{} row 2 is null",
+            f.name
+        );
+    }
+    // The unmapped type (point) is passed on with a warning in the run's log.
+    assert!(
+        report
+            .logs
+            .iter()
+            .any(|l| l.message.contains("`pt` has type point")),
+        "{:?}",
+        report.logs
+    );
+}
+
+#[test]
+fn flights_stream_and_match_the_demo() {
+    let Some(url) = url() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    loaded(&url);
+    let rt = runtime();
+    let sources = sources(&url);
+    let mut sink = Collect::default();
+    let mut first = None;
+    let req = RunRequest {
+        batch_rows: 1000,
+        ..pg_request(rt, Some("identity"), "{}", Some("SELECT * FROM flights"))
+    };
+    let handle = tokio().handle().clone();
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            run_blocking(rt, &sources, &handle, req, &mut sink, |p| {
+                first.get_or_insert(p.rows_in);
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    report.result.unwrap();
+    assert_eq!(first, Some(1000), "rows arrive a batch at a time");
+    assert_eq!(sink.rows(), 336_776);
+    assert!(sink.batches.iter().all(|b| b.num_rows <= 1000));
+
+    // The same plugin gives the same answer here as on the embedded demo.
+    let params = r#"{"origin": "JFK", "dest": "LAX", "from": "2013-03-01", "to": "2013-03-31"}"#;
+    let (_, on_demo) = run_ok(Some("flights_between"), params, None);
+    let (report, on_pg) = pg_run(
+        rt,
+        &url,
+        pg_request(rt, Some("flights_between"), params, None),
+    );
+    report.result.unwrap();
+    assert_eq!(on_pg.rows(), on_demo.rows());
+    for column in ["carrier", "flight", "time_hour", "dep_delay"] {
+        assert_eq!(on_pg.column(column), on_demo.column(column), "{column}");
+    }
+}
+
+#[test]
+fn writes_and_escapes_are_refused_and_the_data_is_unchanged() {
+    let Some(url) = url() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    loaded(&url);
+    let rt = runtime();
+    let count = || {
+        tokio().block_on(async {
+            client(&url)
+                .await
+                .query_one("SELECT count(*) FROM flights", &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        })
+    };
+    let before = count();
+    for query in [
+        "DELETE FROM flights",
+        "DROP TABLE flights",
+        "INSERT INTO airlines VALUES ('ZZ', 'Zed')",
+        "UPDATE flights SET dep_delay = 0",
+        "CREATE TABLE x (a int)",
+        "SELECT 1; DELETE FROM flights",
+        "COPY (SELECT 1) TO PROGRAM 'touch /tmp/quarry-pwned'",
+        "WITH gone AS (DELETE FROM flights RETURNING 1) SELECT count(*) FROM gone",
+        "SET ROLE postgres",
+        "COMMIT",
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT lo_export(1, '/tmp/quarry-pwned')",
+    ] {
+        let (report, _) = pg_run(rt, &url, pg_request(rt, None, "{}", Some(query)));
+        assert!(
+            matches!(report.result, Err(RunError::Source(_))),
+            "{query}: {:?}",
+            report.result
+        );
+    }
+    assert_eq!(count(), before);
+    assert!(!std::path::Path::new("/tmp/quarry-pwned").exists());
+}
+
+#[test]
+fn a_slow_query_is_stopped_by_the_statement_timeout() {
+    let Some(url) = url() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let rt = runtime();
+    let req = RunRequest {
+        timeout: Duration::from_millis(500),
+        ..pg_request(rt, None, "{}", Some("SELECT pg_sleep(60)"))
+    };
+    let started = Instant::now();
+    let (report, _) = pg_run(rt, &url, req);
+    assert!(
+        matches!(
+            report.result,
+            Err(RunError::Source(SourceError::Timeout { .. }))
+        ),
+        "{:?}",
+        report.result
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The pooled connection is usable afterwards.
+    let (report, out) = pg_run(
+        rt,
+        &url,
+        pg_request(rt, None, "{}", Some("SELECT 42 AS answer")),
+    );
+    report.result.unwrap();
+    assert_eq!(out.column("answer"), [Owned::Int(42)]);
+}
+
+#[test]
+fn a_server_restart_mid_run_is_a_clear_error_and_the_next_run_works() {
+    let Some(url) = url() else { return };
+    let _server = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let Ok(restart) = std::env::var("QUARRY_TEST_POSTGRES_RESTART") else {
+        eprintln!(
+            "skipped: set QUARRY_TEST_POSTGRES_RESTART to a command that restarts the server"
+        );
+        return;
+    };
+    loaded(&url);
+    let rt = runtime();
+    let req = RunRequest {
+        batch_rows: 500,
+        ..pg_request(
+            rt,
+            Some("hostile"),
+            r#"{"attack": "slow", "ms": 15}"#,
+            Some("SELECT * FROM flights"),
+        )
+    };
+    let restarter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&restart)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{restart} failed");
+    });
+    let (report, _) = pg_run(rt, &url, req);
+    restarter.join().unwrap();
+    let error = report
+        .result
+        .expect_err("the run cannot survive the restart")
+        .to_string();
+    assert!(
+        error.contains("source `pg` is unavailable: the server closed the connection mid-run"),
+        "{error}"
+    );
+    let (report, out) = pg_run(
+        rt,
+        &url,
+        pg_request(rt, None, "{}", Some("SELECT count(*) AS n FROM airlines")),
+    );
+    report.result.unwrap();
+    assert_eq!(out.column("n"), [Owned::Int(16)]);
+}

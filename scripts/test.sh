@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Quarry's whole test suite on a fresh machine: installs what is missing (the
-# wasm32-wasip2 Rust target), builds every plugin, then runs every test.
+# wasm32-wasip2 Rust target; PostgreSQL when run as root; the MongoDB emulator from npm),
+# starts the servers, builds every plugin, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,18 @@ if [ -z "${QUARRY_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ]; then
     QUARRY_TEST_POSTGRES_URL=$(bash scripts/postgres.sh)
     version=$(ls /usr/lib/postgresql | sort -n | tail -1)
     export QUARRY_TEST_POSTGRES_URL QUARRY_TEST_POSTGRES_RESTART="pg_ctlcluster $version main restart"
+fi
+
+# The MongoDB wire-protocol emulator for the driver-path tests (needs Node.js and npm).
+if [ -z "${QUARRY_TEST_MONGO_EMULATOR_URI:-}" ] && command -v node >/dev/null && command -v npm >/dev/null; then
+    echo "== MongoDB emulator"
+    bash scripts/mongo-emulator.sh target/mongo-emulator
+    port=27018
+    PORT=$port node target/mongo-emulator/server.mjs > target/mongo-emulator/server.log 2>&1 &
+    emulator=$!
+    trap 'kill $emulator 2>/dev/null || true' EXIT
+    for _ in $(seq 1 50); do grep -q listening target/mongo-emulator/server.log && break; sleep 0.2; done
+    export QUARRY_TEST_MONGO_EMULATOR_URI="mongodb://127.0.0.1:$port/?directConnection=true"
 fi
 
 echo "== building plugins (cargo plugins)"

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::source::mongo::MongoSource;
 use crate::source::postgres::PostgresSource;
 use crate::source::sqlite::SqliteSource;
 use crate::source::{Backend, DEMO, Sources};
@@ -133,9 +134,19 @@ impl Config {
                     );
                     sources.insert(Arc::new(source), settings);
                 }
-                BackendName::Scylla | BackendName::Mongo => {
+                BackendName::Mongo => {
+                    let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
+                    let database = s
+                        .database
+                        .as_deref()
+                        .ok_or_else(|| named("needs `database`"))?;
+                    let mut source = MongoSource::new(&s.name, url, database, s.pool_size);
+                    source.set_credentials(s.user.as_deref(), password(s)?.as_deref());
+                    sources.insert(Arc::new(source), settings);
+                }
+                BackendName::Scylla => {
                     return Err(named(
-                        "ScyllaDB and MongoDB sources are not available in this version of Quarry yet",
+                        "ScyllaDB sources are not available in this version of Quarry yet",
                     ));
                 }
             }

@@ -5,6 +5,7 @@
 //! flat however large the result.
 
 pub mod demo;
+pub mod mongo;
 pub mod postgres;
 pub mod sqlite;
 

@@ -1,0 +1,656 @@
+//! MongoDB, through the official `mongodb` driver.
+//!
+//! Only `find` and `aggregate` run, with `maxTimeMS` and `allowDiskUse: false`. Stages and
+//! operators that write or run server-side code (`$out`, `$merge`, `$where`, `$function`,
+//! `$accumulator`) are refused wherever they appear, before anything is sent.
+//!
+//! Documents become columns: top-level fields in first-seen order; nested documents and
+//! arrays become JSON; ObjectId text; dates timestamps; Decimal128 decimals; binary bytes.
+//! A field whose values have different types is JSON, with a note in the run's log. The
+//! columns are fixed by the first batch (so every batch of a run has the same columns); a
+//! field that first appears in a later batch is noted in the log and left out.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bson::{Bson, Document};
+use futures_util::TryStreamExt;
+use mongodb::Client;
+use tokio::sync::OnceCell;
+
+use super::{
+    Backend, BatchSender, MongoAggregate, MongoFind, Query, Source, SourceError, StreamOptions,
+};
+use crate::batch::{Batch, ColumnBuilder, DataType};
+
+/// Operators and stages that write, or run code on the server.
+const REFUSED: [&str; 5] = ["$out", "$merge", "$where", "$function", "$accumulator"];
+
+pub struct MongoSource {
+    name: String,
+    uri: String,
+    database: String,
+    /// User and password from the configuration, when the URI has none.
+    user: Option<String>,
+    password: Option<String>,
+    pool_size: u32,
+    /// Connected on first use; the driver pools connections itself.
+    client: OnceCell<Client>,
+}
+
+impl MongoSource {
+    pub fn new(name: &str, uri: &str, database: &str, pool_size: usize) -> Self {
+        MongoSource {
+            name: name.to_owned(),
+            uri: uri.to_owned(),
+            database: database.to_owned(),
+            user: None,
+            password: None,
+            pool_size: u32::try_from(pool_size.max(1)).unwrap_or(u32::MAX),
+            client: OnceCell::new(),
+        }
+    }
+
+    pub fn set_credentials(&mut self, user: Option<&str>, password: Option<&str>) {
+        self.user = user.map(str::to_owned);
+        self.password = password.map(str::to_owned);
+    }
+
+    async fn client(&self) -> Result<&Client, SourceError> {
+        let unavailable = |e: mongodb::error::Error| SourceError::Unavailable {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        };
+        self.client
+            .get_or_try_init(|| async {
+                let mut options = mongodb::options::ClientOptions::parse(&self.uri)
+                    .await
+                    .map_err(unavailable)?;
+                // Fail fast on a dead server instead of the driver's 30 s default.
+                options
+                    .server_selection_timeout
+                    .get_or_insert(Duration::from_secs(5));
+                options.max_pool_size = Some(self.pool_size);
+                options.app_name.get_or_insert_with(|| "quarry".to_owned());
+                if let Some(user) = &self.user {
+                    let credential = mongodb::options::Credential::builder()
+                        .username(user.clone())
+                        .password(self.password.clone())
+                        .build();
+                    options.credential = Some(credential);
+                }
+                Client::with_options(options).map_err(unavailable)
+            })
+            .await
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> SourceError {
+        SourceError::Query {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn driver_error(&self, e: mongodb::error::Error, timeout: Duration) -> SourceError {
+        use mongodb::error::ErrorKind;
+        if let ErrorKind::Command(c) = e.kind.as_ref()
+            && c.code == 50
+        {
+            return SourceError::Timeout {
+                source_name: self.name.clone(),
+                timeout,
+            };
+        }
+        if matches!(
+            e.kind.as_ref(),
+            ErrorKind::ServerSelection { .. } | ErrorKind::Io(_)
+        ) {
+            return SourceError::Unavailable {
+                source_name: self.name.clone(),
+                message: e.to_string(),
+            };
+        }
+        self.error(e)
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for MongoSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Mongo
+    }
+
+    fn address(&self) -> String {
+        let without_credentials = match self.uri.split_once('@') {
+            Some((scheme_and_user, rest)) => {
+                let scheme = scheme_and_user.split("://").next().unwrap_or("mongodb");
+                format!("{scheme}://{rest}")
+            }
+            None => self.uri.clone(),
+        };
+        format!("{without_credentials} database {}", self.database)
+    }
+
+    /// `{"collection": "flights", "filter": {...}, "projection": ..., "sort": ..., "skip": N,
+    /// "limit": N}` runs a find; `{"collection": "flights", "pipeline": [...]}` an aggregate.
+    fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
+        parse_query(text).map_err(|message| self.error(message))
+    }
+
+    async fn stream(
+        &self,
+        query: Query,
+        options: StreamOptions,
+        out: BatchSender,
+    ) -> Result<(), SourceError> {
+        let timeout = options.timeout;
+        let batch = options.batch_rows.min(u32::MAX as usize) as u32;
+        let db = self.client().await?.database(&self.database);
+        let mut cursor = match &query {
+            Query::MongoFind(find) => {
+                let f = FindParts::parse(find).map_err(|m| self.error(m))?;
+                let collection = db.collection::<Document>(&find.collection);
+                let mut action = collection
+                    .find(f.filter)
+                    .max_time(timeout)
+                    .allow_disk_use(false)
+                    .batch_size(batch);
+                if let Some(p) = f.projection {
+                    action = action.projection(p);
+                }
+                if let Some(s) = f.sort {
+                    action = action.sort(s);
+                }
+                if let Some(n) = find.skip {
+                    action = action.skip(n);
+                }
+                if let Some(n) = find.limit {
+                    action = action.limit(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                action.await.map_err(|e| self.driver_error(e, timeout))?
+            }
+            Query::MongoAggregate(agg) => {
+                let pipeline = parse_pipeline(&agg.pipeline).map_err(|m| self.error(m))?;
+                db.collection::<Document>(&agg.collection)
+                    .aggregate(pipeline)
+                    .max_time(timeout)
+                    .allow_disk_use(false)
+                    .batch_size(batch)
+                    .await
+                    .map_err(|e| self.driver_error(e, timeout))?
+            }
+            other => {
+                return Err(SourceError::WrongDialect {
+                    source_name: self.name.clone(),
+                    backend: "mongo",
+                    kind: super::sqlite::query_kind(other),
+                });
+            }
+        };
+        let mut columns = Columns::default();
+        let mut docs = Vec::with_capacity(options.batch_rows);
+        let mut total: u64 = 0;
+        loop {
+            if options.is_cancelled() {
+                return Err(SourceError::Cancelled);
+            }
+            let room = options
+                .max_rows
+                .map(|m| m.saturating_sub(total + docs.len() as u64));
+            let next = match room {
+                Some(0) => None,
+                _ => cursor
+                    .try_next()
+                    .await
+                    .map_err(|e| self.driver_error(e, timeout))?,
+            };
+            let done = next.is_none();
+            docs.extend(next);
+            if docs.len() >= options.batch_rows || (done && !docs.is_empty()) {
+                total += docs.len() as u64;
+                let batch = columns.batch(&docs, total, &self.name, &options);
+                docs.clear();
+                if out.send(batch).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn check(&self) -> Result<String, SourceError> {
+        let client = self.client().await?;
+        let info = client
+            .database("admin")
+            .run_command(bson::doc! { "buildInfo": 1 })
+            .await
+            .map_err(|e| SourceError::Unavailable {
+                source_name: self.name.clone(),
+                message: e.to_string(),
+            })?;
+        let version = info.get_str("version").unwrap_or("unknown version");
+        Ok(format!("MongoDB {version}, database {}", self.database))
+    }
+}
+
+/// Parses a query the user typed (see [`MongoSource::parse_query`]).
+pub fn parse_query(text: &str) -> Result<Query, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the query is not JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or("the query must be a JSON object with `collection`")?;
+    let collection = obj
+        .get("collection")
+        .and_then(|c| c.as_str())
+        .ok_or("the query needs `collection`, a string")?
+        .to_owned();
+    let text_of = |key: &str| obj.get(key).map(|v| v.to_string());
+    if let Some(pipeline) = obj.get("pipeline") {
+        return Ok(Query::MongoAggregate(MongoAggregate {
+            collection,
+            pipeline: pipeline.to_string(),
+        }));
+    }
+    let number = |key: &str| -> Result<Option<u64>, String> {
+        obj.get(key)
+            .map(|v| {
+                v.as_u64()
+                    .ok_or(format!("`{key}` must be a non-negative integer"))
+            })
+            .transpose()
+    };
+    Ok(Query::MongoFind(MongoFind {
+        collection,
+        filter: text_of("filter").unwrap_or_else(|| "{}".to_owned()),
+        projection: text_of("projection"),
+        sort: text_of("sort"),
+        skip: number("skip")?,
+        limit: number("limit")?,
+    }))
+}
+
+/// Extended JSON (relaxed or canonical) text as BSON.
+fn extended_json(what: &str, text: &str) -> Result<Bson, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("{what} is not JSON: {e}"))?;
+    Bson::try_from(value).map_err(|e| format!("{what} is not MongoDB Extended JSON: {e}"))
+}
+
+fn document(what: &str, text: &str) -> Result<Document, String> {
+    match extended_json(what, text)? {
+        Bson::Document(d) => {
+            guard(&Bson::Document(d.clone()))
+                .map_err(|op| format!("{what} uses {op}, which Quarry refuses"))?;
+            Ok(d)
+        }
+        _ => Err(format!("{what} must be a JSON object")),
+    }
+}
+
+struct FindParts {
+    filter: Document,
+    projection: Option<Document>,
+    sort: Option<Document>,
+}
+
+impl FindParts {
+    fn parse(find: &MongoFind) -> Result<Self, String> {
+        Ok(FindParts {
+            filter: document("the filter", &find.filter)?,
+            projection: find
+                .projection
+                .as_deref()
+                .map(|p| document("the projection", p))
+                .transpose()?,
+            sort: find
+                .sort
+                .as_deref()
+                .map(|s| document("the sort", s))
+                .transpose()?,
+        })
+    }
+}
+
+fn parse_pipeline(text: &str) -> Result<Vec<Document>, String> {
+    let Bson::Array(stages) = extended_json("the pipeline", text)? else {
+        return Err("the pipeline must be a JSON array of stages".to_owned());
+    };
+    guard(&Bson::Array(stages.clone()))
+        .map_err(|op| format!("the pipeline uses {op}, which Quarry refuses"))?;
+    stages
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            Bson::Document(d) => Ok(d),
+            _ => Err(format!("stage {i} of the pipeline is not an object")),
+        })
+        .collect()
+}
+
+/// `Err(operator)` when a refused operator or stage appears anywhere in `value`, at any
+/// depth, in any case, with any surrounding whitespace.
+pub fn guard(value: &Bson) -> Result<(), String> {
+    match value {
+        Bson::Document(d) => {
+            for (key, v) in d {
+                let normalized = key.trim().to_ascii_lowercase();
+                if let Some(op) = REFUSED.iter().find(|op| normalized == **op) {
+                    return Err((*op).to_owned());
+                }
+                guard(v)?;
+            }
+            Ok(())
+        }
+        Bson::Array(items) => items.iter().try_for_each(guard),
+        // Server-side JavaScript, however it is spelled.
+        Bson::JavaScriptCode(_) | Bson::JavaScriptCodeWithScope(_) => {
+            Err("JavaScript code".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The type a BSON value maps to; `None` for null.
+fn bson_type(v: &Bson) -> Option<DataType> {
+    Some(match v {
+        Bson::Null | Bson::Undefined => return None,
+        Bson::Double(_) => DataType::Float64,
+        Bson::Int32(_) | Bson::Int64(_) => DataType::Int64,
+        Bson::String(_) => DataType::Text,
+        Bson::Boolean(_) => DataType::Boolean,
+        Bson::DateTime(_) => DataType::Timestamp,
+        Bson::ObjectId(_) => DataType::Text,
+        Bson::Decimal128(_) => DataType::Decimal,
+        Bson::Binary(_) => DataType::Bytes,
+        _ => DataType::Json,
+    })
+}
+
+/// The relaxed Extended JSON text of a value.
+fn json_text(v: &Bson) -> String {
+    v.clone().into_relaxed_extjson().to_string()
+}
+
+/// The run's columns, fixed by its first batch.
+#[derive(Default)]
+struct Columns {
+    fields: Vec<(String, DataType)>,
+    /// Fields seen after the first batch and left out, so each is noted once.
+    left_out: HashSet<String>,
+    fixed: bool,
+}
+
+impl Columns {
+    fn batch(
+        &mut self,
+        docs: &[Document],
+        seen: u64,
+        source: &str,
+        options: &StreamOptions,
+    ) -> Batch {
+        if !self.fixed {
+            self.fix(docs, source, options);
+        }
+        let first_doc = seen - docs.len() as u64 + 1;
+        for (i, doc) in docs.iter().enumerate() {
+            for key in doc.keys() {
+                if !self.fields.iter().any(|(name, _)| name == key)
+                    && self.left_out.insert(key.clone())
+                {
+                    options.note(format!(
+                        "source `{source}`: field `{key}` first appears in document {}, after the first batch; \
+                         it is left out (name it in a projection to include it)",
+                        first_doc + i as u64
+                    ));
+                }
+            }
+        }
+        let columns = self
+            .fields
+            .iter()
+            .map(|(name, data_type)| {
+                let mut b = ColumnBuilder::new(name.clone(), *data_type, docs.len());
+                for doc in docs {
+                    push(&mut b, doc.get(name));
+                }
+                b.finish()
+            })
+            .collect();
+        Batch {
+            num_rows: docs.len(),
+            columns,
+        }
+    }
+
+    /// First-seen order across the first batch; one type per field, JSON when they differ;
+    /// a field that is null throughout is text.
+    fn fix(&mut self, docs: &[Document], source: &str, options: &StreamOptions) {
+        self.fixed = true;
+        let mut seen: Vec<(String, Option<DataType>)> = Vec::new();
+        for doc in docs {
+            for (key, value) in doc {
+                let t = bson_type(value);
+                match seen.iter_mut().find(|(name, _)| name == key) {
+                    None => seen.push((key.clone(), t)),
+                    Some((_, slot)) => {
+                        if let Some(t) = t {
+                            *slot = Some(match *slot {
+                                None => t,
+                                Some(existing) => unify(existing, t, key, source, options),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        self.fields = seen
+            .into_iter()
+            .map(|(k, t)| (k, t.unwrap_or(DataType::Text)))
+            .collect();
+    }
+}
+
+fn unify(a: DataType, b: DataType, key: &str, source: &str, options: &StreamOptions) -> DataType {
+    use DataType::{Float64, Int64, Json};
+    match (a, b) {
+        _ if a == b => a,
+        (Int64, Float64) | (Float64, Int64) => Float64,
+        (Json, _) => Json,
+        _ => {
+            options.note(format!(
+                "source `{source}`: field `{key}` holds both {a} and {b} values; it is output as JSON"
+            ));
+            Json
+        }
+    }
+}
+
+/// Appends a value to a column of the type [`Columns`] chose for its field.
+fn push(b: &mut ColumnBuilder, value: Option<&Bson>) {
+    let Some(v) = value else {
+        b.push_null();
+        return;
+    };
+    match (b.data_type(), v) {
+        (_, Bson::Null | Bson::Undefined) => b.push_null(),
+        (DataType::Json, v) => b.push_str(&json_text(v)),
+        (DataType::Float64, Bson::Double(f)) => b.push_f64(*f),
+        (DataType::Float64, Bson::Int32(i)) => b.push_f64(f64::from(*i)),
+        (DataType::Float64, Bson::Int64(i)) => b.push_f64(*i as f64),
+        (DataType::Int64, Bson::Int32(i)) => b.push_i64(i64::from(*i)),
+        (DataType::Int64, Bson::Int64(i)) => b.push_i64(*i),
+        (DataType::Text, Bson::String(s)) => b.push_str(s),
+        (DataType::Text, Bson::ObjectId(id)) => b.push_str(&id.to_hex()),
+        (DataType::Boolean, Bson::Boolean(x)) => b.push_bool(*x),
+        (DataType::Timestamp, Bson::DateTime(t)) => {
+            b.push_i64(t.timestamp_millis().saturating_mul(1000))
+        }
+        (DataType::Decimal, Bson::Decimal128(d)) => b.push_str(&d.to_string()),
+        (DataType::Bytes, Bson::Binary(bin)) => b.push_bytes(&bin.bytes),
+        // A value of another type in a column fixed by the first batch.
+        (DataType::Text, v) => b.push_str(&json_text(v)),
+        _ => b.push_null(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn refused(json: &str) -> Option<String> {
+        guard(&extended_json("test", json).unwrap()).err()
+    }
+
+    #[test]
+    fn the_guard_finds_refused_operators_anywhere() {
+        assert_eq!(
+            refused(r#"{"origin": "JFK", "dep_delay": {"$gt": 60}}"#),
+            None
+        );
+        assert_eq!(
+            refused(r#"[{"$match": {}}, {"$group": {"_id": "$carrier", "n": {"$sum": 1}}}]"#),
+            None
+        );
+        for (json, op) in [
+            (r#"[{"$match": {}}, {"$out": "stolen"}]"#, "$out"),
+            (r#"[{"$merge": {"into": "x"}}]"#, "$merge"),
+            (r#"{"$where": "sleep(100000)"}"#, "$where"),
+            (
+                r#"{"$expr": {"$function": {"body": "x", "args": [], "lang": "js"}}}"#,
+                "$function",
+            ),
+            (
+                r#"[{"$group": {"_id": 1, "x": {"$accumulator": {}}}}]"#,
+                "$accumulator",
+            ),
+            (
+                r#"{"$and": [{"a": 1}, {"$or": [{"$where": "1"}]}]}"#,
+                "$where",
+            ),
+            (
+                r#"[{"$lookup": {"from": "f", "pipeline": [{"$merge": "y"}], "as": "z"}}]"#,
+                "$merge",
+            ),
+            (r#"[{"$facet": {"a": [{"$out": "x"}]}}]"#, "$out"),
+            (r#"[{"$OUT": "x"}]"#, "$out"),
+            (r#"[{" $merge ": "x"}]"#, "$merge"),
+            (
+                r#"{"$where": {"$code": "function() { return true }"}}"#,
+                "$where",
+            ),
+            (
+                r#"{"f": {"$code": "function() { return true }"}}"#,
+                "JavaScript code",
+            ),
+        ] {
+            assert_eq!(refused(json).as_deref(), Some(op), "{json}");
+        }
+    }
+
+    #[test]
+    fn typed_queries_parse() {
+        let Query::MongoFind(f) =
+            parse_query(r#"{"collection": "flights", "filter": {"origin": "JFK"}, "limit": 5}"#)
+                .unwrap()
+        else {
+            panic!("find")
+        };
+        assert_eq!((f.collection.as_str(), f.limit), ("flights", Some(5)));
+        assert!(matches!(
+            parse_query(r#"{"collection": "f", "pipeline": []}"#),
+            Ok(Query::MongoAggregate(_))
+        ));
+        assert!(
+            parse_query(r#"{"filter": {}}"#)
+                .unwrap_err()
+                .contains("collection")
+        );
+        assert!(parse_query("SELECT 1").unwrap_err().contains("not JSON"));
+    }
+
+    fn options() -> StreamOptions {
+        StreamOptions {
+            batch_rows: 10,
+            max_rows: None,
+            timeout: Duration::from_secs(1),
+            cancel: Arc::default(),
+            notes: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn documents_become_typed_columns_in_first_seen_order() {
+        let oid = bson::oid::ObjectId::parse_str("64b7f0c2a1b2c3d4e5f60718").unwrap();
+        let docs = vec![
+            bson::doc! { "_id": oid, "n": 1, "when": bson::DateTime::from_millis(1_000), "nested": { "a": [1, 2] } },
+            bson::doc! { "_id": oid, "n": 2.5, "late": "x", "mixed": "text", "bin": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![1, 2] } },
+            bson::doc! { "mixed": 3, "n": bson::Bson::Null },
+        ];
+        let options = options();
+        let mut columns = Columns::default();
+        let batch = columns.batch(&docs, 3, "m", &options);
+        let fields: Vec<(String, DataType)> = batch
+            .fields()
+            .into_iter()
+            .map(|f| (f.name, f.data_type))
+            .collect();
+        use DataType::*;
+        assert_eq!(
+            fields,
+            [
+                ("_id", Text),
+                ("n", Float64),
+                ("when", Timestamp),
+                ("nested", Json),
+                ("late", Text),
+                ("mixed", Json),
+                ("bin", Bytes)
+            ]
+            .map(|(n, t)| (n.to_owned(), t))
+        );
+        use crate::batch::Cell;
+        assert_eq!(
+            batch.columns[0].cell(0),
+            Cell::Text("64b7f0c2a1b2c3d4e5f60718")
+        );
+        assert_eq!(batch.columns[1].cell(0), Cell::Float64(1.0));
+        assert_eq!(batch.columns[1].cell(2), Cell::Null);
+        assert_eq!(batch.columns[2].cell(0), Cell::Int64(1_000_000));
+        assert_eq!(batch.columns[3].cell(0), Cell::Text(r#"{"a":[1,2]}"#));
+        assert_eq!(
+            batch.columns[4].cell(0),
+            Cell::Null,
+            "a field seen later holds null in earlier rows"
+        );
+        assert_eq!(batch.columns[5].cell(1), Cell::Text("\"text\""));
+        assert_eq!(batch.columns[5].cell(2), Cell::Text("3"));
+        assert_eq!(batch.columns[6].cell(1), Cell::Bytes(&[1, 2]));
+        let notes = options.notes.lock().unwrap().clone();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("`mixed` holds both text and int64")),
+            "{notes:?}"
+        );
+
+        // The columns stay fixed: a new field in a later batch is noted and left out.
+        let later = columns.batch(&[bson::doc! { "n": 4, "surprise": true }], 4, "m", &options);
+        assert_eq!(later.columns.len(), 7);
+        assert!(
+            options
+                .notes
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|n| n.contains("`surprise` first appears in document 4"))
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! The MongoDB source through the real `mongodb` driver.
+//!
+//! `emulator_*` tests run against CongoDB, an in-memory MongoDB wire-protocol emulator
+//! (scripts/mongo-emulator.sh; QUARRY_TEST_MONGO_EMULATOR_URI), which CI starts. It is not
+//! mongod, so the same scenarios run as `live_*` tests against a real server when
+//! QUARRY_TEST_MONGODB_URI is set (e.g. `docker compose up mongo`); otherwise they say they
+//! were skipped.
+
+mod common;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use common::*;
+use quarry::config::SourceSettings;
+use quarry::run::{RunError, RunReport, RunRequest, run_blocking};
+use quarry::source::mongo::MongoSource;
+use quarry::source::{Backend, Source, SourceError, Sources};
+
+/// The first flights of the year: enough to query, quick to load into an emulator.
+const FLIGHTS: usize = 5000;
+const DATABASE: &str = "quarry_test";
+
+fn emulator() -> Option<String> {
+    match std::env::var("QUARRY_TEST_MONGO_EMULATOR_URI") {
+        Ok(uri) => Some(uri),
+        Err(_) if std::env::var("CI").is_ok() => {
+            panic!("CI must set QUARRY_TEST_MONGO_EMULATOR_URI (scripts/test.sh does)")
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped: set QUARRY_TEST_MONGO_EMULATOR_URI to run the MongoDB emulator tests"
+            );
+            None
+        }
+    }
+}
+
+fn live() -> Option<String> {
+    let uri = std::env::var("QUARRY_TEST_MONGODB_URI").ok();
+    if uri.is_none() {
+        eprintln!(
+            "skipped: set QUARRY_TEST_MONGODB_URI to run the live MongoDB tests (docker compose up mongo)"
+        );
+    }
+    uri
+}
+
+/// Loads airlines and the first flights, typed as the seed job types them, once per server.
+fn seed(uri: &str) {
+    static SEEDED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    if seeded.iter().any(|u| u == uri) {
+        return;
+    }
+    tokio().block_on(async {
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        let db = client.database(DATABASE);
+        let flights = db.collection::<bson::Document>("flights");
+        let _ = flights.drop().await;
+        let zip = std::fs::read(repo_root().join("host/data/flights.csv.zip")).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        let mut text = String::new();
+        archive
+            .by_name("flights.csv")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let mut docs = Vec::new();
+        for record in reader.records().take(FLIGHTS) {
+            let record = record.unwrap();
+            let mut doc = bson::Document::new();
+            for (name, value) in headers.iter().zip(record.iter()) {
+                let v = match (name, value) {
+                    (_, "NA") => bson::Bson::Null,
+                    ("time_hour", v) => bson::Bson::DateTime(bson::DateTime::from_millis(
+                        quarry::datetime::parse_timestamp(v).unwrap() / 1000,
+                    )),
+                    ("carrier" | "tailnum" | "origin" | "dest", v) => {
+                        bson::Bson::String(v.to_owned())
+                    }
+                    (_, v) => bson::Bson::Int64(v.parse().unwrap()),
+                };
+                doc.insert(name, v);
+            }
+            docs.push(doc);
+        }
+        flights.insert_many(docs).await.unwrap();
+    });
+    seeded.push(uri.to_owned());
+}
+
+fn sources(uri: &str) -> Sources {
+    let mut sources = Sources::with_demo(data_dir());
+    sources.insert(
+        Arc::new(MongoSource::new("mongo", uri, DATABASE, 4)),
+        SourceSettings::default(),
+    );
+    sources
+}
+
+fn run_mongo(
+    uri: &str,
+    plugin: Option<&str>,
+    params: &str,
+    query: Option<&str>,
+) -> (RunReport, Collect) {
+    let rt = runtime();
+    let sources = sources(uri);
+    let request = RunRequest {
+        source: "mongo".into(),
+        ..request(rt, plugin, params, query)
+    };
+    let mut sink = Collect::default();
+    let handle = tokio().handle().clone();
+    let report = std::thread::scope(|s| {
+        s.spawn(|| run_blocking(rt, &sources, &handle, request, &mut sink, |_| {}))
+            .join()
+            .unwrap()
+    });
+    (report, sink)
+}
+
+/// The same subset of flights on the demo database: the independent answer.
+fn demo_subset(sql_where: &str) -> String {
+    format!("SELECT * FROM (SELECT * FROM flights WHERE rowid <= {FLIGHTS}) WHERE {sql_where}")
+}
+
+fn find_matches_sql(uri: &str) {
+    seed(uri);
+    let query = r#"{"collection": "flights", "filter": {"origin": "JFK", "dep_delay": {"$gte": 30}},
+                    "projection": {"_id": 0}, "sort": {"time_hour": 1, "carrier": 1, "flight": 1}}"#;
+    let (report, out) = run_mongo(uri, None, "{}", Some(query));
+    report.result.unwrap();
+    let expected: Vec<Vec<i64>> = sql(&format!(
+        "SELECT flight, dep_delay FROM ({}) ORDER BY time_hour, carrier, flight",
+        demo_subset("origin = 'JFK' AND dep_delay >= 30")
+    ));
+    assert!(expected.len() > 50, "{}", expected.len());
+    assert_eq!(out.rows(), expected.len());
+    let flights: Vec<i64> = out
+        .column("flight")
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(flights, expected.iter().map(|r| r[0]).collect::<Vec<_>>());
+    let names: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 19, "{names:?}");
+    assert_eq!(
+        out.fields
+            .iter()
+            .find(|f| f.name == "time_hour")
+            .unwrap()
+            .data_type,
+        quarry::batch::DataType::Timestamp
+    );
+}
+
+fn aggregate_matches_sql(uri: &str) {
+    seed(uri);
+    let query = r#"{"collection": "flights", "pipeline": [
+        {"$match": {"dest": "ATL"}},
+        {"$group": {"_id": "$carrier", "n": {"$sum": 1}}},
+        {"$sort": {"_id": 1}}]}"#;
+    let (report, out) = run_mongo(uri, None, "{}", Some(query));
+    report.result.unwrap();
+    let expected: Vec<Vec<rusqlite::types::Value>> = sql(&format!(
+        "SELECT carrier, count(*) FROM ({}) GROUP BY carrier ORDER BY carrier",
+        demo_subset("dest = 'ATL'")
+    ));
+    assert_eq!(out.rows(), expected.len());
+    for (i, row) in expected.iter().enumerate() {
+        let (rusqlite::types::Value::Text(c), rusqlite::types::Value::Integer(n)) =
+            (&row[0], &row[1])
+        else {
+            panic!()
+        };
+        assert_eq!(out.column("_id")[i].as_str(), Some(c.as_str()));
+        assert_eq!(out.column("n")[i].as_i64(), Some(*n));
+    }
+}
+
+fn plugin_query_matches_the_demo(uri: &str) {
+    seed(uri);
+    let params = r#"{"origin": "EWR", "dest": "ORD", "from": "2013-01-02", "to": "2013-01-04"}"#;
+    let (report, out) = run_mongo(uri, Some("flights_between"), params, None);
+    report.result.unwrap();
+    let expected: Vec<Vec<i64>> = sql(&format!(
+        "SELECT flight FROM ({}) ORDER BY time_hour, carrier, flight",
+        demo_subset(
+            "origin = 'EWR' AND dest = 'ORD' AND time_hour >= '2013-01-02' AND time_hour < '2013-01-05'"
+        )
+    ));
+    assert!(!expected.is_empty());
+    let got: Vec<i64> = out
+        .column("flight")
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(got, expected.iter().map(|r| r[0]).collect::<Vec<_>>());
+}
+
+fn writes_are_refused_before_they_are_sent(uri: &str) {
+    seed(uri);
+    for query in [
+        r#"{"collection": "flights", "pipeline": [{"$match": {}}, {"$out": "stolen"}]}"#,
+        r#"{"collection": "flights", "pipeline": [{"$merge": {"into": "stolen"}}]}"#,
+        r#"{"collection": "flights", "filter": {"$where": "sleep(10000) || true"}}"#,
+        r#"{"collection": "flights", "filter": {"$expr": {"$function": {"body": "function() {}", "args": [], "lang": "js"}}}}"#,
+    ] {
+        let (report, _) = run_mongo(uri, None, "{}", Some(query));
+        match report.result {
+            Err(RunError::Source(SourceError::Query { message, .. })) => {
+                assert!(message.contains("Quarry refuses"), "{message}")
+            }
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+    let names = tokio().block_on(async {
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        client
+            .database(DATABASE)
+            .list_collection_names()
+            .await
+            .unwrap()
+    });
+    assert!(!names.iter().any(|n| n == "stolen"), "{names:?}");
+}
+
+fn a_dead_server_is_a_clear_error() {
+    let mongo = MongoSource::new(
+        "mongo",
+        "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500",
+        DATABASE,
+        1,
+    );
+    assert_eq!(mongo.backend(), Backend::Mongo);
+    let error = tokio().block_on(mongo.check()).unwrap_err().to_string();
+    assert!(
+        error.starts_with("source `mongo` is unavailable"),
+        "{error}"
+    );
+}
+
+#[test]
+fn emulator_find_matches_sql() {
+    if let Some(uri) = emulator() {
+        find_matches_sql(&uri);
+    }
+}
+
+#[test]
+fn emulator_aggregate_matches_sql() {
+    if let Some(uri) = emulator() {
+        aggregate_matches_sql(&uri);
+    }
+}
+
+#[test]
+fn emulator_plugin_query_matches_the_demo() {
+    if let Some(uri) = emulator() {
+        plugin_query_matches_the_demo(&uri);
+    }
+}
+
+#[test]
+fn emulator_writes_are_refused_before_they_are_sent() {
+    if let Some(uri) = emulator() {
+        writes_are_refused_before_they_are_sent(&uri);
+    }
+}
+
+#[test]
+fn a_dead_mongo_server_is_a_clear_error() {
+    a_dead_server_is_a_clear_error();
+}
+
+#[test]
+fn live_find_matches_sql() {
+    if let Some(uri) = live() {
+        find_matches_sql(&uri);
+    }
+}
+
+#[test]
+fn live_aggregate_matches_sql() {
+    if let Some(uri) = live() {
+        aggregate_matches_sql(&uri);
+    }
+}
+
+#[test]
+fn live_plugin_query_matches_the_demo() {
+    if let Some(uri) = live() {
+        plugin_query_matches_the_demo(&uri);
+    }
+}
+
+#[test]
+fn live_writes_are_refused_before_they_are_sent() {
+    if let Some(uri) = live() {
+        writes_are_refused_before_they_are_sent(&uri);
+    }
+}

@@ -256,3 +256,45 @@ fn a_plugin_failure_names_the_plugin_and_cause() {
         "{err}"
     );
 }
+
+#[test]
+fn compare_mode_reports_a_match_or_the_first_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("airlines.sqlite");
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.execute_batch(&format!(
+        "ATTACH DATABASE '{}' AS demo;
+         CREATE TABLE airlines AS SELECT * FROM demo.airlines;",
+        demo_db().display()
+    ))
+    .unwrap();
+    let other = format!("sqlite:{}", copy.display());
+    let query = "SELECT * FROM airlines ORDER BY carrier";
+
+    let out = quarry(&[
+        "run", "--source", "demo", "--source", &other, "--query", query,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("demo and {other}: the outputs match")),
+        "{}",
+        stdout(&out)
+    );
+
+    conn.execute(
+        "UPDATE airlines SET name = 'Renamed' WHERE carrier = 'AA'",
+        [],
+    )
+    .unwrap();
+    let out = quarry(&[
+        "run", "--source", "demo", "--source", &other, "--query", query,
+    ]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "differ; first difference: row 2 column `name`: American Airlines Inc. vs Renamed"
+        ),
+        "{text}"
+    );
+}

@@ -3,15 +3,17 @@
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::{Collected, first_difference};
 use crate::config::Config;
 use crate::output::{self, Format};
 use crate::plugin::{Limits, PluginError, Runtime, RuntimeConfig, parse_bytes};
-use crate::run::{PluginChoice, Progress, RunError, RunRequest, run_blocking};
+use crate::run::{PluginChoice, Progress, RunError, RunReport, RunRequest, Sink, run_blocking};
 use crate::source::{DEMO, demo};
 
 #[derive(Parser, Debug)]
@@ -70,9 +72,10 @@ pub struct RunArgs {
     /// The plugin's params: a JSON object, or @FILE to read it from a file.
     #[arg(long, default_value = "{}")]
     pub params: String,
-    /// The source to query: `demo` (the embedded database), a configured source, or `sqlite:PATH`.
+    /// The source to query: `demo` (the embedded database), a configured source, or
+    /// `sqlite:PATH`. Give it more than once to compare the outputs of several sources.
     #[arg(long, default_value = DEMO)]
-    pub source: String,
+    pub source: Vec<String>,
     /// The query (SQL for SQLite), used when the plugin does not build one.
     #[arg(long)]
     pub query: Option<String>,
@@ -192,54 +195,89 @@ fn run(
     let params = read_params(&args.params)?;
     let limits = args.limits.apply(Limits::default())?;
     let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
-    let settings = sources.settings(&args.source);
-    let batch_rows = args.batch_size.or(settings.batch_rows).unwrap_or(1024);
-    if batch_rows == 0 {
-        bail!("--batch-size must be at least 1");
-    }
-    let timeout = match args.timeout {
-        Some(secs) => {
-            Duration::try_from_secs_f64(secs).context("--timeout must be a positive number")?
-        }
-        None => settings.timeout.unwrap_or(Duration::from_secs(30)),
-    };
-    let runtime = runtime(data_dir, &limits)?;
+    let runtime = Arc::new(runtime(data_dir, &limits)?);
     let plugin = args
         .plugin
         .as_deref()
         .map(|p| load_plugin(&runtime, p))
         .transpose()?;
-    if args.source == DEMO && !demo::is_built(data_dir) {
+    if args.source.iter().any(|s| s == DEMO) && !demo::is_built(data_dir) {
         eprintln!(
             "Building the demo database in {} (first run only)…",
             data_dir.display()
         );
     }
-    let request = RunRequest {
-        plugin,
-        params,
-        query: args.query,
-        limit: args.limit,
-        batch_rows,
-        limits,
-        timeout,
-        ..RunRequest::new(args.source)
+    let mut requests = Vec::new();
+    for source in &args.source {
+        let settings = sources.settings(source);
+        let batch_rows = args.batch_size.or(settings.batch_rows).unwrap_or(1024);
+        if batch_rows == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        let timeout = match args.timeout {
+            Some(secs) => {
+                Duration::try_from_secs_f64(secs).context("--timeout must be a positive number")?
+            }
+            None => settings.timeout.unwrap_or(Duration::from_secs(30)),
+        };
+        requests.push(RunRequest {
+            plugin: plugin.clone(),
+            params: params.clone(),
+            query: args.query.clone(),
+            limit: args.limit,
+            batch_rows,
+            limits: limits.clone(),
+            timeout,
+            ..RunRequest::new(source.clone())
+        });
+    }
+    let session = Session {
+        runtime,
+        sources,
+        handle: tokio.handle().clone(),
     };
-
+    if requests.len() > 1 {
+        return compare(&session, requests);
+    }
+    let request = requests.remove(0);
     let mut sink = output::sink(args.format, BufWriter::new(std::io::stdout()));
-    let mut meter = ProgressMeter::new(std::io::stderr().is_terminal());
-    let handle = tokio.handle().clone();
-    let report = tokio.block_on(async {
-        tokio::task::spawn_blocking(move || {
-            let report = run_blocking(&runtime, &sources, &handle, request, sink.as_mut(), |p| {
-                meter.show(p)
-            });
-            meter.clear();
-            report
-        })
-        .await
-    })?;
+    let report = session.run(request, sink.as_mut(), std::io::stderr().is_terminal());
+    finish(report)
+}
 
+/// What every run of one command shares.
+struct Session {
+    runtime: Arc<Runtime>,
+    sources: crate::source::Sources,
+    handle: tokio::runtime::Handle,
+}
+
+impl Session {
+    /// Runs one request on a thread of its own (the plugin side blocks) while the async
+    /// runtime serves the source.
+    fn run(&self, request: RunRequest, sink: &mut dyn Sink, show_progress: bool) -> RunReport {
+        let mut meter = ProgressMeter::new(show_progress);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let report = run_blocking(
+                    &self.runtime,
+                    &self.sources,
+                    &self.handle,
+                    request,
+                    sink,
+                    |p| meter.show(p),
+                );
+                meter.clear();
+                report
+            })
+            .join()
+            .expect("a run does not panic")
+        })
+    }
+}
+
+/// Prints a run's log and truncation notice, and turns its result into an exit code.
+fn finish(report: RunReport) -> anyhow::Result<ExitCode> {
     for line in &report.logs {
         eprintln!("[{}] {}", line.level, line.message);
     }
@@ -267,6 +305,47 @@ fn run(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Compare mode: runs every request, then reports whether each output matches the first.
+fn compare(session: &Session, requests: Vec<RunRequest>) -> anyhow::Result<ExitCode> {
+    let mut outputs = Vec::new();
+    for request in requests {
+        let name = request.source.clone();
+        let mut collected = Collected::default();
+        let report = session.run(request, &mut collected, false);
+        for line in &report.logs {
+            eprintln!("[{name}] [{}] {}", line.level, line.message);
+        }
+        report
+            .result
+            .with_context(|| format!("the run on `{name}` failed"))?;
+        println!(
+            "{name}: {} rows in {:.1} ms",
+            collected.rows(),
+            report.stats.total_ms
+        );
+        outputs.push((name, collected));
+    }
+    let (first, rest) = outputs.split_first().expect("two or more sources");
+    let mut all_match = true;
+    for (name, output) in rest {
+        match first_difference(&first.1, output) {
+            None => println!("{} and {name}: the outputs match", first.0),
+            Some(difference) => {
+                all_match = false;
+                println!(
+                    "{} and {name} differ; first difference: {difference}",
+                    first.0
+                );
+            }
+        }
+    }
+    Ok(if all_match {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A live row counter on stderr, when stderr is a terminal and the run is long.

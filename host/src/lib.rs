@@ -7,6 +7,7 @@
 //! - [`source`]: the [`source::Source`] trait and one module per database backend.
 //! - [`run`]: the pipeline that streams a source through a plugin into a [`run::Sink`].
 //! - [`output`]: table, JSON, NDJSON and CSV sinks.
+//! - [`compare`]: compare mode, the same run on several sources.
 //! - [`config`]: `quarry.toml`, the configured sources.
 //! - [`cli`]: the `quarry` command line.
 //! - [`bench`]: `quarry bench`, throughput and lifecycle figures.
@@ -15,6 +16,7 @@
 pub mod batch;
 pub mod bench;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod datetime;
 pub mod output;

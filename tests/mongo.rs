@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::*;
 use quarry::config::SourceSettings;
-use quarry::run::{RunError, RunReport, RunRequest, run_blocking};
+use quarry::run::{RunError, RunReport, RunRequest};
 use quarry::source::mongo::MongoSource;
 use quarry::source::{Backend, Source, SourceError, Sources};
 
@@ -108,19 +108,11 @@ fn run_mongo(
     query: Option<&str>,
 ) -> (RunReport, Collect) {
     let rt = runtime();
-    let sources = sources(uri);
     let request = RunRequest {
         source: "mongo".into(),
         ..request(rt, plugin, params, query)
     };
-    let mut sink = Collect::default();
-    let handle = tokio().handle().clone();
-    let report = std::thread::scope(|s| {
-        s.spawn(|| run_blocking(rt, &sources, &handle, request, &mut sink, |_| {}))
-            .join()
-            .unwrap()
-    });
-    (report, sink)
+    run_with(rt, &sources(uri), request)
 }
 
 /// The same subset of flights on the demo database: the independent answer.

@@ -100,15 +100,7 @@ fn sources(url: &str) -> Sources {
 }
 
 fn pg_run(rt: &Runtime, url: &str, request: RunRequest) -> (quarry::run::RunReport, Collect) {
-    let sources = sources(url);
-    let mut sink = Collect::default();
-    let handle = tokio().handle().clone();
-    let report = std::thread::scope(|s| {
-        s.spawn(|| run_blocking(rt, &sources, &handle, request, &mut sink, |_| {}))
-            .join()
-            .unwrap()
-    });
-    (report, sink)
+    run_with(rt, &sources(url), request)
 }
 
 fn pg_request(rt: &Runtime, plugin: Option<&str>, params: &str, query: Option<&str>) -> RunRequest {

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use quarry::batch::{Batch, Cell, Field};
+use quarry::batch::Cell;
 use quarry::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
-use quarry::run::{PluginChoice, RunReport, RunRequest, Sink, run_blocking};
+use quarry::run::{PluginChoice, RunReport, RunRequest, run_blocking};
 use quarry::source::Sources;
 
 pub fn repo_root() -> PathBuf {
@@ -98,33 +98,16 @@ pub fn tokio() -> &'static tokio::runtime::Runtime {
 }
 
 /// Keeps every batch a run outputs.
-#[derive(Default)]
-pub struct Collect {
-    pub fields: Vec<Field>,
-    pub batches: Vec<Batch>,
+pub use quarry::compare::Collected as Collect;
+
+/// Reading a collected output by column name.
+pub trait Columns {
+    /// Every cell of column `name`, owned, for easy comparison.
+    fn column(&self, name: &str) -> Vec<Owned>;
 }
 
-impl Sink for Collect {
-    fn start(&mut self, fields: &[Field]) -> std::io::Result<()> {
-        self.fields = fields.to_vec();
-        Ok(())
-    }
-    fn batch(&mut self, batch: &Batch) -> std::io::Result<()> {
-        self.batches.push(batch.clone());
-        Ok(())
-    }
-    fn finish(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Collect {
-    pub fn rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows).sum()
-    }
-
-    /// Every cell of column `name`, as owned JSON-ish values for easy comparison.
-    pub fn column(&self, name: &str) -> Vec<Owned> {
+impl Columns for Collect {
+    fn column(&self, name: &str) -> Vec<Owned> {
         let i = self
             .fields
             .iter()
@@ -183,13 +166,17 @@ impl Owned {
     }
 }
 
-/// Runs a request on the shared runtime and the demo source, collecting the output.
+/// Runs a request on the demo source, collecting the output.
 pub fn run_on(runtime: &Runtime, request: RunRequest) -> (RunReport, Collect) {
-    let sources = Sources::with_demo(data_dir());
+    run_with(runtime, &Sources::with_demo(data_dir()), request)
+}
+
+/// Runs a request on a thread of its own, as the CLI does, collecting the output.
+pub fn run_with(runtime: &Runtime, sources: &Sources, request: RunRequest) -> (RunReport, Collect) {
     let mut sink = Collect::default();
     let handle = tokio().handle().clone();
     let report = std::thread::scope(|s| {
-        s.spawn(|| run_blocking(runtime, &sources, &handle, request, &mut sink, |_| {}))
+        s.spawn(|| run_blocking(runtime, sources, &handle, request, &mut sink, |_| {}))
             .join()
             .unwrap()
     });

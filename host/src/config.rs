@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::source::mongo::MongoSource;
 use crate::source::postgres::PostgresSource;
+use crate::source::scylla::ScyllaSource;
 use crate::source::sqlite::SqliteSource;
 use crate::source::{Backend, DEMO, Sources};
 
@@ -145,9 +146,13 @@ impl Config {
                     sources.insert(Arc::new(source), settings);
                 }
                 BackendName::Scylla => {
-                    return Err(named(
-                        "ScyllaDB sources are not available in this version of Quarry yet",
-                    ));
+                    let nodes = s
+                        .contact_points
+                        .clone()
+                        .ok_or_else(|| named("needs `contact_points`"))?;
+                    let mut source = ScyllaSource::new(&s.name, nodes, s.keyspace.clone());
+                    source.set_credentials(s.user.as_deref(), password(s)?.as_deref());
+                    sources.insert(Arc::new(source), settings);
                 }
             }
         }

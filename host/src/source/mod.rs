@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod mongo;
 pub mod postgres;
+pub mod scylla;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

@@ -143,7 +143,7 @@ impl PostgresSource {
             .config
             .connect(NoTls)
             .await
-            .map_err(|e| self.unavailable(e))?;
+            .map_err(|e| self.unavailable(describe(&e)))?;
         tokio::spawn(connection);
         let version: String = client
             .query_one("SELECT version()", &[])
@@ -324,6 +324,18 @@ impl Source for PostgresSource {
             .get(0);
         self.idle.lock().await.push(client);
         Ok(version)
+    }
+}
+
+/// The server's message, or the cause under the driver's summary ("db error", "error
+/// connecting to server").
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_owned();
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 

@@ -1,0 +1,735 @@
+//! ScyllaDB and Cassandra, through the `scylla` driver.
+//!
+//! One session per source, opened on first use. Only a single `SELECT` may run: anything
+//! else is refused before it is sent. Statements are prepared once and cached; parameters
+//! are bound by the prepared statement's types; results are paged with the page size set
+//! to the run's batch size, and each page becomes a batch as it arrives.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use futures_util::StreamExt;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::frame::response::result::{ColumnType, NativeType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
+use crate::batch::{Batch, ColumnBuilder, DataType};
+
+pub struct ScyllaSource {
+    name: String,
+    contact_points: Vec<String>,
+    keyspace: Option<String>,
+    /// User and password, when the cluster requires them.
+    credentials: Option<(String, String)>,
+    session: OnceCell<Session>,
+    /// Prepared statements by text, so each is prepared once per process.
+    prepared: Mutex<HashMap<String, PreparedStatement>>,
+}
+
+impl ScyllaSource {
+    pub fn new(name: &str, contact_points: Vec<String>, keyspace: Option<String>) -> Self {
+        ScyllaSource {
+            name: name.to_owned(),
+            contact_points,
+            keyspace,
+            credentials: None,
+            session: OnceCell::new(),
+            prepared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn set_credentials(&mut self, user: Option<&str>, password: Option<&str>) {
+        self.credentials = user.map(|u| (u.to_owned(), password.unwrap_or_default().to_owned()));
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> SourceError {
+        SourceError::Unavailable {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> SourceError {
+        SourceError::Query {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn session(&self) -> Result<&Session, SourceError> {
+        self.session
+            .get_or_try_init(|| async {
+                let mut builder = SessionBuilder::new()
+                    .known_nodes(&self.contact_points)
+                    .connection_timeout(std::time::Duration::from_secs(5));
+                if let Some(keyspace) = &self.keyspace {
+                    builder = builder.use_keyspace(keyspace, false);
+                }
+                if let Some((user, password)) = &self.credentials {
+                    builder = builder.user(user, password);
+                }
+                builder.build().await.map_err(|e| self.unavailable(e))
+            })
+            .await
+    }
+
+    async fn prepare(
+        &self,
+        session: &Session,
+        text: &str,
+    ) -> Result<PreparedStatement, SourceError> {
+        let mut cache = self.prepared.lock().await;
+        if let Some(p) = cache.get(text) {
+            return Ok(p.clone());
+        }
+        let prepared = session.prepare(text).await.map_err(|e| self.error(e))?;
+        cache.insert(text.to_owned(), prepared.clone());
+        Ok(prepared)
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for ScyllaSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Scylla
+    }
+
+    fn address(&self) -> String {
+        format!(
+            "{} keyspace {}",
+            self.contact_points.join(","),
+            self.keyspace.as_deref().unwrap_or("(none)")
+        )
+    }
+
+    fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
+        Ok(Query::Cql(super::Statement {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }))
+    }
+
+    async fn stream(
+        &self,
+        query: Query,
+        options: StreamOptions,
+        out: BatchSender,
+    ) -> Result<(), SourceError> {
+        let Query::Cql(statement) = query else {
+            return Err(SourceError::WrongDialect {
+                source_name: self.name.clone(),
+                backend: "scylla",
+                kind: super::sqlite::query_kind(&query),
+            });
+        };
+        guard(&statement.text).map_err(|reason| SourceError::NotReadOnly {
+            source_name: self.name.clone(),
+            statement: reason,
+        })?;
+        let session = self.session().await?;
+        let mut prepared = self.prepare(session, &statement.text).await?;
+        prepared.set_page_size(i32::try_from(options.batch_rows).unwrap_or(i32::MAX));
+        prepared.set_request_timeout(Some(options.timeout));
+        let specs = prepared.get_variable_col_specs();
+        if specs.len() != statement.params.len() {
+            return Err(self.error(format!(
+                "the statement has {} placeholders but {} parameters were given",
+                specs.len(),
+                statement.params.len()
+            )));
+        }
+        let values = statement
+            .params
+            .iter()
+            .zip(specs.iter())
+            .enumerate()
+            .map(|(i, (v, spec))| {
+                bind(v, spec.typ()).map_err(|e| self.error(format!("parameter {}: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<Option<CqlValue>>, _>>()?;
+        let pager = session
+            .execute_iter(prepared, values)
+            .await
+            .map_err(|e| self.error(e))?;
+        let columns: Vec<(String, DataType)> = pager
+            .column_specs()
+            .iter()
+            .map(|c| (c.name().to_owned(), quarry_type(c.typ())))
+            .collect();
+        let mut rows = pager.rows_stream::<Row>().map_err(|e| self.error(e))?;
+        let mut builders = new_builders(&columns, options.batch_rows);
+        let (mut in_batch, mut total) = (0usize, 0u64);
+        loop {
+            if options.is_cancelled() {
+                return Err(SourceError::Cancelled);
+            }
+            let full = options.max_rows.is_some_and(|m| total >= m);
+            let next = if full {
+                None
+            } else {
+                rows.next().await.transpose().map_err(|e| self.error(e))?
+            };
+            let done = next.is_none();
+            if let Some(row) = next {
+                for (b, value) in builders.iter_mut().zip(row.columns) {
+                    push(b, value);
+                }
+                in_batch += 1;
+                total += 1;
+            }
+            if in_batch >= options.batch_rows || (done && in_batch > 0) {
+                let batch = Batch {
+                    num_rows: in_batch,
+                    columns: builders.iter_mut().map(ColumnBuilder::finish).collect(),
+                };
+                in_batch = 0;
+                if out.send(batch).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if done {
+                if total == 0 {
+                    let _ = out
+                        .send(Batch {
+                            num_rows: 0,
+                            columns: builders.iter_mut().map(ColumnBuilder::finish).collect(),
+                        })
+                        .await;
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    async fn check(&self) -> Result<String, SourceError> {
+        let session = self.session().await?;
+        let pager = session
+            .query_iter("SELECT release_version FROM system.local", &[])
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let mut rows = pager
+            .rows_stream::<(String,)>()
+            .map_err(|e| self.unavailable(e))?;
+        let version = match rows.next().await {
+            Some(Ok((v,))) => v,
+            _ => "unknown".to_owned(),
+        };
+        Ok(format!("Cassandra protocol, release {version}"))
+    }
+}
+
+fn new_builders(columns: &[(String, DataType)], rows: usize) -> Vec<ColumnBuilder> {
+    columns
+        .iter()
+        .map(|(name, t)| ColumnBuilder::new(name.clone(), *t, rows))
+        .collect()
+}
+
+/// `Err(reason)` unless `text` is exactly one `SELECT`. Comments (`--`, `//`, `/* */`) and
+/// case do not hide anything: a second statement after `;` is refused too.
+pub fn guard(text: &str) -> Result<(), String> {
+    let code = strip(text);
+    let mut statements = code.split(';').map(str::trim).filter(|s| !s.is_empty());
+    let first = statements.next().unwrap_or_default();
+    let keyword = first
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default();
+    if !keyword.eq_ignore_ascii_case("select") {
+        let shown = if keyword.is_empty() {
+            "an empty statement".to_owned()
+        } else {
+            keyword.to_ascii_uppercase()
+        };
+        return Err(format!(
+            "{} (only SELECT may run; this is {shown})",
+            text.trim()
+        ));
+    }
+    if statements.next().is_some() {
+        return Err(format!("{} (one statement per run)", text.trim()));
+    }
+    Ok(())
+}
+
+/// The text with comments removed and string literals emptied, so that neither can hide
+/// a keyword or a `;`.
+fn strip(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('-', Some('-')) | ('/', Some('/')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                out.push(' ');
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+                out.push(' ');
+            }
+            ('\'', _) => {
+                // '' inside a literal is an escaped quote: skip pairs until a lone quote.
+                while let Some(c) = chars.next() {
+                    if c == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+                out.push_str("''");
+            }
+            ('$', Some('$')) => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '$' && c == '$' {
+                        break;
+                    }
+                    prev = c;
+                }
+                out.push_str("''");
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The Quarry type of a CQL type.
+pub fn quarry_type(t: &ColumnType<'_>) -> DataType {
+    match t {
+        ColumnType::Native(n) => match n {
+            NativeType::Ascii | NativeType::Text => DataType::Text,
+            NativeType::Boolean => DataType::Boolean,
+            NativeType::Blob => DataType::Bytes,
+            NativeType::Counter
+            | NativeType::BigInt
+            | NativeType::Int
+            | NativeType::SmallInt
+            | NativeType::TinyInt => DataType::Int64,
+            NativeType::Varint | NativeType::Decimal => DataType::Decimal,
+            NativeType::Float | NativeType::Double => DataType::Float64,
+            NativeType::Timestamp => DataType::Timestamp,
+            NativeType::Date => DataType::Date,
+            NativeType::Uuid | NativeType::Timeuuid => DataType::Uuid,
+            NativeType::Time | NativeType::Duration | NativeType::Inet => DataType::Text,
+            _ => DataType::Text,
+        },
+        _ => DataType::Json,
+    }
+}
+
+/// Appends a driver value to a column of the type [`quarry_type`] chose.
+fn push(b: &mut ColumnBuilder, value: Option<CqlValue>) {
+    let Some(v) = value else {
+        b.push_null();
+        return;
+    };
+    match (b.data_type(), v) {
+        (_, CqlValue::Empty) => b.push_null(),
+        (DataType::Json, v) => b.push_str(&json(&v).to_string()),
+        (DataType::Boolean, CqlValue::Boolean(x)) => b.push_bool(x),
+        (DataType::Int64, v) => match integer(&v) {
+            Some(i) => b.push_i64(i),
+            None => b.push_null(),
+        },
+        (DataType::Float64, CqlValue::Float(f)) => b.push_f64(f.into()),
+        (DataType::Float64, CqlValue::Double(f)) => b.push_f64(f),
+        (DataType::Timestamp, CqlValue::Timestamp(t)) => b.push_i64(t.0.saturating_mul(1000)),
+        (DataType::Date, CqlValue::Date(d)) => b.push_i64(i64::from(d.0) - (1 << 31)),
+        (DataType::Bytes, CqlValue::Blob(bytes)) => b.push_bytes(&bytes),
+        (_, v) => b.push_str(&text(&v)),
+    }
+}
+
+fn integer(v: &CqlValue) -> Option<i64> {
+    Some(match v {
+        CqlValue::TinyInt(i) => (*i).into(),
+        CqlValue::SmallInt(i) => (*i).into(),
+        CqlValue::Int(i) => (*i).into(),
+        CqlValue::BigInt(i) => *i,
+        CqlValue::Counter(c) => c.0,
+        _ => return None,
+    })
+}
+
+/// A value as text: exact decimals and varints, ISO times, canonical UUIDs.
+fn text(v: &CqlValue) -> String {
+    match v {
+        CqlValue::Ascii(s) | CqlValue::Text(s) => s.clone(),
+        CqlValue::Varint(n) => varint_text(n.as_signed_bytes_be_slice()),
+        CqlValue::Decimal(d) => {
+            let (bytes, scale) = d.as_signed_be_bytes_slice_and_exponent();
+            with_scale(varint_text(bytes), scale)
+        }
+        CqlValue::Uuid(u) => u.to_string(),
+        CqlValue::Timeuuid(u) => u.to_string(),
+        CqlValue::Inet(ip) => ip.to_string(),
+        CqlValue::Time(t) => {
+            let (secs, nanos) = (t.0 / 1_000_000_000, t.0 % 1_000_000_000);
+            let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+            if nanos != 0 {
+                s.push_str(&format!(".{nanos:09}"));
+            }
+            s
+        }
+        CqlValue::Duration(d) => {
+            format!("P{}M{}DT{}S", d.months, d.days, d.nanoseconds as f64 / 1e9)
+        }
+        CqlValue::Timestamp(t) => crate::datetime::format_timestamp(t.0.saturating_mul(1000)),
+        CqlValue::Date(d) => crate::datetime::format_date(i64::from(d.0) - (1 << 31)),
+        CqlValue::Boolean(b) => b.to_string(),
+        CqlValue::Float(f) => f.to_string(),
+        CqlValue::Double(f) => f.to_string(),
+        CqlValue::Blob(b) => format!("0x{}", hex::encode(b)),
+        other => integer(other).map_or_else(|| json(other).to_string(), |i| i.to_string()),
+    }
+}
+
+/// Collections, tuples and UDTs as JSON: maps with text keys become objects, other maps
+/// lists of `[key, value]` pairs; UDTs objects of their fields.
+fn json(v: &CqlValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        CqlValue::List(items) | CqlValue::Set(items) | CqlValue::Vector(items) => {
+            J::Array(items.iter().map(json).collect())
+        }
+        CqlValue::Tuple(items) => J::Array(
+            items
+                .iter()
+                .map(|i| i.as_ref().map_or(J::Null, json))
+                .collect(),
+        ),
+        CqlValue::Map(pairs) => {
+            if pairs
+                .iter()
+                .all(|(k, _)| matches!(k, CqlValue::Text(_) | CqlValue::Ascii(_)))
+            {
+                J::Object(pairs.iter().map(|(k, v)| (text(k), json(v))).collect())
+            } else {
+                J::Array(
+                    pairs
+                        .iter()
+                        .map(|(k, v)| J::Array(vec![json(k), json(v)]))
+                        .collect(),
+                )
+            }
+        }
+        CqlValue::UserDefinedType { fields, .. } => J::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_ref().map_or(J::Null, json)))
+                .collect(),
+        ),
+        CqlValue::Boolean(b) => J::Bool(*b),
+        CqlValue::Float(f) => serde_json::Number::from_f64((*f).into()).map_or(J::Null, J::Number),
+        CqlValue::Double(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        CqlValue::Empty => J::Null,
+        other => match integer(other) {
+            Some(i) => J::from(i),
+            None => J::String(text(other)),
+        },
+    }
+}
+
+/// A big-endian two's-complement integer of any length as decimal text.
+fn varint_text(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "0".to_owned();
+    }
+    let negative = bytes[0] & 0x80 != 0;
+    // The magnitude, big-endian: negate two's complement when negative.
+    let mut magnitude: Vec<u8> = if negative {
+        bytes.iter().map(|b| !b).collect()
+    } else {
+        bytes.to_vec()
+    };
+    if negative {
+        for byte in magnitude.iter_mut().rev() {
+            let (sum, carry) = byte.overflowing_add(1);
+            *byte = sum;
+            if !carry {
+                break;
+            }
+        }
+    }
+    // Repeated division by 10^9 over the base-256 digits.
+    let mut groups = Vec::new();
+    while magnitude.iter().any(|&b| b != 0) {
+        let mut remainder: u64 = 0;
+        for byte in magnitude.iter_mut() {
+            let acc = (remainder << 8) | u64::from(*byte);
+            *byte = (acc / 1_000_000_000) as u8;
+            remainder = acc % 1_000_000_000;
+        }
+        groups.push(remainder);
+    }
+    let mut text = String::new();
+    if negative {
+        text.push('-');
+    }
+    match groups.split_last() {
+        None => return "0".to_owned(),
+        Some((most, rest)) => {
+            text.push_str(&most.to_string());
+            for g in rest.iter().rev() {
+                text.push_str(&format!("{g:09}"));
+            }
+        }
+    }
+    text
+}
+
+/// `12340` with scale 3 is `12.340`; a negative scale multiplies by powers of ten.
+fn with_scale(digits: String, scale: i32) -> String {
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(d) => ("-", d.to_owned()),
+        None => ("", digits),
+    };
+    if scale <= 0 {
+        return format!(
+            "{sign}{digits}{}",
+            "0".repeat(scale.unsigned_abs() as usize)
+        );
+    }
+    let scale = scale as usize;
+    let padded = if digits.len() <= scale {
+        format!("{}{digits}", "0".repeat(scale - digits.len() + 1))
+    } else {
+        digits
+    };
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+/// A plugin's parameter as the CQL value the prepared statement expects.
+fn bind(v: &Value, t: &ColumnType<'_>) -> Result<Option<CqlValue>, String> {
+    let wrong = |what: &str| Err(format!("cannot bind {what} to a {t:?} column"));
+    let native = match t {
+        ColumnType::Native(n) => n,
+        _ => return wrong("a scalar"),
+    };
+    Ok(Some(match (v, native) {
+        (Value::Null, _) => return Ok(None),
+        (Value::Text(s), NativeType::Text) => CqlValue::Text(s.clone()),
+        (Value::Text(s), NativeType::Ascii) => CqlValue::Ascii(s.clone()),
+        (Value::Text(s), NativeType::Timestamp) => match crate::datetime::parse_timestamp(s) {
+            Some(micros) => CqlValue::Timestamp(CqlTimestamp(micros.div_euclid(1000))),
+            None => {
+                return Err(format!(
+                    "`{s}` is not a timestamp like 2013-01-01T00:00:00Z"
+                ));
+            }
+        },
+        (Value::Text(s), NativeType::Date) => match crate::datetime::parse_date(s) {
+            Some(days) => CqlValue::Date(CqlDate((days + (1 << 31)) as u32)),
+            None => return Err(format!("`{s}` is not a date like 2013-01-01")),
+        },
+        (Value::Text(s), NativeType::Inet) => {
+            CqlValue::Inet(s.parse::<IpAddr>().map_err(|e| e.to_string())?)
+        }
+        (Value::Int64(i), NativeType::BigInt) => CqlValue::BigInt(*i),
+        (Value::Int64(i), NativeType::Int) => {
+            CqlValue::Int(i32::try_from(*i).map_err(|e| e.to_string())?)
+        }
+        (Value::Int64(i), NativeType::SmallInt) => {
+            CqlValue::SmallInt(i16::try_from(*i).map_err(|e| e.to_string())?)
+        }
+        (Value::Int64(i), NativeType::TinyInt) => {
+            CqlValue::TinyInt(i8::try_from(*i).map_err(|e| e.to_string())?)
+        }
+        (Value::Int64(i), NativeType::Double) => CqlValue::Double(*i as f64),
+        (Value::Int64(i), NativeType::Timestamp) => CqlValue::Timestamp(CqlTimestamp(*i)),
+        (Value::Float64(f), NativeType::Double) => CqlValue::Double(*f),
+        (Value::Float64(f), NativeType::Float) => CqlValue::Float(*f as f32),
+        (Value::Boolean(b), NativeType::Boolean) => CqlValue::Boolean(*b),
+        (Value::Bytes(b), NativeType::Blob) => CqlValue::Blob(b.clone()),
+        (Value::Text(_), _) => return wrong("text"),
+        (Value::Int64(_), _) => return wrong("an integer"),
+        (Value::Float64(_), _) => return wrong("a float"),
+        (Value::Boolean(_), _) => return wrong("a boolean"),
+        (Value::Bytes(_), _) => return wrong("bytes"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_select_passes_the_guard() {
+        for ok in [
+            "SELECT * FROM flights",
+            "  select carrier FROM flights WHERE origin = ? ALLOW FILTERING;",
+            "-- comment\nSELECT 1 FROM t",
+            "/* INSERT */ SELECT a FROM t WHERE b = 'x; DROP TABLE t'",
+            "SELECT a FROM t WHERE b = 'it''s; fine'",
+        ] {
+            assert_eq!(guard(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "INSERT INTO flights (a) VALUES (1)",
+            "UPDATE flights SET a = 1 WHERE b = 2",
+            "DELETE FROM flights WHERE a = 1",
+            "BEGIN BATCH INSERT INTO t (a) VALUES (1); APPLY BATCH",
+            "TRUNCATE flights",
+            "DROP TABLE flights",
+            "CREATE TABLE x (a int PRIMARY KEY)",
+            "ALTER TABLE flights ADD x int",
+            "USE system",
+            "GRANT SELECT ON ALL KEYSPACES TO bob",
+            "SELECT * FROM t; DROP TABLE t",
+            "SELECT * FROM t; -- fine\n DELETE FROM t WHERE a = 1",
+            "/* SELECT */ DELETE FROM t WHERE a = 1",
+            "// SELECT\nDELETE FROM t WHERE a = 1",
+            "sElEcT * FROM t;INSERT INTO t (a) VALUES (1)",
+            "SELECT * FROM t WHERE a = $$x$$; DROP TABLE t",
+            "",
+            "  ;  ",
+        ] {
+            assert!(guard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn varints_and_decimals_print_exactly() {
+        assert_eq!(varint_text(&[0x00]), "0");
+        assert_eq!(varint_text(&[0x7f]), "127");
+        assert_eq!(varint_text(&[0x80]), "-128");
+        assert_eq!(varint_text(&[0xff, 0xff]), "-1");
+        // 2^64 = 18446744073709551616 does not fit an i64.
+        assert_eq!(
+            varint_text(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "18446744073709551616"
+        );
+        assert_eq!(
+            varint_text(&[0xff, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "-18446744073709551616"
+        );
+        assert_eq!(with_scale("12340".into(), 3), "12.340");
+        assert_eq!(with_scale("-5".into(), 3), "-0.005");
+        assert_eq!(with_scale("12".into(), -2), "1200");
+    }
+
+    #[test]
+    fn cql_values_map_to_columns() {
+        use scylla::value::{CqlDuration, CqlTime, CqlVarint};
+        let mut b = ColumnBuilder::new("x", DataType::Int64, 4);
+        push(&mut b, Some(CqlValue::TinyInt(-3)));
+        push(&mut b, Some(CqlValue::Counter(scylla::value::Counter(9))));
+        push(&mut b, None);
+        let col = b.finish();
+        use crate::batch::Cell;
+        assert_eq!(
+            (col.cell(0), col.cell(1), col.cell(2)),
+            (Cell::Int64(-3), Cell::Int64(9), Cell::Null)
+        );
+
+        let mut b = ColumnBuilder::new("d", DataType::Date, 1);
+        push(&mut b, Some(CqlValue::Date(CqlDate((1 << 31) + 15_706))));
+        assert_eq!(b.finish().cell(0), Cell::Int64(15_706));
+        let mut b = ColumnBuilder::new("t", DataType::Timestamp, 1);
+        push(&mut b, Some(CqlValue::Timestamp(CqlTimestamp(1_500))));
+        assert_eq!(b.finish().cell(0), Cell::Int64(1_500_000));
+
+        assert_eq!(
+            text(&CqlValue::Varint(CqlVarint::from_signed_bytes_be(vec![
+                0x01, 0, 0, 0, 0, 0, 0, 0, 0
+            ]))),
+            "18446744073709551616"
+        );
+        assert_eq!(
+            text(&CqlValue::Time(CqlTime(3_723_000_000_001))),
+            "01:02:03.000000001"
+        );
+        assert_eq!(
+            text(&CqlValue::Duration(CqlDuration {
+                months: 1,
+                days: 2,
+                nanoseconds: 3_500_000_000
+            })),
+            "P1M2DT3.5S"
+        );
+        assert_eq!(
+            text(&CqlValue::Inet("10.0.0.1".parse().unwrap())),
+            "10.0.0.1"
+        );
+
+        let map = CqlValue::Map(vec![(
+            CqlValue::Text("a".into()),
+            CqlValue::List(vec![CqlValue::Int(1), CqlValue::Int(2)]),
+        )]);
+        assert_eq!(json(&map).to_string(), r#"{"a":[1,2]}"#);
+        let int_keys = CqlValue::Map(vec![(CqlValue::Int(1), CqlValue::Text("x".into()))]);
+        assert_eq!(json(&int_keys).to_string(), r#"[[1,"x"]]"#);
+        let udt = CqlValue::UserDefinedType {
+            keyspace: "k".into(),
+            name: "address".into(),
+            fields: vec![
+                ("city".into(), Some(CqlValue::Text("NYC".into()))),
+                ("zip".into(), None),
+            ],
+        };
+        assert_eq!(json(&udt).to_string(), r#"{"city":"NYC","zip":null}"#);
+        let tuple = CqlValue::Tuple(vec![Some(CqlValue::BigInt(1)), None]);
+        assert_eq!(json(&tuple).to_string(), "[1,null]");
+
+        assert_eq!(
+            quarry_type(&ColumnType::Native(NativeType::Varint)),
+            DataType::Decimal
+        );
+        assert_eq!(
+            quarry_type(&ColumnType::Native(NativeType::Timeuuid)),
+            DataType::Uuid
+        );
+        assert_eq!(
+            quarry_type(&ColumnType::Native(NativeType::Counter)),
+            DataType::Int64
+        );
+    }
+
+    #[test]
+    fn parameters_bind_by_the_statement_types() {
+        let ts = ColumnType::Native(NativeType::Timestamp);
+        assert_eq!(
+            bind(&Value::Text("2013-01-01T00:00:00Z".into()), &ts).unwrap(),
+            Some(CqlValue::Timestamp(CqlTimestamp(1_356_998_400_000)))
+        );
+        assert_eq!(bind(&Value::Null, &ts).unwrap(), None);
+        assert!(
+            bind(&Value::Text("tomorrow".into()), &ts)
+                .unwrap_err()
+                .contains("not a timestamp")
+        );
+        assert!(bind(&Value::Int64(1 << 40), &ColumnType::Native(NativeType::Int)).is_err());
+        assert_eq!(
+            bind(
+                &Value::Text("JFK".into()),
+                &ColumnType::Native(NativeType::Text)
+            )
+            .unwrap(),
+            Some(CqlValue::Text("JFK".into()))
+        );
+    }
+}

@@ -141,3 +141,24 @@ fn the_compile_cache_survives_a_new_runtime() {
         "a new runtime should load the compiled plugin from disk"
     );
 }
+
+#[test]
+fn a_full_instance_pool_is_a_busy_error_and_frees_up() {
+    let config = quarry::plugin::RuntimeConfig {
+        cache_dir: Some(data_dir().join("cache")),
+        max_instances: 2,
+        ..Default::default()
+    };
+    let rt = quarry::plugin::Runtime::new(config).unwrap();
+    let identity = load(&rt, "identity");
+    let limits = rt.default_limits().clone();
+    let first = rt.start(&identity, &limits, Arc::default()).unwrap();
+    let second = rt.start(&identity, &limits, Arc::default()).unwrap();
+    assert!(matches!(
+        rt.start(&identity, &limits, Arc::default()),
+        Err(PluginError::Busy(_))
+    ));
+    drop((first, second));
+    rt.start(&identity, &limits, Arc::default())
+        .expect("a slot is free again");
+}

@@ -560,8 +560,8 @@ impl PluginRun {
 }
 
 fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
-    let text = format!("{e:#}");
-    text.contains("maximum concurrent") || text.contains("pooling allocator")
+    e.chain()
+        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
 }
 
 /// Names the cause of a failed call: a limit the store recorded, an interrupt, a trap.

@@ -11,7 +11,7 @@ use common::*;
 use quarry::batch::DataType;
 use quarry::config::SourceSettings;
 use quarry::plugin::Runtime;
-use quarry::run::{RunError, RunRequest, run_blocking};
+use quarry::run::{RunError, RunRequest};
 use quarry::source::postgres::PostgresSource;
 use quarry::source::{Backend, Source, SourceError, Sources};
 
@@ -230,22 +230,11 @@ fn flights_stream_and_match_the_demo() {
     loaded(&url);
     let rt = runtime();
     let sources = sources(&url);
-    let mut sink = Collect::default();
-    let mut first = None;
     let req = RunRequest {
         batch_rows: 1000,
         ..pg_request(rt, Some("identity"), "{}", Some("SELECT * FROM flights"))
     };
-    let handle = tokio().handle().clone();
-    let report = std::thread::scope(|s| {
-        s.spawn(|| {
-            run_blocking(rt, &sources, &handle, req, &mut sink, |p| {
-                first.get_or_insert(p.rows_in);
-            })
-        })
-        .join()
-        .unwrap()
-    });
+    let (report, sink, first) = run_with_first_progress(rt, &sources, req);
     report.result.unwrap();
     assert_eq!(first, Some(1000), "rows arrive a batch at a time");
     assert_eq!(sink.rows(), 336_776);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use quarry::batch::DataType;
-use quarry::run::{RunError, RunRequest, run_blocking};
+use quarry::run::{RunError, RunRequest};
 use quarry::source::{SourceError, Sources};
 
 fn types_db() -> tempfile::TempPath {
@@ -108,22 +108,11 @@ fn expression_columns_take_the_type_of_their_values() {
 fn rows_stream_in_batches() {
     let rt = runtime();
     let sources = Sources::with_demo(data_dir());
-    let mut sink = Collect::default();
-    let mut first_progress = None;
     let req = RunRequest {
         batch_rows: 1000,
         ..request(rt, Some("identity"), "{}", Some("SELECT * FROM flights"))
     };
-    let handle = tokio().handle().clone();
-    let report = std::thread::scope(|s| {
-        s.spawn(|| {
-            run_blocking(rt, &sources, &handle, req, &mut sink, |p| {
-                first_progress.get_or_insert(p.rows_in);
-            })
-        })
-        .join()
-        .unwrap()
-    });
+    let (report, sink, first_progress) = run_with_first_progress(rt, &sources, req);
     report.result.unwrap();
     assert_eq!(
         first_progress,

@@ -173,14 +173,30 @@ pub fn run_on(runtime: &Runtime, request: RunRequest) -> (RunReport, Collect) {
 
 /// Runs a request on a thread of its own, as the CLI does, collecting the output.
 pub fn run_with(runtime: &Runtime, sources: &Sources, request: RunRequest) -> (RunReport, Collect) {
+    let (report, out, _) = run_with_first_progress(runtime, sources, request);
+    (report, out)
+}
+
+/// Like [`run_with`], and also how many rows had been read at the first progress report:
+/// less than the whole result shows that rows stream.
+pub fn run_with_first_progress(
+    runtime: &Runtime,
+    sources: &Sources,
+    request: RunRequest,
+) -> (RunReport, Collect, Option<u64>) {
     let mut sink = Collect::default();
+    let mut first = None;
     let handle = tokio().handle().clone();
     let report = std::thread::scope(|s| {
-        s.spawn(|| run_blocking(runtime, sources, &handle, request, &mut sink, |_| {}))
-            .join()
-            .unwrap()
+        s.spawn(|| {
+            run_blocking(runtime, sources, &handle, request, &mut sink, |p| {
+                first.get_or_insert(p.rows_in);
+            })
+        })
+        .join()
+        .unwrap()
     });
-    (report, sink)
+    (report, sink, first)
 }
 
 /// A request for the demo source running plugin `name` (if any) with `params` and `query`.

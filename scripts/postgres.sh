@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a local PostgreSQL ready for Quarry's tests: installs it from Debian when missing,
 # starts the cluster, and creates the role `quarry` (password `quarry`) and the database
-# `quarry_test`. Needs root (apt-get, and pg_ctlcluster runs the server as `postgres`).
+# `quarry_test` (plus `quarry_seed`, which the seed test fills from empty). Needs root (apt-get, and pg_ctlcluster runs the server as `postgres`).
 # Prints the URL to use as QUARRY_TEST_POSTGRES_URL.
 set -euo pipefail
 
@@ -21,7 +21,9 @@ for _ in $(seq 1 30); do psql_admin -c "SELECT 1" >/dev/null 2>&1 && break; slee
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'quarry'")" != 1 ]; then
     psql_admin -c "CREATE ROLE quarry LOGIN PASSWORD 'quarry'" >&2
 fi
-if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = 'quarry_test'")" != 1 ]; then
-    psql_admin -c "CREATE DATABASE quarry_test OWNER quarry" >&2
-fi
+for db in quarry_test quarry_seed; do
+    if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
+        psql_admin -c "CREATE DATABASE $db OWNER quarry" >&2
+    fi
+done
 echo "postgresql://quarry:quarry@127.0.0.1:5432/quarry_test"

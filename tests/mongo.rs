@@ -8,12 +8,13 @@
 
 mod common;
 
-use std::io::Read;
 use std::sync::Arc;
 
 use common::*;
 use quarry::config::SourceSettings;
+use quarry::output::{Format, sink};
 use quarry::run::{RunError, RunReport, RunRequest};
+use quarry::seed::Target;
 use quarry::source::mongo::MongoSource;
 use quarry::source::{Backend, Source, SourceError, Sources};
 
@@ -46,49 +47,25 @@ fn live() -> Option<String> {
     uri
 }
 
-/// Loads airlines and the first flights, typed as the seed job types them, once per server.
+/// Loads the first flights with `quarry seed`, once per server and test process.
 fn seed(uri: &str) {
     static SEEDED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     if seeded.iter().any(|u| u == uri) {
         return;
     }
-    tokio().block_on(async {
-        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-        let db = client.database(DATABASE);
-        let flights = db.collection::<bson::Document>("flights");
-        let _ = flights.drop().await;
-        let zip = std::fs::read(repo_root().join("host/data/flights.csv.zip")).unwrap();
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-        let mut text = String::new();
-        archive
-            .by_name("flights.csv")
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader.headers().unwrap().clone();
-        let mut docs = Vec::new();
-        for record in reader.records().take(FLIGHTS) {
-            let record = record.unwrap();
-            let mut doc = bson::Document::new();
-            for (name, value) in headers.iter().zip(record.iter()) {
-                let v = match (name, value) {
-                    (_, "NA") => bson::Bson::Null,
-                    ("time_hour", v) => bson::Bson::DateTime(bson::DateTime::from_millis(
-                        quarry::datetime::parse_timestamp(v).unwrap() / 1000,
-                    )),
-                    ("carrier" | "tailnum" | "origin" | "dest", v) => {
-                        bson::Bson::String(v.to_owned())
-                    }
-                    (_, v) => bson::Bson::Int64(v.parse().unwrap()),
-                };
-                doc.insert(name, v);
-            }
-            docs.push(doc);
-        }
-        flights.insert_many(docs).await.unwrap();
-    });
+    let target = Target::Mongo(MongoSource::new("mongo", uri, DATABASE, 4));
+    let demo = quarry::source::demo::ensure(&data_dir()).unwrap();
+    let tables = ["flights".to_owned()];
+    tokio()
+        .block_on(quarry::seed::seed(
+            &target,
+            &demo,
+            &tables,
+            Some(FLIGHTS as u64),
+            &mut |_, _| {},
+        ))
+        .unwrap();
     seeded.push(uri.to_owned());
 }
 
@@ -221,6 +198,57 @@ fn writes_are_refused_before_they_are_sent(uri: &str) {
     assert!(!names.iter().any(|n| n == "stolen"), "{names:?}");
 }
 
+/// A field that first appears in a later batch becomes a new column; the rows before it
+/// hold null. CSV, whose header is already written, leaves it out with a warning.
+fn fields_added_later_widen_the_output(uri: &str) {
+    let docs = [
+        bson::doc! { "n": 1_i64, "name": "a" },
+        bson::doc! { "n": 2_i64, "name": "b" },
+        bson::doc! { "n": 3_i64, "name": "c", "late": true },
+        bson::doc! { "n": 4_i64, "later": "x" },
+    ];
+    tokio().block_on(async {
+        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+        let widening = client
+            .database(DATABASE)
+            .collection::<bson::Document>("widening");
+        let _ = widening.drop().await;
+        widening.insert_many(docs).await.unwrap();
+    });
+    let rt = runtime();
+    let query = r#"{"collection": "widening", "projection": {"_id": 0}, "sort": {"n": 1}}"#;
+    let request = RunRequest {
+        source: "mongo".into(),
+        batch_rows: 2,
+        ..request(rt, Some("identity"), "{}", Some(query))
+    };
+    let (report, out) = run_with(rt, &sources(uri), request.clone());
+    report.result.unwrap();
+    let names: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["n", "name", "late", "later"]);
+    assert_eq!(
+        out.column("late"),
+        [Owned::Null, Owned::Null, Owned::Bool(true), Owned::Null]
+    );
+    assert_eq!(out.column("later")[3], Owned::Text("x".into()));
+    assert_eq!(out.column("name")[3], Owned::Null);
+
+    let csv = SharedBuf::default();
+    let mut csv_sink = sink(Format::Csv, csv.clone());
+    let handle = tokio().handle().clone();
+    let sources = sources(uri);
+    let report = quarry::run::run_blocking(rt, &sources, &handle, request, &mut *csv_sink, |_| {});
+    report.result.unwrap();
+    assert_eq!(csv.text(), "n,name\n1,a\n2,b\n3,c\n4,\n");
+    assert!(
+        report.logs.iter().any(|l| l
+            .message
+            .contains("late, later appeared after the output began")),
+        "{:?}",
+        report.logs
+    );
+}
+
 fn a_dead_server_is_a_clear_error() {
     let mongo = MongoSource::new(
         "mongo",
@@ -265,8 +293,22 @@ fn emulator_writes_are_refused_before_they_are_sent() {
 }
 
 #[test]
+fn emulator_fields_added_later_widen_the_output() {
+    if let Some(uri) = emulator() {
+        fields_added_later_widen_the_output(&uri);
+    }
+}
+
+#[test]
 fn a_dead_mongo_server_is_a_clear_error() {
     a_dead_server_is_a_clear_error();
+}
+
+#[test]
+fn live_fields_added_later_widen_the_output() {
+    if let Some(uri) = live() {
+        fields_added_later_widen_the_output(&uri);
+    }
 }
 
 #[test]

@@ -9,23 +9,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use quarry::batch::DataType;
+use quarry::compare::first_difference;
 use quarry::config::SourceSettings;
 use quarry::plugin::Runtime;
 use quarry::run::{RunError, RunRequest};
+use quarry::seed::{Target, seed};
 use quarry::source::postgres::PostgresSource;
 use quarry::source::{Backend, Source, SourceError, Sources};
-
-const SCHEMA: &str = "
-DROP TABLE IF EXISTS flights, airlines;
-CREATE TABLE airlines (carrier text PRIMARY KEY, name text NOT NULL);
-CREATE TABLE flights (
-    year int NOT NULL, month int NOT NULL, day int NOT NULL, dep_time int, sched_dep_time int NOT NULL,
-    dep_delay int, arr_time int, sched_arr_time int NOT NULL, arr_delay int, carrier text NOT NULL,
-    flight int NOT NULL, tailnum text, origin text NOT NULL, dest text NOT NULL, air_time int,
-    distance int NOT NULL, hour int NOT NULL, minute int NOT NULL, time_hour timestamptz NOT NULL
-);
-CREATE INDEX flights_route ON flights (origin, dest, time_hour);
-";
 
 /// The restart test takes this for writing; every other test for reading, so no test
 /// loses its connection to someone else's restart.
@@ -54,42 +44,28 @@ async fn client(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// Loads nycflights13's flights and airlines once per server.
+/// Loads nycflights13's flights and airlines with `quarry seed`, once per test process.
 fn loaded(url: &str) {
     static LOADED: OnceLock<()> = OnceLock::new();
     LOADED.get_or_init(|| {
-        tokio().block_on(async {
-            use futures_util::SinkExt;
-            use std::io::Read;
-            let c = client(url).await;
-            let have = c
-                .query_one("SELECT count(*) FROM flights", &[])
-                .await
-                .map(|r| r.get::<_, i64>(0));
-            if have.ok() == Some(336_776) {
-                return;
-            }
-            c.batch_execute(SCHEMA).await.unwrap();
-            let zip = std::fs::read(repo_root().join("host/data/flights.csv.zip")).unwrap();
-            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-            let mut csv = Vec::new();
-            archive
-                .by_name("flights.csv")
-                .unwrap()
-                .read_to_end(&mut csv)
-                .unwrap();
-            let airlines = std::fs::read(repo_root().join("host/data/airlines.csv")).unwrap();
-            for (table, data) in [("flights", csv), ("airlines", airlines)] {
-                let sql =
-                    format!("COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true, NULL 'NA')");
-                let sink = c.copy_in::<_, bytes::Bytes>(&sql).await.unwrap();
-                futures_util::pin_mut!(sink);
-                sink.send(bytes::Bytes::from(data)).await.unwrap();
-                sink.finish().await.unwrap();
-            }
-            c.batch_execute("ANALYZE").await.unwrap();
-        })
+        let target =
+            Target::Postgres(PostgresSource::new("pg", url, Backend::Postgres, 1).unwrap());
+        let tables = ["flights", "airlines"].map(String::from);
+        tokio()
+            .block_on(seed(&target, &demo(), &tables, None, &mut |_, _| {}))
+            .unwrap();
     });
+}
+
+fn demo() -> std::path::PathBuf {
+    quarry::source::demo::ensure(&data_dir()).unwrap()
+}
+
+/// A source on the `quarry_seed` database of the test server, which the seed test fills.
+fn seed_database(url: &str) -> PostgresSource {
+    let mut source = PostgresSource::new("seeded", url, Backend::Postgres, 2).unwrap();
+    source.set_credentials(None, None, Some("quarry_seed"));
+    source
 }
 
 fn sources(url: &str) -> Sources {
@@ -252,6 +228,68 @@ fn flights_stream_and_match_the_demo() {
     assert_eq!(on_pg.rows(), on_demo.rows());
     for column in ["carrier", "flight", "time_hour", "dep_delay"] {
         assert_eq!(on_pg.column(column), on_demo.column(column), "{column}");
+    }
+}
+
+#[test]
+fn seed_fills_an_empty_database_with_the_demo_and_keeps_it_next_time() {
+    let Some(url) = url() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let empty = seed_database(&url);
+    tokio().block_on(async {
+        let c = empty.connect().await.unwrap();
+        c.batch_execute("DROP TABLE IF EXISTS airlines, airports, planes, weather, flights")
+            .await
+            .unwrap();
+    });
+    let target = Target::Postgres(empty);
+    let mut last = std::collections::BTreeMap::new();
+    let reports = tokio()
+        .block_on(seed(&target, &demo(), &[], None, &mut |table, rows| {
+            last.insert(table.to_owned(), rows);
+        }))
+        .unwrap();
+    let loaded: Vec<(&str, u64, bool)> = reports
+        .iter()
+        .map(|r| (r.table.as_str(), r.rows, r.kept))
+        .collect();
+    assert_eq!(
+        loaded,
+        [
+            ("airlines", 16, false),
+            ("airports", 1458, false),
+            ("planes", 3322, false),
+            ("weather", 26_115, false),
+            ("flights", 336_776, false)
+        ]
+    );
+    assert_eq!(last["flights"], 336_776, "progress reached the end");
+
+    let again = tokio()
+        .block_on(seed(&target, &demo(), &[], None, &mut |_, _| {}))
+        .unwrap();
+    assert!(again.iter().all(|r| r.kept), "{again:?}");
+
+    // Every table reads back the same as on the demo.
+    let mut sources = Sources::with_demo(data_dir());
+    sources.insert(Arc::new(seed_database(&url)), SourceSettings::default());
+    let rt = runtime();
+    for (table, order) in [
+        ("airlines", "carrier"),
+        ("airports", "faa"),
+        ("planes", "tailnum"),
+        ("weather", "origin, time_hour"),
+    ] {
+        let text = format!("SELECT * FROM {table} ORDER BY {order}");
+        let (demo_report, on_demo) = run_with(rt, &sources, request(rt, None, "{}", Some(&text)));
+        demo_report.result.unwrap();
+        let on_pg_request = RunRequest {
+            source: "seeded".into(),
+            ..request(rt, None, "{}", Some(&text))
+        };
+        let (pg_report, on_pg) = run_with(rt, &sources, on_pg_request);
+        pg_report.result.unwrap();
+        assert_eq!(first_difference(&on_demo, &on_pg), None, "{table}");
     }
 }
 

@@ -51,6 +51,23 @@ pub enum Command {
     Sources,
     /// Measure throughput and plugin lifecycle costs on the demo data.
     Bench(crate::bench::BenchArgs),
+    /// Copy the demo data (nycflights13) into configured server sources. This writes to
+    /// the database: each table is dropped and loaded again unless it already holds the
+    /// demo's rows.
+    Seed(SeedArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// A configured server source to seed; give it more than once for several.
+    #[arg(long, required = true)]
+    pub source: Vec<String>,
+    /// Seed only this table (airlines, airports, planes, weather, flights); repeatable.
+    #[arg(long)]
+    pub table: Vec<String>,
+    /// At most this many rows per table, for a quick try.
+    #[arg(long)]
+    pub limit: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,7 +166,53 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             command: PluginCommand::Inspect { file, json },
         } => inspect(&cli.data_dir, &file, json),
         Command::Bench(args) => crate::bench::main(&cli.data_dir, args, &tokio),
+        Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
     }
+}
+
+fn seed(
+    data_dir: &Path,
+    config: &Config,
+    args: SeedArgs,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let targets = args
+        .source
+        .iter()
+        .map(|name| config.seed_target(name))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let demo = crate::source::demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    let meter = std::io::stderr().is_terminal();
+    for (name, target) in args.source.iter().zip(&targets) {
+        eprintln!("seeding `{name}` from the demo data…");
+        let mut progress = |table: &str, rows: u64| {
+            if meter {
+                eprint!("\r\x1b[K  {table}: {rows} rows");
+            }
+        };
+        let reports = tokio
+            .block_on(crate::seed::seed(
+                target,
+                &demo,
+                &args.table,
+                args.limit,
+                &mut progress,
+            ))
+            .map_err(anyhow::Error::msg)?;
+        if meter {
+            eprint!("\r\x1b[K");
+        }
+        for r in reports {
+            let done = if r.kept {
+                "already there, kept"
+            } else {
+                "loaded"
+            };
+            eprintln!("  {:<9} {:>7} rows  {done}", r.table, r.rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The runtime with the compile cache in the data directory.

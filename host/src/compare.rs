@@ -19,6 +19,12 @@ impl Sink for Collected {
         Ok(())
     }
 
+    /// Earlier batches keep their narrower columns; readers treat the missing ones as null.
+    fn widen(&mut self, fields: &[Field]) -> std::io::Result<bool> {
+        self.fields = fields.to_vec();
+        Ok(true)
+    }
+
     fn batch(&mut self, batch: &Batch) -> std::io::Result<()> {
         self.batches.push(batch.clone());
         Ok(())
@@ -35,9 +41,15 @@ impl Collected {
     }
 
     fn cells(&self) -> impl Iterator<Item = Vec<(DataType, Cell<'_>)>> {
-        self.batches.iter().flat_map(|b| {
-            (0..b.num_rows)
-                .map(move |r| b.columns.iter().map(|c| (c.data_type, c.cell(r))).collect())
+        self.batches.iter().flat_map(move |b| {
+            (0..b.num_rows).map(move |r| {
+                (0..self.fields.len())
+                    .map(|i| match b.columns.get(i) {
+                        Some(c) => (c.data_type, c.cell(r)),
+                        None => (self.fields[i].data_type, Cell::Null),
+                    })
+                    .collect()
+            })
         })
     }
 }

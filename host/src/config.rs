@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::seed::Target;
 use crate::source::mongo::MongoSource;
 use crate::source::postgres::PostgresSource;
 use crate::source::scylla::ScyllaSource;
 use crate::source::sqlite::SqliteSource;
-use crate::source::{Backend, DEMO, Sources};
+use crate::source::{Backend, DEMO, Source, Sources};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,57 +111,89 @@ impl Config {
                     .and_then(|t| Duration::try_from_secs_f64(t).ok()),
                 batch_rows: s.batch_size,
             };
-            let named = |what: &str| format!("source `{}`: {what}", s.name);
-            match s.backend {
-                BackendName::Sqlite => {
-                    let path = s
-                        .path
-                        .as_ref()
-                        .ok_or_else(|| named("a sqlite source needs `path`"))?;
-                    sources.insert(Arc::new(SqliteSource::new(&s.name, path)), settings);
-                }
-                BackendName::Postgres | BackendName::Cockroach => {
-                    let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
-                    let backend = if s.backend == BackendName::Cockroach {
-                        Backend::Cockroach
-                    } else {
-                        Backend::Postgres
-                    };
-                    let mut source = PostgresSource::new(&s.name, url, backend, s.pool_size)
-                        .map_err(|e| e.to_string())?;
-                    source.set_credentials(
-                        s.user.as_deref(),
-                        password(s)?.as_deref(),
-                        s.database.as_deref(),
-                    );
-                    sources.insert(Arc::new(source), settings);
-                }
-                BackendName::Mongo => {
-                    let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
-                    let database = s
-                        .database
-                        .as_deref()
-                        .ok_or_else(|| named("needs `database`"))?;
-                    let mut source = MongoSource::new(&s.name, url, database, s.pool_size);
-                    source.set_credentials(s.user.as_deref(), password(s)?.as_deref());
-                    sources.insert(Arc::new(source), settings);
-                }
-                BackendName::Scylla => {
-                    let nodes = s
-                        .contact_points
-                        .clone()
-                        .ok_or_else(|| named("needs `contact_points`"))?;
-                    let mut source = ScyllaSource::new(&s.name, nodes, s.keyspace.clone());
-                    source.set_credentials(s.user.as_deref(), password(s)?.as_deref());
-                    sources.insert(Arc::new(source), settings);
-                }
-            }
+            let source: Arc<dyn Source> = match build(s)? {
+                Built::Sqlite(source) => Arc::new(source),
+                Built::Server(Target::Postgres(source)) => Arc::new(source),
+                Built::Server(Target::Mongo(source)) => Arc::new(source),
+                Built::Server(Target::Scylla(source)) => Arc::new(source),
+            };
+            sources.insert(source, settings);
         }
         Ok(sources)
     }
+
+    /// The configured server source `name`, to seed with the demo data.
+    pub fn seed_target(&self, name: &str) -> Result<Target, String> {
+        let s = self
+            .sources
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| match name {
+                DEMO => "`demo` is the embedded database itself; seed a server source".to_owned(),
+                _ => format!("no source named `{name}` in the configuration"),
+            })?;
+        match build(s)? {
+            Built::Server(target) => Ok(target),
+            Built::Sqlite(_) => Err(format!(
+                "source `{name}` is a SQLite file; seeding is for server sources"
+            )),
+        }
+    }
 }
 
-/// The password from the environment variable the source names, if it names one.
+enum Built {
+    Sqlite(SqliteSource),
+    Server(Target),
+}
+
+fn build(s: &SourceConfig) -> Result<Built, String> {
+    let named = |what: &str| format!("source `{}`: {what}", s.name);
+    Ok(match s.backend {
+        BackendName::Sqlite => {
+            let path = s
+                .path
+                .as_ref()
+                .ok_or_else(|| named("a sqlite source needs `path`"))?;
+            Built::Sqlite(SqliteSource::new(&s.name, path))
+        }
+        BackendName::Postgres | BackendName::Cockroach => {
+            let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
+            let backend = if s.backend == BackendName::Cockroach {
+                Backend::Cockroach
+            } else {
+                Backend::Postgres
+            };
+            let mut source = PostgresSource::new(&s.name, url, backend, s.pool_size)
+                .map_err(|e| e.to_string())?;
+            source.set_credentials(
+                s.user.as_deref(),
+                password(s)?.as_deref(),
+                s.database.as_deref(),
+            );
+            Built::Server(Target::Postgres(source))
+        }
+        BackendName::Mongo => {
+            let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
+            let database = s
+                .database
+                .as_deref()
+                .ok_or_else(|| named("needs `database`"))?;
+            let mut source = MongoSource::new(&s.name, url, database, s.pool_size);
+            source.set_credentials(s.user.as_deref(), password(s)?.as_deref());
+            Built::Server(Target::Mongo(source))
+        }
+        BackendName::Scylla => {
+            let nodes = s
+                .contact_points
+                .clone()
+                .ok_or_else(|| named("needs `contact_points`"))?;
+            let mut source = ScyllaSource::new(&s.name, nodes, s.keyspace.clone());
+            source.set_credentials(s.user.as_deref(), password(s)?.as_deref());
+            Built::Server(Target::Scylla(source))
+        }
+    })
+}
+
 fn password(s: &SourceConfig) -> Result<Option<String>, String> {
     let Some(var) = &s.password_env else {
         return Ok(None);
@@ -187,6 +220,20 @@ mod tests {
             config.sources[0].password_env.as_deref(),
             Some("QUARRY_PG_PASSWORD")
         );
+    }
+
+    #[test]
+    fn only_configured_server_sources_can_be_seeded() {
+        let config = Config::parse(include_str!("../../quarry.example.toml")).unwrap();
+        assert!(matches!(
+            config.seed_target("scylla"),
+            Ok(Target::Scylla(_))
+        ));
+        assert!(matches!(config.seed_target("mongo"), Ok(Target::Mongo(_))));
+        let error = |name| config.seed_target(name).err().unwrap();
+        assert!(error("demo").contains("embedded database itself"));
+        assert!(error("local").contains("is a SQLite file"));
+        assert!(error("nope").contains("no source named `nope`"));
     }
 
     #[test]

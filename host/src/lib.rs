@@ -10,6 +10,7 @@
 //! - [`compare`]: compare mode, the same run on several sources.
 //! - [`config`]: `quarry.toml`, the configured sources.
 //! - [`cli`]: the `quarry` command line.
+//! - [`seed`]: `quarry seed`, the demo data copied into a server source.
 //! - [`bench`]: `quarry bench`, throughput and lifecycle figures.
 //! - [`datetime`]: calendar arithmetic for timestamps and dates.
 
@@ -22,4 +23,5 @@ pub mod datetime;
 pub mod output;
 pub mod plugin;
 pub mod run;
+pub mod seed;
 pub mod source;

@@ -94,8 +94,8 @@ struct Json<W> {
     lines: bool,
 }
 
-impl<W: Write + Send> Sink for Json<W> {
-    fn start(&mut self, fields: &[Field]) -> io::Result<()> {
+impl<W> Json<W> {
+    fn set_fields(&mut self, fields: &[Field]) {
         self.fields = fields
             .iter()
             .map(|f| {
@@ -105,10 +105,22 @@ impl<W: Write + Send> Sink for Json<W> {
                 )
             })
             .collect();
+    }
+}
+
+impl<W: Write + Send> Sink for Json<W> {
+    fn start(&mut self, fields: &[Field]) -> io::Result<()> {
+        self.set_fields(fields);
         if !self.lines {
             self.out.write_all(b"[")?;
         }
         Ok(())
+    }
+
+    /// Objects name their keys, so later rows simply carry more of them.
+    fn widen(&mut self, fields: &[Field]) -> io::Result<bool> {
+        self.set_fields(fields);
+        Ok(true)
     }
 
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {

@@ -23,6 +23,14 @@ use crate::source::{Query, Source, SourceError, Sources, StreamOptions};
 pub trait Sink: Send {
     /// The output columns, before the first batch (also when there are no rows).
     fn start(&mut self, fields: &[Field]) -> std::io::Result<()>;
+    /// Columns were added at the end (a source met a field it had not seen before);
+    /// `fields` is the whole new list, and the rows already written hold null in the new
+    /// columns. Returns false when this output cannot add columns once it has begun (a CSV
+    /// header, a table's layout): the run then leaves them out, with a warning in its log.
+    fn widen(&mut self, fields: &[Field]) -> std::io::Result<bool> {
+        let _ = fields;
+        Ok(false)
+    }
     fn batch(&mut self, batch: &Batch) -> std::io::Result<()>;
     fn finish(&mut self) -> std::io::Result<()>;
 }
@@ -151,6 +159,7 @@ pub fn run_blocking(
         sink,
         started: false,
         notes: Arc::clone(&notes),
+        narrow: false,
     };
     let result = pipeline.run(runtime, sources, handle, &mut progress);
     let logs = pipeline.plugin.as_mut().map(|run| run.take_logs());
@@ -181,6 +190,8 @@ struct Pipeline<'a> {
     started: bool,
     /// Warnings from the source, for the run's log.
     notes: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The sink refused to add columns: later columns are cut off.
+    narrow: bool,
 }
 
 impl Pipeline<'_> {
@@ -322,20 +333,7 @@ impl Pipeline<'_> {
         if !self.started {
             self.start_output(&batch)?;
         } else if batch.fields() != self.report.fields {
-            let describe = |fields: &[Field]| {
-                fields
-                    .iter()
-                    .map(|f| format!("{} {}", f.name, f.data_type))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let plugin = self.request.plugin.as_ref().map(|c| c.plugin.id.clone());
-            return Err(RunError::Plugin(PluginError::SchemaChanged {
-                plugin: plugin.unwrap_or(crate::plugin::PluginId("source".into())),
-                export,
-                before: describe(&self.report.fields),
-                after: describe(&batch.fields()),
-            }));
+            self.fit_columns(&mut batch, export)?;
         }
         if let Some(limit) = self.request.limit {
             let room = limit.saturating_sub(self.report.stats.rows_out) as usize;
@@ -348,6 +346,43 @@ impl Pipeline<'_> {
         if batch.num_rows > 0 {
             self.sink.batch(&batch)?;
         }
+        Ok(())
+    }
+
+    /// Takes a batch whose columns differ from the output's: columns added at the end widen
+    /// the output (or are cut off when the sink cannot widen); any other change is an error.
+    fn fit_columns(&mut self, batch: &mut Batch, export: Export) -> Result<(), RunError> {
+        let fields = batch.fields();
+        let known = self.report.fields.len();
+        if fields.len() <= known || fields[..known] != self.report.fields[..] {
+            let describe = |fields: &[Field]| {
+                fields
+                    .iter()
+                    .map(|f| format!("{} {}", f.name, f.data_type))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let plugin = self.request.plugin.as_ref().map(|c| c.plugin.id.clone());
+            return Err(RunError::Plugin(PluginError::SchemaChanged {
+                plugin: plugin.unwrap_or(crate::plugin::PluginId("source".into())),
+                export,
+                before: describe(&self.report.fields),
+                after: describe(&fields),
+            }));
+        }
+        if !self.narrow && self.sink.widen(&fields)? {
+            self.report.fields = fields;
+            return Ok(());
+        }
+        if !self.narrow {
+            self.narrow = true;
+            let added: Vec<&str> = fields[known..].iter().map(|f| f.name.as_str()).collect();
+            self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
+                "column(s) {} appeared after the output began, and this output format cannot add columns: they are left out (use JSON or NDJSON, or name the fields in the query)",
+                added.join(", ")
+            ));
+        }
+        batch.columns.truncate(known);
         Ok(())
     }
 

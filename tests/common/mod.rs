@@ -115,7 +115,11 @@ impl Columns for Collect {
             .unwrap_or_else(|| panic!("no column {name}"));
         self.batches
             .iter()
-            .flat_map(|b| (0..b.num_rows).map(move |r| Owned::from(b.columns[i].cell(r))))
+            .flat_map(|b| {
+                // A batch from before the column was added holds null in it.
+                (0..b.num_rows)
+                    .map(move |r| b.columns.get(i).map_or(Owned::Null, |c| c.cell(r).into()))
+            })
             .collect()
     }
 }
@@ -225,4 +229,25 @@ pub fn run_ok(plugin: Option<&str>, params: &str, query: Option<&str>) -> (RunRe
         panic!("run failed: {e}; logs: {:?}", report.logs);
     }
     (report, out)
+}
+
+/// An in-memory output that a sink can own while the test keeps a handle to read it.
+#[derive(Clone, Default)]
+pub struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

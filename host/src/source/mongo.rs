@@ -6,9 +6,11 @@
 //!
 //! Documents become columns: top-level fields in first-seen order; nested documents and
 //! arrays become JSON; ObjectId text; dates timestamps; Decimal128 decimals; binary bytes.
-//! A field whose values have different types is JSON, with a note in the run's log. The
-//! columns are fixed by the first batch (so every batch of a run has the same columns); a
-//! field that first appears in a later batch is noted in the log and left out.
+//! A field whose values have different types within a batch is JSON, with a note in the
+//! run's log. A field that first appears in a later batch is added at the end, and the rows
+//! before it hold null (see [`crate::run::Sink::widen`] for how outputs take it). A field's
+//! type is settled by the batch it first appears in; a later value that type cannot hold
+//! is null, with a note.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -82,6 +84,11 @@ impl MongoSource {
                 Client::with_options(options).map_err(unavailable)
             })
             .await
+    }
+
+    /// The configured database; runs use [`Source::stream`], only `quarry seed` writes.
+    pub async fn database(&self) -> Result<mongodb::Database, SourceError> {
+        Ok(self.client().await?.database(&self.database))
     }
 
     fn error(&self, e: impl std::fmt::Display) -> SourceError {
@@ -378,13 +385,13 @@ fn json_text(v: &Bson) -> String {
     v.clone().into_relaxed_extjson().to_string()
 }
 
-/// The run's columns, fixed by its first batch.
+/// The run's columns: top-level fields in first-seen order across the run. A field first
+/// seen in a later batch is added to the end; the rows before it hold null.
 #[derive(Default)]
 struct Columns {
     fields: Vec<(String, DataType)>,
-    /// Fields seen after the first batch and left out, so each is noted once.
-    left_out: HashSet<String>,
-    fixed: bool,
+    /// Fields already noted for a value their column's type cannot hold.
+    noted: HashSet<String>,
 }
 
 impl Columns {
@@ -395,30 +402,23 @@ impl Columns {
         source: &str,
         options: &StreamOptions,
     ) -> Batch {
-        if !self.fixed {
-            self.fix(docs, source, options);
-        }
+        self.add_new_fields(docs, source, options);
         let first_doc = seen - docs.len() as u64 + 1;
-        for (i, doc) in docs.iter().enumerate() {
-            for key in doc.keys() {
-                if !self.fields.iter().any(|(name, _)| name == key)
-                    && self.left_out.insert(key.clone())
-                {
-                    options.note(format!(
-                        "source `{source}`: field `{key}` first appears in document {}, after the first batch; \
-                         it is left out (name it in a projection to include it)",
-                        first_doc + i as u64
-                    ));
-                }
-            }
-        }
         let columns = self
             .fields
             .iter()
             .map(|(name, data_type)| {
                 let mut b = ColumnBuilder::new(name.clone(), *data_type, docs.len());
-                for doc in docs {
-                    push(&mut b, doc.get(name));
+                for (i, doc) in docs.iter().enumerate() {
+                    let value = doc.get(name);
+                    if !push(&mut b, value) && self.noted.insert(name.clone()) {
+                        let kind = value.and_then(bson_type).map_or("other".into(), |t| t.to_string());
+                        options.note(format!(
+                            "source `{source}`: field `{name}` holds a {kind} value in document {}, \
+                             but its column is {data_type} (fixed by an earlier batch); such values are null",
+                            first_doc + i as u64
+                        ));
+                    }
                 }
                 b.finish()
             })
@@ -429,16 +429,19 @@ impl Columns {
         }
     }
 
-    /// First-seen order across the first batch; one type per field, JSON when they differ;
-    /// a field that is null throughout is text.
-    fn fix(&mut self, docs: &[Document], source: &str, options: &StreamOptions) {
-        self.fixed = true;
-        let mut seen: Vec<(String, Option<DataType>)> = Vec::new();
+    /// Appends the fields this batch adds, in first-seen order, one type per field (JSON
+    /// when its values in the batch differ; text when they are all null).
+    fn add_new_fields(&mut self, docs: &[Document], source: &str, options: &StreamOptions) {
+        let known = self.fields.len();
+        let mut new: Vec<(String, Option<DataType>)> = Vec::new();
         for doc in docs {
             for (key, value) in doc {
+                if self.fields[..known].iter().any(|(name, _)| name == key) {
+                    continue;
+                }
                 let t = bson_type(value);
-                match seen.iter_mut().find(|(name, _)| name == key) {
-                    None => seen.push((key.clone(), t)),
+                match new.iter_mut().find(|(name, _)| name == key) {
+                    None => new.push((key.clone(), t)),
                     Some((_, slot)) => {
                         if let Some(t) = t {
                             *slot = Some(match *slot {
@@ -450,10 +453,10 @@ impl Columns {
                 }
             }
         }
-        self.fields = seen
-            .into_iter()
-            .map(|(k, t)| (k, t.unwrap_or(DataType::Text)))
-            .collect();
+        self.fields.extend(
+            new.into_iter()
+                .map(|(k, t)| (k, t.unwrap_or(DataType::Text))),
+        );
     }
 }
 
@@ -472,11 +475,12 @@ fn unify(a: DataType, b: DataType, key: &str, source: &str, options: &StreamOpti
     }
 }
 
-/// Appends a value to a column of the type [`Columns`] chose for its field.
-fn push(b: &mut ColumnBuilder, value: Option<&Bson>) {
+/// Appends a value to a column of the type [`Columns`] chose for its field; false when
+/// the value does not fit that type and a null went in instead.
+fn push(b: &mut ColumnBuilder, value: Option<&Bson>) -> bool {
     let Some(v) = value else {
         b.push_null();
-        return;
+        return true;
     };
     match (b.data_type(), v) {
         (_, Bson::Null | Bson::Undefined) => b.push_null(),
@@ -494,10 +498,14 @@ fn push(b: &mut ColumnBuilder, value: Option<&Bson>) {
         }
         (DataType::Decimal, Bson::Decimal128(d)) => b.push_str(&d.to_string()),
         (DataType::Bytes, Bson::Binary(bin)) => b.push_bytes(&bin.bytes),
-        // A value of another type in a column fixed by the first batch.
+        // A value of another type in a text column fixed by an earlier batch.
         (DataType::Text, v) => b.push_str(&json_text(v)),
-        _ => b.push_null(),
+        _ => {
+            b.push_null();
+            return false;
+        }
     }
+    true
 }
 
 #[cfg(test)]
@@ -641,16 +649,25 @@ mod tests {
             "{notes:?}"
         );
 
-        // The columns stay fixed: a new field in a later batch is noted and left out.
-        let later = columns.batch(&[bson::doc! { "n": 4, "surprise": true }], 4, "m", &options);
-        assert_eq!(later.columns.len(), 7);
+        // A field first seen in a later batch is added at the end; a value that the
+        // column's type cannot hold is null, with a note.
+        let later = columns.batch(
+            &[bson::doc! { "n": 4, "surprise": true, "when": "not a date" }],
+            4,
+            "m",
+            &options,
+        );
+        assert_eq!(later.columns.len(), 8);
+        assert_eq!(later.columns[7].name, "surprise");
+        assert_eq!(later.columns[7].data_type, Boolean);
+        assert_eq!(later.columns[7].cell(0), Cell::Boolean(true));
+        assert_eq!(later.columns[2].cell(0), Cell::Null);
+        let notes = options.notes.lock().unwrap().clone();
         assert!(
-            options
-                .notes
-                .lock()
-                .unwrap()
+            notes
                 .iter()
-                .any(|n| n.contains("`surprise` first appears in document 4"))
+                .any(|n| n.contains("`when` holds a text value in document 4")),
+            "{notes:?}"
         );
     }
 }

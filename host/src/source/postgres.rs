@@ -139,6 +139,12 @@ impl PostgresSource {
                 return Ok(client);
             }
         }
+        self.connect().await
+    }
+
+    /// A new connection outside the pool, with no read-only transaction: runs use
+    /// [`Source::stream`]; only `quarry seed` writes through this.
+    pub async fn connect(&self) -> Result<Client, SourceError> {
         let (client, connection) = self
             .config
             .connect(NoTls)

@@ -63,18 +63,36 @@ impl ScyllaSource {
     async fn session(&self) -> Result<&Session, SourceError> {
         self.session
             .get_or_try_init(|| async {
-                let mut builder = SessionBuilder::new()
-                    .known_nodes(&self.contact_points)
-                    .connection_timeout(std::time::Duration::from_secs(5));
+                let mut builder = self.builder();
                 if let Some(keyspace) = &self.keyspace {
                     builder = builder.use_keyspace(keyspace, false);
-                }
-                if let Some((user, password)) = &self.credentials {
-                    builder = builder.user(user, password);
                 }
                 builder.build().await.map_err(|e| self.unavailable(e))
             })
             .await
+    }
+
+    fn builder(&self) -> SessionBuilder {
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&self.contact_points)
+            .connection_timeout(std::time::Duration::from_secs(5));
+        if let Some((user, password)) = &self.credentials {
+            builder = builder.user(user, password);
+        }
+        builder
+    }
+
+    pub fn keyspace(&self) -> Option<&str> {
+        self.keyspace.as_deref()
+    }
+
+    /// A new session with no keyspace (which may not exist yet): runs use
+    /// [`Source::stream`]; only `quarry seed` writes through this.
+    pub async fn admin_session(&self) -> Result<Session, SourceError> {
+        self.builder()
+            .build()
+            .await
+            .map_err(|e| self.unavailable(e))
     }
 
     async fn prepare(

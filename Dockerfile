@@ -1,0 +1,22 @@
+# The `quarry` image: the host binary and the example plugins. docker-compose.yml builds it.
+FROM rust:1.95-trixie AS build
+RUN rustup target add wasm32-wasip2
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p quarry \
+ && cargo plugins --locked \
+ && mkdir -p /out/plugins \
+ && for p in flights_between units delayed delay_stats mask; do \
+        cp target/wasm32-wasip2/release/$p.wasm /out/plugins/; \
+    done
+
+FROM debian:trixie-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/quarry /usr/local/bin/quarry
+COPY --from=build /out/plugins/ /usr/share/quarry/plugins/
+ENV QUARRY_DATA=/var/lib/quarry
+WORKDIR /var/lib/quarry
+EXPOSE 8080
+CMD ["quarry", "serve", "--bind", "0.0.0.0:8080"]

@@ -15,6 +15,7 @@ if [ -z "${QUARRY_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ]; then
     QUARRY_TEST_POSTGRES_URL=$(bash scripts/postgres.sh)
     version=$(ls /usr/lib/postgresql | sort -n | tail -1)
     export QUARRY_TEST_POSTGRES_URL QUARRY_TEST_POSTGRES_RESTART="pg_ctlcluster $version main restart"
+    export QUARRY_TEST_POSTGRES_CA=/var/lib/postgresql/quarry-tls/ca.crt
 fi
 
 # The MongoDB wire-protocol emulator for the driver-path tests (needs Node.js and npm).

@@ -294,6 +294,53 @@ fn seed_fills_an_empty_database_with_the_demo_and_keeps_it_next_time() {
 }
 
 #[test]
+fn tls_is_used_when_the_url_requires_it_and_the_certificate_is_verified() {
+    let Some(url) = url() else { return };
+    let Ok(ca) = std::env::var("QUARRY_TEST_POSTGRES_CA") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set QUARRY_TEST_POSTGRES_CA"
+        );
+        eprintln!("skipped: set QUARRY_TEST_POSTGRES_CA (scripts/postgres.sh makes one)");
+        return;
+    };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let tls_url = format!("{url}?sslmode=require");
+    let mut trusted = PostgresSource::new("tls", &tls_url, Backend::Postgres, 1).unwrap();
+    trusted.set_tls_ca_file(std::path::Path::new(&ca)).unwrap();
+    let mut sources = Sources::with_demo(data_dir());
+    sources.insert(Arc::new(trusted), SourceSettings::default());
+    let rt = runtime();
+    let (report, out) = run_with(
+        rt,
+        &sources,
+        RunRequest {
+            source: "tls".into(),
+            ..request(
+                rt,
+                None,
+                "{}",
+                Some("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+            )
+        },
+    );
+    report.result.unwrap();
+    assert_eq!(out.column("ssl"), [Owned::Bool(true)]);
+    assert!(matches!(&out.column("version")[0], Owned::Text(v) if v.starts_with("TLSv1.")));
+
+    // Without the test CA the server's certificate is not trusted: a clear refusal.
+    let untrusted = PostgresSource::new("untrusted", &tls_url, Backend::Postgres, 1).unwrap();
+    let error = tokio().block_on(untrusted.check()).unwrap_err().to_string();
+    assert!(error.contains("certificate"), "{error}");
+
+    let mut bad = PostgresSource::new("bad", &tls_url, Backend::Postgres, 1).unwrap();
+    let error = bad
+        .set_tls_ca_file(std::path::Path::new("Cargo.toml"))
+        .unwrap_err();
+    assert!(error.contains("no PEM certificates"), "{error}");
+}
+
+#[test]
 fn writes_and_escapes_are_refused_and_the_data_is_unchanged() {
     let Some(url) = url() else { return };
     let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());

@@ -52,6 +52,8 @@ pub struct SourceConfig {
     pub user: Option<String>,
     /// The environment variable holding the password.
     pub password_env: Option<String>,
+    /// A PEM file of CA certificates to trust for TLS (postgres, cockroach).
+    pub tls_ca_file: Option<PathBuf>,
     /// Connections kept open to the server.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
@@ -170,6 +172,9 @@ fn build(s: &SourceConfig) -> Result<Built, String> {
                 password(s)?.as_deref(),
                 s.database.as_deref(),
             );
+            if let Some(path) = &s.tls_ca_file {
+                source.set_tls_ca_file(path).map_err(|e| named(&e))?;
+            }
             Built::Server(Target::Postgres(source))
         }
         BackendName::Mongo => {

@@ -7,15 +7,23 @@
 //! at a time. The transaction is always rolled back.
 //!
 //! Values are decoded straight from the binary wire format into column builders.
+//!
+//! TLS (rustls) is used when the URL says `sslmode=require`; the server's certificate is
+//! then verified against the Mozilla roots and the source's `tls_ca_file`, if any. Without
+//! `sslmode=require` connections are plain, as on a local or compose network.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres_protocol::types as wire;
 use tokio::sync::{Mutex, Semaphore};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
 use crate::batch::{Batch, ColumnBuilder, DataType};
@@ -34,6 +42,8 @@ pub struct PostgresSource {
     slots: Semaphore,
     /// `Backend` as a number: what the configuration said until the server says otherwise.
     flavour: AtomicU8,
+    /// How to make TLS connections when the URL requires them.
+    tls: MakeRustlsConnect,
 }
 
 impl PostgresSource {
@@ -53,7 +63,19 @@ impl PostgresSource {
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(pool_size.max(1)),
             flavour: AtomicU8::new(backend as u8),
+            tls: MakeRustlsConnect::new(tls_config(None).map_err(|message| {
+                SourceError::Unavailable {
+                    source_name: name.to_owned(),
+                    message,
+                }
+            })?),
         })
+    }
+
+    /// Trusts the CA certificates in the PEM file `path` for TLS, besides the Mozilla roots.
+    pub fn set_tls_ca_file(&mut self, path: &Path) -> Result<(), String> {
+        self.tls = MakeRustlsConnect::new(tls_config(Some(path))?);
+        Ok(())
     }
 
     /// Fills in what the configuration gives besides the URL.
@@ -145,12 +167,23 @@ impl PostgresSource {
     /// A new connection outside the pool, with no read-only transaction: runs use
     /// [`Source::stream`]; only `quarry seed` writes through this.
     pub async fn connect(&self) -> Result<Client, SourceError> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| self.unavailable(describe(&e)))?;
-        tokio::spawn(connection);
+        let client = if self.config.get_ssl_mode() == SslMode::Require {
+            let (client, connection) = self
+                .config
+                .connect(self.tls.clone())
+                .await
+                .map_err(|e| self.unavailable(describe(&e)))?;
+            tokio::spawn(connection);
+            client
+        } else {
+            let (client, connection) = self
+                .config
+                .connect(NoTls)
+                .await
+                .map_err(|e| self.unavailable(describe(&e)))?;
+            tokio::spawn(connection);
+            client
+        };
         let version: String = client
             .query_one("SELECT version()", &[])
             .await
@@ -335,6 +368,31 @@ impl Source for PostgresSource {
 
 /// The server's message, or the cause under the driver's summary ("db error", "error
 /// connecting to server").
+/// TLS settings: the Mozilla roots, plus the certificates in `ca_file`.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let bad = |e: &dyn std::fmt::Display| format!("tls_ca_file {}: {e}", path.display());
+        let before = roots.len();
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+            roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+        }
+        if roots.len() == before {
+            return Err(bad(&"no PEM certificates in the file"));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return db.message().to_owned();

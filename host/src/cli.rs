@@ -51,10 +51,27 @@ pub enum Command {
     Sources,
     /// Measure throughput and plugin lifecycle costs on the demo data.
     Bench(crate::bench::BenchArgs),
+    /// Serve the playground page and its JSON API.
+    Serve(ServeArgs),
     /// Copy the demo data (nycflights13) into configured server sources. This writes to
     /// the database: each table is dropped and loaded again unless it already holds the
     /// demo's rows.
     Seed(SeedArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// The largest plugin upload, e.g. 16MiB.
+    #[arg(long, value_parser = parse_bytes, default_value = "16MiB")]
+    pub max_upload: u64,
+    /// Add every .wasm plugin in this directory to the library when starting.
+    #[arg(long, env = "QUARRY_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Args, Debug)]
@@ -167,7 +184,69 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         } => inspect(&cli.data_dir, &file, json),
         Command::Bench(args) => crate::bench::main(&cli.data_dir, args, &tokio),
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
+        Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),
     }
+}
+
+fn serve(
+    data_dir: &Path,
+    config: &Config,
+    args: ServeArgs,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let limits = args.limits.apply(Limits::default())?;
+    let runtime = Arc::new(runtime(data_dir, &limits)?);
+    let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
+    let settings = crate::web::Settings {
+        max_upload: args.max_upload,
+        limits,
+        ..Default::default()
+    };
+    let app = crate::web::App::new(runtime, sources, data_dir, settings)
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    if let Some(dir) = &args.plugins {
+        let (added, refused) = app
+            .preload(dir)
+            .with_context(|| format!("cannot read plugins from {}", dir.display()))?;
+        eprintln!("added {added} plugin(s) from {}", dir.display());
+        for (path, why) in refused {
+            eprintln!("warning: {} was refused: {why}", path.display());
+        }
+    }
+    // The first run should not wait for the demo database to be built.
+    crate::source::demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    let app = Arc::new(app);
+    tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        eprintln!("Quarry is serving on http://{}", listener.local_addr()?);
+        crate::web::serve(listener, app, shutdown_signal()).await?;
+        eprintln!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl+C, or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    eprintln!("shutting down: finishing the runs in progress…");
 }
 
 fn seed(

@@ -10,6 +10,8 @@
 //! - [`compare`]: compare mode, the same run on several sources.
 //! - [`config`]: `quarry.toml`, the configured sources.
 //! - [`cli`]: the `quarry` command line.
+//! - [`store`]: the server's plugin library and shared snippets.
+//! - [`web`]: `quarry serve`, the playground page and its JSON API.
 //! - [`seed`]: `quarry seed`, the demo data copied into a server source.
 //! - [`bench`]: `quarry bench`, throughput and lifecycle figures.
 //! - [`datetime`]: calendar arithmetic for timestamps and dates.
@@ -25,3 +27,5 @@ pub mod plugin;
 pub mod run;
 pub mod seed;
 pub mod source;
+pub mod store;
+pub mod web;

@@ -60,6 +60,8 @@ pub struct RunRequest {
     pub timeout: Duration,
     /// Set to stop the run: the source stops reading and the plugin is interrupted.
     pub cancel: Arc<AtomicBool>,
+    /// Keep the first batch from the database, before the plugin sees it.
+    pub preview: bool,
 }
 
 impl RunRequest {
@@ -74,6 +76,7 @@ impl RunRequest {
             limits: Limits::default(),
             timeout: Duration::from_secs(30),
             cancel: Arc::default(),
+            preview: false,
         }
     }
 }
@@ -119,6 +122,8 @@ pub struct RunReport {
     pub logs: Vec<LogLine>,
     /// The output stopped at the row limit.
     pub truncated: bool,
+    /// The first batch from the database, when the request asked for a preview.
+    pub preview: Option<Batch>,
 }
 
 /// Progress of a long run, reported after every batch.
@@ -146,6 +151,7 @@ pub fn run_blocking(
         stats: RunStats::default(),
         logs: Vec::new(),
         truncated: false,
+        preview: None,
     };
     if let Some(choice) = &request.plugin {
         report.stats.load_ms = ms(choice.load.compile);
@@ -295,6 +301,9 @@ impl Pipeline<'_> {
             };
             self.report.stats.query_ms += ms(waited.elapsed());
             self.report.stats.rows_in += batch.num_rows as u64;
+            if self.request.preview && self.report.preview.is_none() {
+                self.report.preview = Some(batch.clone());
+            }
             if !self.started && !transforms {
                 self.start_output(&batch)?;
             }

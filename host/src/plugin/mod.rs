@@ -10,7 +10,7 @@
 //! trapping, ends the run with a [`PluginError`] naming the plugin and the cause.
 
 mod bindings;
-mod cache;
+pub mod cache;
 mod limits;
 mod sandbox;
 

@@ -1,0 +1,312 @@
+//! `quarry serve`: the playground page, the plugin library, shared snippets, and the JSON
+//! API behind them (axum; askama templates from `web/templates`; assets from `web/static`,
+//! embedded in the binary so it runs from any directory).
+//!
+//! Every page action has an API call; the pages' JavaScript uses the same API. Errors are
+//! always the envelope `{"ok": false, "error": {"kind", "message"}}` with a fitting status.
+
+mod api;
+mod pages;
+mod stream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::plugin::{Limits, LoadedPlugin, PluginError, Runtime};
+use crate::source::Sources;
+use crate::store::{Store, StoreError};
+
+/// Settings of a server.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The largest plugin upload, in bytes.
+    pub max_upload: u64,
+    /// Per-run plugin limits.
+    pub limits: Limits,
+    /// Rows returned by a JSON run when the request gives no `limit`.
+    pub default_rows: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_upload: 16 << 20,
+            limits: Limits::default(),
+            default_rows: 1000,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct App {
+    pub runtime: Arc<Runtime>,
+    pub sources: Sources,
+    pub store: Store,
+    pub settings: Settings,
+    /// Loaded plugins by SHA-256, so a run does not read and hash the file again.
+    loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+    /// Cancel flags of the runs in progress, by run id.
+    runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+impl App {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        sources: Sources,
+        data_dir: &Path,
+        settings: Settings,
+    ) -> std::io::Result<App> {
+        Ok(App {
+            runtime,
+            sources,
+            store: Store::open(data_dir)?,
+            settings,
+            loaded: Mutex::default(),
+            runs: Mutex::default(),
+        })
+    }
+
+    /// A library plugin, loaded (compiled or from the cache) on first use.
+    fn plugin(&self, sha256: &str) -> Result<Arc<LoadedPlugin>, ApiError> {
+        if let Some(p) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sha256)
+        {
+            return Ok(p.clone());
+        }
+        let wasm = self.store.plugin_wasm(sha256).map_err(ApiError::from)?;
+        let (plugin, _) = self.runtime.load(&wasm).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "plugin_error",
+                e.to_string(),
+            )
+        })?;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256.to_owned(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Adds every `.wasm` file in `dir` to the library; returns how many it added and the
+    /// files it refused, with why.
+    pub fn preload(&self, dir: &Path) -> std::io::Result<(usize, Vec<(PathBuf, String)>)> {
+        let mut added = 0;
+        let mut refused = Vec::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        for path in files {
+            let result = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|wasm| {
+                    let (plugin, _) = self.runtime.load(&wasm).map_err(|e| e.to_string())?;
+                    self.store
+                        .put_plugin(&wasm, &plugin)
+                        .map_err(|e| e.to_string())
+                });
+            match result {
+                Ok((_, true)) => added += 1,
+                Ok((_, false)) => {}
+                Err(why) => refused.push((path, why)),
+            }
+        }
+        Ok((added, refused))
+    }
+}
+
+/// The whole application: pages, assets and the JSON API.
+pub fn router(app: Arc<App>) -> Router {
+    let upload = post(api::upload_plugin).layer(DefaultBodyLimit::disable());
+    Router::new()
+        .route("/", get(pages::playground))
+        .route("/plugins", get(pages::plugins))
+        .route("/plugins/{sha256}", get(pages::plugin))
+        .route("/s/{id}", get(pages::snippet))
+        .route("/static/{file}", get(pages::asset))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/sources", get(api::sources))
+        .route("/api/plugins", get(api::list_plugins).merge(upload))
+        .route("/api/plugins/{sha256}", get(api::get_plugin))
+        .route("/api/plugins/{sha256}/wasm", get(api::plugin_wasm))
+        .route("/api/runs", post(api::run))
+        .route("/api/runs/{id}/cancel", post(api::cancel_run))
+        .route("/api/snippets", post(api::put_snippet))
+        .route("/api/snippets/{id}", get(api::get_snippet))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .with_state(app)
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no API endpoint at {}", uri.path()),
+        )
+        .into_response()
+    } else {
+        pages::error_page(
+            StatusCode::NOT_FOUND,
+            format!("Nothing here: {}", uri.path()),
+        )
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; runs in progress are let finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The address `quarry serve` binds by default.
+pub fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// An API error: a status and the JSON envelope.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: String,
+    message: String,
+    /// The row of the batch a plugin's error names.
+    row: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind: kind.into(),
+            message: message.into(),
+            row: None,
+        }
+    }
+
+    fn bad_request(kind: &str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, kind, message)
+    }
+
+    fn body(&self) -> serde_json::Value {
+        let mut error = json!({"kind": self.kind, "message": self.message});
+        if let Some(row) = self.row {
+            error["row"] = json!(row);
+        }
+        error
+    }
+
+    /// From a plugin file refused at upload.
+    fn upload(e: PluginError) -> Self {
+        use crate::plugin::Export;
+        let kind = match &e {
+            PluginError::NotWasm => "not_wasm",
+            PluginError::NotComponent => "not_component",
+            PluginError::WrongWorld(_) => "wrong_world",
+            PluginError::UnsupportedImport(_) => "unsupported_import",
+            PluginError::Invalid(_) => "invalid",
+            PluginError::Busy(_) => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string());
+            }
+            PluginError::Limit {
+                export: Export::Describe,
+                ..
+            }
+            | PluginError::Trap {
+                export: Export::Describe,
+                ..
+            }
+            | PluginError::Failed {
+                export: Export::Describe,
+                ..
+            } => "describe_failed",
+            _ => "invalid",
+        };
+        ApiError::bad_request(kind, e.to_string())
+    }
+
+    /// From a run that failed.
+    fn run(e: &crate::run::RunError) -> Self {
+        use crate::run::RunError;
+        use crate::source::SourceError;
+        let (status, kind) = match e {
+            RunError::Params(_) => (StatusCode::BAD_REQUEST, "bad_params"),
+            RunError::NoQuery => (StatusCode::BAD_REQUEST, "no_query"),
+            RunError::Source(s) => match s {
+                SourceError::Unknown { .. } => (StatusCode::NOT_FOUND, "unknown_source"),
+                SourceError::WrongDialect { .. } => (StatusCode::BAD_REQUEST, "wrong_dialect"),
+                SourceError::Query { .. } => (StatusCode::BAD_REQUEST, "query_error"),
+                SourceError::NotReadOnly { .. } => (StatusCode::BAD_REQUEST, "not_read_only"),
+                SourceError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+                SourceError::Unavailable { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "source_unavailable")
+                }
+                SourceError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
+            },
+            RunError::Plugin(p) => match p {
+                PluginError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+                PluginError::Cancelled { .. } => (StatusCode::CONFLICT, "cancelled"),
+                PluginError::Limit { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_limit"),
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_error"),
+            },
+            RunError::Output(_) => (StatusCode::INTERNAL_SERVER_ERROR, "output"),
+        };
+        let mut error = ApiError::new(status, kind, e.to_string());
+        if let RunError::Plugin(PluginError::Failed { row, .. }) = e {
+            error.row = *row;
+        }
+        error
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnknownPlugin(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_plugin", e.to_string())
+            }
+            StoreError::Corrupt(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt_plugin",
+                e.to_string(),
+            ),
+            StoreError::Io(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"ok": false, "error": self.body()});
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,1034 @@
+// The playground page: turns the form into a run request, streams the run's NDJSON
+// events into the results grid, and handles cancel, downloads and share links.
+//
+// Layout of this file: helpers, the params form (from a plugin's JSON Schema), the
+// results grid, rendering of the run's query/stats/logs, then the run itself and the
+// page wiring at the bottom.
+
+const $ = (id) => document.getElementById(id);
+
+/** The page's elements, looked up once. */
+const els = {
+  source: $('source'),
+  plugin: $('plugin'),
+  pluginInfo: $('plugin-info'),
+  pluginKind: $('plugin-kind'),
+  pluginDescription: $('plugin-description'),
+  pluginLink: $('plugin-link'),
+  paramsArea: $('params-area'),
+  paramsForm: $('params-form'),
+  query: $('query'),
+  queryNote: $('query-note'),
+  preview: $('preview'),
+  limit: $('limit'),
+  run: $('run'),
+  cancel: $('cancel'),
+  share: $('share'),
+  shareLine: $('share-line'),
+  shareUrl: $('share-url'),
+  shareNote: $('share-note'),
+  error: $('error'),
+  rowCount: $('row-count'),
+  truncated: $('truncated'),
+  rowCounter: $('row-counter'),
+  resultPanes: $('result-panes'),
+  previewPane: $('preview-pane'),
+  generatedQuery: $('generated-query'),
+  stats: $('stats'),
+  logs: $('logs'),
+};
+
+/** Example query per backend, shown as the editor's placeholder. */
+const SQL_EXAMPLE = 'SELECT * FROM flights LIMIT 100';
+const QUERY_EXAMPLES = {
+  sqlite: SQL_EXAMPLE,
+  postgres: SQL_EXAMPLE,
+  cockroach: SQL_EXAMPLE,
+  scylla: SQL_EXAMPLE,
+  mongo: '{"collection": "flights", "filter": {"origin": "JFK"}, "limit": 100}',
+};
+
+/** Column types whose cells are right-aligned. */
+const NUMERIC_TYPES = new Set(['int64', 'float64', 'decimal']);
+
+/** Cells longer than this are cut, with the full value in the tooltip. */
+const MAX_CELL_CHARS = 60;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/** Creates an element with an optional class and text. */
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** "1 row", "353 rows". */
+function rows(n) {
+  return n === 1 ? '1 row' : `${n} rows`;
+}
+
+/** Reads the error envelope of a non-2xx response, or makes one from its status. */
+async function responseError(response) {
+  const text = await response.text().catch(() => '');
+  try {
+    const body = JSON.parse(text);
+    if (isObject(body) && isObject(body.error)) return body.error;
+  } catch {
+    // Not JSON: fall through to the status line.
+  }
+  return {
+    kind: `HTTP ${response.status}`,
+    message: text.trim().slice(0, 500) || response.statusText || 'request failed',
+  };
+}
+
+async function postJson(url, body, signal) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+    signal,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Params form
+
+/**
+ * How the form shows one schema property: 'string', 'integer', 'number', 'boolean',
+ * 'enum' or 'list' (array of strings, comma separated); null when it cannot.
+ */
+function fieldKind(prop) {
+  if (!isObject(prop)) return null;
+  if (Array.isArray(prop.enum) && prop.enum.length > 0) return 'enum';
+  // ["string", "null"] means an optional string; the form leaves it out when empty.
+  const type = Array.isArray(prop.type) ? prop.type.find((t) => t !== 'null') : prop.type;
+  switch (type) {
+    case undefined:
+    case 'string':
+      return 'string';
+    case 'integer':
+    case 'number':
+    case 'boolean':
+      return type;
+    case 'array': {
+      const items = prop.items;
+      const stringItems = items === undefined || (isObject(items) && (items.type ?? 'string') === 'string');
+      return stringItems ? 'list' : null;
+    }
+    default:
+      return null;
+  }
+}
+
+/** Whether every param has a field of its type (enum values match by their JSON text). */
+function fitsFields(fields, params) {
+  const byName = new Map(fields.map((field) => [field.name, field]));
+  return Object.entries(params).every(([name, value]) => {
+    const field = byName.get(name);
+    switch (field?.kind) {
+      case undefined:
+        return false;
+      case 'enum':
+        return field.prop.enum.some((option) => JSON.stringify(option) === JSON.stringify(value));
+      case 'list':
+        return (
+          Array.isArray(value) &&
+          value.every((item) => typeof item === 'string' && item !== '' && item === item.trim() && !item.includes(','))
+        );
+      case 'integer':
+        return Number.isSafeInteger(value);
+      case 'string':
+        // An empty field means "not set".
+        return typeof value === 'string' && value !== '';
+      default:
+        return typeof value === field.kind;
+    }
+  });
+}
+
+/** Tests `text` against a JSON Schema pattern; an unusable pattern lets everything pass. */
+function matchesPattern(pattern, text) {
+  try {
+    return new RegExp(pattern, 'u').test(text);
+  } catch {
+    return true;
+  }
+}
+
+/** The first error of a string against minLength, maxLength and pattern, if any. */
+function stringError(prop, text) {
+  const length = [...text].length;
+  if (typeof prop.minLength === 'number' && length < prop.minLength) {
+    return `must be at least ${prop.minLength} characters`;
+  }
+  if (typeof prop.maxLength === 'number' && length > prop.maxLength) {
+    return `must be at most ${prop.maxLength} characters`;
+  }
+  if (typeof prop.pattern === 'string' && !matchesPattern(prop.pattern, text)) {
+    return `must match ${prop.pattern}`;
+  }
+  return null;
+}
+
+/** The first error of a number against the schema's range, if any. */
+function rangeError(prop, n) {
+  if (typeof prop.minimum === 'number' && n < prop.minimum) return `must be at least ${prop.minimum}`;
+  if (typeof prop.maximum === 'number' && n > prop.maximum) return `must be at most ${prop.maximum}`;
+  if (typeof prop.exclusiveMinimum === 'number' && n <= prop.exclusiveMinimum) {
+    return `must be more than ${prop.exclusiveMinimum}`;
+  }
+  if (typeof prop.exclusiveMaximum === 'number' && n >= prop.exclusiveMaximum) {
+    return `must be less than ${prop.exclusiveMaximum}`;
+  }
+  return null;
+}
+
+/**
+ * A form with one field per property of an object schema. `collect()` validates every
+ * field and returns the params object, or null (with the messages shown) when invalid.
+ */
+class SchemaForm {
+  /** Builds the form, or returns null when the schema (or the given params) does not fit one. */
+  static create(container, schema, params) {
+    if (!isObject(schema) || !isObject(schema.properties)) return null;
+    if (schema.type !== undefined && schema.type !== 'object') return null;
+    const entries = Object.entries(schema.properties);
+    if (entries.length === 0) return null;
+    const fields = [];
+    for (const [name, prop] of entries) {
+      const kind = fieldKind(prop);
+      if (!kind) return null;
+      fields.push({ name, prop, kind });
+    }
+    // Params the form cannot hold would be lost or changed: show them as JSON instead.
+    if (params && !fitsFields(fields, params)) return null;
+    const required = new Set(Array.isArray(schema.required) ? schema.required : []);
+    return new SchemaForm(container, fields, required, params);
+  }
+
+  constructor(container, fields, required, params) {
+    this.fields = fields;
+    for (const field of fields) {
+      field.required = required.has(field.name);
+      container.append(this.render(field));
+      // A fresh form starts from the defaults; a snippet's params are used as they are.
+      const start = params ? params[field.name] : field.prop.default;
+      if (start !== undefined) this.write(field, start);
+      // A checkbox cannot look unset: until it is clicked, one that started without a
+      // value is left out of the params, so the plugin's own default applies.
+      field.unset = start === undefined && !field.required;
+      field.input.addEventListener('change', () => {
+        field.unset = false;
+      });
+      const validate = () => this.validate(field);
+      field.input.addEventListener('input', validate);
+      field.input.addEventListener('change', validate);
+    }
+    if (params) this.fields.forEach((field) => this.validate(field));
+  }
+
+  /** The label, control, error slot and help text of one field. */
+  render(field) {
+    const { name, prop, kind } = field;
+    const id = `param-${name}`;
+    const wrapper = el('div', `field field-${kind}`);
+
+    const label = el('label', null, name);
+    label.htmlFor = id;
+    if (field.required) {
+      const mark = el('span', 'required-mark', '*');
+      mark.title = 'required';
+      label.append(mark);
+    }
+
+    let input;
+    if (kind === 'enum') {
+      input = el('select');
+      if (!field.required || prop.default === undefined) {
+        input.append(new Option(field.required ? '(choose)' : '(not set)', ''));
+      }
+      prop.enum.forEach((value, index) => {
+        input.append(new Option(typeof value === 'string' ? value : JSON.stringify(value), String(index)));
+      });
+    } else {
+      input = el('input');
+      input.type = { boolean: 'checkbox', integer: 'number', number: 'number' }[kind] ?? 'text';
+      if (kind === 'integer') input.step = '1';
+      if (kind === 'number') input.step = 'any';
+      if (input.type === 'text') {
+        input.autocomplete = 'off';
+        input.spellcheck = false;
+        if (kind === 'list') input.placeholder = 'comma, separated, values';
+      }
+      // Left empty, an optional field is not sent and the plugin uses its default.
+      const example = prop.default ?? (Array.isArray(prop.examples) ? prop.examples[0] : undefined);
+      if (example !== undefined && input.tagName === 'INPUT' && input.type !== 'checkbox') {
+        input.placeholder = Array.isArray(example) ? example.join(', ') : String(example);
+      }
+    }
+    input.id = id;
+    input.name = name;
+    field.input = input;
+
+    field.error = el('span', 'field-error');
+    field.error.id = `${id}-error`;
+    field.error.setAttribute('aria-live', 'polite');
+    const describedBy = [field.error.id];
+
+    const control = el('div', 'field-control');
+    control.append(input, field.error);
+    if (kind === 'boolean') {
+      // A checkbox reads best with its name beside it.
+      wrapper.append(control);
+      control.insertBefore(label, field.error);
+    } else {
+      wrapper.append(label, control);
+    }
+    if (typeof prop.description === 'string' && prop.description !== '') {
+      const help = el('small', 'help', prop.description);
+      help.id = `${id}-help`;
+      describedBy.push(help.id);
+      wrapper.append(help);
+    }
+    input.setAttribute('aria-describedby', describedBy.join(' '));
+    return wrapper;
+  }
+
+  /** Puts a value (a default, or a snippet's param) into a field. */
+  write(field, value) {
+    const { input, kind, prop } = field;
+    switch (kind) {
+      case 'boolean':
+        input.checked = value === true;
+        break;
+      case 'enum': {
+        const index = prop.enum.findIndex((option) => JSON.stringify(option) === JSON.stringify(value));
+        input.value = index < 0 ? '' : String(index);
+        break;
+      }
+      case 'list':
+        input.value = Array.isArray(value) ? value.join(', ') : String(value);
+        break;
+      default:
+        input.value = typeof value === 'string' ? value : JSON.stringify(value);
+    }
+  }
+
+  /** Reads a field: `{value}` when set, `{}` when left empty, `{error}` when invalid. */
+  read(field) {
+    const { input, kind, prop } = field;
+    switch (kind) {
+      case 'boolean':
+        return field.unset ? {} : { value: input.checked };
+      case 'enum':
+        return input.value === '' ? {} : { value: prop.enum[Number(input.value)] };
+      case 'integer':
+      case 'number': {
+        const whole = kind === 'integer';
+        const typeError = { error: whole ? 'must be a whole number' : 'must be a number' };
+        if (input.validity.badInput) return typeError;
+        const text = input.value.trim();
+        if (text === '') return {};
+        const n = Number(text);
+        if (!Number.isFinite(n) || (whole && !Number.isInteger(n))) return typeError;
+        if (whole && !Number.isSafeInteger(n)) return { error: 'is too large to send exactly' };
+        const error = rangeError(prop, n);
+        return error ? { error } : { value: n };
+      }
+      case 'list': {
+        const items = input.value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+        if (items.length === 0) return {};
+        const itemSchema = isObject(prop.items) ? prop.items : {};
+        for (const item of items) {
+          const error = stringError(itemSchema, item);
+          if (error) return { error: `"${item}" ${error}` };
+        }
+        if (typeof prop.minItems === 'number' && items.length < prop.minItems) {
+          return { error: `needs at least ${prop.minItems} values` };
+        }
+        if (typeof prop.maxItems === 'number' && items.length > prop.maxItems) {
+          return { error: `takes at most ${prop.maxItems} values` };
+        }
+        return { value: items };
+      }
+      default: {
+        if (input.value === '') return {};
+        const error = stringError(prop, input.value);
+        return error ? { error } : { value: input.value };
+      }
+    }
+  }
+
+  /** Shows the field's message; returns what `read` did, or null when invalid. */
+  validate(field) {
+    const result = this.read(field);
+    let error = result.error ?? null;
+    if (!error && !('value' in result) && field.required) error = 'required';
+    field.error.textContent = error ?? '';
+    field.input.setAttribute('aria-invalid', String(error !== null));
+    return error ? null : result;
+  }
+
+  collect() {
+    const params = {};
+    let firstInvalid = null;
+    for (const field of this.fields) {
+      const result = this.validate(field);
+      if (!result) firstInvalid ??= field.input;
+      else if ('value' in result) params[field.name] = result.value;
+    }
+    if (firstInvalid) {
+      firstInvalid.focus();
+      return null;
+    }
+    return params;
+  }
+}
+
+/** A JSON object typed by hand, for plugins whose params schema the form cannot show. */
+class JsonParamsForm {
+  constructor(container, params) {
+    const label = el('label', null, 'Params (JSON object)');
+    label.htmlFor = 'params-json';
+    this.textarea = el('textarea', 'code');
+    this.textarea.id = 'params-json';
+    this.textarea.rows = 6;
+    this.textarea.spellcheck = false;
+    this.textarea.value = JSON.stringify(params ?? {}, null, 2);
+    this.error = el('span', 'field-error');
+    this.error.id = 'params-json-error';
+    this.error.setAttribute('aria-live', 'polite');
+    this.textarea.setAttribute('aria-describedby', this.error.id);
+    this.textarea.addEventListener('input', () => this.read());
+
+    const wrapper = el('div', 'field field-json');
+    wrapper.append(label, this.textarea, this.error);
+    container.append(wrapper);
+    if (params) this.read();
+  }
+
+  /** The params object, or null with the message shown. */
+  read() {
+    let value;
+    let error = null;
+    try {
+      value = JSON.parse(this.textarea.value);
+      if (!isObject(value)) error = 'must be a JSON object, like {"name": "value"}';
+    } catch (e) {
+      error = `not valid JSON: ${e.message}`;
+    }
+    this.error.textContent = error ?? '';
+    this.textarea.setAttribute('aria-invalid', String(error !== null));
+    return error ? null : value;
+  }
+
+  collect() {
+    const params = this.read();
+    if (!params) this.textarea.focus();
+    return params;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Results grid
+
+/** One result cell, rendered by its column type. */
+function renderCell(value, type) {
+  const td = document.createElement('td');
+  if (value === null || value === undefined) {
+    td.className = 'null';
+    td.textContent = 'NULL';
+    return td;
+  }
+  if (value === '') {
+    td.className = 'empty';
+    return td;
+  }
+  // Strings (including 64-bit integers too large for a double) are shown exactly as sent.
+  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  if (NUMERIC_TYPES.has(type)) td.className = 'num';
+  if (text.length > MAX_CELL_CHARS) {
+    const chars = [...text];
+    if (chars.length > MAX_CELL_CHARS) {
+      td.textContent = `${chars.slice(0, MAX_CELL_CHARS).join('')}…`;
+      td.title = text;
+      return td;
+    }
+  }
+  td.textContent = text;
+  return td;
+}
+
+function nullCell() {
+  return renderCell(null);
+}
+
+/** A results table that grows as `columns` and `rows` events arrive. */
+class Grid {
+  constructor(table) {
+    this.head = table.tHead;
+    this.body = table.tBodies[0];
+    this.clear();
+  }
+
+  clear() {
+    this.columns = [];
+    this.rowCount = 0;
+    this.head.replaceChildren();
+    this.body.replaceChildren();
+  }
+
+  /** Sets the columns; when later ones were appended, earlier rows get null cells for them. */
+  setColumns(columns) {
+    const tr = document.createElement('tr');
+    for (const column of columns) {
+      const th = el('th', NUMERIC_TYPES.has(column.type) ? 'num' : null);
+      th.scope = 'col';
+      th.append(el('span', 'col-name', column.name), el('span', 'col-type', column.type));
+      tr.append(th);
+    }
+    this.head.replaceChildren(tr);
+    this.columns = columns;
+    if (this.rowCount > 0) {
+      for (const row of this.body.rows) {
+        for (let i = row.cells.length; i < columns.length; i++) row.append(nullCell());
+      }
+    }
+  }
+
+  appendRows(rows) {
+    const fragment = document.createDocumentFragment();
+    const columns = this.columns;
+    for (const row of rows) {
+      const tr = document.createElement('tr');
+      const width = Math.max(columns.length, row.length);
+      for (let i = 0; i < width; i++) tr.append(renderCell(row[i], columns[i]?.type));
+      fragment.append(tr);
+    }
+    this.body.append(fragment);
+    this.rowCount += rows.length;
+  }
+}
+
+const grid = new Grid($('grid'));
+const previewGrid = new Grid($('preview-grid'));
+
+// ---------------------------------------------------------------------------
+// The run's query, stats and logs
+
+/** Re-indents JSON text without parsing its values, so numbers and key order stay exact. */
+function prettyJson(text) {
+  try {
+    JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const closing = { '{': '}', '[': ']' };
+  let out = '';
+  let depth = 0;
+  const newline = () => `\n${'  '.repeat(depth)}`;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      // Copy the whole string literal, escapes included.
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (c === '{' || c === '[') {
+      let next = i + 1;
+      while (/\s/.test(text[next])) next++;
+      if (text[next] === closing[c]) {
+        out += c + closing[c];
+        i = next;
+      } else {
+        depth++;
+        out += c + newline();
+      }
+    } else if (c === '}' || c === ']') {
+      depth--;
+      out += newline() + c;
+    } else if (c === ',') {
+      out += `,${newline()}`;
+    } else if (c === ':') {
+      out += ': ';
+    } else if (!/\s/.test(c)) {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/** The query that ran, as text: SQL/CQL with its bound params, or MongoDB's parts. */
+function describeQuery(query) {
+  switch (query.kind) {
+    case 'sql':
+    case 'cql': {
+      const lines = [query.text];
+      if (Array.isArray(query.params) && query.params.length > 0) {
+        lines.push('', 'params:');
+        query.params.forEach((value, i) => lines.push(`  ${i + 1}: ${JSON.stringify(value)}`));
+      }
+      return lines.join('\n');
+    }
+    case 'mongo_find': {
+      const lines = [`collection: ${query.collection}`, `filter: ${prettyJson(query.filter)}`];
+      if (query.projection != null) lines.push(`projection: ${prettyJson(query.projection)}`);
+      if (query.sort != null) lines.push(`sort: ${prettyJson(query.sort)}`);
+      if (query.skip != null) lines.push(`skip: ${query.skip}`);
+      if (query.limit != null) lines.push(`limit: ${query.limit}`);
+      return lines.join('\n');
+    }
+    case 'mongo_aggregate':
+      return `collection: ${query.collection}\npipeline: ${prettyJson(query.pipeline)}`;
+    default:
+      return JSON.stringify(query, null, 2);
+  }
+}
+
+function formatMs(value) {
+  return typeof value === 'number' ? `${value.toFixed(1)} ms` : '—';
+}
+
+function formatCount(value) {
+  return typeof value === 'number' || typeof value === 'string' ? String(value) : '—';
+}
+
+/** The stats table's rows: label, and how to show the figure. */
+const STAT_ROWS = [
+  ['Compile/load', (s) => formatMs(s.load_ms) + (s.load_from_cache ? ' (from cache)' : '')],
+  ['Instantiate', (s) => formatMs(s.instantiate_ms)],
+  ['Query', (s) => formatMs(s.query_ms)],
+  ['Transform', (s) => formatMs(s.transform_ms)],
+  ['Total', (s) => formatMs(s.total_ms)],
+  ['Rows in', (s) => formatCount(s.rows_in)],
+  ['Rows out', (s) => formatCount(s.rows_out)],
+];
+
+/** Fills the stats table; dashes when there are no figures yet. */
+function renderStats(stats) {
+  const body = els.stats.tBodies[0];
+  body.replaceChildren(
+    ...STAT_ROWS.map(([label, show]) => {
+      const tr = document.createElement('tr');
+      const th = el('th', null, label);
+      th.scope = 'row';
+      tr.append(th, el('td', 'num', stats ? show(stats) : '—'));
+      return tr;
+    }),
+  );
+}
+
+function renderLogs(logs) {
+  const items = (Array.isArray(logs) ? logs : []).map((line) => {
+    const level = /^[a-z]+$/.test(line.level) ? line.level : 'info';
+    const li = el('li', `log-${level}`);
+    li.append(el('span', 'log-level', level), ' ', el('span', 'log-message', line.message));
+    return li;
+  });
+  els.logs.replaceChildren(...items);
+}
+
+function showProgress(rowsIn, rowsOut) {
+  els.rowCounter.textContent = `${rowsIn} rows read, ${rowsOut} rows out`;
+}
+
+/** Shows an error envelope `{kind, message, row?}` in the error box. */
+function showError(error) {
+  const kind = error?.kind ?? 'error';
+  els.error.dataset.kind = kind;
+  els.error.replaceChildren(
+    el('strong', 'error-kind', kind),
+    ' ',
+    el('span', 'error-message', error?.message ?? 'unknown error'),
+  );
+  if (typeof error?.row === 'number') {
+    els.error.append(' ', el('span', 'error-row', `(row ${error.row} of the batch)`));
+  }
+  els.error.hidden = false;
+}
+
+/** Shows the run as cancelled when the stream was cut before the server said so. */
+function showCancelled() {
+  els.error.dataset.kind = 'cancelled';
+  els.error.replaceChildren(el('span', 'error-message', 'Cancelled.'));
+  els.error.hidden = false;
+}
+
+/** Empties everything a previous run showed. */
+function clearResults() {
+  grid.clear();
+  previewGrid.clear();
+  els.previewPane.hidden = true;
+  els.resultPanes.classList.remove('with-preview');
+  els.error.hidden = true;
+  els.error.replaceChildren();
+  els.rowCount.textContent = '';
+  els.truncated.hidden = true;
+  els.generatedQuery.textContent = '';
+  renderStats(null);
+  renderLogs([]);
+}
+
+// ---------------------------------------------------------------------------
+// Plugin choice and the request
+
+/** The initial state the server put in the page. */
+function readInitialState() {
+  const empty = { sources: [], plugins: [], selected_plugin: null, snippet: null, snippet_problem: null };
+  try {
+    return { ...empty, ...JSON.parse($('initial-state').textContent) };
+  } catch (e) {
+    showError({ kind: 'page', message: `the page's initial state is not valid JSON: ${e.message}` });
+    return empty;
+  }
+}
+
+const initial = readInitialState();
+const pluginsBySha = new Map(initial.plugins.map((plugin) => [plugin.sha256, plugin]));
+const backendsBySource = new Map(initial.sources.map((source) => [source.name, source.backend]));
+
+/** The params form of the selected plugin; null without a plugin. */
+let paramsForm = null;
+
+function showQueryExample() {
+  const backend = backendsBySource.get(els.source.value);
+  els.query.placeholder = QUERY_EXAMPLES[backend] ?? SQL_EXAMPLE;
+}
+
+/** What the plugin does, in words. */
+function pluginRole(plugin) {
+  if (plugin.builds_query && plugin.transforms) return 'Builds the query and transforms rows';
+  if (plugin.builds_query) return 'Builds the query';
+  if (plugin.transforms) return 'Only transforms rows';
+  return 'Neither builds a query nor transforms rows';
+}
+
+/** Selects a plugin (or none) and rebuilds the params form, filled from `params` if given. */
+function selectPlugin(sha256, params = null) {
+  const plugin = pluginsBySha.get(sha256) ?? null;
+  els.plugin.value = plugin ? plugin.sha256 : '';
+  els.paramsForm.replaceChildren();
+  paramsForm = plugin
+    ? SchemaForm.create(els.paramsForm, plugin.params_schema, params) ??
+      new JsonParamsForm(els.paramsForm, params)
+    : null;
+  els.paramsArea.hidden = !plugin;
+  els.pluginInfo.hidden = !plugin;
+  const buildsQuery = Boolean(plugin?.builds_query);
+  els.queryNote.hidden = !buildsQuery;
+  els.query.classList.toggle('unused', buildsQuery);
+  if (plugin) {
+    els.pluginKind.textContent = pluginRole(plugin);
+    els.pluginDescription.textContent = plugin.description ?? '';
+    els.pluginLink.href = `/plugins/${encodeURIComponent(plugin.sha256)}`;
+  }
+}
+
+/** The row limit, or null (with the browser's message shown) when it is not a positive whole number. */
+function readLimit() {
+  const n = Number(els.limit.value);
+  const ok = els.limit.value.trim() !== '' && Number.isSafeInteger(n) && n >= 1;
+  els.limit.setCustomValidity(ok ? '' : 'The row limit must be a whole number, 1 or more.');
+  if (!ok) els.limit.reportValidity();
+  return ok ? n : null;
+}
+
+/** What every request names: source, plugin, params, query; null when the params are invalid. */
+function readForm() {
+  const params = paramsForm ? paramsForm.collect() : {};
+  if (params === null) return null;
+  return {
+    source: els.source.value,
+    plugin: els.plugin.value || null,
+    params,
+    query: els.query.value.trim() === '' ? null : els.query.value,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+/** The run in progress: its id once started, its AbortController, and whether it ended. */
+let current = null;
+
+/**
+ * Keeps integers beyond 2^53 exact where the browser can (JSON.rawJSON and the reviver's
+ * source text): they stay as their digits in the grid and in the query's bound params.
+ */
+const exactIntegers =
+  typeof JSON.rawJSON === 'function'
+    ? (key, value, context) =>
+        Number.isInteger(value) && !Number.isSafeInteger(value) && context?.source
+          ? JSON.rawJSON(context.source)
+          : value
+    : undefined;
+
+function parseEvent(line) {
+  try {
+    // Only a line with a long run of digits can hold such an integer; the rest skip the reviver.
+    return JSON.parse(line, /\d{16}/.test(line) ? exactIntegers : undefined);
+  } catch (e) {
+    throw new Error(`the server sent a line that is not JSON (${e.message}): ${line.slice(0, 200)}`);
+  }
+}
+
+/** Yields the events of an NDJSON body as they arrive. */
+async function* readEvents(body) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+    const lines = buffer.split('\n');
+    buffer = done ? '' : lines.pop();
+    for (const line of lines) {
+      if (line.trim() !== '') yield parseEvent(line);
+    }
+    if (done) return;
+  }
+}
+
+function handleEvent(event, run) {
+  switch (event.event) {
+    case 'started':
+      run.id = event.run;
+      break;
+    case 'columns':
+      grid.setColumns(event.columns);
+      break;
+    case 'rows':
+      grid.appendRows(event.rows);
+      break;
+    case 'progress':
+      showProgress(event.rows_in, event.rows_out);
+      break;
+    case 'preview':
+      previewGrid.setColumns(event.columns);
+      previewGrid.appendRows(event.rows);
+      els.previewPane.hidden = false;
+      els.resultPanes.classList.add('with-preview');
+      break;
+    case 'done':
+      run.done = true;
+      finishRun(event);
+      break;
+    default:
+      // An event this page does not know yet: nothing to show.
+      break;
+  }
+}
+
+/** Shows the `done` event: counts, truncation, query, stats, logs and any error. */
+function finishRun(event) {
+  els.rowCount.textContent = rows(grid.rowCount);
+  if (event.truncated) {
+    els.truncated.textContent = `Truncated at ${rows(grid.rowCount)}.`;
+    els.truncated.hidden = false;
+  }
+  els.generatedQuery.textContent = event.query ? describeQuery(event.query) : '';
+  renderStats(event.stats ?? null);
+  renderLogs(event.logs);
+  if (event.stats) showProgress(event.stats.rows_in, event.stats.rows_out);
+  if (!event.ok) showError(event.error);
+}
+
+function setRunning(running) {
+  els.run.disabled = running;
+  els.cancel.disabled = !running;
+  els.run.setAttribute('aria-busy', String(running));
+  document.body.classList.toggle('running', running);
+}
+
+async function run() {
+  if (current) return;
+  const form = readForm();
+  const limit = readLimit();
+  if (!form || limit === null) return;
+
+  clearResults();
+  const thisRun = { id: null, done: false, controller: new AbortController() };
+  thisRun.ended = new Promise((resolve) => {
+    thisRun.end = resolve;
+  });
+  current = thisRun;
+  setRunning(true);
+  els.rowCounter.textContent = 'Running…';
+  try {
+    const response = await postJson(
+      '/api/runs?format=events',
+      { ...form, limit, preview: els.preview.checked },
+      thisRun.controller.signal,
+    );
+    if (!response.ok) {
+      els.rowCounter.textContent = '';
+      showError(await responseError(response));
+      return;
+    }
+    for await (const event of readEvents(response.body)) handleEvent(event, thisRun);
+    if (!thisRun.done) {
+      showError({ kind: 'disconnected', message: 'the connection closed before the run finished' });
+    }
+  } catch (e) {
+    if (e.name === 'AbortError') {
+      els.rowCount.textContent = rows(grid.rowCount);
+      showCancelled();
+    } else {
+      // fetch and the body reader fail with a TypeError when the connection does.
+      showError({ kind: e instanceof TypeError ? 'network' : 'error', message: e.message });
+    }
+  } finally {
+    if (els.rowCounter.textContent === 'Running…') els.rowCounter.textContent = '';
+    current = null;
+    setRunning(false);
+    thisRun.end();
+  }
+}
+
+/** How long to wait for the server's own "cancelled" ending before cutting the stream. */
+const CANCEL_GRACE_MS = 2000;
+
+/** Asks the server to stop the run, then aborts the request if it is still streaming. */
+async function cancel() {
+  const run = current;
+  if (!run) return;
+  els.cancel.disabled = true;
+  if (run.id !== null) {
+    try {
+      await fetch(`/api/runs/${encodeURIComponent(run.id)}/cancel`, { method: 'POST' });
+    } catch {
+      // The abort below still stops this page's side of the run.
+    }
+    await Promise.race([run.ended, new Promise((resolve) => setTimeout(resolve, CANCEL_GRACE_MS))]);
+  }
+  run.controller.abort();
+}
+
+// ---------------------------------------------------------------------------
+// Downloads and share links
+
+/** Runs the form again in a file format and saves the response as a file. */
+async function download(button) {
+  const format = button.dataset.format;
+  const form = readForm();
+  const limit = readLimit();
+  if (!form || limit === null) return;
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    const response = await postJson(`/api/runs?format=${encodeURIComponent(format)}`, { ...form, limit });
+    if (!response.ok) {
+      showError(await responseError(response));
+      return;
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = el('a');
+    link.href = url;
+    link.download = `quarry-run.${format}`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    // The click has started the download; the URL is not needed after this turn.
+    setTimeout(() => URL.revokeObjectURL(url), 0);
+  } catch (e) {
+    showError({ kind: 'network', message: e.message });
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+  }
+}
+
+/** Saves the form as a snippet and shows its permalink. */
+async function share() {
+  const form = readForm();
+  if (!form) return;
+  els.share.disabled = true;
+  try {
+    const response = await postJson('/api/snippets', form);
+    if (!response.ok) {
+      showError(await responseError(response));
+      return;
+    }
+    const body = await response.json();
+    const url = location.origin + body.url;
+    els.shareUrl.href = url;
+    els.shareUrl.textContent = url;
+    els.shareNote.textContent = '';
+    els.shareLine.hidden = false;
+    try {
+      await navigator.clipboard.writeText(url);
+      els.shareNote.textContent = 'Copied to the clipboard.';
+    } catch {
+      // The clipboard needs permission or a secure context; the link is there to copy.
+    }
+  } catch (e) {
+    showError({ kind: 'network', message: e.message });
+  } finally {
+    els.share.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Wiring
+
+/** Tab in the editor inserts two spaces; Shift+Tab still moves the focus back. */
+function indentOnTab(event) {
+  if (event.key !== 'Tab' || event.shiftKey || event.ctrlKey || event.metaKey || event.altKey) return;
+  event.preventDefault();
+  // execCommand keeps the browser's undo history; setRangeText is the fallback without it.
+  if (!document.execCommand('insertText', false, '  ')) {
+    const { selectionStart, selectionEnd } = els.query;
+    els.query.setRangeText('  ', selectionStart, selectionEnd, 'end');
+  }
+}
+
+function init() {
+  for (const source of initial.sources) {
+    els.source.append(new Option(`${source.name} (${source.backend})`, source.name));
+  }
+  for (const plugin of initial.plugins) {
+    els.plugin.append(new Option(`${plugin.name} ${plugin.version}`, plugin.sha256));
+  }
+
+  els.source.addEventListener('change', showQueryExample);
+  els.plugin.addEventListener('change', () => selectPlugin(els.plugin.value));
+  els.query.addEventListener('keydown', indentOnTab);
+  els.limit.addEventListener('input', () => els.limit.setCustomValidity(''));
+  els.run.addEventListener('click', run);
+  els.cancel.addEventListener('click', cancel);
+  els.share.addEventListener('click', share);
+  for (const button of document.querySelectorAll('button.download')) {
+    button.addEventListener('click', () => download(button));
+  }
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      run();
+    }
+  });
+
+  renderStats(null);
+  const { snippet, snippet_problem: problem } = initial;
+  if (snippet) {
+    if (backendsBySource.has(snippet.source)) els.source.value = snippet.source;
+    els.query.value = snippet.query ?? '';
+    selectPlugin(snippet.plugin, isObject(snippet.params) ? snippet.params : {});
+  } else {
+    selectPlugin(initial.selected_plugin);
+  }
+  showQueryExample();
+
+  if (problem) showError({ kind: 'snippet', message: problem });
+  else if (snippet) run();
+}
+
+init();

@@ -1,0 +1,138 @@
+// The plugins page: uploads a .wasm file, picked or dropped, and opens the new plugin's page.
+
+const dropZone = document.getElementById('drop-zone');
+const fileInput = document.getElementById('upload-file');
+const status = document.getElementById('upload-status');
+
+/** The server's upload limit as the page shows it ("16 MiB"), and in bytes. */
+const maxUploadText = dropZone.dataset.maxUpload;
+const maxUploadBytes = parseSize(maxUploadText);
+
+let uploading = false;
+
+/** Bytes in "16 MiB", "512 KiB", "2 MB", "100 B"; null when the text is not a size. */
+function parseSize(text) {
+  const match = /^\s*([\d.]+)\s*([KMGT]?i?B|bytes?)?\s*$/i.exec(text ?? '');
+  if (!match) return null;
+  const units = { B: 1, BYTE: 1, BYTES: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
+  const unit = (match[2] ?? 'B').toUpperCase();
+  const binary = /^([KMGT])IB$/.exec(unit);
+  const factor = binary ? 1024 ** ('KMGT'.indexOf(binary[1]) + 1) : units[unit];
+  const value = Number(match[1]);
+  return factor && Number.isFinite(value) ? value * factor : null;
+}
+
+/** "1.2 MiB", in the style of the server's sizes. */
+function formatSize(bytes) {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function showStatus(text) {
+  status.replaceChildren(text);
+}
+
+function showError(message, kind) {
+  const error = document.createElement('span');
+  error.className = 'error';
+  if (kind) error.dataset.kind = kind;
+  error.textContent = message;
+  status.replaceChildren(error);
+}
+
+/**
+ * Posts the file's bytes. XMLHttpRequest rather than fetch because it says when the
+ * upload has finished, which is when the server starts compiling.
+ */
+function post(file, onSent) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', '/api/plugins');
+    request.setRequestHeader('Content-Type', 'application/wasm');
+    request.upload.addEventListener('load', onSent);
+    request.addEventListener('load', () => resolve({ status: request.status, text: request.responseText }));
+    request.addEventListener('error', () => reject(new Error('the connection failed')));
+    request.send(file);
+  });
+}
+
+/** The server's error envelope, or one made from the status. */
+function errorOf(response) {
+  try {
+    const body = JSON.parse(response.text);
+    if (body?.error?.message) return body.error;
+  } catch {
+    // Not JSON: described from the status below.
+  }
+  if (response.status === 413) {
+    return { kind: 'too_large', message: `too large (the limit is ${maxUploadText})` };
+  }
+  return { kind: `HTTP ${response.status}`, message: response.text.trim().slice(0, 500) || 'upload failed' };
+}
+
+async function upload(file) {
+  if (uploading) return;
+  if (maxUploadBytes !== null && file.size > maxUploadBytes) {
+    showError(`${file.name} is too large (${formatSize(file.size)}, the limit is ${maxUploadText})`, 'too_large');
+    return;
+  }
+  uploading = true;
+  dropZone.classList.add('busy');
+  showStatus('uploading…');
+  try {
+    const response = await post(file, () => showStatus('compiling…'));
+    if (response.status >= 200 && response.status < 300) {
+      const { plugin } = JSON.parse(response.text);
+      showStatus(response.status === 201 ? 'Uploaded. Opening…' : 'Already in the library. Opening…');
+      location.assign(`/plugins/${encodeURIComponent(plugin.sha256)}`);
+      return;
+    }
+    const error = errorOf(response);
+    showError(error.message, error.kind);
+  } catch (e) {
+    showError(`upload failed: ${e.message}`);
+  } finally {
+    uploading = false;
+    dropZone.classList.remove('busy');
+    // Choosing the same file again should upload it again.
+    fileInput.value = '';
+  }
+}
+
+fileInput.addEventListener('change', () => {
+  if (fileInput.files.length > 0) upload(fileInput.files[0]);
+});
+
+for (const type of ['dragenter', 'dragover']) {
+  dropZone.addEventListener(type, (event) => {
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+    dropZone.classList.add('dragging');
+  });
+}
+
+dropZone.addEventListener('dragleave', (event) => {
+  if (!dropZone.contains(event.relatedTarget)) dropZone.classList.remove('dragging');
+});
+
+dropZone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dropZone.classList.remove('dragging');
+  const files = event.dataTransfer.files;
+  if (files.length > 1) {
+    showError('drop one .wasm file at a time');
+  } else if (files.length === 1) {
+    upload(files[0]);
+  }
+});
+
+// A file dropped beside the zone would otherwise replace the page with the file.
+for (const type of ['dragover', 'drop']) {
+  window.addEventListener(type, (event) => event.preventDefault());
+}

@@ -251,3 +251,23 @@ impl std::io::Write for SharedBuf {
         Ok(())
     }
 }
+
+/// A `quarry serve` application for tests: the shared demo data, a fresh store in `store`,
+/// and a source `slow` (the demo file with a 300 ms statement timeout).
+pub fn web_app(store: &std::path::Path, settings: quarry::web::Settings) -> Arc<quarry::web::App> {
+    let mut sources = Sources::with_demo(data_dir());
+    sources.insert(
+        Arc::new(quarry::source::sqlite::SqliteSource::new("slow", demo_db())),
+        quarry::config::SourceSettings {
+            timeout: Some(std::time::Duration::from_millis(300)),
+            batch_rows: None,
+        },
+    );
+    let config = RuntimeConfig {
+        cache_dir: Some(data_dir().join("cache")),
+        limits: settings.limits.clone(),
+        ..Default::default()
+    };
+    let runtime = Arc::new(Runtime::new(config).unwrap());
+    Arc::new(quarry::web::App::new(runtime, sources, store, settings).unwrap())
+}

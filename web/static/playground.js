@@ -70,7 +70,7 @@ function isObject(value) {
 }
 
 /** "1 row", "353 rows". */
-function rows(n) {
+function rowsText(n) {
   return n === 1 ? '1 row' : `${n} rows`;
 }
 
@@ -89,7 +89,7 @@ async function responseError(response) {
   };
 }
 
-async function postJson(url, body, signal) {
+function postJson(url, body, signal) {
   return fetch(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -396,7 +396,7 @@ class SchemaForm {
 /** A JSON object typed by hand, for plugins whose params schema the form cannot show. */
 class JsonParamsForm {
   constructor(container, params) {
-    const label = el('label', null, 'Params (JSON object)');
+    const label = el('label', null, 'JSON object');
     label.htmlFor = 'params-json';
     this.textarea = el('textarea', 'code');
     this.textarea.id = 'params-json';
@@ -406,11 +406,14 @@ class JsonParamsForm {
     this.error = el('span', 'field-error');
     this.error.id = 'params-json-error';
     this.error.setAttribute('aria-live', 'polite');
-    this.textarea.setAttribute('aria-describedby', this.error.id);
     this.textarea.addEventListener('input', () => this.read());
 
+    const help = el('small', 'help', "This plugin's params have no form here: write them as a JSON object.");
+    help.id = 'params-json-help';
+    this.textarea.setAttribute('aria-describedby', `${this.error.id} ${help.id}`);
+
     const wrapper = el('div', 'field field-json');
-    wrapper.append(label, this.textarea, this.error);
+    wrapper.append(label, this.textarea, this.error, help);
     container.append(wrapper);
     if (params) this.read();
   }
@@ -526,6 +529,7 @@ const previewGrid = new Grid($('preview-grid'));
 
 /** Re-indents JSON text without parsing its values, so numbers and key order stay exact. */
 function prettyJson(text) {
+  if (typeof text !== 'string') return JSON.stringify(text, null, 2);
   try {
     JSON.parse(text);
   } catch {
@@ -830,9 +834,9 @@ function handleEvent(event, run) {
 
 /** Shows the `done` event: counts, truncation, query, stats, logs and any error. */
 function finishRun(event) {
-  els.rowCount.textContent = rows(grid.rowCount);
+  els.rowCount.textContent = rowsText(grid.rowCount);
   if (event.truncated) {
-    els.truncated.textContent = `Truncated at ${rows(grid.rowCount)}.`;
+    els.truncated.textContent = `Truncated at ${rowsText(grid.rowCount)}.`;
     els.truncated.hidden = false;
   }
   els.generatedQuery.textContent = event.query ? describeQuery(event.query) : '';
@@ -880,7 +884,7 @@ async function run() {
     }
   } catch (e) {
     if (e.name === 'AbortError') {
-      els.rowCount.textContent = rows(grid.rowCount);
+      els.rowCount.textContent = rowsText(grid.rowCount);
       showCancelled();
     } else {
       // fetch and the body reader fail with a TypeError when the connection does.

@@ -22,7 +22,7 @@ function parseSize(text) {
   return factor && Number.isFinite(value) ? value * factor : null;
 }
 
-/** "1.2 MiB", in the style of the server's sizes. */
+/** "1.2 MiB", "16 MiB": the style of the server's sizes. */
 function formatSize(bytes) {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
   let value = bytes;
@@ -31,7 +31,7 @@ function formatSize(bytes) {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return Number.isInteger(value) ? `${value} ${units[unit]}` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function showStatus(text) {

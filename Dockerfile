@@ -16,7 +16,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/quarry /usr/local/bin/quarry
 COPY --from=build /out/plugins/ /usr/share/quarry/plugins/
-ENV QUARRY_DATA=/var/lib/quarry
+ENV QUARRY_DATA=/var/lib/quarry \
+    QUARRY_PLUGINS=/usr/share/quarry/plugins
 WORKDIR /var/lib/quarry
 EXPOSE 8080
 CMD ["quarry", "serve", "--bind", "0.0.0.0:8080"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Quarry's whole test suite on a fresh machine: installs what is missing (the
-# wasm32-wasip2 Rust target; PostgreSQL when run as root; the MongoDB emulator from npm),
-# starts the servers, builds every plugin, then runs every test.
+# wasm32-wasip2 Rust target; PostgreSQL and Chromium when run as root; the MongoDB emulator
+# from npm), starts the servers, builds every plugin, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,13 @@ if [ -z "${QUARRY_TEST_MONGO_EMULATOR_URI:-}" ] && command -v node >/dev/null &&
     trap 'kill $emulator 2>/dev/null || true' EXIT
     for _ in $(seq 1 50); do grep -q listening target/mongo-emulator/server.log && break; sleep 0.2; done
     export QUARRY_TEST_MONGO_EMULATOR_URI="mongodb://127.0.0.1:$port/?directConnection=true"
+fi
+
+# Chromium and chromedriver for the browser test (Debian's packages; root installs them).
+if ! command -v chromedriver >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "== Chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 echo "== building plugins (cargo plugins)"

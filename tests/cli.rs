@@ -298,3 +298,60 @@ fn compare_mode_reports_a_match_or_the_first_difference() {
         "{text}"
     );
 }
+
+/// `quarry serve` answers on the address it prints, adds a directory of plugins to its
+/// library, and stops cleanly on Ctrl+C (SIGINT) and on SIGTERM.
+#[test]
+fn serve_answers_then_shuts_down_gracefully() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    for signal in ["-INT", "-TERM"] {
+        let store = tempfile::tempdir().unwrap();
+        let plugins = tempfile::tempdir().unwrap();
+        std::fs::copy(plugin_path("units"), plugins.path().join("units.wasm")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--plugins"])
+            .arg(plugins.path())
+            .env("QUARRY_DATA", store.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut address = None;
+        let mut log = String::new();
+        for line in stderr.by_ref().lines() {
+            let line = line.unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(url) = line.strip_prefix("Quarry is serving on http://") {
+                address = Some(url.to_owned());
+                break;
+            }
+        }
+        let address = address.unwrap_or_else(|| panic!("no address in:\n{log}"));
+        assert!(log.contains("added 1 plugin(s)"), "{log}");
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "GET /api/plugins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"name\":\"units\""), "{answer}");
+
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        assert!(status.success(), "{signal}: {status}\n{rest}");
+        assert!(
+            rest.contains("shutting down") && rest.contains("stopped"),
+            "{rest}"
+        );
+    }
+}

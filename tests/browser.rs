@@ -1,0 +1,299 @@
+//! The playground in a real browser: Chromium driven through chromedriver (WebDriver, the
+//! `fantoccini` crate) against `quarry serve` on 127.0.0.1:0. Upload an example plugin,
+//! fill its params, run it on the demo data, read the grid, share it, open the link in a
+//! fresh browser session and see the same rows; then cancel a long run.
+//!
+//! Needs `chromium` and `chromedriver` (Debian's `chromium` and `chromium-driver`, which
+//! scripts/test.sh installs as root). Without them the test says it was skipped, except in
+//! CI, where that is a failure. `QUARRY_SCREENSHOT=docs/playground.png` also saves a
+//! screenshot of the playground after the run (the one in the README).
+
+mod common;
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use quarry::web::{App, Settings};
+use serde_json::json;
+
+/// chromedriver on a free loopback port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}
+
+fn driver() -> Option<Driver> {
+    let (Some(chromedriver), Some(_)) = (find("chromedriver"), find("chromium")) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have chromium and chromedriver (scripts/test.sh installs them)"
+        );
+        eprintln!("skipped: install chromium and chromedriver to run the browser test");
+        return None;
+    };
+    let port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(driver)
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--disable-dev-shm-usage", "--window-size=1400,1000"
+        ]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+/// Waits until `f` returns `Some`, up to 30 s.
+async fn until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = f().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    match client.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The result grid's cells, row by row, once a run has finished.
+async fn grid_after_run(client: &Client) -> Vec<Vec<String>> {
+    until("the run to finish", || async {
+        let count = text(client, "#row-count").await;
+        let running = client
+            .find(Locator::Id("run"))
+            .await
+            .ok()?
+            .attr("disabled")
+            .await
+            .ok()?
+            .is_some();
+        (!running && count.contains("row")).then_some(())
+    })
+    .await;
+    let mut rows = Vec::new();
+    for tr in client
+        .find_all(Locator::Css("#grid tbody tr"))
+        .await
+        .unwrap()
+    {
+        let mut cells = Vec::new();
+        for td in tr.find_all(Locator::Css("td")).await.unwrap() {
+            cells.push(td.text().await.unwrap());
+        }
+        rows.push(cells);
+    }
+    rows
+}
+
+async fn fill(client: &Client, id: &str, value: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn serve(app: Arc<App>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(quarry::web::serve(listener, app, std::future::pending()));
+    format!("http://{address}")
+}
+
+#[test]
+fn upload_run_share_and_cancel_in_a_real_browser() {
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+
+        // Upload the example plugin through the file input.
+        client.goto(&format!("{base}/plugins")).await.unwrap();
+        let wasm = plugin_path("flights_between");
+        client
+            .find(Locator::Id("upload-file"))
+            .await
+            .unwrap()
+            .send_keys(wasm.to_str().unwrap())
+            .await
+            .unwrap();
+        let sha = quarry::plugin::sha256_hex(&std::fs::read(&wasm).unwrap());
+        until("the plugin's page", || async {
+            let url = client.current_url().await.ok()?;
+            url.path().ends_with(&sha).then_some(())
+        })
+        .await;
+        client
+            .find(Locator::Id("open-in-playground"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        // Fill its params and run it on the demo.
+        until("the params form", || async {
+            client.find(Locator::Id("param-origin")).await.ok()
+        })
+        .await;
+        fill(&client, "param-origin", "EWR").await;
+        fill(&client, "param-dest", "IAH").await;
+        fill(&client, "param-from", "2013-03-01").await;
+        fill(&client, "param-to", "2013-03-07").await;
+        client
+            .find(Locator::Id("run"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let rows = grid_after_run(&client).await;
+
+        // The grid holds what the demo database holds, in the plugin's order.
+        let expected: Vec<Vec<String>> = sql(
+            "SELECT carrier, CAST(flight AS TEXT), origin, dest FROM flights
+             WHERE origin = 'EWR' AND dest = 'IAH'
+               AND time_hour >= '2013-03-01' AND time_hour < '2013-03-08'
+             ORDER BY time_hour, carrier, flight",
+        );
+        assert!(expected.len() > 50, "{}", expected.len());
+        assert_eq!(rows.len(), expected.len());
+        // Columns 9..=13 are carrier, flight, tailnum, origin, dest.
+        let got: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| vec![r[9].clone(), r[10].clone(), r[12].clone(), r[13].clone()])
+            .collect();
+        assert_eq!(got, expected);
+        assert!(
+            text(&client, "#row-count")
+                .await
+                .contains(&expected.len().to_string())
+        );
+        assert!(text(&client, "#generated-query").await.contains("SELECT"));
+        if let Ok(path) = std::env::var("QUARRY_SCREENSHOT") {
+            let png = client.screenshot().await.unwrap();
+            std::fs::write(repo_root().join(path), png).unwrap();
+        }
+
+        // Share, then open the link in a fresh browser session: the same rows.
+        client
+            .find(Locator::Id("share"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let link = until("the share link", || async {
+            let href = client
+                .find(Locator::Id("share-url"))
+                .await
+                .ok()?
+                .attr("href")
+                .await
+                .ok()??;
+            href.contains("/s/").then_some(href)
+        })
+        .await;
+        client.close().await.unwrap();
+        let fresh = browser(&driver).await;
+        fresh.goto(&link).await.unwrap();
+        let shared_rows = grid_after_run(&fresh).await;
+        assert_eq!(shared_rows, rows);
+
+        // A long run streams and stops on Cancel: the plugin busy-waits a minute per batch.
+        let hostile = std::fs::read(plugin_path("hostile")).unwrap();
+        let (plugin, _) = app.runtime.load(&hostile).unwrap();
+        app.store.put_plugin(&hostile, &plugin).unwrap();
+        fresh
+            .goto(&format!("{base}/?plugin={}", plugin.sha256))
+            .await
+            .unwrap();
+        fill(&fresh, "params-json", r#"{"attack": "slow", "ms": 60000}"#).await;
+        fill(&fresh, "query", "SELECT * FROM flights").await;
+        let started = Instant::now();
+        fresh
+            .find(Locator::Id("run"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let cancel = fresh.find(Locator::Id("cancel")).await.unwrap();
+        until("Cancel to be enabled", || async {
+            cancel.attr("disabled").await.ok()?.is_none().then_some(())
+        })
+        .await;
+        cancel.click().await.unwrap();
+        let error = until("the run to end", || async {
+            let shown = fresh.find(Locator::Id("error")).await.ok()?;
+            let hidden = shown.attr("hidden").await.ok()?.is_some();
+            let text = shown.text().await.ok()?;
+            (!hidden && !text.is_empty()).then_some(text)
+        })
+        .await;
+        assert!(error.to_lowercase().contains("cancel"), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cancel stopped the plugin"
+        );
+        fresh.close().await.unwrap();
+    });
+}

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs Quarry on the embedded demo data: builds the plugins, then runs the delay-stats
-# aggregate over all 336,776 flights of 2013 (the demo database is built on first use).
+# Runs the Quarry playground on the embedded demo data: builds the host and the example
+# plugins, prints one plugin run over all 336,776 flights of 2013 as a taste of the command
+# line, then serves the playground with the examples in its library on
+# http://127.0.0.1:8080 (Ctrl+C stops it). Extra arguments go to `quarry serve`, e.g.
+# `scripts/demo.sh --bind 0.0.0.0:8080`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +12,11 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
 fi
 cargo plugins -j2 --quiet
 cargo build --release -j2 --quiet
-exec ./target/release/quarry run \
-    --plugin target/wasm32-wasip2/release/delay_stats.wasm \
-    --query "SELECT carrier, arr_delay FROM flights" "$@"
+plugins=target/wasm32-wasip2/release
+./target/release/quarry run --plugin $plugins/delay_stats.wasm \
+    --query "SELECT carrier, arr_delay FROM flights"
+args=()
+for example in flights_between units delayed delay_stats mask; do
+    args+=(--plugins "$plugins/$example.wasm")
+done
+exec ./target/release/quarry serve "${args[@]}" "$@"

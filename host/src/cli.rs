@@ -67,9 +67,10 @@ pub struct ServeArgs {
     /// The largest plugin upload, e.g. 16MiB.
     #[arg(long, value_parser = parse_bytes, default_value = "16MiB")]
     pub max_upload: u64,
-    /// Add every .wasm plugin in this directory to the library when starting.
-    #[arg(long, env = "QUARRY_PLUGINS")]
-    pub plugins: Option<PathBuf>,
+    /// Add this .wasm plugin, or every .wasm plugin in this directory, to the library when
+    /// starting; repeatable (QUARRY_PLUGINS takes a `:`-separated list).
+    #[arg(long, env = "QUARRY_PLUGINS", value_delimiter = ':')]
+    pub plugins: Vec<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -204,11 +205,11 @@ fn serve(
     };
     let app = crate::web::App::new(runtime, sources, data_dir, settings)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-    if let Some(dir) = &args.plugins {
+    for path in &args.plugins {
         let (added, refused) = app
-            .preload(dir)
-            .with_context(|| format!("cannot read plugins from {}", dir.display()))?;
-        eprintln!("added {added} plugin(s) from {}", dir.display());
+            .preload(path)
+            .with_context(|| format!("cannot read plugins from {}", path.display()))?;
+        eprintln!("added {added} plugin(s) from {}", path.display());
         for (path, why) in refused {
             eprintln!("warning: {} was refused: {why}", path.display());
         }

@@ -101,16 +101,20 @@ impl App {
         Ok(plugin)
     }
 
-    /// Adds every `.wasm` file in `dir` to the library; returns how many it added and the
-    /// files it refused, with why.
-    pub fn preload(&self, dir: &Path) -> std::io::Result<(usize, Vec<(PathBuf, String)>)> {
+    /// Adds a `.wasm` file, or every `.wasm` file in a directory, to the library; returns
+    /// how many it added and the files it refused, with why.
+    pub fn preload(&self, path: &Path) -> std::io::Result<(usize, Vec<(PathBuf, String)>)> {
         let mut added = 0;
         let mut refused = Vec::new();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .collect();
+        let mut files: Vec<PathBuf> = if path.is_dir() {
+            std::fs::read_dir(path)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .collect()
+        } else {
+            vec![path.to_path_buf()]
+        };
         files.sort();
         for path in files {
             let result = std::fs::read(&path)

@@ -717,3 +717,51 @@ fn the_openapi_document_lists_every_endpoint() {
         }
     }
 }
+
+#[test]
+fn runs_beyond_the_slots_and_the_queue_are_turned_away_busy() {
+    let server = Server::with(Settings {
+        max_runs: 1,
+        max_queue: 1,
+        ..Settings::default()
+    });
+    let hostile = server.add("hostile");
+    let router = server.router();
+    let post = |uri: &str, body: Value| {
+        Request::post(uri)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let quick = json!({"source": "demo", "query": "SELECT count(*) FROM airlines"});
+    tokio().block_on(async {
+        // The slot: a run whose plugin busy-waits 2 s on its one batch.
+        let slow = json!({"source": "demo", "plugin": hostile, "query": "SELECT * FROM airlines",
+                          "params": {"attack": "slow", "ms": 2000}});
+        let holding = router
+            .clone()
+            .oneshot(post("/api/runs?format=events", slow))
+            .await
+            .unwrap();
+        // The queue: a run that waits for the slot.
+        let queued = tokio::spawn(router.clone().oneshot(post("/api/runs", quick.clone())));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Beyond both: turned away at once.
+        let started = std::time::Instant::now();
+        let turned_away = router
+            .clone()
+            .oneshot(post("/api/runs", quick.clone()))
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(turned_away.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value =
+            serde_json::from_slice(&turned_away.into_body().collect().await.unwrap().to_bytes())
+                .unwrap();
+        assert_eq!(body["error"]["kind"], json!("busy"), "{body}");
+        // The slow run ends, and the queued one gets its turn.
+        let events = events(&holding.into_body().collect().await.unwrap().to_bytes());
+        assert_eq!(events.last().unwrap()["ok"], json!(true));
+        let queued = queued.await.unwrap().unwrap();
+        assert_eq!(queued.status(), StatusCode::OK);
+    });
+}

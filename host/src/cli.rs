@@ -67,6 +67,12 @@ pub struct ServeArgs {
     /// The largest plugin upload, e.g. 16MiB.
     #[arg(long, value_parser = parse_bytes, default_value = "16MiB")]
     pub max_upload: u64,
+    /// Runs (and plugin compilations) in progress at once [default: two per core].
+    #[arg(long)]
+    pub max_runs: Option<usize>,
+    /// Runs that may wait for a slot; beyond this a run is answered 503 busy.
+    #[arg(long, default_value_t = 64)]
+    pub max_queue: usize,
     /// Add this .wasm plugin, or every .wasm plugin in this directory, to the library when
     /// starting; repeatable (QUARRY_PLUGINS takes a `:`-separated list).
     #[arg(long, env = "QUARRY_PLUGINS", value_delimiter = ':')]
@@ -201,6 +207,8 @@ fn serve(
     let settings = crate::web::Settings {
         max_upload: args.max_upload,
         limits,
+        max_runs: args.max_runs.unwrap_or_else(crate::web::default_max_runs),
+        max_queue: args.max_queue,
         ..Default::default()
     };
     let app = crate::web::App::new(runtime, sources, data_dir, settings)

@@ -173,8 +173,10 @@ pub async fn upload_plugin(
             "the upload is empty; send the plugin's .wasm file",
         ));
     }
+    let slot = app.gate.enter().await?;
     let store = app.clone();
     let (meta, created) = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let (plugin, _) = store.runtime.load(&wasm).map_err(ApiError::upload)?;
         let stored = store.store.put_plugin(&wasm, &plugin).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
@@ -343,6 +345,7 @@ pub async fn run(
 ) -> Result<Response, ApiError> {
     let format = run_format(query.as_deref())?;
     let run: RunBody = parse(&body(request_body)?)?;
+    let slot = app.gate.enter().await?;
     let request = prepare(&app, run, format).await?;
     let id = new_run_id();
     app.runs
@@ -356,6 +359,7 @@ pub async fn run(
     let handle = tokio::runtime::Handle::current();
     if format == RunFormat::Json {
         let (report, rows) = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let _registered = registered;
             let app = &_registered.app;
             let mut rows = Rows::default();
@@ -399,6 +403,7 @@ pub async fn run(
     let (tx, mut rx) = mpsc::channel::<Msg>(16);
     let cancel = request.cancel.clone();
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let _registered = registered;
         let app = &_registered.app;
         match format {

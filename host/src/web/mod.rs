@@ -12,7 +12,7 @@ mod stream;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -21,6 +21,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::plugin::{Limits, LoadedPlugin, PluginError, Runtime};
 use crate::source::Sources;
@@ -35,6 +36,10 @@ pub struct Settings {
     pub limits: Limits,
     /// Rows returned by a JSON run when the request gives no `limit`.
     pub default_rows: u64,
+    /// Runs (and plugin compilations) in progress at once.
+    pub max_runs: usize,
+    /// Runs waiting for a slot; beyond this a run is turned away as `busy`.
+    pub max_queue: usize,
 }
 
 impl Default for Settings {
@@ -43,7 +48,67 @@ impl Default for Settings {
             max_upload: 16 << 20,
             limits: Limits::default(),
             default_rows: 1000,
+            max_runs: default_max_runs(),
+            max_queue: 64,
         }
+    }
+}
+
+/// Two runs per core: a run waits on its database about as often as it computes.
+pub fn default_max_runs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
+/// Caps the work in progress. A run takes a slot, or waits for one in a bounded queue;
+/// when the queue is full the request is answered `503 busy` at once, so a burst never
+/// piles up unbounded work behind the ones already running.
+pub struct Gate {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_runs: usize,
+    max_queue: usize,
+}
+
+impl Gate {
+    fn new(max_runs: usize, max_queue: usize) -> Self {
+        Gate {
+            slots: Arc::new(Semaphore::new(max_runs.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_runs: max_runs.max(1),
+            max_queue,
+        }
+    }
+
+    /// A slot, held until the permit is dropped.
+    pub async fn enter(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_queue {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!(
+                    "the server is busy: {} runs in progress and {} waiting; try again shortly",
+                    self.max_runs, self.max_queue
+                ),
+            ));
+        }
+        // Leaves the queue however the wait ends, also when the client goes away.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
+        Ok(self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed"))
     }
 }
 
@@ -57,6 +122,8 @@ pub struct App {
     loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     /// Cancel flags of the runs in progress, by run id.
     runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// Slots for runs and compilations.
+    gate: Gate,
 }
 
 impl App {
@@ -70,6 +137,7 @@ impl App {
             runtime,
             sources,
             store: Store::open(data_dir)?,
+            gate: Gate::new(settings.max_runs, settings.max_queue),
             settings,
             loaded: Mutex::default(),
             runs: Mutex::default(),

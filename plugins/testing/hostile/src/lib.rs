@@ -63,8 +63,12 @@ enum Attack {
     Log,
     Stdout,
     File,
+    Dir,
     Env,
     Socket,
+    Dns,
+    Huge,
+    Billions,
     Lie,
     Offsets,
     Utf8,
@@ -80,7 +84,7 @@ impl Attack {
     /// can return.
     fn is_malformed_batch(self) -> bool {
         use Attack::*;
-        matches!(self, Lie | Offsets | Utf8 | Validity | Columns | Type)
+        matches!(self, Lie | Offsets | Utf8 | Validity | Columns | Type | Billions)
     }
 }
 
@@ -163,8 +167,11 @@ impl Hostile {
                 println!("{}", kib_line());
             },
             Attack::File => Err(read_files()),
+            Attack::Dir => Err(list_dir()),
             Attack::Env => Err(env()),
             Attack::Socket => Err(connect()),
+            Attack::Dns => Err(resolve()),
+            Attack::Huge => Ok(Some(huge_value())),
             Attack::ErrorRow => Err(Error::at_row(2, "bad value")),
             Attack::Slow => {
                 busy_wait(Duration::from_millis(self.ms));
@@ -176,7 +183,8 @@ impl Hostile {
             | Attack::Utf8
             | Attack::Validity
             | Attack::Columns
-            | Attack::Type => Ok(Some(Batch::from_raw(malformed(self.attack)))),
+            | Attack::Type
+            | Attack::Billions => Ok(Some(Batch::from_raw(malformed(self.attack)))),
         }
     }
 }
@@ -251,6 +259,30 @@ fn read_files() -> Error {
     })
 }
 
+/// Tries to list the root directory; it should not be possible.
+fn list_dir() -> Error {
+    Error::new(match std::fs::read_dir("/") {
+        Ok(entries) => format!("LEAK: dir: / has {} entries", entries.count()),
+        Err(error) => format!("dir: {error}"),
+    })
+}
+
+/// Tries to resolve a host name; it should fail without a network.
+fn resolve() -> Error {
+    use std::net::ToSocketAddrs;
+    Error::new(match ("example.com", 80).to_socket_addrs() {
+        Ok(addresses) => format!("LEAK: dns: example.com is {:?}", addresses.collect::<Vec<_>>()),
+        Err(error) => format!("dns: {error}"),
+    })
+}
+
+/// One text value of 256 MiB: more than a plugin's memory holds by default.
+fn huge_value() -> Batch {
+    let mut column = quarry_plugin::TextBuilder::new("huge");
+    column.push(Some(&"x".repeat(256 << 20)));
+    Batch::new(vec![column.finish()]).expect("one column")
+}
+
 /// Counts the environment variables and arguments; there should be none of either.
 fn env() -> Error {
     let names: Vec<String> = std::env::vars().map(|(name, _)| name).collect();
@@ -311,6 +343,8 @@ fn malformed(attack: Attack) -> raw::Batch {
             (20, vec![column])
         }
         Attack::Columns => (3, vec![int64("a", vec![1, 2, 3]), int64("b", vec![1, 2])]),
+        // Declares four billion rows and holds one.
+        Attack::Billions => (u32::MAX, vec![int64("n", vec![1])]),
         // Says int64, holds text.
         Attack::Type => {
             let mut column = text(vec![0, 1, 2], b"ab".to_vec());

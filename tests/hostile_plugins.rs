@@ -1,6 +1,7 @@
-//! Every limit and every kind of misbehaviour ends the run with the right typed error, within
-//! its limit, and the next run on the same runtime works. The `hostile` test plugin performs
-//! the attack named in its params.
+//! The hostile plugin suite: one attack per test. Every limit and every kind of misbehaviour
+//! ends the run with the exact typed error, within its limit, and the next run on the same
+//! runtime (the host process) works. The `hostile` test plugin performs the attack named in
+//! its params; the bad-file cases use bytes made here.
 
 mod common;
 
@@ -62,22 +63,34 @@ fn expect_limit(params: &str, export: Export, limit: Limit) -> Duration {
     took
 }
 
+/// An infinite loop in `export` is stopped at the CPU deadline, quickly.
+fn loop_in(export: &str, expected: Export) {
+    let params = format!(r#"{{"attack": "loop", "in": "{export}"}}"#);
+    let took = expect_limit(&params, expected, Limit::CpuTime(Duration::from_secs(1)));
+    assert!(
+        took < Duration::from_secs(4),
+        "{export}: stopping took {took:?}"
+    );
+}
+
 #[test]
-fn an_infinite_loop_is_stopped_at_the_cpu_deadline_in_every_export() {
-    for export in ["init", "build_query", "transform", "finish"] {
-        let params = format!(r#"{{"attack": "loop", "in": "{export}"}}"#);
-        let expected = match export {
-            "init" => Export::Init,
-            "build_query" => Export::BuildQuery,
-            "transform" => Export::Transform,
-            _ => Export::Finish,
-        };
-        let took = expect_limit(&params, expected, Limit::CpuTime(Duration::from_secs(1)));
-        assert!(
-            took < Duration::from_secs(4),
-            "{export}: stopping took {took:?}"
-        );
-    }
+fn an_infinite_loop_in_init_is_stopped_at_the_cpu_deadline() {
+    loop_in("init", Export::Init);
+}
+
+#[test]
+fn an_infinite_loop_in_build_query_is_stopped_at_the_cpu_deadline() {
+    loop_in("build_query", Export::BuildQuery);
+}
+
+#[test]
+fn an_infinite_loop_in_transform_is_stopped_at_the_cpu_deadline() {
+    loop_in("transform", Export::Transform);
+}
+
+#[test]
+fn an_infinite_loop_in_finish_is_stopped_at_the_cpu_deadline() {
+    loop_in("finish", Export::Finish);
 }
 
 #[test]
@@ -99,12 +112,16 @@ fn unbounded_recursion_hits_the_stack_limit() {
 }
 
 #[test]
-fn unbounded_logging_hits_the_log_limit_and_keeps_what_fit() {
+fn unbounded_logging_hits_the_log_limit() {
     expect_limit(
         r#"{"attack": "log"}"#,
         Export::Transform,
         Limit::LogBytes(1 << 20),
     );
+}
+
+#[test]
+fn unbounded_stdout_hits_the_log_limit_and_keeps_what_fit() {
     expect_limit(
         r#"{"attack": "stdout"}"#,
         Export::Transform,
@@ -122,12 +139,34 @@ fn unbounded_logging_hits_the_log_limit_and_keeps_what_fit() {
 }
 
 #[test]
-fn a_huge_batch_hits_the_batch_limit_and_many_rows_the_output_limit() {
+fn an_enormous_single_value_hits_the_memory_limit() {
+    expect_limit(
+        r#"{"attack": "huge"}"#,
+        Export::Transform,
+        Limit::Memory(64 << 20),
+    );
+}
+
+#[test]
+fn a_huge_batch_hits_the_batch_limit() {
     expect_limit(
         r#"{"attack": "rows"}"#,
         Export::Transform,
         Limit::BatchRows(65_536),
     );
+}
+
+#[test]
+fn billions_of_declared_rows_are_refused_before_anything_is_allocated() {
+    expect_limit(
+        r#"{"attack": "billions"}"#,
+        Export::Transform,
+        Limit::BatchRows(65_536),
+    );
+}
+
+#[test]
+fn many_rows_hit_the_output_row_limit() {
     let rt = runtime_with(Limits {
         batch_rows: 2_000_000,
         output_rows: 1_500_000,
@@ -174,57 +213,122 @@ fn a_panic_is_a_trap_with_a_backtrace() {
     );
 }
 
+/// The attack fails inside the sandbox with a message that shows nothing leaked.
+fn sandboxed(attack: &str, expect: &str) {
+    let (error, _) = attack_fn(attack);
+    let PluginError::Failed { message, .. } = error else {
+        panic!("{attack}: expected a plugin error, got {error}")
+    };
+    assert!(
+        !message.contains("LEAK"),
+        "{attack} escaped the sandbox: {message}"
+    );
+    assert!(message.contains(expect), "{attack}: {message}");
+}
+
 #[test]
-fn the_sandbox_grants_no_files_env_or_sockets() {
-    for (attack, expect) in [
-        ("file", ""),
-        ("env", "env: 0 vars, args: 0"),
-        ("socket", ""),
-    ] {
-        let (error, _) = attack_fn(attack);
-        let PluginError::Failed { message, .. } = error else {
-            panic!("{attack}: expected a plugin error, got {error}")
-        };
-        assert!(
-            !message.contains("LEAK"),
-            "{attack} escaped the sandbox: {message}"
-        );
-        assert!(message.contains(expect), "{attack}: {message}");
-    }
+fn reading_a_file_is_refused() {
+    sandboxed("file", "read /etc/passwd");
+}
+
+#[test]
+fn listing_a_directory_is_refused() {
+    sandboxed("dir", "dir: ");
+}
+
+#[test]
+fn the_environment_and_arguments_are_empty() {
+    sandboxed("env", "env: 0 vars, args: 0");
+}
+
+#[test]
+fn opening_a_socket_is_refused() {
+    sandboxed("socket", "socket: ");
+}
+
+#[test]
+fn resolving_a_name_is_refused() {
+    sandboxed("dns", "dns: ");
 }
 
 fn attack_fn(attack_name: &str) -> (PluginError, RunReport) {
     attack(limited(), &format!(r#"{{"attack": "{attack_name}"}}"#))
 }
 
-#[test]
-fn malformed_batches_are_refused_with_the_reason() {
-    type Check = fn(&BatchError) -> bool;
-    let cases: [(&str, Check); 6] = [
-        ("lie", |e| matches!(e, BatchError::Length { .. })),
-        ("columns", |e| matches!(e, BatchError::Length { .. })),
-        ("offsets", |e| {
-            matches!(e, BatchError::OffsetsNotMonotonic { .. })
-        }),
-        ("utf8", |e| matches!(e, BatchError::NotUtf8 { .. })),
-        ("validity", |e| {
-            matches!(e, BatchError::ValidityTooShort { .. })
-        }),
-        ("type", |e| matches!(e, BatchError::TypeMismatch { .. })),
-    ];
-    for (name, check) in cases {
-        let (error, _) = attack_fn(name);
-        match error {
-            PluginError::InvalidBatch {
-                error,
-                export: Export::Transform,
-                ..
-            } => {
-                assert!(check(&error), "{name}: wrong reason {error}");
-            }
-            other => panic!("{name}: expected an invalid batch, got {other}"),
+/// The attack's batch is refused as invalid, for the reason `check` accepts.
+fn malformed(name: &str, check: fn(&BatchError) -> bool) {
+    match attack_fn(name).0 {
+        PluginError::InvalidBatch {
+            error,
+            export: Export::Transform,
+            ..
+        } => {
+            assert!(check(&error), "{name}: wrong reason {error}");
         }
+        other => panic!("{name}: expected an invalid batch, got {other}"),
     }
+}
+
+#[test]
+fn a_batch_whose_row_count_lies_is_refused() {
+    malformed("lie", |e| matches!(e, BatchError::Length { .. }));
+}
+
+#[test]
+fn a_batch_whose_columns_disagree_in_length_is_refused() {
+    malformed("columns", |e| matches!(e, BatchError::Length { .. }));
+}
+
+#[test]
+fn offsets_that_run_backwards_are_refused() {
+    malformed("offsets", |e| {
+        matches!(e, BatchError::OffsetsNotMonotonic { .. })
+    });
+}
+
+#[test]
+fn text_that_is_not_utf8_is_refused() {
+    malformed("utf8", |e| matches!(e, BatchError::NotUtf8 { .. }));
+}
+
+#[test]
+fn a_validity_bitmap_too_short_is_refused() {
+    malformed("validity", |e| {
+        matches!(e, BatchError::ValidityTooShort { .. })
+    });
+}
+
+#[test]
+fn values_of_the_wrong_type_are_refused() {
+    malformed("type", |e| matches!(e, BatchError::TypeMismatch { .. }));
+}
+
+#[test]
+fn a_trap_in_the_middle_of_a_run_ends_it_and_the_next_run_works() {
+    // The plugin transforms a few batches, then panics.
+    let rt = limited();
+    let mut req = request(
+        rt,
+        Some("hostile"),
+        r#"{"attack": "panic", "in": "finish"}"#,
+        Some("SELECT * FROM flights LIMIT 5000"),
+    );
+    req.batch_rows = 1000;
+    let (report, out) = run_on(rt, req);
+    assert!(
+        matches!(
+            report.result,
+            Err(RunError::Plugin(PluginError::Trap {
+                export: Export::Finish,
+                ..
+            }))
+        ),
+        "{:?}",
+        report.result
+    );
+    assert_eq!(out.rows(), 5000, "the batches before the trap were output");
+    let (after, _) = run_on(rt, request(rt, Some("identity"), "{}", Some(SOME_FLIGHTS)));
+    assert!(after.result.is_ok());
 }
 
 #[test]
@@ -267,26 +371,54 @@ fn a_slow_plugin_within_its_budget_completes() {
 }
 
 #[test]
-fn bad_files_are_refused_with_the_reason() {
-    let rt = runtime();
+fn a_file_that_is_not_wasm_is_refused() {
     assert!(matches!(
-        rt.load(b"hello, world"),
+        runtime().load(b"hello, world"),
         Err(PluginError::NotWasm)
     ));
-    // The smallest valid core module: a module is not a component.
+}
+
+#[test]
+fn a_core_module_is_refused_as_not_a_component() {
+    // The smallest valid core module.
     assert!(matches!(
-        rt.load(b"\0asm\x01\0\0\0"),
+        runtime().load(b"\0asm\x01\0\0\0"),
         Err(PluginError::NotComponent)
     ));
+}
+
+#[test]
+fn a_component_of_another_world_is_refused() {
+    let bytes = std::fs::read(plugin_path("not-a-plugin")).unwrap();
+    assert!(matches!(
+        runtime().load(&bytes),
+        Err(PluginError::WrongWorld(_))
+    ));
+}
+
+#[test]
+fn a_truncated_file_is_refused() {
     let identity = std::fs::read(plugin_path("identity")).unwrap();
     let truncated = &identity[..identity.len() / 2];
-    assert!(matches!(rt.load(truncated), Err(PluginError::Invalid(_))));
-    let mut corrupted = identity.clone();
+    assert!(matches!(
+        runtime().load(truncated),
+        Err(PluginError::Invalid(_))
+    ));
+}
+
+#[test]
+fn a_corrupted_file_is_refused() {
+    let mut corrupted = std::fs::read(plugin_path("identity")).unwrap();
     let middle = corrupted.len() / 2;
     corrupted[middle..middle + 64]
         .iter_mut()
         .for_each(|b| *b = 0xff);
-    assert!(rt.load(&corrupted).is_err());
+    assert!(runtime().load(&corrupted).is_err());
+    let (after, _) = run_on(
+        runtime(),
+        request(runtime(), Some("identity"), "{}", Some(SOME_FLIGHTS)),
+    );
+    assert!(after.result.is_ok());
 }
 
 #[test]

@@ -397,6 +397,17 @@ fn a_component_of_another_world_is_refused() {
 }
 
 #[test]
+fn a_component_importing_what_the_host_does_not_provide_is_refused() {
+    let bytes = std::fs::read(plugin_path("extra_import")).unwrap();
+    match runtime().load(&bytes) {
+        Err(PluginError::UnsupportedImport(import)) => {
+            assert_eq!(import, "quarry:extra-import/steal");
+        }
+        other => panic!("expected an unsupported import, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_truncated_file_is_refused() {
     let identity = std::fs::read(plugin_path("identity")).unwrap();
     let truncated = &identity[..identity.len() / 2];

@@ -190,6 +190,10 @@ fn refused_uploads_say_why() {
         kind(std::fs::read(plugin_path("describe_loop")).unwrap()),
         "describe_failed"
     );
+    assert_eq!(
+        kind(std::fs::read(plugin_path("extra_import")).unwrap()),
+        "unsupported_import"
+    );
     let mut truncated = std::fs::read(plugin_path("identity")).unwrap();
     truncated.truncate(truncated.len() / 2);
     assert_eq!(kind(truncated), "invalid");

@@ -80,7 +80,20 @@ impl Store {
         };
         std::fs::create_dir_all(&store.plugins)?;
         std::fs::create_dir_all(&store.snippets)?;
+        store.remove_unfinished_writes();
         Ok(store)
+    }
+
+    /// Deletes the temporary files of writes a crash interrupted (never renamed into place,
+    /// so never part of an entry).
+    fn remove_unfinished_writes(&self) {
+        for dir in [&self.plugins, &self.snippets] {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 
     /// Stores a loaded plugin's bytes and listing; `false` when it was already there.

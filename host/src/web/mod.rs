@@ -222,8 +222,36 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/snippets", post(api::put_snippet))
         .route("/api/snippets/{id}", get(api::get_snippet))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(axum::middleware::from_fn(catch_panic))
         .with_state(app)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .into_response()
+}
+
+/// A bug that panics in a handler answers 500 with the envelope, never a dropped connection.
+async fn catch_panic(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server hit a bug while answering; it is still running",
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Instantiations measured for the per-run instantiate time.
     #[arg(long, default_value_t = 2000)]
     pub instances: usize,
+    /// Measure isolation under load instead: 64 clients over loopback HTTP, one of them
+    /// hostile (needs hostile.wasm from the test plugins).
+    #[arg(long)]
+    pub isolation: bool,
 }
 
 const ALL_FLIGHTS: &str = "SELECT * FROM flights";
@@ -40,6 +44,9 @@ pub fn main(
         bail!("--rounds must be at least 1");
     }
     demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    if args.isolation {
+        return isolation(data_dir, &args, tokio);
+    }
     let runtime = crate::cli::runtime(data_dir, &Limits::default())?;
     let load = |name: &str| -> anyhow::Result<Arc<LoadedPlugin>> {
         let path = args.plugins.join(format!("{name}.wasm"));
@@ -330,4 +337,92 @@ fn instantiate_times(
     times.sort();
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     Ok((at(0.5), at(0.99)))
+}
+
+/// Isolation under load: the p99 latency of well-behaved runs with one hostile client among
+/// 64, against the same load without it (target: within 3×), on an in-process server.
+fn isolation(
+    data_dir: &Path,
+    args: &BenchArgs,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    use crate::load::{Load, Report};
+    let runtime = Arc::new(crate::cli::runtime(data_dir, &Limits::default())?);
+    let store = tempfile::tempdir()?;
+    let app = crate::web::App::new(
+        runtime,
+        Sources::with_demo(data_dir),
+        store.path(),
+        crate::web::Settings::default(),
+    )?;
+    let add = |name: &str| -> anyhow::Result<String> {
+        let path = args.plugins.join(format!("{name}.wasm"));
+        let (_, refused) = app.preload(&path)?;
+        if let Some((path, why)) = refused.first() {
+            bail!("{} was refused: {why}", path.display());
+        }
+        let wasm = std::fs::read(&path)?;
+        Ok(crate::plugin::sha256_hex(&wasm))
+    };
+    let (units, hostile) = (add("units")?, add("hostile")?);
+    let app = Arc::new(app);
+    let address = tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        tokio::spawn(crate::web::serve(listener, app, std::future::pending()));
+        anyhow::Ok(address)
+    })?;
+    let load = Load {
+        clients: 64,
+        runs_per_client: args.rounds.max(1),
+    };
+    println!(
+        "Quarry bench: isolation, {} clients × {} runs (units on 5,000 flights) over loopback HTTP,\n\
+         {} runs at once and the rest queued; one client hostile, with the default limits\n",
+        load.clients,
+        load.runs_per_client,
+        crate::web::default_max_runs()
+    );
+    let result =
+        crate::load::isolation(address, load, &units, &hostile).map_err(anyhow::Error::msg)?;
+    println!(
+        "{:<28} {:>6} {:>10} {:>10} {:>10} {:>8}",
+        "load", "runs", "p50", "p99", "wall", "p99 ×"
+    );
+    let base = result.baseline.percentile(99.0).as_secs_f64();
+    let mut worst: f64 = 0.0;
+    let line = |name: &str, r: &Report, worst: &mut f64| {
+        let ratio = r.percentile(99.0).as_secs_f64() / base;
+        *worst = worst.max(ratio);
+        println!(
+            "{:<28} {:>6} {:>8.1}ms {:>8.1}ms {:>9.2}s {:>7.2}×",
+            name,
+            r.latencies.len(),
+            r.percentile(50.0).as_secs_f64() * 1e3,
+            r.percentile(99.0).as_secs_f64() * 1e3,
+            r.wall.as_secs_f64(),
+            ratio
+        );
+        for failure in r.failures.iter().take(3) {
+            println!("    failed: {failure}");
+        }
+    };
+    line("all well-behaved", &result.baseline, &mut worst);
+    line("one plugin loops", &result.looping, &mut worst);
+    line("one plugin eats memory", &result.hoarding, &mut worst);
+    for (name, r) in [("loop", &result.looping), ("memory", &result.hoarding)] {
+        if let Some((status, kind)) = &r.hostile {
+            println!("the hostile {name} run: {status} {kind}");
+        }
+    }
+    let failures = [&result.baseline, &result.looping, &result.hoarding]
+        .iter()
+        .map(|r| r.failures.len())
+        .sum::<usize>();
+    let met = worst <= 3.0 && failures == 0;
+    println!(
+        "\ntarget: every well-behaved run correct and p99 within 3× of the baseline: {} (worst {worst:.2}×, {failures} failures)",
+        if met { "met" } else { "MISSED" }
+    );
+    Ok(ExitCode::SUCCESS)
 }

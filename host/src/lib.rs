@@ -13,6 +13,7 @@
 //! - [`store`]: the server's plugin library and shared snippets.
 //! - [`web`]: `quarry serve`, the playground page and its JSON API.
 //! - [`seed`]: `quarry seed`, the demo data copied into a server source.
+//! - [`load`]: HTTP load on a playground server (loopback only).
 //! - [`bench`]: `quarry bench`, throughput and lifecycle figures.
 //! - [`datetime`]: calendar arithmetic for timestamps and dates.
 
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod datetime;
+pub mod load;
 pub mod output;
 pub mod plugin;
 pub mod run;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Quarry's whole test suite on a fresh machine: installs what is missing (the
 # wasm32-wasip2 Rust target; PostgreSQL and Chromium when run as root; the MongoDB emulator
-# from npm), starts the servers, builds every plugin, then runs every test.
+# from npm), starts the servers, builds every plugin, then runs every test, and fuzzes
+# each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,3 +44,5 @@ echo "== plugin SDK and example unit tests"
 cargo test -j2 --manifest-path plugins/Cargo.toml --workspace --exclude not-a-plugin
 echo "== host unit and integration tests"
 cargo test -j2 --workspace
+echo "== fuzzing (each cargo fuzz target for a bounded time; scripts/fuzz.sh 3600 runs longer)"
+bash scripts/fuzz.sh "${QUARRY_FUZZ_SECONDS:-20}"

@@ -13,6 +13,7 @@ mod bindings;
 pub mod cache;
 mod limits;
 mod sandbox;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -4,8 +4,10 @@
 //! channel, so a plugin sees the first batch before the last row is read and memory stays
 //! flat however large the result.
 
+pub mod cql_guard;
 pub mod demo;
 pub mod mongo;
+pub mod mongo_guard;
 pub mod postgres;
 pub mod scylla;
 pub mod sqlite;

@@ -25,9 +25,6 @@ use super::{
 };
 use crate::batch::{Batch, ColumnBuilder, DataType};
 
-/// Operators and stages that write, or run code on the server.
-const REFUSED: [&str; 5] = ["$out", "$merge", "$where", "$function", "$accumulator"];
-
 pub struct MongoSource {
     name: String,
     uri: String,
@@ -341,28 +338,7 @@ fn parse_pipeline(text: &str) -> Result<Vec<Document>, String> {
         .collect()
 }
 
-/// `Err(operator)` when a refused operator or stage appears anywhere in `value`, at any
-/// depth, in any case, with any surrounding whitespace.
-pub fn guard(value: &Bson) -> Result<(), String> {
-    match value {
-        Bson::Document(d) => {
-            for (key, v) in d {
-                let normalized = key.trim().to_ascii_lowercase();
-                if let Some(op) = REFUSED.iter().find(|op| normalized == **op) {
-                    return Err((*op).to_owned());
-                }
-                guard(v)?;
-            }
-            Ok(())
-        }
-        Bson::Array(items) => items.iter().try_for_each(guard),
-        // Server-side JavaScript, however it is spelled.
-        Bson::JavaScriptCode(_) | Bson::JavaScriptCodeWithScope(_) => {
-            Err("JavaScript code".to_owned())
-        }
-        _ => Ok(()),
-    }
-}
+pub use super::mongo_guard::guard;
 
 /// The type a BSON value maps to; `None` for null.
 fn bson_type(v: &Bson) -> Option<DataType> {

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App};
 use crate::output::{self, Format};
-use crate::plugin::{LoadStats, sha256_hex};
+use crate::plugin::{LoadStats, PluginError, sha256_hex};
 use crate::run::{PluginChoice, RunRequest, run_blocking};
 use crate::store::{Snippet, is_sha256};
 
@@ -173,6 +173,15 @@ pub async fn upload_plugin(
             "the upload is empty; send the plugin's .wasm file",
         ));
     }
+    // Garbage is refused before it takes a compile slot.
+    use crate::plugin::upload::{FileProblem, check};
+    check(&wasm).map_err(|problem| {
+        ApiError::upload(match problem {
+            FileProblem::NotWasm => PluginError::NotWasm,
+            FileProblem::NotComponent => PluginError::NotComponent,
+            FileProblem::Invalid(why) => PluginError::Invalid(why),
+        })
+    })?;
     let slot = app.gate.enter().await?;
     let store = app.clone();
     let (meta, created) = tokio::task::spawn_blocking(move || {

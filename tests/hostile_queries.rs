@@ -104,11 +104,13 @@ fn refused_on(source: &str, query: &str) {
     }
     let before = fingerprint(source);
     let rt = runtime();
+    let sources = sources();
     let (report, _) = run_with(
         rt,
-        &sources(),
+        &sources,
         RunRequest {
             source: source.into(),
+            timeout: sources.settings(source).timeout.unwrap(),
             ..request(rt, None, "{}", Some(query))
         },
     );
@@ -215,6 +217,7 @@ fn pg_session_settings_do_not_outlive_the_run() {
             &sources,
             RunRequest {
                 source: "pg".into(),
+                timeout: Duration::from_secs(1),
                 ..request(rt, None, "{}", Some(query))
             },
         )

@@ -287,6 +287,13 @@ fn offsets_that_run_backwards_are_refused() {
 }
 
 #[test]
+fn offsets_past_the_data_are_refused() {
+    malformed("offsets_range", |e| {
+        matches!(e, BatchError::OffsetOutOfRange { offset: 100, .. })
+    });
+}
+
+#[test]
 fn text_that_is_not_utf8_is_refused() {
     malformed("utf8", |e| matches!(e, BatchError::NotUtf8 { .. }));
 }

@@ -14,7 +14,7 @@ use quarry::config::SourceSettings;
 use quarry::run::{RunError, RunRequest};
 use quarry::source::postgres::PostgresSource;
 use quarry::source::sqlite::SqliteSource;
-use quarry::source::{Backend, Sources};
+use quarry::source::{Backend, SourceError, Sources};
 
 /// What an attack might leave behind.
 const PWNED: &str = "/tmp/quarry-pwned";
@@ -94,7 +94,9 @@ fn fingerprint(source: &str) -> Vec<common::Owned> {
         .collect()
 }
 
-fn refused_on(source: &str, query: &str) {
+/// Runs `query` on `source`: it must end with the source error `expected` accepts, and
+/// leave the data as it was and no file behind.
+fn refused_on(source: &str, query: &str, expected: fn(&SourceError) -> bool) {
     if source == "pg" {
         let Some(url) = postgres_url() else {
             eprintln!("skipped: set QUARRY_TEST_POSTGRES_URL to attack PostgreSQL");
@@ -115,7 +117,7 @@ fn refused_on(source: &str, query: &str) {
         },
     );
     assert!(
-        matches!(report.result, Err(RunError::Source(_))),
+        matches!(&report.result, Err(RunError::Source(e)) if expected(e)),
         "{source}: {query}: {:?}",
         report.result
     );
@@ -131,72 +133,72 @@ fn refused_on(source: &str, query: &str) {
 }
 
 macro_rules! refused {
-    ($($name:ident: $source:literal, $query:expr;)*) => {
+    ($($name:ident: $source:literal, $query:expr => $kind:ident;)*) => {
         $(
             #[test]
             fn $name() {
-                refused_on($source, $query);
+                refused_on($source, $query, |e| matches!(e, SourceError::$kind { .. }));
             }
         )*
     };
 }
 
 refused! {
-    sqlite_delete: "sqlite", "DELETE FROM flights";
-    sqlite_update: "sqlite", "UPDATE flights SET dep_delay = 0";
-    sqlite_insert: "sqlite", "INSERT INTO airlines VALUES ('ZZ', 'Zed')";
-    sqlite_replace: "sqlite", "REPLACE INTO airlines VALUES ('9E', 'Renamed')";
-    sqlite_drop_table: "sqlite", "DROP TABLE flights";
-    sqlite_create_table: "sqlite", "CREATE TABLE x (a)";
-    sqlite_create_index: "sqlite", "CREATE INDEX x ON flights (dep_delay)";
-    sqlite_alter_table: "sqlite", "ALTER TABLE airlines RENAME TO gone";
-    sqlite_two_statements: "sqlite", "SELECT 1; DELETE FROM flights";
-    sqlite_block_comment_hides_a_statement: "sqlite", "SELECT 1 /* quiet */ ; DELETE FROM flights";
-    sqlite_line_comment_hides_a_statement: "sqlite", "SELECT 1 -- quiet\n; DROP TABLE flights";
-    sqlite_cte_with_delete: "sqlite", "WITH x AS (SELECT 1) DELETE FROM flights";
-    sqlite_attach: "sqlite", "ATTACH DATABASE '/tmp/quarry-pwned' AS pwned";
-    sqlite_vacuum_into: "sqlite", "VACUUM INTO '/tmp/quarry-pwned'";
-    sqlite_pragma_writable_schema: "sqlite", "PRAGMA writable_schema = ON";
-    sqlite_pragma_journal_mode: "sqlite", "PRAGMA journal_mode = DELETE";
-    sqlite_load_extension: "sqlite", "SELECT load_extension('/tmp/quarry-pwned')";
-    sqlite_begin: "sqlite", "BEGIN";
-    sqlite_commit: "sqlite", "COMMIT";
-    sqlite_rollback: "sqlite", "ROLLBACK";
-    sqlite_savepoint: "sqlite", "SAVEPOINT s";
-    sqlite_analyze: "sqlite", "ANALYZE";
-    sqlite_reindex: "sqlite", "REINDEX";
-    sqlite_cartesian_product_times_out: "sqlite", "SELECT count(*) FROM flights a, flights b";
+    sqlite_delete: "sqlite", "DELETE FROM flights" => NotReadOnly;
+    sqlite_update: "sqlite", "UPDATE flights SET dep_delay = 0" => NotReadOnly;
+    sqlite_insert: "sqlite", "INSERT INTO airlines VALUES ('ZZ', 'Zed')" => NotReadOnly;
+    sqlite_replace: "sqlite", "REPLACE INTO airlines VALUES ('9E', 'Renamed')" => NotReadOnly;
+    sqlite_drop_table: "sqlite", "DROP TABLE flights" => NotReadOnly;
+    sqlite_create_table: "sqlite", "CREATE TABLE x (a)" => NotReadOnly;
+    sqlite_create_index: "sqlite", "CREATE INDEX x ON flights (dep_delay)" => NotReadOnly;
+    sqlite_alter_table: "sqlite", "ALTER TABLE airlines RENAME TO gone" => NotReadOnly;
+    sqlite_two_statements: "sqlite", "SELECT 1; DELETE FROM flights" => NotReadOnly;
+    sqlite_block_comment_hides_a_statement: "sqlite", "SELECT 1 /* quiet */ ; DELETE FROM flights" => NotReadOnly;
+    sqlite_line_comment_hides_a_statement: "sqlite", "SELECT 1 -- quiet\n; DROP TABLE flights" => NotReadOnly;
+    sqlite_cte_with_delete: "sqlite", "WITH x AS (SELECT 1) DELETE FROM flights" => NotReadOnly;
+    sqlite_attach: "sqlite", "ATTACH DATABASE '/tmp/quarry-pwned' AS pwned" => NotReadOnly;
+    sqlite_vacuum_into: "sqlite", "VACUUM INTO '/tmp/quarry-pwned'" => NotReadOnly;
+    sqlite_pragma_writable_schema: "sqlite", "PRAGMA writable_schema = ON" => NotReadOnly;
+    sqlite_pragma_journal_mode: "sqlite", "PRAGMA journal_mode = DELETE" => NotReadOnly;
+    sqlite_load_extension: "sqlite", "SELECT load_extension('/tmp/quarry-pwned')" => Query;
+    sqlite_begin: "sqlite", "BEGIN" => NotReadOnly;
+    sqlite_commit: "sqlite", "COMMIT" => NotReadOnly;
+    sqlite_rollback: "sqlite", "ROLLBACK" => NotReadOnly;
+    sqlite_savepoint: "sqlite", "SAVEPOINT s" => NotReadOnly;
+    sqlite_analyze: "sqlite", "ANALYZE" => NotReadOnly;
+    sqlite_reindex: "sqlite", "REINDEX" => NotReadOnly;
+    sqlite_cartesian_product_times_out: "sqlite", "SELECT count(*) FROM flights a, flights b" => Timeout;
     sqlite_endless_recursion_times_out: "sqlite",
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n" => Timeout;
 
-    pg_delete: "pg", "DELETE FROM flights";
-    pg_update: "pg", "UPDATE flights SET dep_delay = 0";
-    pg_insert: "pg", "INSERT INTO airlines VALUES ('ZZ', 'Zed')";
-    pg_truncate: "pg", "TRUNCATE flights";
-    pg_drop_table: "pg", "DROP TABLE flights";
-    pg_create_table: "pg", "CREATE TABLE x (a int)";
-    pg_alter_table: "pg", "ALTER TABLE airlines RENAME TO gone";
-    pg_grant: "pg", "GRANT ALL ON flights TO PUBLIC";
-    pg_two_statements: "pg", "SELECT 1; DELETE FROM flights";
-    pg_block_comment_hides_a_statement: "pg", "SELECT 1 /* quiet */ ; DELETE FROM flights";
-    pg_line_comment_hides_a_statement: "pg", "SELECT 1 -- quiet\n; DROP TABLE flights";
-    pg_cte_with_delete: "pg", "WITH gone AS (DELETE FROM flights RETURNING 1) SELECT count(*) FROM gone";
-    pg_select_into: "pg", "SELECT * INTO stolen FROM airlines";
-    pg_sleep_times_out: "pg", "SELECT pg_sleep(60)";
-    pg_copy_to_program: "pg", "COPY (SELECT 1) TO PROGRAM 'touch /tmp/quarry-pwned'";
-    pg_copy_to_file: "pg", "COPY airlines TO '/tmp/quarry-pwned'";
-    pg_set: "pg", "SET statement_timeout = 0";
-    pg_set_role: "pg", "SET ROLE postgres";
-    pg_reset: "pg", "RESET ALL";
-    pg_begin: "pg", "BEGIN";
-    pg_commit: "pg", "COMMIT";
-    pg_rollback: "pg", "ROLLBACK";
-    pg_do_block: "pg", "DO $$ BEGIN DELETE FROM flights; END $$";
-    pg_read_file: "pg", "SELECT pg_read_file('/etc/passwd')";
-    pg_lo_export: "pg", "SELECT lo_export(lo_import('/etc/passwd'), '/tmp/quarry-pwned')";
-    pg_dblink: "pg", "SELECT * FROM dblink('dbname=postgres', 'DELETE FROM flights') AS t(x text)";
-    pg_nextval: "pg", "SELECT nextval('quarry_sequence')";
-    pg_cartesian_product_times_out: "pg", "SELECT count(*) FROM flights a, flights b";
+    pg_delete: "pg", "DELETE FROM flights" => NotReadOnly;
+    pg_update: "pg", "UPDATE flights SET dep_delay = 0" => NotReadOnly;
+    pg_insert: "pg", "INSERT INTO airlines VALUES ('ZZ', 'Zed')" => NotReadOnly;
+    pg_truncate: "pg", "TRUNCATE flights" => NotReadOnly;
+    pg_drop_table: "pg", "DROP TABLE flights" => NotReadOnly;
+    pg_create_table: "pg", "CREATE TABLE x (a int)" => NotReadOnly;
+    pg_alter_table: "pg", "ALTER TABLE airlines RENAME TO gone" => NotReadOnly;
+    pg_grant: "pg", "GRANT ALL ON flights TO PUBLIC" => NotReadOnly;
+    pg_two_statements: "pg", "SELECT 1; DELETE FROM flights" => Query;
+    pg_block_comment_hides_a_statement: "pg", "SELECT 1 /* quiet */ ; DELETE FROM flights" => Query;
+    pg_line_comment_hides_a_statement: "pg", "SELECT 1 -- quiet\n; DROP TABLE flights" => Query;
+    pg_cte_with_delete: "pg", "WITH gone AS (DELETE FROM flights RETURNING 1) SELECT count(*) FROM gone" => Query;
+    pg_select_into: "pg", "SELECT * INTO stolen FROM airlines" => Query;
+    pg_sleep_times_out: "pg", "SELECT pg_sleep(60)" => Timeout;
+    pg_copy_to_program: "pg", "COPY (SELECT 1) TO PROGRAM 'touch /tmp/quarry-pwned'" => NotReadOnly;
+    pg_copy_to_file: "pg", "COPY airlines TO '/tmp/quarry-pwned'" => NotReadOnly;
+    pg_set: "pg", "SET statement_timeout = 0" => NotReadOnly;
+    pg_set_role: "pg", "SET ROLE postgres" => NotReadOnly;
+    pg_reset: "pg", "RESET ALL" => NotReadOnly;
+    pg_begin: "pg", "BEGIN" => NotReadOnly;
+    pg_commit: "pg", "COMMIT" => NotReadOnly;
+    pg_rollback: "pg", "ROLLBACK" => NotReadOnly;
+    pg_do_block: "pg", "DO $$ BEGIN DELETE FROM flights; END $$" => NotReadOnly;
+    pg_read_file: "pg", "SELECT pg_read_file('/etc/passwd')" => Query;
+    pg_lo_export: "pg", "SELECT lo_export(lo_import('/etc/passwd'), '/tmp/quarry-pwned')" => Query;
+    pg_dblink: "pg", "SELECT * FROM dblink('dbname=postgres', 'DELETE FROM flights') AS t(x text)" => Query;
+    pg_nextval: "pg", "SELECT nextval('quarry_sequence')" => Query;
+    pg_cartesian_product_times_out: "pg", "SELECT count(*) FROM flights a, flights b" => Timeout;
 }
 
 /// `set_config` is a plain function a read-only transaction allows; what it sets must not

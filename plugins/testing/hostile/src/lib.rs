@@ -71,6 +71,7 @@ enum Attack {
     Billions,
     Lie,
     Offsets,
+    OffsetsRange,
     Utf8,
     Validity,
     Columns,
@@ -84,7 +85,10 @@ impl Attack {
     /// can return.
     fn is_malformed_batch(self) -> bool {
         use Attack::*;
-        matches!(self, Lie | Offsets | Utf8 | Validity | Columns | Type | Billions)
+        matches!(
+            self,
+            Lie | Offsets | OffsetsRange | Utf8 | Validity | Columns | Type | Billions
+        )
     }
 }
 
@@ -180,6 +184,7 @@ impl Hostile {
             Attack::Rows => Ok(Some(million_rows())),
             Attack::Lie
             | Attack::Offsets
+            | Attack::OffsetsRange
             | Attack::Utf8
             | Attack::Validity
             | Attack::Columns
@@ -335,6 +340,8 @@ fn malformed(attack: Attack) -> raw::Batch {
         Attack::Lie => (5, vec![int64("n", vec![1, 2, 3])]),
         // The second value would run backwards.
         Attack::Offsets => (3, vec![text(vec![0, 4, 2, 6], b"abcdef".to_vec())]),
+        // The last value would end past the data.
+        Attack::OffsetsRange => (2, vec![text(vec![0, 2, 100], b"abcdef".to_vec())]),
         Attack::Utf8 => (2, vec![text(vec![0, 2, 3], vec![0xff, 0xfe, 0x80])]),
         // 20 rows need 3 bytes of bitmap; this has 1.
         Attack::Validity => {

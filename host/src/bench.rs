@@ -27,6 +27,12 @@ pub struct BenchArgs {
     /// Instantiations measured for the per-run instantiate time.
     #[arg(long, default_value_t = 2000)]
     pub instances: usize,
+    /// Measure only the HTTP path.
+    #[arg(long)]
+    pub http: bool,
+    /// Requests measured on the HTTP path.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: usize,
     /// Measure isolation under load instead: 64 clients over loopback HTTP, one of them
     /// hostile (needs hostile.wasm from the test plugins).
     #[arg(long)]
@@ -46,6 +52,11 @@ pub fn main(
     demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
     if args.isolation {
         return isolation(data_dir, &args, tokio);
+    }
+    if args.http {
+        let server = Server::start(data_dir, &args.plugins, &[], tokio)?;
+        http_path(&server, args.requests)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let runtime = crate::cli::runtime(data_dir, &Limits::default())?;
     let load = |name: &str| -> anyhow::Result<Arc<LoadedPlugin>> {
@@ -123,6 +134,9 @@ pub fn main(
         p50.as_secs_f64() * 1e6,
         p99.as_secs_f64() * 1e6
     );
+
+    let server = Server::start(data_dir, &args.plugins, &[], tokio)?;
+    http_path(&server, args.requests)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -347,31 +361,8 @@ fn isolation(
     tokio: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
     use crate::load::{Load, Report};
-    let runtime = Arc::new(crate::cli::runtime(data_dir, &Limits::default())?);
-    let store = tempfile::tempdir()?;
-    let app = crate::web::App::new(
-        runtime,
-        Sources::with_demo(data_dir),
-        store.path(),
-        crate::web::Settings::default(),
-    )?;
-    let add = |name: &str| -> anyhow::Result<String> {
-        let path = args.plugins.join(format!("{name}.wasm"));
-        let (_, refused) = app.preload(&path)?;
-        if let Some((path, why)) = refused.first() {
-            bail!("{} was refused: {why}", path.display());
-        }
-        let wasm = std::fs::read(&path)?;
-        Ok(crate::plugin::sha256_hex(&wasm))
-    };
-    let (units, hostile) = (add("units")?, add("hostile")?);
-    let app = Arc::new(app);
-    let address = tokio.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        tokio::spawn(crate::web::serve(listener, app, std::future::pending()));
-        anyhow::Ok(address)
-    })?;
+    let server = Server::start(data_dir, &args.plugins, &["units", "hostile"], tokio)?;
+    let (address, units, hostile) = (server.address, &server.plugins[0], &server.plugins[1]);
     let load = Load {
         clients: 64,
         runs_per_client: args.rounds.max(1),
@@ -425,4 +416,110 @@ fn isolation(
         if met { "met" } else { "MISSED" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A playground server in this process on a free loopback port, its library holding the
+/// named plugins (SHA-256 in `plugins`, in order).
+struct Server {
+    address: std::net::SocketAddr,
+    plugins: Vec<String>,
+    _store: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(
+        data_dir: &Path,
+        plugin_dir: &Path,
+        names: &[&str],
+        tokio: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<Server> {
+        let runtime = Arc::new(crate::cli::runtime(data_dir, &Limits::default())?);
+        let store = tempfile::tempdir()?;
+        let app = crate::web::App::new(
+            runtime,
+            Sources::with_demo(data_dir),
+            store.path(),
+            crate::web::Settings::default(),
+        )?;
+        let mut plugins = Vec::new();
+        for name in names {
+            let path = plugin_dir.join(format!("{name}.wasm"));
+            let (_, refused) = app.preload(&path)?;
+            if let Some((path, why)) = refused.first() {
+                bail!(
+                    "{} was refused: {why} (build the plugins with `cargo plugins`)",
+                    path.display()
+                );
+            }
+            plugins.push(crate::plugin::sha256_hex(&std::fs::read(&path)?));
+        }
+        let app = Arc::new(app);
+        let address = tokio.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let address = listener.local_addr()?;
+            tokio::spawn(crate::web::serve(listener, app, std::future::pending()));
+            anyhow::Ok(address)
+        })?;
+        Ok(Server {
+            address,
+            plugins,
+            _store: store,
+        })
+    }
+}
+
+/// The HTTP path: latency of a small run end to end (a fresh connection per request, the
+/// way a page's fetch without keep-alive goes), and throughput with 1, 8 and 64 clients.
+fn http_path(server: &Server, requests: usize) -> anyhow::Result<()> {
+    use crate::load::{Load, post, run};
+    let body = r#"{"source": "demo", "query": "SELECT carrier, name FROM airlines LIMIT 5"}"#;
+    let check: Arc<crate::load::Check> = Arc::new(
+        |answer: &serde_json::Value| match answer["rows"].as_array().map(Vec::len) {
+            Some(5) => Ok(()),
+            other => Err(format!("{other:?} rows")),
+        },
+    );
+    for _ in 0..50 {
+        post(server.address, "/api/runs", body).map_err(anyhow::Error::msg)?;
+    }
+    let one = run(
+        server.address,
+        Load {
+            clients: 1,
+            runs_per_client: requests,
+        },
+        body,
+        check.clone(),
+        None,
+    )
+    .map_err(anyhow::Error::msg)?;
+    println!("\nHTTP path: POST /api/runs, 5 rows of airlines, a new connection per request:");
+    println!(
+        "  one client, {} runs: p50 {:.2} ms   p99 {:.2} ms",
+        one.latencies.len(),
+        one.percentile(50.0).as_secs_f64() * 1e3,
+        one.percentile(99.0).as_secs_f64() * 1e3
+    );
+    for clients in [1, 8, 64] {
+        let load = Load {
+            clients,
+            runs_per_client: (requests / clients).max(10),
+        };
+        let report =
+            run(server.address, load, body, check.clone(), None).map_err(anyhow::Error::msg)?;
+        if !report.failures.is_empty() {
+            bail!(
+                "{clients} clients: {} runs failed: {}",
+                report.failures.len(),
+                report.failures[0]
+            );
+        }
+        println!(
+            "  {clients:>2} client(s): {:>6.0} runs/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+            report.latencies.len() as f64 / report.wall.as_secs_f64(),
+            report.percentile(50.0).as_secs_f64() * 1e3,
+            report.percentile(99.0).as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
 }

@@ -355,3 +355,14 @@ fn serve_answers_then_shuts_down_gracefully() {
         );
     }
 }
+
+#[test]
+fn bench_measures_the_http_path() {
+    let out = quarry(&["bench", "--http", "--requests", "40"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("one client, 40 runs: p50"), "{text}");
+    for clients in [" 1 client(s)", " 8 client(s)", "64 client(s)"] {
+        assert!(text.contains(clients) && text.contains("runs/s"), "{text}");
+    }
+}

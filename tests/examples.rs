@@ -299,3 +299,41 @@ fn mask_hides_what_its_params_name() {
     let error = report.result.unwrap_err().to_string();
     assert!(error.contains("nope"), "{error}");
 }
+
+/// The native Rust baselines of `quarry bench` compute what the example plugins compute.
+#[test]
+fn the_bench_baselines_match_the_plugins() {
+    let (_, flights) = run_ok(None, "{}", Some("SELECT * FROM flights"));
+    let kept: usize = flights
+        .batches
+        .iter()
+        .map(|b| quarry::bench::filter_native(b, 45).num_rows)
+        .sum();
+    let (_, delayed) = run_ok(
+        Some("delayed"),
+        r#"{"min_delay": 45}"#,
+        Some("SELECT * FROM flights"),
+    );
+    assert_eq!(kept, delayed.rows());
+    assert_eq!(kept, 35_985);
+
+    let mut groups = Default::default();
+    for b in &flights.batches {
+        quarry::bench::aggregate_native(b, &mut groups);
+    }
+    let native = quarry::bench::finish_aggregate(&mut groups);
+    let (_, stats) = run_ok(
+        Some("delay_stats"),
+        "{}",
+        Some("SELECT carrier, arr_delay FROM flights"),
+    );
+    let carriers = stats.column("carrier");
+    let counts = stats.column("count");
+    let p95 = stats.column("p95");
+    assert_eq!(native.len(), carriers.len());
+    for (i, (carrier, n, _, _, p)) in native.iter().enumerate() {
+        assert_eq!(carriers[i], Owned::Text(carrier.clone()));
+        assert_eq!(counts[i], Owned::Int(*n as i64));
+        assert_eq!(p95[i], Owned::Float(*p));
+    }
+}

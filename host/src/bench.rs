@@ -74,6 +74,8 @@ pub fn main(
     };
     let identity = load("identity")?;
     let units = load("units")?;
+    let delayed = load("delayed")?;
+    let delay_stats = load("delay_stats")?;
     let sources = Sources::with_demo(data_dir);
     let handle = tokio.handle().clone();
     let bench = Bench {
@@ -81,40 +83,98 @@ pub fn main(
         sources: &sources,
         handle: &handle,
     };
-
+    let plugin = |p: &Arc<LoadedPlugin>, params: &'static str| Some((p.clone(), params));
+    let pipelines = [
+        Pipeline {
+            name: "no plugin",
+            plugin: None,
+            native: Native::None,
+        },
+        Pipeline {
+            name: "identity plugin",
+            plugin: plugin(&identity, "{}"),
+            native: Native::None,
+        },
+        Pipeline {
+            name: "map (units), native Rust",
+            plugin: None,
+            native: Native::Map,
+        },
+        Pipeline {
+            name: "map (units) plugin",
+            plugin: plugin(&units, "{}"),
+            native: Native::None,
+        },
+        Pipeline {
+            name: "filter (delayed ≥ 45), native Rust",
+            plugin: None,
+            native: Native::Filter,
+        },
+        Pipeline {
+            name: "filter (delayed ≥ 45) plugin",
+            plugin: plugin(&delayed, FILTER_PARAMS),
+            native: Native::None,
+        },
+        Pipeline {
+            name: "aggregate (delay-stats), native Rust",
+            plugin: None,
+            native: Native::Aggregate,
+        },
+        Pipeline {
+            name: "aggregate (delay-stats) plugin",
+            plugin: plugin(&delay_stats, "{}"),
+            native: Native::None,
+        },
+    ];
+    let batches = bench.collect_batches()?;
+    let input_bytes: usize = batches.iter().map(batch_bytes).sum();
     println!(
-        "Quarry bench: all flights ({ALL_FLIGHTS}), median of {} rounds\n",
+        "Quarry bench: all flights ({ALL_FLIGHTS}: {} rows, {:.1} MB in columnar form), median of {} rounds\n",
+        batches.iter().map(|b| b.num_rows).sum::<usize>(),
+        input_bytes as f64 / 1e6,
         args.rounds
     );
-    let [none, ident] = bench.interleaved(args.rounds, [None, Some(&identity)], false)?;
-    let [native, plugin] = bench.interleaved(args.rounds, [None, Some(&units)], true)?;
-    let rows = none.rows as f64;
     println!(
-        "{:<44} {:>10} {:>14} {:>8}",
-        "pipeline", "median", "rows/s", "ratio"
+        "{:<40} {:>7} {:>10} {:>10} {:>8} {:>8}",
+        "pipeline", "batch", "median", "rows/s", "MB/s", "ratio"
     );
+    for batch_rows in [256, 1024, 4096, 16_384] {
+        let timings = bench.interleaved(args.rounds, batch_rows, &pipelines)?;
+        for (i, (pipeline, t)) in pipelines.iter().zip(&timings).enumerate() {
+            // Plugins against what they replace: identity against no plugin, each
+            // transform plugin against the native Rust line above it.
+            let base = if i == 0 {
+                t.median
+            } else if i == 1 {
+                timings[0].median
+            } else if i % 2 == 1 {
+                timings[i - 1].median
+            } else {
+                t.median
+            };
+            let seconds = t.median.as_secs_f64();
+            println!(
+                "{:<40} {:>7} {:>8.1}ms {:>10.0} {:>8.1} {:>7.3}×",
+                pipeline.name,
+                batch_rows,
+                ms(t.median),
+                t.rows_in as f64 / seconds,
+                input_bytes as f64 / 1e6 / seconds,
+                seconds / base.as_secs_f64()
+            );
+        }
+        println!();
+    }
+
+    let rows = batches.iter().map(|b| b.num_rows).sum::<usize>() as f64;
     let line = |name: &str, t: Duration, base: Duration| {
-        let ratio = t.as_secs_f64() / base.as_secs_f64();
         println!(
-            "{name:<44} {:>8.1}ms {:>14.0} {ratio:>7.3}×",
+            "{name:<44} {:>8.1}ms {:>14.0} {:>7.3}×",
             ms(t),
-            rows / t.as_secs_f64()
+            rows / t.as_secs_f64(),
+            t.as_secs_f64() / base.as_secs_f64()
         );
     };
-    line("no plugin", none.median, none.median);
-    line("identity plugin (vs no plugin)", ident.median, none.median);
-    line(
-        "units, native Rust in the host",
-        native.median,
-        native.median,
-    );
-    line(
-        "units plugin (vs native Rust)",
-        plugin.median,
-        native.median,
-    );
-
-    let batches = bench.collect_batches()?;
     let (native_t, plugin_t) = transform_only(&runtime, &units, &batches, args.rounds)?;
     println!(
         "\nTransform alone, {} batches of 1,024 rows in memory (the plugin's figure includes",
@@ -152,7 +212,45 @@ struct Bench<'a> {
 
 struct Timing {
     median: Duration,
-    rows: u64,
+    rows_in: u64,
+}
+
+/// One way through all flights: a plugin (with its params), or a native Rust transform in
+/// the sink, or neither.
+struct Pipeline {
+    name: &'static str,
+    plugin: Option<(Arc<LoadedPlugin>, &'static str)>,
+    native: Native,
+}
+
+/// The example plugins' logic written against the host's batch: the physical baseline.
+#[derive(Clone, Copy)]
+enum Native {
+    None,
+    Map,
+    Filter,
+    Aggregate,
+}
+
+/// The filter keeps flights that left at least 45 minutes late: about 10 % of them.
+const FILTER_PARAMS: &str = r#"{"min_delay": 45}"#;
+const FILTER_MIN_DELAY: i64 = 45;
+
+/// Bytes of a batch's buffers: values, offsets and validity.
+fn batch_bytes(batch: &Batch) -> usize {
+    batch
+        .columns
+        .iter()
+        .map(|c| {
+            let values = match &c.values {
+                Values::Boolean(v) => v.len(),
+                Values::Int64(v) => v.len() * 8,
+                Values::Float64(v) => v.len() * 8,
+                Values::Text(d) | Values::Bytes(d) => d.offsets.len() * 4 + d.data.len(),
+            };
+            values + c.validity.as_ref().map_or(0, Vec::len)
+        })
+        .sum()
 }
 
 impl Bench<'_> {
@@ -174,42 +272,49 @@ impl Bench<'_> {
         })
     }
 
-    /// Runs each pipeline `rounds` times, alternating. With `native`, a pipeline without a
-    /// plugin applies [`units_native`] in its sink instead.
-    fn interleaved<const N: usize>(
+    /// Runs each pipeline `rounds` times over all flights in batches of `batch_rows`,
+    /// alternating pipelines so that noise hits them alike.
+    fn interleaved(
         &self,
         rounds: usize,
-        plugins: [Option<&Arc<LoadedPlugin>>; N],
-        native: bool,
-    ) -> anyhow::Result<[Timing; N]> {
-        let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
-        let mut rows = [0u64; N];
+        batch_rows: usize,
+        pipelines: &[Pipeline],
+    ) -> anyhow::Result<Vec<Timing>> {
+        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); pipelines.len()];
+        let mut rows_in = vec![0u64; pipelines.len()];
         for _ in 0..rounds + 1 {
-            for (i, plugin) in plugins.iter().enumerate() {
+            for (i, pipeline) in pipelines.iter().enumerate() {
                 let request = RunRequest {
-                    plugin: plugin.map(|p| PluginChoice {
+                    plugin: pipeline.plugin.as_ref().map(|(p, _)| PluginChoice {
                         plugin: p.clone(),
                         load: Default::default(),
                     }),
+                    params: pipeline
+                        .plugin
+                        .as_ref()
+                        .map_or("{}", |(_, params)| params)
+                        .to_owned(),
                     query: Some(ALL_FLIGHTS.to_owned()),
+                    batch_rows,
                     ..RunRequest::new(DEMO)
                 };
-                let mut sink = Discard {
-                    rows: 0,
-                    native: native && plugin.is_none(),
-                };
+                let mut sink = Discard::new(pipeline.native);
                 let started = Instant::now();
                 let report = self.run(request, &mut sink);
                 times[i].push(started.elapsed());
                 report.result?;
-                rows[i] = sink.rows;
+                rows_in[i] = report.stats.rows_in;
             }
         }
         // The first round warms caches and is not counted.
-        Ok(std::array::from_fn(|i| Timing {
-            median: median(&mut times[i][1..].to_vec()),
-            rows: rows[i],
-        }))
+        Ok(times
+            .iter_mut()
+            .zip(rows_in)
+            .map(|(t, rows_in)| Timing {
+                median: median(&mut t[1..].to_vec()),
+                rows_in,
+            })
+            .collect())
     }
 
     fn collect_batches(&self) -> anyhow::Result<Vec<Batch>> {
@@ -242,10 +347,22 @@ fn median(times: &mut [Duration]) -> Duration {
     times[times.len() / 2]
 }
 
-/// Counts rows; with `native`, first computes the units columns in Rust.
+/// Counts rows; first applies the native transform, if any.
 struct Discard {
     rows: u64,
-    native: bool,
+    native: Native,
+    /// The aggregate's state: arrival delays by carrier.
+    groups: std::collections::BTreeMap<String, Vec<f64>>,
+}
+
+impl Discard {
+    fn new(native: Native) -> Self {
+        Discard {
+            rows: 0,
+            native,
+            groups: Default::default(),
+        }
+    }
 }
 
 impl Sink for Discard {
@@ -254,16 +371,109 @@ impl Sink for Discard {
     }
 
     fn batch(&mut self, batch: &Batch) -> std::io::Result<()> {
-        if self.native {
-            std::hint::black_box(units_native(batch));
+        match self.native {
+            Native::None => {}
+            Native::Map => {
+                std::hint::black_box(units_native(batch));
+            }
+            Native::Filter => {
+                std::hint::black_box(filter_native(batch, FILTER_MIN_DELAY));
+            }
+            Native::Aggregate => aggregate_native(batch, &mut self.groups),
         }
         self.rows += batch.num_rows as u64;
         Ok(())
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
+        if let Native::Aggregate = self.native {
+            std::hint::black_box(finish_aggregate(&mut self.groups));
+        }
         Ok(())
     }
+}
+
+/// The `delayed` example's logic: the rows whose `dep_delay` is at least `min`.
+pub fn filter_native(batch: &Batch, min: i64) -> Batch {
+    let Some(delay) = batch.columns.iter().find(|c| c.name == "dep_delay") else {
+        return Batch {
+            num_rows: 0,
+            columns: Vec::new(),
+        };
+    };
+    let keep: Vec<usize> = (0..batch.num_rows)
+        .filter(|&row| match delay.cell(row) {
+            crate::batch::Cell::Int64(d) => d >= min,
+            crate::batch::Cell::Float64(d) => d >= min as f64,
+            _ => false,
+        })
+        .collect();
+    let columns = batch
+        .columns
+        .iter()
+        .map(|c| {
+            let mut b = ColumnBuilder::new(c.name.clone(), c.data_type, keep.len());
+            for &row in &keep {
+                match c.cell(row) {
+                    crate::batch::Cell::Null => b.push_null(),
+                    crate::batch::Cell::Boolean(v) => b.push_bool(v),
+                    crate::batch::Cell::Int64(v) => b.push_i64(v),
+                    crate::batch::Cell::Float64(v) => b.push_f64(v),
+                    crate::batch::Cell::Text(v) => b.push_str(v),
+                    crate::batch::Cell::Bytes(v) => b.push_bytes(v),
+                }
+            }
+            b.finish()
+        })
+        .collect();
+    Batch {
+        num_rows: keep.len(),
+        columns,
+    }
+}
+
+/// The `delay-stats` example's per-batch step: arrival delays collected by carrier.
+pub fn aggregate_native(batch: &Batch, groups: &mut std::collections::BTreeMap<String, Vec<f64>>) {
+    let column = |name: &str| batch.columns.iter().find(|c| c.name == name);
+    let (Some(carrier), Some(delay)) = (column("carrier"), column("arr_delay")) else {
+        return;
+    };
+    for row in 0..batch.num_rows {
+        let value = match delay.cell(row) {
+            crate::batch::Cell::Int64(d) => d as f64,
+            crate::batch::Cell::Float64(d) => d,
+            _ => continue,
+        };
+        if let crate::batch::Cell::Text(key) = carrier.cell(row) {
+            match groups.get_mut(key) {
+                Some(values) => values.push(value),
+                None => {
+                    groups.insert(key.to_owned(), vec![value]);
+                }
+            }
+        }
+    }
+}
+
+/// The `delay-stats` example's finish: count, mean, p50 and p95 per carrier.
+pub fn finish_aggregate(
+    groups: &mut std::collections::BTreeMap<String, Vec<f64>>,
+) -> Vec<(String, usize, f64, f64, f64)> {
+    groups
+        .iter_mut()
+        .map(|(key, values)| {
+            values.sort_by(f64::total_cmp);
+            let n = values.len();
+            let rank = |p: usize| values[(p * n).div_ceil(100) - 1];
+            (
+                key.clone(),
+                n,
+                values.iter().sum::<f64>() / n as f64,
+                rank(50),
+                rank(95),
+            )
+        })
+        .collect()
 }
 
 /// The `units` example plugin's logic, written against the host's batch: the native

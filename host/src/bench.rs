@@ -27,6 +27,9 @@ pub struct BenchArgs {
     /// Instantiations measured for the per-run instantiate time.
     #[arg(long, default_value_t = 2000)]
     pub instances: usize,
+    /// Write a chart of rows/s by batch size for each pipeline to this SVG file.
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
     /// Measure only the HTTP path.
     #[arg(long)]
     pub http: bool,
@@ -138,8 +141,16 @@ pub fn main(
         "{:<40} {:>7} {:>10} {:>10} {:>8} {:>8}",
         "pipeline", "batch", "median", "rows/s", "MB/s", "ratio"
     );
+    let mut series: Vec<(String, Vec<(usize, f64)>)> = pipelines
+        .iter()
+        .map(|p| (p.name.to_owned(), Vec::new()))
+        .collect();
     for batch_rows in [256, 1024, 4096, 16_384] {
         let timings = bench.interleaved(args.rounds, batch_rows, &pipelines)?;
+        for (line, t) in series.iter_mut().zip(&timings) {
+            line.1
+                .push((batch_rows, t.rows_in as f64 / t.median.as_secs_f64()));
+        }
         for (i, (pipeline, t)) in pipelines.iter().zip(&timings).enumerate() {
             // Plugins against what they replace: identity against no plugin, each
             // transform plugin against the native Rust line above it.
@@ -166,6 +177,11 @@ pub fn main(
         println!();
     }
 
+    if let Some(path) = &args.chart {
+        let svg = chart_svg("Quarry: rows/s over all flights, by batch size", &series);
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("chart written to {}\n", path.display());
+    }
     let rows = batches.iter().map(|b| b.num_rows).sum::<usize>() as f64;
     let line = |name: &str, t: Duration, base: Duration| {
         println!(
@@ -732,4 +748,129 @@ fn http_path(server: &Server, requests: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Colours of the chart's lines, one per pipeline.
+const PALETTE: [&str; 8] = [
+    "#4e79a7", "#9c755f", "#f28e2b", "#e15759", "#59a14f", "#76b7b2", "#b07aa1", "#edc948",
+];
+
+/// An SVG line chart of rows/s by batch size, one line per pipeline: `series` holds each
+/// pipeline's name and its (batch size, rows/s) points, batch sizes ascending.
+pub fn chart_svg(title: &str, series: &[(String, Vec<(usize, f64)>)]) -> String {
+    use std::fmt::Write;
+    let (width, height) = (760.0, 420.0);
+    let (left, right, top, bottom) = (80.0, 250.0, 40.0, 50.0);
+    let (plot_w, plot_h) = (width - left - right, height - top - bottom);
+    let sizes: Vec<usize> = series
+        .first()
+        .map(|s| s.1.iter().map(|p| p.0).collect())
+        .unwrap_or_default();
+    let max = series
+        .iter()
+        .flat_map(|s| s.1.iter().map(|p| p.1))
+        .fold(0.0_f64, f64::max);
+    // A round top for the axis: 1, 2 or 5 times a power of ten.
+    let magnitude = 10f64.powf(max.max(1.0).log10().floor());
+    let top_value = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|v| *v >= max)
+        .unwrap_or(max);
+    let x = |i: usize| left + plot_w * i as f64 / (sizes.len().max(2) - 1) as f64;
+    let y = |v: f64| top + plot_h * (1.0 - v / top_value);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="{left}" y="22" font-size="15" font-weight="bold">{title}</text>
+"##
+    );
+    for tick in 0..=5 {
+        let v = top_value * tick as f64 / 5.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            left + plot_w,
+            left - 8.0,
+            y(v) + 4.0,
+            human_rate(v),
+            y = y(v)
+        );
+    }
+    for (i, size) in sizes.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{}" text-anchor="middle">{size}</text>"##,
+            x(i),
+            top + plot_h + 18.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{}" text-anchor="middle">rows per batch</text><text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">rows/s</text>"##,
+        left + plot_w / 2.0,
+        height - 10.0,
+        top + plot_h / 2.0,
+        top + plot_h / 2.0
+    );
+    for (k, (name, points)) in series.iter().enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        let dash = if name.contains("native") {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let path: Vec<String> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.1)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r##"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>"##,
+            path.join(" ")
+        );
+        let ly = top + 10.0 + 20.0 * k as f64;
+        let lx = left + plot_w + 16.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"##,
+            lx + 22.0,
+            lx + 28.0,
+            ly + 4.0,
+            name.replace('&', "&amp;").replace('<', "&lt;")
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn human_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_has_a_line_and_a_legend_entry_per_pipeline() {
+        let series = vec![
+            ("no plugin".to_owned(), vec![(256, 1e6), (1024, 2e6)]),
+            ("map, native Rust".to_owned(), vec![(256, 5e5), (1024, 9e5)]),
+        ];
+        let svg = chart_svg("rows/s", &series);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains(">no plugin</text>") && svg.contains("stroke-dasharray"));
+        assert!(svg.contains(">2.0 M</text>"), "{svg}");
+    }
 }

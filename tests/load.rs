@@ -1,8 +1,8 @@
 //! Isolation under load, on a real server over loopback: 64 concurrent clients, one of them
 //! hostile (its plugin loops forever, or eats memory). The other 63 must all complete with
 //! the right answer, and the hostile run must end with its limit. The latency figures are
-//! printed; the 3× target on p99 is measured by `quarry bench --isolation` (BENCHMARKS in
-//! the README), not asserted here, since timing on a shared machine is noisy.
+//! printed; the 3× target on p99 is measured by `quarry bench --isolation` (figures in
+//! BENCHMARKS.md), not asserted here, since timing on a shared machine is noisy.
 
 mod common;
 

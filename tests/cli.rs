@@ -366,3 +366,33 @@ fn bench_measures_the_http_path() {
         assert!(text.contains(clients) && text.contains("runs/s"), "{text}");
     }
 }
+
+#[test]
+fn bench_measures_the_plugin_lifecycle() {
+    let plugins = plugin_path("identity").parent().unwrap().to_owned();
+    let out = quarry(&[
+        "bench",
+        "--lifecycle",
+        "--instances",
+        "50",
+        "--plugins",
+        plugins.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("Instantiate, 50 runs: p50"), "{text}");
+    for plugin in [
+        "identity",
+        "units",
+        "delayed",
+        "delay_stats",
+        "flights_between",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(plugin))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.contains("ms") && line.contains("KiB"), "{line}");
+    }
+    assert!(text.contains("an empty transform call"), "{text}");
+}

@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Write a chart of rows/s by batch size for each pipeline to this SVG file.
     #[arg(long)]
     pub chart: Option<PathBuf>,
+    /// Measure only the plugin lifecycle: compile, cache load, instantiate, empty call.
+    #[arg(long)]
+    pub lifecycle: bool,
     /// Measure only the HTTP path.
     #[arg(long)]
     pub http: bool,
@@ -55,6 +58,21 @@ pub fn main(
     demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
     if args.isolation {
         return isolation(data_dir, &args, tokio);
+    }
+    if args.lifecycle {
+        let runtime = crate::cli::runtime(data_dir, &Limits::default())?;
+        let wasm = std::fs::read(args.plugins.join("identity.wasm"))
+            .context("cannot read identity.wasm (build the plugins with `cargo plugins`)")?;
+        let (identity, _) = runtime.load(&wasm)?;
+        let (p50, p99) = instantiate_times(&runtime, &identity, args.instances)?;
+        println!(
+            "Instantiate, {} runs: p50 {:.1} µs   p99 {:.1} µs",
+            args.instances,
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6
+        );
+        lifecycle(&args.plugins, &runtime, &identity)?;
+        return Ok(ExitCode::SUCCESS);
     }
     if args.http {
         let server = Server::start(data_dir, &args.plugins, &[], tokio)?;
@@ -211,9 +229,88 @@ pub fn main(
         p99.as_secs_f64() * 1e6
     );
 
+    lifecycle(&args.plugins, &runtime, &identity)?;
+
     let server = Server::start(data_dir, &args.plugins, &[], tokio)?;
     http_path(&server, args.requests)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rest of a plugin's lifecycle: compiling it cold, loading it from the on-disk cache
+/// (a new runtime, as a restarted server), and calling an empty `transform`.
+fn lifecycle(plugin_dir: &Path, runtime: &Runtime, identity: &LoadedPlugin) -> anyhow::Result<()> {
+    println!("\nPlugin lifecycle (each a median of 5; the cache is a fresh directory):");
+    println!(
+        "{:<16} {:>12} {:>16} {:>10}",
+        "plugin", "size", "cold compile", "from cache"
+    );
+    for name in [
+        "identity",
+        "units",
+        "delayed",
+        "delay_stats",
+        "flights_between",
+    ] {
+        let wasm = std::fs::read(plugin_dir.join(format!("{name}.wasm")))?;
+        let cache = tempfile::tempdir()?;
+        let fresh = || {
+            Runtime::new(crate::plugin::RuntimeConfig {
+                cache_dir: Some(cache.path().to_path_buf()),
+                ..Default::default()
+            })
+            .map_err(anyhow::Error::msg)
+        };
+        let mut cold = Vec::new();
+        let mut cached = Vec::new();
+        for round in 0..5 {
+            if round > 0 {
+                // Compile again from nothing: an empty cache directory.
+                for entry in std::fs::read_dir(cache.path())? {
+                    let path = entry?.path();
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(path)?;
+                    } else {
+                        std::fs::remove_file(path)?;
+                    }
+                }
+            }
+            let runtime = fresh()?;
+            let started = Instant::now();
+            let (_, stats) = runtime.load(&wasm)?;
+            cold.push(started.elapsed());
+            anyhow::ensure!(!stats.from_cache, "{name}: the first load compiled");
+            let runtime = fresh()?;
+            let started = Instant::now();
+            let (_, stats) = runtime.load(&wasm)?;
+            cached.push(started.elapsed());
+            anyhow::ensure!(
+                stats.from_cache,
+                "{name}: the second load came from the cache"
+            );
+        }
+        println!(
+            "{name:<16} {:>9.0} KiB {:>13.1} ms {:>7.2} ms",
+            wasm.len() as f64 / 1024.0,
+            ms(median(&mut cold)),
+            ms(median(&mut cached))
+        );
+    }
+    let mut run = runtime.start(identity, runtime.default_limits(), Arc::default())?;
+    run.init(DEMO, Backend::Sqlite, "{}")?;
+    let calls = 20_000;
+    let empty = Batch {
+        num_rows: 0,
+        columns: Vec::new(),
+    };
+    let started = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(run.transform(empty.clone())?);
+    }
+    println!(
+        "an empty transform call (identity, {calls} calls): {:.2} µs each",
+        started.elapsed().as_secs_f64() * 1e6 / calls as f64
+    );
+    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {

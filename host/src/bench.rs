@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Write a chart of rows/s by batch size for each pipeline to this SVG file.
     #[arg(long)]
     pub chart: Option<PathBuf>,
+    /// Also run the pipelines on this PostgreSQL database (its `flights` table is loaded
+    /// with the demo's when it does not hold them).
+    #[arg(long)]
+    pub postgres: Option<String>,
     /// Measure only the plugin lifecycle: compile, cache load, instantiate, empty call.
     #[arg(long)]
     pub lifecycle: bool,
@@ -155,44 +159,15 @@ pub fn main(
         input_bytes as f64 / 1e6,
         args.rounds
     );
-    println!(
-        "{:<40} {:>7} {:>10} {:>10} {:>8} {:>8}",
-        "pipeline", "batch", "median", "rows/s", "MB/s", "ratio"
-    );
-    let mut series: Vec<(String, Vec<(usize, f64)>)> = pipelines
-        .iter()
-        .map(|p| (p.name.to_owned(), Vec::new()))
-        .collect();
-    for batch_rows in [256, 1024, 4096, 16_384] {
-        let timings = bench.interleaved(args.rounds, batch_rows, &pipelines)?;
-        for (line, t) in series.iter_mut().zip(&timings) {
-            line.1
-                .push((batch_rows, t.rows_in as f64 / t.median.as_secs_f64()));
-        }
-        for (i, (pipeline, t)) in pipelines.iter().zip(&timings).enumerate() {
-            // Plugins against what they replace: identity against no plugin, each
-            // transform plugin against the native Rust line above it.
-            let base = if i == 0 {
-                t.median
-            } else if i == 1 {
-                timings[0].median
-            } else if i % 2 == 1 {
-                timings[i - 1].median
-            } else {
-                t.median
-            };
-            let seconds = t.median.as_secs_f64();
-            println!(
-                "{:<40} {:>7} {:>8.1}ms {:>10.0} {:>8.1} {:>7.3}×",
-                pipeline.name,
-                batch_rows,
-                ms(t.median),
-                t.rows_in as f64 / seconds,
-                input_bytes as f64 / 1e6 / seconds,
-                seconds / base.as_secs_f64()
-            );
-        }
-        println!();
+    let series = bench.matrix(DEMO, args.rounds, &pipelines, input_bytes)?;
+    if let Some(url) = &args.postgres {
+        let pg = postgres_sources(data_dir, url, tokio)?;
+        let on_pg = Bench {
+            sources: &pg,
+            ..bench
+        };
+        println!("The same on PostgreSQL ({}):\n", pg.get("pg")?.address());
+        on_pg.matrix("pg", args.rounds, &pipelines, input_bytes)?;
     }
 
     if let Some(path) = &args.chart {
@@ -385,10 +360,62 @@ impl Bench<'_> {
         })
     }
 
+    /// Every pipeline at every batch size on `source`, printed as a table; returns each
+    /// pipeline's rows/s by batch size, for the chart.
+    fn matrix(
+        &self,
+        source: &str,
+        rounds: usize,
+        pipelines: &[Pipeline],
+        input_bytes: usize,
+    ) -> anyhow::Result<Vec<(String, Vec<(usize, f64)>)>> {
+        println!(
+            "{:<40} {:>7} {:>10} {:>10} {:>8} {:>8}",
+            "pipeline", "batch", "median", "rows/s", "MB/s", "ratio"
+        );
+        let mut series: Vec<(String, Vec<(usize, f64)>)> = pipelines
+            .iter()
+            .map(|p| (p.name.to_owned(), Vec::new()))
+            .collect();
+        for batch_rows in [256, 1024, 4096, 16_384] {
+            let timings = self.interleaved(source, rounds, batch_rows, pipelines)?;
+            for (line, t) in series.iter_mut().zip(&timings) {
+                line.1
+                    .push((batch_rows, t.rows_in as f64 / t.median.as_secs_f64()));
+            }
+            for (i, (pipeline, t)) in pipelines.iter().zip(&timings).enumerate() {
+                // Plugins against what they replace: identity against no plugin, each
+                // transform plugin against the native Rust line above it.
+                let base = if i == 0 {
+                    t.median
+                } else if i == 1 {
+                    timings[0].median
+                } else if i % 2 == 1 {
+                    timings[i - 1].median
+                } else {
+                    t.median
+                };
+                let seconds = t.median.as_secs_f64();
+                println!(
+                    "{:<40} {:>7} {:>8.1}ms {:>10.0} {:>8.1} {:>7.3}×",
+                    pipeline.name,
+                    batch_rows,
+                    ms(t.median),
+                    t.rows_in as f64 / seconds,
+                    input_bytes as f64 / 1e6 / seconds,
+                    seconds / base.as_secs_f64()
+                );
+            }
+            println!();
+        }
+        Ok(series)
+    }
+
     /// Runs each pipeline `rounds` times over all flights in batches of `batch_rows`,
     /// alternating pipelines so that noise hits them alike.
     fn interleaved(
         &self,
+        source: &str,
         rounds: usize,
         batch_rows: usize,
         pipelines: &[Pipeline],
@@ -409,7 +436,7 @@ impl Bench<'_> {
                         .to_owned(),
                     query: Some(ALL_FLIGHTS.to_owned()),
                     batch_rows,
-                    ..RunRequest::new(DEMO)
+                    ..RunRequest::new(source)
                 };
                 let mut sink = Discard::new(pipeline.native);
                 let started = Instant::now();
@@ -970,4 +997,31 @@ mod tests {
         assert!(svg.contains(">no plugin</text>") && svg.contains("stroke-dasharray"));
         assert!(svg.contains(">2.0 M</text>"), "{svg}");
     }
+}
+
+/// The demo plus a source `pg` on the PostgreSQL at `url`, its flights seeded when needed.
+fn postgres_sources(
+    data_dir: &Path,
+    url: &str,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<Sources> {
+    use crate::source::postgres::PostgresSource;
+    let seed_to =
+        crate::seed::Target::Postgres(PostgresSource::new("pg", url, Backend::Postgres, 1)?);
+    let demo = demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    tokio
+        .block_on(crate::seed::seed(
+            &seed_to,
+            &demo,
+            &["flights".to_owned()],
+            None,
+            &mut |_, _| {},
+        ))
+        .map_err(anyhow::Error::msg)?;
+    let mut sources = Sources::with_demo(data_dir);
+    sources.insert(
+        Arc::new(PostgresSource::new("pg", url, Backend::Postgres, 4)?),
+        crate::config::SourceSettings::default(),
+    );
+    Ok(sources)
 }

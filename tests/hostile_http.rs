@@ -397,12 +397,17 @@ fn a_burst_of_thousands_of_requests_gets_clean_answers() {
             std::thread::spawn(move || {
                 let mut statuses = Vec::new();
                 for i in 0..150 {
-                    let (method, path, body) = &requests[(t + i) % requests.len()];
-                    let (status, text) =
-                        call(address, method, path, "application/json", body.as_bytes());
+                    let (method, path, payload) = &requests[(t + i) % requests.len()];
+                    let (status, text) = call(
+                        address,
+                        method,
+                        path,
+                        "application/json",
+                        payload.as_bytes(),
+                    );
                     if status >= 400 {
                         // Every refusal is the envelope, busy included.
-                        let body = body_of(&text);
+                        let body = body(&text);
                         assert_eq!(body["ok"], json!(false), "{text}");
                     }
                     statuses.push(status);
@@ -425,10 +430,6 @@ fn a_burst_of_thousands_of_requests_gets_clean_answers() {
     );
     eprintln!("statuses for 2400 requests: {seen:?}");
     still_serves(address);
-}
-
-fn body_of(answer: &str) -> Value {
-    body(answer)
 }
 
 /// A POST that may meet a dead server: `None` when the connection fails.

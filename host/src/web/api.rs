@@ -73,7 +73,7 @@ pub async fn sources(State(app): AppState) -> Response {
 
 pub async fn list_plugins(State(app): AppState) -> Response {
     let store = app.clone();
-    let plugins = tokio::task::spawn_blocking(move || store.store.plugins())
+    let plugins = blocking(move || store.store.plugins())
         .await
         .unwrap_or_default();
     ok(StatusCode::OK, json!({"ok": true, "plugins": plugins}))
@@ -184,7 +184,7 @@ pub async fn upload_plugin(
     })?;
     let slot = app.gate.enter().await?;
     let store = app.clone();
-    let (meta, created) = tokio::task::spawn_blocking(move || {
+    let (meta, created) = blocking(move || {
         let _slot = slot;
         let (plugin, _) = store.runtime.load(&wasm).map_err(ApiError::upload)?;
         let stored = store.store.put_plugin(&wasm, &plugin).map_err(|e| {
@@ -197,8 +197,7 @@ pub async fn upload_plugin(
             .insert(plugin.sha256.clone(), plugin);
         Ok::<_, ApiError>(stored)
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    .await??;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -367,7 +366,7 @@ pub async fn run(
     };
     let handle = tokio::runtime::Handle::current();
     if format == RunFormat::Json {
-        let (report, rows) = tokio::task::spawn_blocking(move || {
+        let (report, rows) = blocking(move || {
             let _slot = slot;
             let _registered = registered;
             let app = &_registered.app;
@@ -382,8 +381,7 @@ pub async fn run(
             );
             (report, rows)
         })
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .await?;
         let details = json!({"query": report.query, "stats": report.stats, "logs": report.logs});
         if let Err(e) = &report.result {
             let error = ApiError::run(e);
@@ -419,8 +417,7 @@ pub async fn run(
             RunFormat::Events => {
                 let mut events = Events::new(tx.clone());
                 let _ = events.send(&json!({"event": "started", "run": id}));
-                let progress_events = Events::new(tx.clone());
-                let mut progress_events = progress_events;
+                let mut progress_events = Events::new(tx.clone());
                 let report = run_blocking(
                     &app.runtime,
                     &app.sources,
@@ -545,11 +542,7 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
             }
             let loader = app.clone();
             let started = std::time::Instant::now();
-            let plugin = tokio::task::spawn_blocking(move || loader.plugin(&sha256))
-                .await
-                .map_err(|e| {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                })??;
+            let plugin = blocking(move || loader.plugin(&sha256)).await??;
             Some(PluginChoice {
                 plugin,
                 load: LoadStats {
@@ -619,9 +612,8 @@ pub async fn put_snippet(
         ));
     }
     let store = app.clone();
-    let (id, created) = tokio::task::spawn_blocking(move || store.store.put_snippet(&snippet))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    let (id, created) = blocking(move || store.store.put_snippet(&snippet))
+        .await?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
     let status = if created {
         StatusCode::CREATED
@@ -653,4 +645,13 @@ pub async fn get_snippet(
         StatusCode::OK,
         json!({"ok": true, "id": id, "snippet": snippet}),
     ))
+}
+
+/// Runs `f` on the blocking pool; a panic in it is a 500 envelope, not a dropped request.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }

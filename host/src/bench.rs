@@ -458,28 +458,39 @@ impl Bench<'_> {
     }
 
     fn collect_batches(&self) -> anyhow::Result<Vec<Batch>> {
-        struct Keep(Vec<Batch>);
-        impl Sink for Keep {
-            fn start(&mut self, _: &[Field]) -> std::io::Result<()> {
-                Ok(())
-            }
-            fn batch(&mut self, b: &Batch) -> std::io::Result<()> {
-                self.0.push(b.clone());
-                Ok(())
-            }
-            fn finish(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut keep = Keep(Vec::new());
-        let request = RunRequest {
-            query: Some(ALL_FLIGHTS.to_owned()),
-            ..RunRequest::new(DEMO)
-        };
-        let report = self.run(request, &mut keep);
-        report.result?;
-        Ok(keep.0)
+        collect_batches(self.runtime, self.sources, self.handle, ALL_FLIGHTS, 1024)
     }
+}
+
+/// The batches of `query` on the demo, as a source hands them to a plugin.
+pub fn collect_batches(
+    runtime: &Runtime,
+    sources: &Sources,
+    handle: &tokio::runtime::Handle,
+    query: &str,
+    batch_rows: usize,
+) -> anyhow::Result<Vec<Batch>> {
+    struct Keep(Vec<Batch>);
+    impl Sink for Keep {
+        fn start(&mut self, _: &[Field]) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn batch(&mut self, b: &Batch) -> std::io::Result<()> {
+            self.0.push(b.clone());
+            Ok(())
+        }
+        fn finish(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut keep = Keep(Vec::new());
+    let request = RunRequest {
+        query: Some(query.to_owned()),
+        batch_rows,
+        ..RunRequest::new(DEMO)
+    };
+    run_blocking(runtime, sources, handle, request, &mut keep, |_| {}).result?;
+    Ok(keep.0)
 }
 
 fn median(times: &mut [Duration]) -> Duration {

@@ -244,6 +244,10 @@ impl Runtime {
         wasm.epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os("QUARRY_PERF_MAP").is_some() {
+            // Names plugin functions in /tmp/perf-PID.map, for profiling with `perf`.
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine =
             Engine::new(&wasm).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
 

@@ -12,17 +12,22 @@ pub(crate) struct Validity {
 }
 
 impl Validity {
+    #[inline]
     pub(crate) fn push(&mut self, valid: bool) {
-        if !valid && self.bits.is_none() {
-            self.bits = Some(all_valid(self.len));
+        let bits = match &mut self.bits {
+            Some(bits) => bits,
+            None if valid => {
+                self.len += 1;
+                return;
+            }
+            None => self.bits.insert(all_valid(self.len)),
+        };
+        let bit = self.len % 8;
+        if bit == 0 {
+            bits.push(0);
         }
-        if let Some(bits) = &mut self.bits {
-            if self.len.is_multiple_of(8) {
-                bits.push(0);
-            }
-            if valid {
-                bits[self.len / 8] |= 1 << (self.len % 8);
-            }
+        if let Some(last) = bits.last_mut() {
+            *last |= u8::from(valid) << bit;
         }
         self.len += 1;
     }
@@ -33,6 +38,7 @@ impl Validity {
 }
 
 /// A bitmap with the first `len` bits set (LSB first) and the padding bits clear.
+#[cold]
 fn all_valid(len: usize) -> Vec<u8> {
     let mut bits = vec![0xff; len / 8];
     if !len.is_multiple_of(8) {
@@ -58,6 +64,7 @@ impl Default for VarBuilder {
 }
 
 impl VarBuilder {
+    #[inline]
     pub(crate) fn push(&mut self, value: &[u8]) {
         self.data.extend_from_slice(value);
         // Wasm32 memory tops out at 4 GiB, so this only fails on a native 64-bit build.
@@ -67,6 +74,10 @@ impl VarBuilder {
 
     fn len(&self) -> usize {
         self.offsets.len() - 1
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        self.offsets.reserve(rows);
     }
 
     pub(crate) fn finish(self) -> VarData {
@@ -115,7 +126,14 @@ macro_rules! fixed_builder {
                 }
             }
 
+            /// Makes room for `rows` more values: one allocation instead of several
+            /// when the number of rows is known, as in a map.
+            pub fn reserve(&mut self, rows: usize) {
+                self.values.reserve(rows);
+            }
+
             /// Appends a value, or a null for `None`.
+            #[inline]
             pub fn push(&mut self, value: Option<$item>) {
                 self.validity.push(value.is_some());
                 self.values.push(value.unwrap_or_default());
@@ -215,7 +233,13 @@ impl TextBuilder {
         }
     }
 
+    /// Makes room for `rows` more values (their offsets; the bytes grow as needed).
+    pub fn reserve(&mut self, rows: usize) {
+        self.values.reserve(rows);
+    }
+
     /// Appends a value, or a null for `None`.
+    #[inline]
     pub fn push(&mut self, value: Option<&str>) {
         self.validity.push(value.is_some());
         self.values.push(value.unwrap_or_default().as_bytes());
@@ -274,7 +298,13 @@ impl BytesBuilder {
         }
     }
 
+    /// Makes room for `rows` more values (their offsets; the bytes grow as needed).
+    pub fn reserve(&mut self, rows: usize) {
+        self.values.reserve(rows);
+    }
+
     /// Appends a value, or a null for `None`.
+    #[inline]
     pub fn push(&mut self, value: Option<&[u8]>) {
         self.validity.push(value.is_some());
         self.values.push(value.unwrap_or_default());

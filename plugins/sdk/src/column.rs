@@ -103,6 +103,7 @@ impl Column {
     }
 
     /// Row `row` of a boolean column.
+    #[inline]
     pub fn bool(&self, row: usize) -> Option<bool> {
         self.check_row(row);
         match &self.raw.values {
@@ -113,6 +114,7 @@ impl Column {
 
     /// Row `row` of an int64-stored column (int64, timestamp in microseconds since the
     /// epoch, date in days since the epoch).
+    #[inline]
     pub fn i64(&self, row: usize) -> Option<i64> {
         self.check_row(row);
         match &self.raw.values {
@@ -124,6 +126,7 @@ impl Column {
     /// Row `row` of a float64 column, or of an int64-stored one converted with `as f64`:
     /// the way to read a number that one backend stores as an integer and another as a
     /// float.
+    #[inline]
     pub fn f64(&self, row: usize) -> Option<f64> {
         self.check_row(row);
         match &self.raw.values {
@@ -134,6 +137,7 @@ impl Column {
     }
 
     /// Row `row` of a text-stored column (text, uuid, decimal, json).
+    #[inline]
     pub fn text(&self, row: usize) -> Option<&str> {
         self.check_row(row);
         match &self.raw.values {
@@ -144,6 +148,7 @@ impl Column {
     }
 
     /// Row `row` of a bytes column, or the UTF-8 bytes of a text-stored one.
+    #[inline]
     pub fn bytes(&self, row: usize) -> Option<&[u8]> {
         self.check_row(row);
         match &self.raw.values {
@@ -178,12 +183,34 @@ impl Column {
 
     /// Every row, read as by [`i64`](Column::i64).
     pub fn i64s(&self) -> impl ExactSizeIterator<Item = Option<i64>> + '_ {
-        (0..self.len()).map(|row| self.i64(row))
+        self.numbers().map(|number| match number? {
+            Number::Int64(value) => Some(value),
+            Number::Float64(_) => None,
+        })
     }
 
     /// Every row, read as by [`f64`](Column::f64).
     pub fn f64s(&self) -> impl ExactSizeIterator<Item = Option<f64>> + '_ {
-        (0..self.len()).map(|row| self.f64(row))
+        self.numbers().map(|number| match number? {
+            Number::Int64(value) => Some(value as f64),
+            Number::Float64(value) => Some(value),
+        })
+    }
+
+    /// Every row of a numeric column; the fast path under `i64s` and `f64s`, which looks
+    /// at the column's kind once rather than once per row.
+    fn numbers(&self) -> Numbers<'_> {
+        let values = match &self.raw.values {
+            Vector::Int64(values) => NumberSlice::Int64(values),
+            Vector::Float64(values) => NumberSlice::Float64(values),
+            _ => NumberSlice::Neither,
+        };
+        Numbers {
+            values,
+            validity: self.raw.validity.as_deref(),
+            row: 0,
+            len: self.len(),
+        }
     }
 
     /// Every row, read as by [`text`](Column::text).
@@ -248,6 +275,7 @@ impl Column {
         Column::assemble(self.raw.name.clone(), self.raw.data_type, validity, values)
     }
 
+    #[inline]
     fn is_valid(&self, row: usize) -> bool {
         match &self.raw.validity {
             None => true,
@@ -258,13 +286,21 @@ impl Column {
         }
     }
 
+    #[inline]
     fn check_row(&self, row: usize) {
         let len = self.len();
-        assert!(
-            row < len,
+        if row >= len {
+            self.out_of_range(row, len);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn out_of_range(&self, row: usize, len: usize) -> ! {
+        panic!(
             "row {row} is out of range: column `{}` has {len} rows",
             self.raw.name
-        );
+        )
     }
 
     fn expect(&self, ok: bool, wanted: &str) -> Result<&Self, Error> {
@@ -279,6 +315,61 @@ impl Column {
         }
     }
 }
+
+/// One number of an int64- or float64-stored column.
+#[derive(Clone, Copy)]
+enum Number {
+    Int64(i64),
+    Float64(f64),
+}
+
+#[derive(Clone, Copy)]
+enum NumberSlice<'a> {
+    Int64(&'a [i64]),
+    Float64(&'a [f64]),
+    Neither,
+}
+
+/// The rows of a column as numbers: `None` for a null, and for every row of a column that
+/// is not numeric.
+struct Numbers<'a> {
+    values: NumberSlice<'a>,
+    validity: Option<&'a [u8]>,
+    row: usize,
+    len: usize,
+}
+
+impl Iterator for Numbers<'_> {
+    type Item = Option<Number>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Option<Number>> {
+        if self.row >= self.len {
+            return None;
+        }
+        let row = self.row;
+        self.row += 1;
+        let valid = self.validity.is_none_or(|bits| {
+            bits.get(row / 8)
+                .is_some_and(|byte| byte & (1 << (row % 8)) != 0)
+        });
+        if !valid {
+            return Some(None);
+        }
+        Some(match self.values {
+            NumberSlice::Int64(values) => values.get(row).copied().map(Number::Int64),
+            NumberSlice::Float64(values) => values.get(row).copied().map(Number::Float64),
+            NumberSlice::Neither => None,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.len - self.row;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Numbers<'_> {}
 
 /// The contract's name of a data type, for messages.
 pub(crate) fn type_name(data_type: DataType) -> &'static str {

@@ -60,8 +60,12 @@ impl Plugin for DelayStats {
     fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
         let values = input.column(&self.column)?.expect_f64()?;
         let keys = input.column(&self.group_by)?;
-        for row in 0..input.num_rows() {
-            if let (Some(key), Some(value)) = (group_key(keys, row), values.f64(row)) {
+        for (row, value) in values.f64s().enumerate() {
+            let Some(value) = value else { continue };
+            // Text keys (the usual case) are looked up without a String per row.
+            if let Some(values) = keys.text(row).and_then(|key| self.groups.get_mut(key)) {
+                values.push(value);
+            } else if let Some(key) = group_key(keys, row) {
                 self.groups.entry(key).or_default().push(value);
             }
         }

@@ -26,6 +26,9 @@ impl Plugin for Units {
         let mut distance_km = Float64Builder::new("distance_km");
         let mut air_time_h = Float64Builder::new("air_time_h");
         let mut speed_kmh = Float64Builder::new("speed_kmh");
+        for column in [&mut distance_km, &mut air_time_h, &mut speed_kmh] {
+            column.reserve(input.num_rows());
+        }
         for (miles, minutes) in distance.f64s().zip(air_time.f64s()) {
             let converted = convert(miles, minutes);
             distance_km.push(converted.distance_km);

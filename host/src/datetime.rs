@@ -4,7 +4,7 @@
 //! The conversions are Howard Hinnant's `days_from_civil` / `civil_from_days` (proleptic
 //! Gregorian), exact for every `i64` day count the formats can print.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -33,42 +33,63 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-pub fn write_date(out: &mut String, days: i64) {
+/// `2013-01-01`. Writes to a `String` or any other `fmt::Write`; only the writer can fail.
+pub fn write_date(out: &mut impl Write, days: i64) -> fmt::Result {
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    if !(0..10_000).contains(&y) {
+        return write!(out, "{y:04}-{m:02}-{d:02}");
+    }
+    // The usual case, without the formatting machinery: output of a whole table runs
+    // through here once per cell.
+    push_digits(out, y as u32, 4)?;
+    out.write_char('-')?;
+    push_digits(out, m, 2)?;
+    out.write_char('-')?;
+    push_digits(out, d, 2)
+}
+
+/// `value` in exactly `width` decimal digits (it must fit).
+fn push_digits(out: &mut impl Write, value: u32, width: u32) -> fmt::Result {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        out.write_char(char::from(b'0' + digit as u8))?;
+    }
+    Ok(())
 }
 
 /// `2013-01-01T10:00:00Z`, with `.fff` or `.ffffff` when the value has a fraction.
-pub fn write_timestamp(out: &mut String, micros: i64) {
+pub fn write_timestamp(out: &mut impl Write, micros: i64) -> fmt::Result {
     let days = micros.div_euclid(MICROS_PER_DAY);
     let in_day = micros.rem_euclid(MICROS_PER_DAY);
-    write_date(out, days);
-    let secs = in_day / 1_000_000;
-    let frac = in_day % 1_000_000;
-    let _ = write!(
-        out,
-        "T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    write_date(out, days)?;
+    let secs = (in_day / 1_000_000) as u32;
+    let frac = (in_day % 1_000_000) as u32;
+    out.write_char('T')?;
+    push_digits(out, secs / 3600, 2)?;
+    out.write_char(':')?;
+    push_digits(out, secs / 60 % 60, 2)?;
+    out.write_char(':')?;
+    push_digits(out, secs % 60, 2)?;
     if frac % 1000 == 0 && frac != 0 {
-        let _ = write!(out, ".{:03}", frac / 1000);
+        out.write_char('.')?;
+        push_digits(out, frac / 1000, 3)?;
     } else if frac != 0 {
-        let _ = write!(out, ".{frac:06}");
+        out.write_char('.')?;
+        push_digits(out, frac, 6)?;
     }
-    out.push('Z');
+    out.write_char('Z')
 }
 
 pub fn format_timestamp(micros: i64) -> String {
     let mut s = String::with_capacity(24);
-    write_timestamp(&mut s, micros);
+    // Writing to a String cannot fail.
+    let _ = write_timestamp(&mut s, micros);
     s
 }
 
 pub fn format_date(days: i64) -> String {
     let mut s = String::with_capacity(10);
-    write_date(&mut s, days);
+    let _ = write_date(&mut s, days);
     s
 }
 

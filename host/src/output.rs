@@ -6,6 +6,7 @@
 //! field / `NULL` in the table.
 
 use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 use base64::Engine as _;
@@ -31,57 +32,105 @@ pub fn sink<W: Write + Send + 'static>(format: Format, out: W) -> Box<dyn Sink> 
             fields: Vec::new(),
             rows: 0,
             lines: false,
+            buffer: Vec::new(),
         }),
         Format::Ndjson => Box::new(Json {
             out,
             fields: Vec::new(),
             rows: 0,
             lines: true,
+            buffer: Vec::new(),
         }),
         Format::Csv => Box::new(Csv {
             out: csv::Writer::from_writer(out),
+            text: String::new(),
         }),
     }
 }
 
 /// A cell as text, the way CSV and the table show it; `None` for null.
 pub fn cell_text(data_type: DataType, cell: Cell<'_>) -> Option<Cow<'_, str>> {
-    Some(match cell {
-        Cell::Null => return None,
-        Cell::Boolean(b) => Cow::Borrowed(if b { "true" } else { "false" }),
-        Cell::Int64(i) => Cow::Owned(match data_type {
-            DataType::Timestamp => datetime::format_timestamp(i),
-            DataType::Date => datetime::format_date(i),
-            _ => i.to_string(),
-        }),
-        Cell::Float64(f) => Cow::Owned(f.to_string()),
-        Cell::Text(s) => Cow::Borrowed(s),
-        Cell::Bytes(b) => Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b)),
-    })
+    match cell {
+        Cell::Null => None,
+        Cell::Boolean(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        Cell::Text(s) => Some(Cow::Borrowed(s)),
+        _ => {
+            let mut text = String::new();
+            render_text(&mut text, data_type, cell);
+            Some(Cow::Owned(text))
+        }
+    }
+}
+
+/// A cell as text into `out`, as [`cell_text`] gives it (nothing for null): the way to
+/// write many cells with one reused buffer.
+pub fn render_text(out: &mut String, data_type: DataType, cell: Cell<'_>) {
+    // Writing to a String cannot fail.
+    let _ = match cell {
+        Cell::Null => Ok(()),
+        Cell::Boolean(b) => out.write_str(if b { "true" } else { "false" }),
+        Cell::Int64(i) => match data_type {
+            DataType::Timestamp => datetime::write_timestamp(out, i),
+            DataType::Date => datetime::write_date(out, i),
+            _ => out.write_str(itoa::Buffer::new().format(i)),
+        },
+        Cell::Float64(f) => write!(out, "{f}"),
+        Cell::Text(s) => out.write_str(s),
+        Cell::Bytes(b) => {
+            base64::engine::general_purpose::STANDARD.encode_string(b, out);
+            Ok(())
+        }
+    };
 }
 
 /// Writes a cell as a JSON value.
-pub fn write_json_cell(
-    out: &mut impl Write,
-    data_type: DataType,
-    cell: Cell<'_>,
-) -> io::Result<()> {
+pub fn write_json_cell(out: &mut Vec<u8>, data_type: DataType, cell: Cell<'_>) {
     match (data_type, cell) {
-        (_, Cell::Null) => out.write_all(b"null"),
-        (_, Cell::Boolean(b)) => out.write_all(if b { b"true" } else { b"false" }),
-        (DataType::Int64, Cell::Int64(i)) => write!(out, "{i}"),
-        (_, Cell::Float64(f)) if !f.is_finite() => out.write_all(b"null"),
-        (_, Cell::Float64(f)) => serde_json::to_writer(out, &f).map_err(io::Error::other),
+        (_, Cell::Null) => out.extend_from_slice(b"null"),
+        (_, Cell::Boolean(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        (DataType::Int64, Cell::Int64(i)) => {
+            out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes())
+        }
+        // ISO 8601 needs no escaping.
+        (DataType::Timestamp | DataType::Date, Cell::Int64(i)) => {
+            out.push(b'"');
+            let mut text = Utf8Sink(out);
+            let _ = match data_type {
+                DataType::Date => datetime::write_date(&mut text, i),
+                _ => datetime::write_timestamp(&mut text, i),
+            };
+            out.push(b'"');
+        }
+        (_, Cell::Float64(f)) if !f.is_finite() => out.extend_from_slice(b"null"),
+        (_, Cell::Float64(f)) => {
+            let _ = serde_json::to_writer(out, &f);
+        }
         // JSON columns are embedded as JSON when they are valid, as a string otherwise.
         (DataType::Json, Cell::Text(s))
             if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() =>
         {
-            out.write_all(s.as_bytes())
+            out.extend_from_slice(s.as_bytes())
         }
+        (_, Cell::Text(s)) => write_json_string(out, s),
         (data_type, cell) => {
             let text = cell_text(data_type, cell).unwrap_or_default();
-            serde_json::to_writer(out, text.as_ref()).map_err(io::Error::other)
+            write_json_string(out, &text);
         }
+    }
+}
+
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// `fmt::Write` into a byte buffer, for text that is known to be UTF-8.
+struct Utf8Sink<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Utf8Sink<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -92,6 +141,8 @@ struct Json<W> {
     rows: u64,
     /// NDJSON: one object per line, no enclosing array.
     lines: bool,
+    /// The current batch, rendered.
+    buffer: Vec<u8>,
 }
 
 impl<W> Json<W> {
@@ -124,25 +175,27 @@ impl<W: Write + Send> Sink for Json<W> {
     }
 
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {
+        // The batch is rendered into one buffer, written at once.
+        let out = &mut self.buffer;
+        out.clear();
         for row in 0..batch.num_rows {
             if !self.lines {
-                self.out
-                    .write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;
+                out.extend_from_slice(if self.rows == 0 { b"\n" } else { b",\n" });
             }
-            self.out.write_all(b"{")?;
+            out.push(b'{');
             for (i, ((key, data_type), column)) in
                 self.fields.iter().zip(&batch.columns).enumerate()
             {
                 if i > 0 {
-                    self.out.write_all(b",")?;
+                    out.push(b',');
                 }
-                self.out.write_all(key.as_bytes())?;
-                write_json_cell(&mut self.out, *data_type, column.cell(row))?;
+                out.extend_from_slice(key.as_bytes());
+                write_json_cell(out, *data_type, column.cell(row));
             }
-            self.out.write_all(if self.lines { b"}\n" } else { b"}" })?;
+            out.extend_from_slice(if self.lines { b"}\n" } else { b"}" });
             self.rows += 1;
         }
-        Ok(())
+        self.out.write_all(out)
     }
 
     fn finish(&mut self) -> io::Result<()> {
@@ -156,6 +209,8 @@ impl<W: Write + Send> Sink for Json<W> {
 
 struct Csv<W: Write> {
     out: csv::Writer<W>,
+    /// The current cell, rendered.
+    text: String,
 }
 
 impl<W: Write + Send> Sink for Csv<W> {
@@ -171,10 +226,9 @@ impl<W: Write + Send> Sink for Csv<W> {
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {
         for row in 0..batch.num_rows {
             for column in &batch.columns {
-                let text = cell_text(column.data_type, column.cell(row));
-                self.out
-                    .write_field(text.as_deref().unwrap_or(""))
-                    .map_err(io::Error::other)?;
+                self.text.clear();
+                render_text(&mut self.text, column.data_type, column.cell(row));
+                self.out.write_field(&self.text).map_err(io::Error::other)?;
             }
             self.out
                 .write_record(None::<&[u8]>)

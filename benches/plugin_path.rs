@@ -49,6 +49,7 @@ fn fixture() -> &'static Fixture {
             &runtime,
             &sources,
             tokio.handle(),
+            DEMO,
             "SELECT * FROM flights LIMIT 1024",
             1024,
         )

@@ -44,5 +44,7 @@ echo "== plugin SDK and example unit tests"
 cargo test -j2 --manifest-path plugins/Cargo.toml --workspace --exclude not-a-plugin
 echo "== host unit and integration tests"
 cargo test -j2 --workspace
+# The benchmarks, each run once (divan's test mode): they still build and work.
+cargo test -j2 --workspace --benches
 echo "== fuzzing (each cargo fuzz target for a bounded time; scripts/fuzz.sh 3600 runs longer)"
 bash scripts/fuzz.sh "${QUARRY_FUZZ_SECONDS:-20}"

@@ -357,6 +357,85 @@ fn serve_answers_then_shuts_down_gracefully() {
 }
 
 #[test]
+fn bench_runs_every_section_on_a_query_of_the_users_choice() {
+    let plugins = plugin_path("identity").parent().unwrap().to_owned();
+    let out = quarry(&[
+        "bench",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--query",
+        "SELECT * FROM flights LIMIT 3000",
+        "--rounds",
+        "1",
+        "--instances",
+        "20",
+        "--requests",
+        "20",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("SELECT * FROM flights LIMIT 3000 on demo (3000 rows"),
+        "{text}"
+    );
+    for batch in ["256", "1024", "4096", "16384"] {
+        let measured = text.lines().any(|line| {
+            line.starts_with("map (units) plugin ")
+                && line[40..].split_whitespace().next() == Some(batch)
+        });
+        assert!(measured, "no map plugin line at batch {batch} in {text}");
+    }
+    let alone = text
+        .split("Transform alone")
+        .nth(1)
+        .expect("a transform-alone section");
+    for line in [
+        "identity plugin",
+        "map (units), native Rust",
+        "map (units) plugin",
+        "filter (delayed ≥ 45) plugin",
+        "aggregate (delay-stats) plugin",
+    ] {
+        assert!(alone.contains(line), "no {line:?} in {alone}");
+    }
+    assert!(
+        alone.contains(" % met") || alone.contains(" % MISSED"),
+        "{alone}"
+    );
+    for section in ["Instantiate", "Plugin lifecycle", "HTTP path"] {
+        assert!(text.contains(section), "no {section} in {text}");
+    }
+}
+
+#[test]
+fn bench_measures_a_users_plugin_and_leaves_out_examples_that_do_not_fit() {
+    let identity = plugin_path("identity");
+    let out = quarry(&[
+        "bench",
+        "--plugins",
+        identity.parent().unwrap().to_str().unwrap(),
+        "--query",
+        "SELECT * FROM airlines",
+        "--plugin",
+        identity.to_str().unwrap(),
+        "--rounds",
+        "1",
+        "--instances",
+        "10",
+        "--requests",
+        "10",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("The example transforms are left out: the query's result has no distance, air_time, dep_delay, arr_delay column."),
+        "{text}"
+    );
+    assert!(!text.contains("map (units)"), "{text}");
+    assert_eq!(text.matches("identity (your plugin)").count(), 5, "{text}");
+}
+
+#[test]
 fn bench_measures_the_http_path() {
     let out = quarry(&["bench", "--http", "--requests", "40"]);
     let text = stdout(&out);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::batch::{Batch, Column, ColumnBuilder, DataType, Field, Values};
+use crate::config::Config;
 use crate::plugin::{Limits, LoadedPlugin, Runtime};
 use crate::run::{PluginChoice, RunRequest, Sink, run_blocking};
 use crate::source::{Backend, DEMO, Sources, demo};
@@ -47,12 +48,26 @@ pub struct BenchArgs {
     /// hostile (needs hostile.wasm from the test plugins).
     #[arg(long)]
     pub isolation: bool,
+    /// The source every pipeline reads: the demo, or one from quarry.toml.
+    #[arg(long, default_value = DEMO)]
+    pub source: String,
+    /// The query every pipeline runs. The example transforms run when its result has the
+    /// flights columns they read.
+    #[arg(long, default_value = ALL_FLIGHTS)]
+    pub query: String,
+    /// Your own plugin, measured against no plugin (repeat for several).
+    #[arg(long = "plugin", value_name = "FILE")]
+    pub user_plugins: Vec<PathBuf>,
+    /// Params for the `--plugin`s, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
 }
 
 const ALL_FLIGHTS: &str = "SELECT * FROM flights";
 
 pub fn main(
     data_dir: &Path,
+    config: &Config,
     args: BenchArgs,
     tokio: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
@@ -98,68 +113,80 @@ pub fn main(
             .0)
     };
     let identity = load("identity")?;
-    let units = load("units")?;
-    let delayed = load("delayed")?;
-    let delay_stats = load("delay_stats")?;
-    let sources = Sources::with_demo(data_dir);
+    let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
+    sources.get(&args.source)?;
     let handle = tokio.handle().clone();
     let bench = Bench {
         runtime: &runtime,
         sources: &sources,
         handle: &handle,
+        query: &args.query,
     };
-    let plugin = |p: &Arc<LoadedPlugin>, params: &'static str| Some((p.clone(), params));
-    let pipelines = [
-        Pipeline {
-            name: "no plugin",
-            plugin: None,
-            native: Native::None,
-        },
-        Pipeline {
-            name: "identity plugin",
-            plugin: plugin(&identity, "{}"),
-            native: Native::None,
-        },
-        Pipeline {
-            name: "map (units), native Rust",
-            plugin: None,
-            native: Native::Map,
-        },
-        Pipeline {
-            name: "map (units) plugin",
-            plugin: plugin(&units, "{}"),
-            native: Native::None,
-        },
-        Pipeline {
-            name: "filter (delayed ≥ 45), native Rust",
-            plugin: None,
-            native: Native::Filter,
-        },
-        Pipeline {
-            name: "filter (delayed ≥ 45) plugin",
-            plugin: plugin(&delayed, FILTER_PARAMS),
-            native: Native::None,
-        },
-        Pipeline {
-            name: "aggregate (delay-stats), native Rust",
-            plugin: None,
-            native: Native::Aggregate,
-        },
-        Pipeline {
-            name: "aggregate (delay-stats) plugin",
-            plugin: plugin(&delay_stats, "{}"),
-            native: Native::None,
-        },
+    let batches = bench.collect_batches(&args.source)?;
+    let fields = batches.first().map(Batch::fields).unwrap_or_default();
+    let mut pipelines = vec![
+        Pipeline::native("no plugin", Native::None, 0),
+        Pipeline::plugin("identity plugin", &identity, "{}", 0),
     ];
-    let batches = bench.collect_batches()?;
+    let missing: Vec<&str> = EXAMPLE_COLUMNS
+        .into_iter()
+        .filter(|name| !fields.iter().any(|f| f.name == *name))
+        .collect();
+    if missing.is_empty() {
+        let examples = [
+            ("map (units)", "units", "{}", Native::Map),
+            (
+                "filter (delayed ≥ 45)",
+                "delayed",
+                FILTER_PARAMS,
+                Native::Filter,
+            ),
+            (
+                "aggregate (delay-stats)",
+                "delay_stats",
+                "{}",
+                Native::Aggregate,
+            ),
+        ];
+        for (name, file, params, native) in examples {
+            let baseline = pipelines.len();
+            pipelines.push(Pipeline::native(
+                &format!("{name}, native Rust"),
+                native,
+                baseline,
+            ));
+            pipelines.push(Pipeline::plugin(
+                &format!("{name} plugin"),
+                &load(file)?,
+                params,
+                baseline,
+            ));
+        }
+    } else {
+        println!(
+            "The example transforms are left out: the query's result has no {} column.\n",
+            missing.join(", ")
+        );
+    }
+    for path in &args.user_plugins {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (plugin, _) = runtime
+            .load(&bytes)
+            .with_context(|| format!("{} was refused", path.display()))?;
+        let name = format!("{} (your plugin)", plugin.info.name);
+        pipelines.push(Pipeline::plugin(&name, &plugin, &args.params, 0));
+    }
     let input_bytes: usize = batches.iter().map(batch_bytes).sum();
     println!(
-        "Quarry bench: all flights ({ALL_FLIGHTS}: {} rows, {:.1} MB in columnar form), median of {} rounds\n",
+        "Quarry bench: {} on {} ({} rows, {:.1} MB in columnar form), median of {} rounds\n",
+        args.query,
+        args.source,
         batches.iter().map(|b| b.num_rows).sum::<usize>(),
         input_bytes as f64 / 1e6,
         args.rounds
     );
-    let series = bench.matrix(DEMO, args.rounds, &pipelines, input_bytes)?;
+    let series = bench.matrix(&args.source, args.rounds, &pipelines, input_bytes)?;
     if let Some(url) = &args.postgres {
         let pg = postgres_sources(data_dir, url, tokio)?;
         let on_pg = Bench {
@@ -171,28 +198,38 @@ pub fn main(
     }
 
     if let Some(path) = &args.chart {
-        let svg = chart_svg("Quarry: rows/s over all flights, by batch size", &series);
+        let title = format!("Quarry: rows/s of {}, by batch size", args.query);
+        let svg = chart_svg(&title, &series);
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
         println!("chart written to {}\n", path.display());
     }
     println!(
-        "Transform alone, {} batches of 1,024 rows in memory; each plugin call includes copying",
+        "Transform alone, the same rows in memory ({} batches of up to 1,024 rows); each plugin",
         batches.len()
     );
-    println!("its batch into the sandbox and the result out (target: plugin ≥ 50 % of native):");
+    println!("call includes copying its batch into the sandbox and the result out (target: plugin");
+    println!("≥ 50 % of native):");
     println!(
         "{:<40} {:>10} {:>12} {:>10}",
         "transform", "median", "rows/s", "of native"
     );
     let rows = batches.iter().map(|b| b.num_rows).sum::<usize>() as f64;
-    let transforms = [
-        (&pipelines[1], None),
-        (&pipelines[3], Some(&pipelines[2])),
-        (&pipelines[5], Some(&pipelines[4])),
-        (&pipelines[7], Some(&pipelines[6])),
-    ];
+    // Each plugin against its native Rust baseline, if it has one.
+    let transforms = pipelines.iter().filter(|p| p.plugin.is_some()).map(|p| {
+        let native = &pipelines[p.baseline];
+        let has_native = !matches!(native.native, Native::None);
+        (p, has_native.then_some(native))
+    });
     for (plugin, native) in transforms {
-        let (plugin_t, native_t) = transform_only(&runtime, plugin, native, &batches, args.rounds)?;
+        let source = sources.get(&args.source)?;
+        let (plugin_t, native_t) = transform_only(
+            &runtime,
+            source.as_ref(),
+            plugin,
+            native,
+            &batches,
+            args.rounds,
+        )?;
         if let (Some(native), Some(native_t)) = (native, native_t) {
             println!(
                 "{:<40} {:>8.2}ms {:>12.0}",
@@ -317,6 +354,8 @@ struct Bench<'a> {
     runtime: &'a Runtime,
     sources: &'a Sources,
     handle: &'a tokio::runtime::Handle,
+    /// The query every pipeline runs.
+    query: &'a str,
 }
 
 struct Timing {
@@ -327,10 +366,36 @@ struct Timing {
 /// One way through all flights: a plugin (with its params), or a native Rust transform in
 /// the sink, or neither.
 struct Pipeline {
-    name: &'static str,
-    plugin: Option<(Arc<LoadedPlugin>, &'static str)>,
+    name: String,
+    /// The plugin and its params.
+    plugin: Option<(Arc<LoadedPlugin>, String)>,
     native: Native,
+    /// The pipeline this one is compared with: the one it replaces.
+    baseline: usize,
 }
+
+impl Pipeline {
+    fn native(name: &str, native: Native, baseline: usize) -> Self {
+        Pipeline {
+            name: name.to_owned(),
+            plugin: None,
+            native,
+            baseline,
+        }
+    }
+
+    fn plugin(name: &str, plugin: &Arc<LoadedPlugin>, params: &str, baseline: usize) -> Self {
+        Pipeline {
+            name: name.to_owned(),
+            plugin: Some((plugin.clone(), params.to_owned())),
+            native: Native::None,
+            baseline,
+        }
+    }
+}
+
+/// The flights columns the example transforms read.
+const EXAMPLE_COLUMNS: [&str; 5] = ["distance", "air_time", "dep_delay", "carrier", "arr_delay"];
 
 /// The example plugins' logic written against the host's batch: the physical baseline.
 #[derive(Clone, Copy)]
@@ -396,7 +461,7 @@ impl Bench<'_> {
         );
         let mut series: Vec<(String, Vec<(usize, f64)>)> = pipelines
             .iter()
-            .map(|p| (p.name.to_owned(), Vec::new()))
+            .map(|p| (p.name.clone(), Vec::new()))
             .collect();
         for batch_rows in [256, 1024, 4096, 16_384] {
             let timings = self.interleaved(source, rounds, batch_rows, pipelines)?;
@@ -406,15 +471,10 @@ impl Bench<'_> {
             }
             for (i, (pipeline, t)) in pipelines.iter().zip(&timings).enumerate() {
                 // Plugins against what they replace: identity against no plugin, each
-                // transform plugin against the native Rust line above it.
-                let base = if i == 0 {
-                    t.median
-                } else if i == 1 {
-                    timings[0].median
-                } else if i % 2 == 1 {
-                    timings[i - 1].median
-                } else {
-                    t.median
+                // transform plugin against its native Rust; baselines against themselves.
+                let base = match pipeline.plugin {
+                    Some(_) => timings[pipeline.baseline].median,
+                    None => timings[i].median,
                 };
                 let seconds = t.median.as_secs_f64();
                 println!(
@@ -455,7 +515,7 @@ impl Bench<'_> {
                         .as_ref()
                         .map_or("{}", |(_, params)| params)
                         .to_owned(),
-                    query: Some(ALL_FLIGHTS.to_owned()),
+                    query: Some(self.query.to_owned()),
                     batch_rows,
                     ..RunRequest::new(source)
                 };
@@ -478,8 +538,15 @@ impl Bench<'_> {
             .collect())
     }
 
-    fn collect_batches(&self) -> anyhow::Result<Vec<Batch>> {
-        collect_batches(self.runtime, self.sources, self.handle, ALL_FLIGHTS, 1024)
+    fn collect_batches(&self, source: &str) -> anyhow::Result<Vec<Batch>> {
+        collect_batches(
+            self.runtime,
+            self.sources,
+            self.handle,
+            source,
+            self.query,
+            1024,
+        )
     }
 }
 
@@ -488,6 +555,7 @@ pub fn collect_batches(
     runtime: &Runtime,
     sources: &Sources,
     handle: &tokio::runtime::Handle,
+    source: &str,
     query: &str,
     batch_rows: usize,
 ) -> anyhow::Result<Vec<Batch>> {
@@ -508,7 +576,7 @@ pub fn collect_batches(
     let request = RunRequest {
         query: Some(query.to_owned()),
         batch_rows,
-        ..RunRequest::new(DEMO)
+        ..RunRequest::new(source)
     };
     run_blocking(runtime, sources, handle, request, &mut keep, |_| {}).result?;
     Ok(keep.0)
@@ -693,6 +761,7 @@ pub fn units_native(batch: &Batch) -> [Column; 3] {
 /// it no longer needs.
 fn transform_only(
     runtime: &Runtime,
+    source: &dyn crate::source::Source,
     plugin: &Pipeline,
     native: Option<&Pipeline>,
     batches: &[Batch],
@@ -721,7 +790,7 @@ fn transform_only(
         }
 
         let mut run = runtime.start(loaded, &limits, Arc::default())?;
-        run.init(DEMO, Backend::Sqlite, params)?;
+        run.init(source.name(), source.backend(), params)?;
         let copies = batches.to_vec();
         let started = Instant::now();
         for b in copies {

@@ -49,7 +49,7 @@ pub enum Command {
     },
     /// List the sources and check that each one answers.
     Sources,
-    /// Measure throughput and plugin lifecycle costs on the demo data.
+    /// Measure throughput and plugin lifecycle costs, on the demo data or your own.
     Bench(crate::bench::BenchArgs),
     /// Serve the playground page and its JSON API.
     Serve(ServeArgs),
@@ -189,7 +189,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin {
             command: PluginCommand::Inspect { file, json },
         } => inspect(&cli.data_dir, &file, json),
-        Command::Bench(args) => crate::bench::main(&cli.data_dir, args, &tokio),
+        Command::Bench(args) => crate::bench::main(&cli.data_dir, &config, args, &tokio),
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
         Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),
     }

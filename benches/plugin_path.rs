@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use divan::Bencher;
+use divan::counter::{BytesCount, ItemsCount};
 use quarry::batch::Batch;
 use quarry::plugin::{Limits, LoadedPlugin, PluginRun, Runtime};
 use quarry::run::{PluginChoice, RunRequest, Sink, run_blocking};
@@ -98,6 +99,13 @@ fn started(name: &str, params: &str) -> PluginRun {
     run
 }
 
+/// Reports rows/s and bytes/s (of the batch's column buffers) next to the time.
+fn counted<'a, 'b>(bencher: Bencher<'a, 'b>, batch: &Batch) -> Bencher<'a, 'b> {
+    bencher
+        .counter(ItemsCount::new(batch.num_rows))
+        .counter(BytesCount::new(batch.byte_size()))
+}
+
 mod transform {
     use super::*;
     use quarry::bench::{aggregate_native, filter_native, units_native};
@@ -106,7 +114,7 @@ mod transform {
     /// source hands over a batch it no longer needs.
     fn through(bencher: Bencher, plugin: &str, params: &str) {
         let mut run = started(plugin, params);
-        bencher
+        counted(bencher, &fixture().batch)
             .with_inputs(|| fixture().batch.clone())
             .bench_local_values(|batch| run.transform(batch).expect("transform succeeds"));
     }
@@ -118,7 +126,7 @@ mod transform {
 
     #[divan::bench]
     fn map_native(bencher: Bencher) {
-        bencher.bench_local(|| units_native(&fixture().batch));
+        counted(bencher, &fixture().batch).bench_local(|| units_native(&fixture().batch));
     }
 
     #[divan::bench]
@@ -128,7 +136,7 @@ mod transform {
 
     #[divan::bench]
     fn filter_native_rust(bencher: Bencher) {
-        bencher.bench_local(|| filter_native(&fixture().batch, 45));
+        counted(bencher, &fixture().batch).bench_local(|| filter_native(&fixture().batch, 45));
     }
 
     #[divan::bench]
@@ -139,7 +147,8 @@ mod transform {
     #[divan::bench]
     fn aggregate_native_rust(bencher: Bencher) {
         let mut groups = Default::default();
-        bencher.bench_local(|| aggregate_native(&fixture().batch, &mut groups));
+        counted(bencher, &fixture().batch)
+            .bench_local(|| aggregate_native(&fixture().batch, &mut groups));
     }
 
     #[divan::bench]
@@ -192,7 +201,7 @@ mod output {
     fn write(bencher: Bencher, format: Format) {
         let f = fixture();
         let fields = f.batch.fields();
-        bencher.bench_local(|| {
+        counted(bencher, &f.batch).bench_local(|| {
             let mut sink = quarry::output::sink(format, Discard);
             sink.start(&fields).unwrap();
             sink.batch(&f.batch).unwrap();
@@ -236,7 +245,8 @@ mod scan {
 
     fn scan(bencher: Bencher, plugin: Option<Arc<LoadedPlugin>>) {
         let f = fixture();
-        bencher.bench_local(|| {
+        let rows = ItemsCount::new(16_384usize);
+        bencher.counter(rows).bench_local(|| {
             let request = RunRequest {
                 plugin: plugin.clone().map(|plugin| PluginChoice {
                     plugin,

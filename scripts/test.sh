@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Quarry's whole test suite on a fresh machine: installs what is missing (the
 # wasm32-wasip2 Rust target; PostgreSQL and Chromium when run as root; the MongoDB emulator
-# from npm), starts the servers, builds every plugin, then runs every test, and fuzzes
+# from npm; componentize-py from PyPI), starts the servers, builds every plugin (Rust and
+# Python), then runs every test, and fuzzes
 # each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,8 @@ fi
 
 echo "== building plugins (cargo plugins)"
 cargo plugins -j2
+echo "== building the Python plugins (componentize-py)"
+bash scripts/python-plugins.sh
 echo "== plugin SDK and example unit tests"
 cargo test -j2 --manifest-path plugins/Cargo.toml --workspace --exclude not-a-plugin
 echo "== host unit and integration tests"

@@ -559,27 +559,14 @@ pub fn collect_batches(
     query: &str,
     batch_rows: usize,
 ) -> anyhow::Result<Vec<Batch>> {
-    struct Keep(Vec<Batch>);
-    impl Sink for Keep {
-        fn start(&mut self, _: &[Field]) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn batch(&mut self, b: &Batch) -> std::io::Result<()> {
-            self.0.push(b.clone());
-            Ok(())
-        }
-        fn finish(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut keep = Keep(Vec::new());
+    let mut keep = crate::compare::Collected::default();
     let request = RunRequest {
         query: Some(query.to_owned()),
         batch_rows,
         ..RunRequest::new(source)
     };
     run_blocking(runtime, sources, handle, request, &mut keep, |_| {}).result?;
-    Ok(keep.0)
+    Ok(keep.batches)
 }
 
 fn median(times: &mut [Duration]) -> Duration {

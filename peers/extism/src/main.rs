@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
-use quarry::batch::{Batch, Cell, Field};
+use quarry::batch::{Batch, Cell};
 use quarry::bench::units_native;
 use quarry::plugin::{Limits, LoadedPlugin, Runtime};
-use quarry::run::{RunRequest, Sink, run_blocking};
 use quarry::source::{Backend, DEMO, Sources, demo};
 use serde_json::Value;
 
@@ -141,38 +140,17 @@ fn main() -> anyhow::Result<()> {
 
 /// All flights of the demo in batches of 1,024 rows, read the way a run reads them.
 fn all_flights(runtime: &Runtime, data_dir: &Path) -> anyhow::Result<Vec<Batch>> {
-    struct Keep(Vec<Batch>);
-    impl Sink for Keep {
-        fn start(&mut self, _: &[Field]) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn batch(&mut self, b: &Batch) -> std::io::Result<()> {
-            self.0.push(b.clone());
-            Ok(())
-        }
-        fn finish(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
     let tokio = tokio::runtime::Runtime::new()?;
     let sources = Sources::with_demo(data_dir);
-    let request = RunRequest {
-        query: Some("SELECT * FROM flights".to_owned()),
-        batch_rows: 1024,
-        ..RunRequest::new(DEMO)
-    };
-    let mut keep = Keep(Vec::new());
-    run_blocking(
+    quarry::bench::collect_batches(
         runtime,
         &sources,
         tokio.handle(),
-        request,
-        &mut keep,
-        |_| {},
+        DEMO,
+        "SELECT * FROM flights",
+        1024,
     )
-    .result?;
-    Ok(keep.0)
 }
 
 /// Rows and null values compared by [`check`].

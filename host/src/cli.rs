@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::compare::{Collected, first_difference};
 use crate::config::Config;
 use crate::output::{self, Format};
-use crate::plugin::{Limits, PluginError, Runtime, RuntimeConfig, parse_bytes};
+use crate::plugin::{Limits, PluginError, Runtime, RuntimeConfig, parse_bytes, script};
 use crate::run::{PluginChoice, Progress, RunError, RunReport, RunRequest, Sink, run_blocking};
 use crate::source::{DEMO, demo};
 
@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// starting; repeatable (QUARRY_PLUGINS takes a `:`-separated list).
     #[arg(long, env = "QUARRY_PLUGINS", value_delimiter = ':')]
     pub plugins: Vec<PathBuf>,
+    /// The script runner (script_runner.wasm) that runs JavaScript scripts [default:
+    /// $QUARRY_SCRIPT_RUNNER, else the one `cargo plugins` built beside this executable].
+    #[arg(long)]
+    pub script_runner: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -110,6 +114,14 @@ pub struct RunArgs {
     /// The plugin (.wasm component) to run; without it the query's rows are printed as they come.
     #[arg(long)]
     pub plugin: Option<PathBuf>,
+    /// A JavaScript script (a .js file defining transform(rows), buildQuery(source,
+    /// params) and/or finish()) to run instead of a plugin.
+    #[arg(long, conflicts_with = "plugin")]
+    pub script: Option<PathBuf>,
+    /// The script runner for --script [default: $QUARRY_SCRIPT_RUNNER, else the one
+    /// `cargo plugins` built beside this executable].
+    #[arg(long)]
+    pub script_runner: Option<PathBuf>,
     /// The plugin's params: a JSON object, or @FILE to read it from a file.
     #[arg(long, default_value = "{}")]
     pub params: String,
@@ -213,6 +225,16 @@ fn serve(
     };
     let app = crate::web::App::new(runtime, sources, data_dir, settings)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    match args.script_runner.or_else(script::find_runner) {
+        Some(path) => {
+            let wasm = std::fs::read(&path)
+                .with_context(|| format!("cannot read the script runner {}", path.display()))?;
+            app.install_runner(&wasm).map_err(|e| {
+                anyhow::anyhow!("the script runner {} was refused: {e}", path.display())
+            })?;
+        }
+        None => eprintln!("warning: {}", script::NO_RUNNER),
+    }
     for path in &args.plugins {
         let (added, refused) = app
             .preload(path)
@@ -323,6 +345,27 @@ pub fn load_plugin(runtime: &Runtime, path: &Path) -> anyhow::Result<PluginChoic
     Ok(PluginChoice { plugin, load })
 }
 
+/// Reads a script file and makes it a plugin run by the script runner at `runner` (or
+/// the one `cargo plugins` built).
+pub fn load_script(
+    runtime: &Runtime,
+    path: &Path,
+    runner: Option<&Path>,
+) -> anyhow::Result<PluginChoice> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read script {}", path.display()))?;
+    let runner = runner
+        .map(Path::to_path_buf)
+        .or_else(script::find_runner)
+        .ok_or_else(|| anyhow::anyhow!(script::NO_RUNNER))?;
+    let PluginChoice { plugin, load } = load_plugin(runtime, &runner)?;
+    let name = path.file_stem().map_or("script".into(), |s| s.to_string_lossy());
+    Ok(PluginChoice {
+        plugin: Arc::new(plugin.with_script(&text, &name)),
+        load,
+    })
+}
+
 fn read_params(params: &str) -> anyhow::Result<String> {
     let text = match params.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
@@ -347,11 +390,15 @@ fn run(
     let limits = args.limits.apply(Limits::default())?;
     let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
     let runtime = Arc::new(runtime(data_dir, &limits)?);
-    let plugin = args
-        .plugin
-        .as_deref()
-        .map(|p| load_plugin(&runtime, p))
-        .transpose()?;
+    let plugin = match (&args.plugin, &args.script) {
+        (Some(path), _) => Some(load_plugin(&runtime, path)?),
+        (None, Some(path)) => Some(load_script(
+            &runtime,
+            path,
+            args.script_runner.as_deref(),
+        )?),
+        (None, None) => None,
+    };
     if args.source.iter().any(|s| s == DEMO) && !demo::is_built(data_dir) {
         eprintln!(
             "Building the demo database in {} (first run only)…",

@@ -226,7 +226,11 @@ impl Pipeline<'_> {
                 request.cancel.clone(),
             )?);
             self.report.stats.instantiate_ms = ms(started.elapsed());
-            run.init(source.name(), source.backend(), &request.params)?;
+            run.init(
+                source.name(),
+                source.backend(),
+                &choice.plugin.init_params(&request.params),
+            )?;
             if choice.plugin.info.builds_query {
                 plugin_query = run.build_query()?;
             }

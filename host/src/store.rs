@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <data>/plugins/<sha256>.wasm   the plugin's bytes, named by their SHA-256
+//! <data>/plugins/<sha256>.js     a script's text (its SHA-256 also covers its runner's)
 //! <data>/plugins/<sha256>.json   what describe() said, its size and upload time
 //! <data>/snippets/<id>.json      plugin hash, source name, params, query text
 //! ```
@@ -19,12 +20,31 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::plugin::cache::write_atomically;
-use crate::plugin::{LoadedPlugin, sha256_hex};
+use crate::plugin::{LoadedPlugin, script, sha256_hex};
+
+/// What a stored plugin is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// A compiled component.
+    #[default]
+    Component,
+    /// JavaScript, run by the script runner named in `runner`.
+    Script,
+    /// A script runner: kept so that the scripts stored for it keep running after the
+    /// server moves to a newer one; not listed.
+    Runner,
+}
 
 /// A stored plugin's listing entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PluginMeta {
     pub sha256: String,
+    #[serde(default)]
+    pub kind: PluginKind,
+    /// A script's runner (its SHA-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
     pub name: String,
     pub version: String,
     pub description: String,
@@ -98,30 +118,54 @@ impl Store {
 
     /// Stores a loaded plugin's bytes and listing; `false` when it was already there.
     pub fn put_plugin(&self, wasm: &[u8], plugin: &LoadedPlugin) -> io::Result<(PluginMeta, bool)> {
+        self.put(PluginKind::Component, None, wasm, plugin)
+    }
+
+    /// Stores the script runner, unlisted, so scripts stored for it can always run.
+    pub fn put_runner(&self, wasm: &[u8], runner: &LoadedPlugin) -> io::Result<PluginMeta> {
+        self.put(PluginKind::Runner, None, wasm, runner)
+            .map(|(meta, _)| meta)
+    }
+
+    /// Stores a script (made with [`LoadedPlugin::with_script`]) run by `runner`.
+    pub fn put_script(&self, script: &LoadedPlugin, runner: &str) -> io::Result<(PluginMeta, bool)> {
+        let text = script.script().unwrap_or_default();
+        self.put(PluginKind::Script, Some(runner), text.as_bytes(), script)
+    }
+
+    fn put(
+        &self,
+        kind: PluginKind,
+        runner: Option<&str>,
+        bytes: &[u8],
+        plugin: &LoadedPlugin,
+    ) -> io::Result<(PluginMeta, bool)> {
         if let Some(meta) = self.plugin(&plugin.sha256) {
-            if self.wasm_path(&plugin.sha256).is_file() {
+            if self.content_path(&meta).is_file() {
                 return Ok((meta, false));
             }
         }
         let meta = PluginMeta {
             sha256: plugin.sha256.clone(),
+            kind,
+            runner: runner.map(str::to_owned),
             name: plugin.info.name.clone(),
             version: plugin.info.version.clone(),
             description: plugin.info.description.clone(),
             params_schema: plugin.info.params_schema.clone(),
             builds_query: plugin.info.builds_query,
             transforms: plugin.info.transforms,
-            size: wasm.len() as u64,
+            size: bytes.len() as u64,
             uploaded_at: now_rfc3339(),
             imports: plugin.imports.clone(),
         };
-        write_atomically(&self.wasm_path(&meta.sha256), wasm)?;
+        write_atomically(&self.content_path(&meta), bytes)?;
         let json = serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?;
         write_atomically(&self.meta_path(&meta.sha256), &json)?;
         Ok((meta, true))
     }
 
-    /// Every stored plugin, newest first.
+    /// Every stored plugin and script, newest first (runners are not listed).
     pub fn plugins(&self) -> Vec<PluginMeta> {
         let mut all: Vec<PluginMeta> = std::fs::read_dir(&self.plugins)
             .into_iter()
@@ -132,6 +176,7 @@ impl Store {
                 let sha = name.strip_suffix(".json")?;
                 self.plugin(sha)
             })
+            .filter(|meta| meta.kind != PluginKind::Runner)
             .collect();
         all.sort_by(|a, b| b.uploaded_at.cmp(&a.uploaded_at).then(a.name.cmp(&b.name)));
         all
@@ -150,8 +195,9 @@ impl Store {
 
     /// A stored plugin's bytes, checked against its hash.
     pub fn plugin_wasm(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        if self.plugin(sha256).is_none() {
-            return Err(StoreError::UnknownPlugin(sha256.to_owned()));
+        match self.plugin(sha256) {
+            Some(meta) if meta.kind != PluginKind::Script => {}
+            _ => return Err(StoreError::UnknownPlugin(sha256.to_owned())),
         }
         let wasm = match std::fs::read(self.wasm_path(sha256)) {
             Ok(wasm) => wasm,
@@ -164,6 +210,25 @@ impl Store {
             return Err(StoreError::Corrupt(sha256.to_owned()));
         }
         Ok(wasm)
+    }
+
+    /// A stored script's text and its runner's SHA-256, checked against its hash.
+    pub fn script(&self, sha256: &str) -> Result<(String, String), StoreError> {
+        let unknown = || StoreError::UnknownPlugin(sha256.to_owned());
+        let meta = self.plugin(sha256).ok_or_else(unknown)?;
+        let runner = match (meta.kind, &meta.runner) {
+            (PluginKind::Script, Some(runner)) => runner.clone(),
+            _ => return Err(unknown()),
+        };
+        let text = match std::fs::read(self.content_path(&meta)) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(sha256.into()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(unknown()),
+            Err(e) => return Err(e.into()),
+        };
+        if script::sha256(&text, &runner) != sha256 {
+            return Err(StoreError::Corrupt(sha256.to_owned()));
+        }
+        Ok((text, runner))
     }
 
     /// Stores a snippet under the id derived from its content; `false` when it was there.
@@ -188,6 +253,14 @@ impl Store {
                 .map_err(io::Error::other),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The file with a plugin's bytes or a script's text.
+    fn content_path(&self, meta: &PluginMeta) -> PathBuf {
+        match meta.kind {
+            PluginKind::Script => self.plugins.join(format!("{}.js", meta.sha256)),
+            PluginKind::Component | PluginKind::Runner => self.wasm_path(&meta.sha256),
         }
     }
 

@@ -13,6 +13,7 @@ mod bindings;
 pub mod cache;
 mod limits;
 mod sandbox;
+pub mod script;
 pub mod upload;
 
 use std::collections::HashMap;
@@ -204,6 +205,8 @@ pub struct LoadedPlugin {
     pub size: usize,
     /// Imports the component declares, e.g. `wasi:cli/stdout@0.2.3`.
     pub imports: Vec<String>,
+    /// A script's text, when this is a script run by the script runner.
+    script: Option<Arc<str>>,
     pre: PluginPre<RunState>,
 }
 
@@ -353,6 +356,7 @@ impl Runtime {
             info,
             size: wasm.len(),
             imports,
+            script: None,
             pre,
         });
         self.loaded

@@ -19,9 +19,10 @@ use tokio::sync::mpsc;
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App};
 use crate::output::{self, Format};
-use crate::plugin::{LoadStats, PluginError, sha256_hex};
+use crate::plugin::{LoadStats, LoadedPlugin, PluginError, sha256_hex};
 use crate::run::{PluginChoice, RunRequest, run_blocking};
-use crate::store::{Snippet, is_sha256};
+use crate::plugin::script::MAX_SCRIPT_BYTES;
+use crate::store::{PluginKind, Snippet, is_sha256};
 
 type AppState = State<Arc<App>>;
 
@@ -98,6 +99,13 @@ pub async fn plugin_wasm(
         .store
         .plugin(&sha256)
         .ok_or_else(|| unknown_plugin(&sha256))?;
+    if meta.kind == PluginKind::Script {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_wasm",
+            format!("{sha256} is a script; its text is at /api/plugins/{sha256}/script"),
+        ));
+    }
     let wasm = app.store.plugin_wasm(&sha256)?;
     let file: String = format!("{}-{}.wasm", meta.name, meta.version)
         .chars()
@@ -120,6 +128,103 @@ pub async fn plugin_wasm(
         wasm,
     )
         .into_response())
+}
+
+/// `GET /api/plugins/{sha256}/script`: a stored script's text.
+pub async fn plugin_script(
+    State(app): AppState,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    let meta = app
+        .store
+        .plugin(&sha256)
+        .ok_or_else(|| unknown_plugin(&sha256))?;
+    if meta.kind != PluginKind::Script {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_script",
+            format!("{sha256} is a compiled plugin, not a script; its bytes are at /api/plugins/{sha256}/wasm"),
+        ));
+    }
+    let (text, _) = app.store.script(&sha256)?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+/// The body of `POST /api/scripts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptBody {
+    script: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A script as a plugin run by the current runner, after the checks every script gets:
+/// not empty, not too large.
+fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlugin, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "empty",
+            "the script is empty; define transform(rows), buildQuery(source, params) or finish()",
+        ));
+    }
+    if text.len() > MAX_SCRIPT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the script is {}; scripts may be at most {}",
+                human_bytes(text.len() as u64),
+                human_bytes(MAX_SCRIPT_BYTES as u64)
+            ),
+        ));
+    }
+    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or("script");
+    let name: String = name.chars().take(80).collect();
+    Ok(app.runner()?.with_script(text, &name))
+}
+
+/// `POST /api/scripts`: stores a script (JSON `{"script": TEXT, "name": NAME}`) in the
+/// library, once it starts: it is evaluated, with empty params, under the run limits.
+pub async fn put_script(
+    State(app): AppState,
+    request_body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: ScriptBody = parse(&body(request_body)?)?;
+    let script = script_plugin(&app, &body.script, body.name.as_deref())?;
+    let slot = app.gate.enter().await?;
+    let store = app.clone();
+    let (meta, created) = blocking(move || {
+        let _slot = slot;
+        let runner = store.runner()?;
+        let mut run = store
+            .runtime
+            .start(&script, &store.settings.limits, Arc::default())
+            .map_err(ApiError::upload)?;
+        run.init("demo", crate::source::Backend::Sqlite, &script.init_params("{}"))
+            .map_err(|e| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "script_error", e.to_string())
+            })?;
+        let stored = store.store.put_script(&script, &runner.sha256).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+        })?;
+        store.remember(Arc::new(script));
+        Ok::<_, ApiError>(stored)
+    })
+    .await??;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(ok(
+        status,
+        json!({"ok": true, "created": created, "plugin": meta}),
+    ))
 }
 
 fn unknown_plugin(sha256: &str) -> ApiError {
@@ -190,11 +295,7 @@ pub async fn upload_plugin(
         let stored = store.store.put_plugin(&wasm, &plugin).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
         })?;
-        store
-            .loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(plugin.sha256.clone(), plugin);
+        store.remember(plugin);
         Ok::<_, ApiError>(stored)
     })
     .await??;
@@ -278,6 +379,9 @@ struct RunBody {
     source: String,
     #[serde(default)]
     plugin: Option<String>,
+    /// A script to run without storing it, instead of a plugin.
+    #[serde(default)]
+    script: Option<String>,
     #[serde(default)]
     params: Option<serde_json::Value>,
     #[serde(default)]
@@ -534,9 +638,22 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
             "params must be a JSON object",
         ));
     }
-    let plugin = match run.plugin {
-        None => None,
-        Some(sha256) => {
+    let plugin = match (run.plugin, run.script) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give a plugin or a script, not both",
+            ));
+        }
+        (None, None) => None,
+        (None, Some(text)) => Some(PluginChoice {
+            plugin: Arc::new(script_plugin(app, &text, None)?),
+            load: LoadStats {
+                compile: Duration::ZERO,
+                from_cache: true,
+            },
+        }),
+        (Some(sha256), None) => {
             if !is_sha256(&sha256) {
                 return Err(unknown_plugin(&sha256));
             }

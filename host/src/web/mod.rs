@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::plugin::{Limits, LoadedPlugin, PluginError, Runtime};
 use crate::source::Sources;
-use crate::store::{Store, StoreError};
+use crate::store::{PluginKind, Store, StoreError};
 
 /// Settings of a server.
 #[derive(Clone, Debug)]
@@ -124,6 +124,8 @@ pub struct App {
     runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
     /// Slots for runs and compilations.
     gate: Gate,
+    /// The script runner new scripts run on, once installed.
+    runner: OnceLock<Arc<LoadedPlugin>>,
 }
 
 impl App {
@@ -141,10 +143,41 @@ impl App {
             settings,
             loaded: Mutex::default(),
             runs: Mutex::default(),
+            runner: OnceLock::new(),
         })
     }
 
-    /// A library plugin, loaded (compiled or from the cache) on first use.
+    /// Makes `wasm` the script runner that new scripts run on, and stores it, so that the
+    /// scripts stored for it keep running when a later server has a newer runner.
+    pub fn install_runner(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, String> {
+        let (runner, _) = self.runtime.load(wasm).map_err(|e| e.to_string())?;
+        self.store
+            .put_runner(wasm, &runner)
+            .map_err(|e| e.to_string())?;
+        self.remember(runner.clone());
+        Ok(self.runner.get_or_init(|| runner).clone())
+    }
+
+    /// The script runner, or the error that says how to get one.
+    fn runner(&self) -> Result<Arc<LoadedPlugin>, ApiError> {
+        self.runner.get().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_script_runner",
+                crate::plugin::script::NO_RUNNER,
+            )
+        })
+    }
+
+    fn remember(&self, plugin: Arc<LoadedPlugin>) {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plugin.sha256.clone(), plugin);
+    }
+
+    /// A library plugin or script, loaded (compiled or from the cache) on first use. A
+    /// script loads the runner it was stored for.
     fn plugin(&self, sha256: &str) -> Result<Arc<LoadedPlugin>, ApiError> {
         if let Some(p) = self
             .loaded
@@ -154,18 +187,24 @@ impl App {
         {
             return Ok(p.clone());
         }
-        let wasm = self.store.plugin_wasm(sha256).map_err(ApiError::from)?;
-        let (plugin, _) = self.runtime.load(&wasm).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "plugin_error",
-                e.to_string(),
-            )
-        })?;
-        self.loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(sha256.to_owned(), plugin.clone());
+        let plugin = match self.store.plugin(sha256) {
+            Some(meta) if meta.kind == PluginKind::Script => {
+                let (text, runner) = self.store.script(sha256).map_err(ApiError::from)?;
+                Arc::new(self.plugin(&runner)?.with_script(&text, &meta.name))
+            }
+            _ => {
+                let wasm = self.store.plugin_wasm(sha256).map_err(ApiError::from)?;
+                let (plugin, _) = self.runtime.load(&wasm).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "plugin_error",
+                        e.to_string(),
+                    )
+                })?;
+                plugin
+            }
+        };
+        self.remember(plugin.clone());
         Ok(plugin)
     }
 
@@ -217,6 +256,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/plugins", get(api::list_plugins).merge(upload))
         .route("/api/plugins/{sha256}", get(api::get_plugin))
         .route("/api/plugins/{sha256}/wasm", get(api::plugin_wasm))
+        .route("/api/plugins/{sha256}/script", get(api::plugin_script))
+        .route("/api/scripts", post(api::put_script))
         .route("/api/runs", post(api::run))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
         .route("/api/snippets", post(api::put_snippet))

@@ -7,9 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-    rustup target add wasm32-wasip2
-fi
+bash scripts/toolchain.sh
 cargo plugins -j2 --quiet
 cargo build --release -j2 --quiet
 plugins=target/wasm32-wasip2/release

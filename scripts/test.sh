@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Runs Quarry's whole test suite on a fresh machine: installs what is missing (the
-# wasm32-wasip2 Rust target; PostgreSQL and Chromium when run as root; the MongoDB emulator
-# from npm; componentize-py from PyPI), starts the servers, builds every plugin (Rust and
-# Python), then runs every test, and fuzzes
-# each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
+# wasm32-wasip2 Rust target and clang for the script runner; PostgreSQL and Chromium
+# when run as root; the MongoDB emulator from npm; componentize-py from PyPI), starts the
+# servers, builds every plugin (Rust, the script runner, Python), then runs every test,
+# and fuzzes each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-    rustup target add wasm32-wasip2
-fi
+# The wasm32-wasip2 target, and the C compiler for the script runner's QuickJS.
+bash scripts/toolchain.sh
 
 # PostgreSQL for the source tests: set up locally when we may (root), unless a URL is given.
 if [ -z "${QUARRY_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ]; then

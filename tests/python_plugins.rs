@@ -25,45 +25,13 @@ fn python_plugin(name: &str) -> Arc<LoadedPlugin> {
         .0
 }
 
-/// The output of `plugin` over `query` on the demo.
-fn output(plugin: Arc<LoadedPlugin>, params: &str, query: &str) -> Collect {
-    let request = RunRequest {
-        plugin: Some(PluginChoice {
-            plugin,
-            load: Default::default(),
-        }),
-        params: params.to_owned(),
-        query: Some(query.to_owned()),
-        ..RunRequest::new("demo")
-    };
-    let (report, out) = run_on(runtime(), request);
-    if let Err(e) = &report.result {
-        panic!("run failed: {e}; logs: {:?}", report.logs);
-    }
-    out
-}
-
-/// Same columns, same types, same cells (floats bit for bit: both do the same IEEE
-/// operations in the same order).
-fn assert_same(python: &Collect, rust: &Collect) {
-    assert_eq!(python.fields, rust.fields);
-    for field in &rust.fields {
-        assert_eq!(
-            python.column(&field.name),
-            rust.column(&field.name),
-            "column {}",
-            field.name
-        );
-    }
-}
-
 #[test]
 fn the_python_map_matches_the_rust_one() {
     let query = "SELECT * FROM flights LIMIT 20000";
-    let python = output(python_plugin("units"), "{}", query);
-    let rust = output(load(runtime(), "units"), "{}", query);
+    let python = run_plugin(python_plugin("units"), "{}", Some(query));
+    let rust = run_plugin(load(runtime(), "units"), "{}", Some(query));
     assert_eq!(rust.rows(), 20_000);
-    assert_same(&python, &rust);
+    assert_same_output(&python, &rust);
     // Cancelled flights have no air time, so some speeds are null.
     assert!(python.column("speed_kmh").contains(&Owned::Null));
 }
@@ -71,20 +39,20 @@ fn the_python_map_matches_the_rust_one() {
 #[test]
 fn the_python_aggregate_matches_the_rust_one_over_every_flight() {
     let query = "SELECT carrier, arr_delay FROM flights";
-    let python = output(python_plugin("delay_stats"), "{}", query);
-    let rust = output(load(runtime(), "delay_stats"), "{}", query);
+    let python = run_plugin(python_plugin("delay_stats"), "{}", Some(query));
+    let rust = run_plugin(load(runtime(), "delay_stats"), "{}", Some(query));
     assert_eq!(rust.rows(), 16);
-    assert_same(&python, &rust);
+    assert_same_output(&python, &rust);
 
     let by_origin = r#"{"column": "dep_delay", "group_by": "origin"}"#;
     let query = "SELECT origin, dep_delay FROM flights";
-    let python = output(python_plugin("delay_stats"), by_origin, query);
-    let rust = output(load(runtime(), "delay_stats"), by_origin, query);
+    let python = run_plugin(python_plugin("delay_stats"), by_origin, Some(query));
+    let rust = run_plugin(load(runtime(), "delay_stats"), by_origin, Some(query));
     assert_eq!(
         python.column("origin"),
         ["EWR", "JFK", "LGA"].map(|s| Owned::Text(s.into()))
     );
-    assert_same(&python, &rust);
+    assert_same_output(&python, &rust);
 }
 
 #[test]

@@ -231,6 +231,40 @@ pub fn run_ok(plugin: Option<&str>, params: &str, query: Option<&str>) -> (RunRe
     (report, out)
 }
 
+/// The output of `plugin` with `params` over `query` (or the query it builds) on the
+/// demo; panics when the run fails.
+pub fn run_plugin(plugin: Arc<LoadedPlugin>, params: &str, query: Option<&str>) -> Collect {
+    let request = RunRequest {
+        plugin: Some(PluginChoice {
+            plugin,
+            load: Default::default(),
+        }),
+        params: params.to_owned(),
+        query: query.map(str::to_owned),
+        ..RunRequest::new("demo")
+    };
+    let (report, out) = run_on(runtime(), request);
+    if let Err(e) = &report.result {
+        panic!("run failed: {e}; logs: {:?}", report.logs);
+    }
+    out
+}
+
+/// Same columns, same types, same cells as a Rust plugin's output (floats bit for bit:
+/// a plugin in another language that does the same IEEE operations in the same order
+/// gets the same bits).
+pub fn assert_same_output(other: &Collect, rust: &Collect) {
+    assert_eq!(other.fields, rust.fields);
+    for field in &rust.fields {
+        assert_eq!(
+            other.column(&field.name),
+            rust.column(&field.name),
+            "column {}",
+            field.name
+        );
+    }
+}
+
 /// An in-memory output that a sink can own while the test keeps a handle to read it.
 #[derive(Clone, Default)]
 pub struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);

@@ -149,6 +149,7 @@ impl<'a> Output<'a> {
     /// for the error message.
     pub fn set(&mut self, index: usize, value: Cell<'_>) -> Result<(), Error> {
         let row = self.rows - 1;
+        let input = self.input;
         let column = &mut self.columns[index];
         if column.len > row {
             return Err(Error::at_row(
@@ -166,7 +167,14 @@ impl<'a> Output<'a> {
                     column.data = Data::Int(b);
                 }
                 Cell::Str(_) => {
-                    let mut b = TextBuilder::new(column.name.clone());
+                    // Text stays uuid, decimal or json when the input column was.
+                    let name = column.name.clone();
+                    let mut b = match input.column(&name).map(|c| c.data_type()) {
+                        Ok(DataType::Uuid) => TextBuilder::uuid(name),
+                        Ok(DataType::Decimal) => TextBuilder::decimal(name),
+                        Ok(DataType::Json) => TextBuilder::json(name),
+                        _ => TextBuilder::new(name),
+                    };
                     b.extend(std::iter::repeat_n(None::<&str>, nulls));
                     column.data = Data::Str(b);
                 }
@@ -250,23 +258,40 @@ impl<'a> Output<'a> {
                     Data::Bool(b) => b.finish(),
                     // No value to infer from: the input's type if it had this
                     // column, else text.
-                    Data::Nulls(n) => match input_type {
-                        Some(DataType::Float64) => {
-                            let mut b = Float64Builder::new(column.name);
-                            b.extend(std::iter::repeat_n(None, n));
-                            b.finish()
+                    Data::Nulls(n) => {
+                        match input_type {
+                            Some(DataType::Float64) => {
+                                let mut b = Float64Builder::new(column.name);
+                                b.extend(std::iter::repeat_n(None, n));
+                                b.finish()
+                            }
+                            Some(DataType::Int64) => {
+                                let mut b = Int64Builder::new(column.name);
+                                b.extend(std::iter::repeat_n(None, n));
+                                b.finish()
+                            }
+                            Some(DataType::Timestamp) => {
+                                let mut b = Int64Builder::timestamp(column.name);
+                                b.extend(std::iter::repeat_n(None, n));
+                                b.finish()
+                            }
+                            Some(DataType::Date) => {
+                                let mut b = Int64Builder::date(column.name);
+                                b.extend(std::iter::repeat_n(None, n));
+                                b.finish()
+                            }
+                            Some(DataType::Boolean) => {
+                                let mut b = BoolBuilder::new(column.name);
+                                b.extend(std::iter::repeat_n(None, n));
+                                b.finish()
+                            }
+                            _ => {
+                                let mut b = TextBuilder::new(column.name);
+                                b.extend(std::iter::repeat_n(None::<&str>, n));
+                                b.finish()
+                            }
                         }
-                        Some(DataType::Int64) => {
-                            let mut b = Int64Builder::new(column.name);
-                            b.extend(std::iter::repeat_n(None, n));
-                            b.finish()
-                        }
-                        _ => {
-                            let mut b = TextBuilder::new(column.name);
-                            b.extend(std::iter::repeat_n(None::<&str>, n));
-                            b.finish()
-                        }
-                    },
+                    }
                 }
             })
             .collect();

@@ -14,7 +14,9 @@ use quarry::run::{PluginChoice, RunError, RunRequest};
 
 fn runner() -> Arc<LoadedPlugin> {
     static RUNNER: OnceLock<Arc<LoadedPlugin>> = OnceLock::new();
-    RUNNER.get_or_init(|| load(runtime(), "script_runner")).clone()
+    RUNNER
+        .get_or_init(|| load(runtime(), "script_runner"))
+        .clone()
 }
 
 /// `text` as a plugin run by the script runner.
@@ -24,7 +26,9 @@ fn script(text: &str) -> Arc<LoadedPlugin> {
 
 /// A starter script from plugins/scripts.
 fn starter(name: &str) -> Arc<LoadedPlugin> {
-    let path = repo_root().join("plugins/scripts").join(format!("{name}.js"));
+    let path = repo_root()
+        .join("plugins/scripts")
+        .join(format!("{name}.js"));
     script(&std::fs::read_to_string(&path).unwrap())
 }
 
@@ -91,7 +95,11 @@ fn the_delay_stats_script_matches_the_rust_plugin_over_every_flight() {
 
 #[test]
 fn the_busiest_routes_script_builds_a_bound_query_and_aggregates() {
-    let out = run_plugin(starter("busiest-routes"), r#"{"origin": "LGA", "top": 5}"#, None);
+    let out = run_plugin(
+        starter("busiest-routes"),
+        r#"{"origin": "LGA", "top": 5}"#,
+        None,
+    );
     let expected: Vec<Vec<rusqlite::types::Value>> = sql(
         "SELECT dest, COUNT(*), SUM(dep_delay > 15) FROM flights WHERE origin = 'LGA' \
          GROUP BY dest ORDER BY COUNT(*) DESC, dest LIMIT 5",
@@ -158,8 +166,14 @@ fn the_late_arrivals_script_filters_and_logs_reach_the_run() {
 fn a_script_and_the_same_text_under_another_runner_are_different_plugins() {
     let text = "function transform(rows) {}";
     let a = script(text);
-    assert_eq!(a.sha256, quarry::plugin::script::sha256(text, &runner().sha256));
-    assert_ne!(a.sha256, quarry::plugin::script::sha256(text, &"0".repeat(64)));
+    assert_eq!(
+        a.sha256,
+        quarry::plugin::script::sha256(text, &runner().sha256)
+    );
+    assert_ne!(
+        a.sha256,
+        quarry::plugin::script::sha256(text, &"0".repeat(64))
+    );
     assert_eq!(a.script(), Some(text));
 }
 
@@ -198,7 +212,13 @@ fn runaway_recursion_ends_at_the_stack_limit() {
         Limits::default(),
     );
     assert!(
-        matches!(e, PluginError::Limit { limit: Limit::Stack(_), .. }),
+        matches!(
+            e,
+            PluginError::Limit {
+                limit: Limit::Stack(_),
+                ..
+            }
+        ),
         "{e}"
     );
 }
@@ -209,9 +229,19 @@ fn an_infinite_loop_is_stopped_at_the_cpu_deadline() {
         cpu_time: Duration::from_millis(500),
         ..Limits::default()
     };
-    let e = failure("function transform(rows) { for (;;) {} }", "SELECT 1", limits);
+    let e = failure(
+        "function transform(rows) { for (;;) {} }",
+        "SELECT 1",
+        limits,
+    );
     assert!(
-        matches!(e, PluginError::Limit { limit: Limit::CpuTime(_), .. }),
+        matches!(
+            e,
+            PluginError::Limit {
+                limit: Limit::CpuTime(_),
+                ..
+            }
+        ),
         "{e}"
     );
 }
@@ -228,8 +258,13 @@ fn memory_growth_is_stopped_at_the_memory_limit() {
         limits,
     );
     let shown = e.to_string();
-    let stopped = matches!(e, PluginError::Limit { limit: Limit::Memory(_), .. })
-        || shown.contains("out of memory");
+    let stopped = matches!(
+        e,
+        PluginError::Limit {
+            limit: Limit::Memory(_),
+            ..
+        }
+    ) || shown.contains("out of memory");
     assert!(stopped, "{shown}");
 }
 
@@ -245,7 +280,13 @@ fn huge_output_is_stopped_at_the_output_limit() {
         limits,
     );
     assert!(
-        matches!(e, PluginError::Limit { limit: Limit::OutputRows(10_000), .. }),
+        matches!(
+            e,
+            PluginError::Limit {
+                limit: Limit::OutputRows(10_000),
+                ..
+            }
+        ),
         "{e}"
     );
 }
@@ -253,5 +294,8 @@ fn huge_output_is_stopped_at_the_output_limit() {
 #[test]
 fn a_script_without_any_entry_point_is_refused() {
     let e = failure("const x = 1;", "SELECT 1", Limits::default());
-    assert!(failed_message(&e).contains("defines none of transform"), "{e}");
+    assert!(
+        failed_message(&e).contains("defines none of transform"),
+        "{e}"
+    );
 }

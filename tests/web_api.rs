@@ -587,6 +587,131 @@ fn snippets_are_stored_by_content_and_survive_a_restart() {
 }
 
 #[test]
+fn a_script_runs_inline_is_stored_by_hash_and_shared() {
+    let server = Server::new();
+    let text = "// Distance in km.\nfunction transform(rows) {\n  for (const r of rows) r.km = r.distance * 1.609344;\n}\n";
+    let run = json!({"source": "demo", "script": text,
+                     "query": "SELECT flight, distance FROM flights LIMIT 3"});
+    let (status, inline) = server.post("/api/runs", &run.to_string());
+    assert_eq!(status, StatusCode::OK, "{inline}");
+    assert_eq!(inline["rows"][0][2], json!(1400.0 * 1.609344));
+    assert_eq!(
+        server.get("/api/plugins").1["plugins"],
+        json!([]),
+        "an inline run stores nothing"
+    );
+
+    let (status, stored) = server.post(
+        "/api/scripts",
+        &json!({"script": text, "name": "km"}).to_string(),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let meta = &stored["plugin"];
+    let sha = meta["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(meta["kind"], json!("script"));
+    assert_eq!(meta["name"], json!("km"));
+    assert_eq!(meta["description"], json!("Distance in km."));
+    let runner = meta["runner"].as_str().unwrap();
+    assert_eq!(sha, quarry::plugin::script::sha256(text, runner));
+    let (status, again) = server.post("/api/scripts", &json!({"script": text}).to_string());
+    assert_eq!(
+        (status, &again["plugin"]["sha256"]),
+        (StatusCode::OK, &json!(sha))
+    );
+
+    let (status, content_type, body) = server.call(
+        Request::get(format!("/api/plugins/{sha}/script"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "text/javascript; charset=utf-8")
+    );
+    assert_eq!(String::from_utf8(body).unwrap(), text);
+    let (status, body) = server.get(&format!("/api/plugins/{sha}/wasm"));
+    assert_eq!(error(status, &body, StatusCode::NOT_FOUND).0, "not_wasm");
+    let (_, listed) = server.get("/api/plugins");
+    assert_eq!(
+        listed["plugins"].as_array().unwrap().len(),
+        1,
+        "the runner is not listed: {listed}"
+    );
+
+    // Run by hash, shared as a snippet, and still there after a restart.
+    let run = json!({"source": "demo", "plugin": sha, "query": "SELECT flight, distance FROM flights LIMIT 3"});
+    let (status, by_hash) = server.post("/api/runs", &run.to_string());
+    assert_eq!(
+        (status, &by_hash["rows"]),
+        (StatusCode::OK, &inline["rows"])
+    );
+    let snippet = json!({"plugin": sha, "source": "demo", "params": {}, "query": "SELECT flight, distance FROM flights LIMIT 3"});
+    let (status, shared) = server.post("/api/snippets", &snippet.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{shared}");
+    let restarted = Server {
+        app: web_app(server._store.path(), Settings::default()),
+        _store: tempfile::tempdir().unwrap(),
+    };
+    let (status, rerun) = restarted.post("/api/runs", &run.to_string());
+    assert_eq!((status, &rerun["rows"]), (StatusCode::OK, &inline["rows"]));
+}
+
+#[test]
+fn broken_scripts_are_refused_with_their_line_and_column() {
+    let server = Server::new();
+    let (status, body) = server.post(
+        "/api/scripts",
+        &json!({"script": "function transform(rows) {\n  return rows.map(r => r.x +);\n}"})
+            .to_string(),
+    );
+    let (kind, message) = error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(kind, "script_error");
+    assert!(
+        message.contains("SyntaxError") && message.contains("script.js:2:"),
+        "{message}"
+    );
+    assert_eq!(
+        server.get("/api/plugins").1["plugins"],
+        json!([]),
+        "nothing was stored"
+    );
+
+    let run = json!({"source": "demo", "query": "SELECT carrier FROM airlines",
+                     "script": "function transform(rows) {\n\n  return rows[99].carrier;\n}"});
+    let (status, body) = server.post("/api/runs", &run.to_string());
+    let (kind, message) = error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(kind, "plugin_error");
+    assert!(
+        message.contains("TypeError") && message.contains("script.js:3:"),
+        "{message}"
+    );
+
+    for (bad, expected, kind) in [
+        (json!({"script": "  "}), StatusCode::BAD_REQUEST, "empty"),
+        (
+            json!({"script": "x".repeat(300 << 10)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            json!({"text": "function transform(r) {}"}),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+    ] {
+        let (status, body) = server.post("/api/scripts", &bad.to_string());
+        assert_eq!(error(status, &body, expected).0, kind);
+    }
+    let both =
+        json!({"source": "demo", "plugin": "0".repeat(64), "script": "function transform(r) {}"});
+    let (status, body) = server.post("/api/runs", &both.to_string());
+    assert_eq!(
+        error(status, &body, StatusCode::BAD_REQUEST).0,
+        "bad_request"
+    );
+}
+
+#[test]
 fn a_plugin_changed_on_disk_is_refused_not_run() {
     let store = tempfile::tempdir().unwrap();
     let server = Server {
@@ -686,6 +811,8 @@ fn the_openapi_document_lists_every_endpoint() {
         ("/api/plugins", &["get", "post"]),
         ("/api/plugins/{sha256}", &["get"]),
         ("/api/plugins/{sha256}/wasm", &["get"]),
+        ("/api/plugins/{sha256}/script", &["get"]),
+        ("/api/scripts", &["post"]),
         ("/api/runs", &["post"]),
         ("/api/runs/{id}/cancel", &["post"]),
         ("/api/snippets", &["post"]),

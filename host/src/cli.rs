@@ -359,7 +359,9 @@ pub fn load_script(
         .or_else(script::find_runner)
         .ok_or_else(|| anyhow::anyhow!(script::NO_RUNNER))?;
     let PluginChoice { plugin, load } = load_plugin(runtime, &runner)?;
-    let name = path.file_stem().map_or("script".into(), |s| s.to_string_lossy());
+    let name = path
+        .file_stem()
+        .map_or("script".into(), |s| s.to_string_lossy());
     Ok(PluginChoice {
         plugin: Arc::new(plugin.with_script(&text, &name)),
         load,
@@ -392,11 +394,7 @@ fn run(
     let runtime = Arc::new(runtime(data_dir, &limits)?);
     let plugin = match (&args.plugin, &args.script) {
         (Some(path), _) => Some(load_plugin(&runtime, path)?),
-        (None, Some(path)) => Some(load_script(
-            &runtime,
-            path,
-            args.script_runner.as_deref(),
-        )?),
+        (None, Some(path)) => Some(load_script(&runtime, path, args.script_runner.as_deref())?),
         (None, None) => None,
     };
     if args.source.iter().any(|s| s == DEMO) && !demo::is_built(data_dir) {

@@ -128,7 +128,11 @@ impl Store {
     }
 
     /// Stores a script (made with [`LoadedPlugin::with_script`]) run by `runner`.
-    pub fn put_script(&self, script: &LoadedPlugin, runner: &str) -> io::Result<(PluginMeta, bool)> {
+    pub fn put_script(
+        &self,
+        script: &LoadedPlugin,
+        runner: &str,
+    ) -> io::Result<(PluginMeta, bool)> {
         let text = script.script().unwrap_or_default();
         self.put(PluginKind::Script, Some(runner), text.as_bytes(), script)
     }
@@ -221,7 +225,9 @@ impl Store {
             _ => return Err(unknown()),
         };
         let text = match std::fs::read(self.content_path(&meta)) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(sha256.into()))?,
+            Ok(bytes) => {
+                String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(sha256.into()))?
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(unknown()),
             Err(e) => return Err(e.into()),
         };

@@ -287,7 +287,7 @@ impl std::io::Write for SharedBuf {
 }
 
 /// A `quarry serve` application for tests: the shared demo data, a fresh store in `store`,
-/// and a source `slow` (the demo file with a 300 ms statement timeout).
+/// a source `slow` (the demo file with a 300 ms statement timeout), and the script runner.
 pub fn web_app(store: &std::path::Path, settings: quarry::web::Settings) -> Arc<quarry::web::App> {
     let mut sources = Sources::with_demo(data_dir());
     sources.insert(
@@ -303,5 +303,8 @@ pub fn web_app(store: &std::path::Path, settings: quarry::web::Settings) -> Arc<
         ..Default::default()
     };
     let runtime = Arc::new(Runtime::new(config).unwrap());
-    Arc::new(quarry::web::App::new(runtime, sources, store, settings).unwrap())
+    let app = quarry::web::App::new(runtime, sources, store, settings).unwrap();
+    let runner = std::fs::read(plugin_path("script_runner")).unwrap();
+    app.install_runner(&runner).unwrap();
+    Arc::new(app)
 }

@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn the_description_is_the_leading_comment() {
-        let info = info("delays", "// Mean delay\n// by carrier.\nfunction transform(r) {}\n// not this");
+        let info = info(
+            "delays",
+            "// Mean delay\n// by carrier.\nfunction transform(r) {}\n// not this",
+        );
         assert_eq!(info.description, "Mean delay by carrier.");
         assert_eq!(info.name, "delays");
         assert_eq!(super::info("s", "let x;").description, "");

@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App};
 use crate::output::{self, Format};
+use crate::plugin::script::MAX_SCRIPT_BYTES;
 use crate::plugin::{LoadStats, LoadedPlugin, PluginError, sha256_hex};
 use crate::run::{PluginChoice, RunRequest, run_blocking};
-use crate::plugin::script::MAX_SCRIPT_BYTES;
 use crate::store::{PluginKind, Snippet, is_sha256};
 
 type AppState = State<Arc<App>>;
@@ -143,7 +143,9 @@ pub async fn plugin_script(
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_script",
-            format!("{sha256} is a compiled plugin, not a script; its bytes are at /api/plugins/{sha256}/wasm"),
+            format!(
+                "{sha256} is a compiled plugin, not a script; its bytes are at /api/plugins/{sha256}/wasm"
+            ),
         ));
     }
     let (text, _) = app.store.script(&sha256)?;
@@ -183,7 +185,10 @@ fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlug
             ),
         ));
     }
-    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or("script");
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("script");
     let name: String = name.chars().take(80).collect();
     Ok(app.runner()?.with_script(text, &name))
 }
@@ -205,13 +210,24 @@ pub async fn put_script(
             .runtime
             .start(&script, &store.settings.limits, Arc::default())
             .map_err(ApiError::upload)?;
-        run.init("demo", crate::source::Backend::Sqlite, &script.init_params("{}"))
-            .map_err(|e| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "script_error", e.to_string())
-            })?;
-        let stored = store.store.put_script(&script, &runner.sha256).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+        run.init(
+            "demo",
+            crate::source::Backend::Sqlite,
+            &script.init_params("{}"),
+        )
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "script_error",
+                e.to_string(),
+            )
         })?;
+        let stored = store
+            .store
+            .put_script(&script, &runner.sha256)
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+            })?;
         store.remember(Arc::new(script));
         Ok::<_, ApiError>(stored)
     })

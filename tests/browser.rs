@@ -297,3 +297,149 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
         fresh.close().await.unwrap();
     });
 }
+
+/// The `value` property of the element with `id` (a textarea's current text).
+async fn value(client: &Client, id: &str) -> String {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.prop("value").await.unwrap().unwrap_or_default()
+}
+
+async fn column_names(client: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    for th in client
+        .find_all(Locator::Css("#grid thead th"))
+        .await
+        .unwrap()
+    {
+        // A header shows the name, then the type on a line of its own.
+        let header = th.text().await.unwrap();
+        names.push(header.lines().next().unwrap_or_default().to_owned());
+    }
+    names
+}
+
+#[test]
+fn write_run_and_share_a_script_in_a_real_browser() {
+    use fantoccini::key::Key;
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client.goto(&base).await.unwrap();
+
+        // Choosing a script opens the editor on the first starter, with its query.
+        client
+            .find(Locator::Id("plugin"))
+            .await
+            .unwrap()
+            .select_by_value("script")
+            .await
+            .unwrap();
+        until("the starter script", || async {
+            value(&client, "script")
+                .await
+                .contains("KM_PER_MILE")
+                .then_some(())
+        })
+        .await;
+        assert_eq!(
+            value(&client, "query").await,
+            "SELECT * FROM flights LIMIT 100"
+        );
+        let lines = text(&client, "#script-lines").await;
+        assert!(lines.starts_with("1\n2\n3"), "line numbers: {lines:?}");
+
+        // Ctrl+Enter in the editor runs it.
+        let editor = client.find(Locator::Id("script")).await.unwrap();
+        editor
+            .send_keys(&(Key::Control + Key::Enter.to_string().as_str()))
+            .await
+            .unwrap();
+        let rows = grid_after_run(&client).await;
+        assert_eq!(rows.len(), 100);
+        let names = column_names(&client).await;
+        assert_eq!(
+            names[names.len() - 3..],
+            ["distance_km", "air_time_h", "speed_kmh"],
+            "{names:?}"
+        );
+
+        // A syntax error names its line and column and marks the line.
+        fill(
+            &client,
+            "script",
+            "function transform(rows) {\n  return rows.map(r => r.x +);\n}",
+        )
+        .await;
+        client
+            .find(Locator::Id("run"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let error = until("the script's error", || async {
+            let shown = text(&client, "#error").await;
+            (!shown.is_empty()).then_some(shown)
+        })
+        .await;
+        assert!(
+            error.contains("SyntaxError") && error.contains("script.js:2:"),
+            "{error}"
+        );
+        assert_eq!(text(&client, "#script-lines .error-line").await, "2");
+        assert!(text(&client, "#script-error-line").await.contains("line 2"));
+
+        // A starter that filters, run and shared; the link opens on the same script and rows.
+        client
+            .find(Locator::Id("starter"))
+            .await
+            .unwrap()
+            .select_by_value("late-arrivals")
+            .await
+            .unwrap();
+        let script = value(&client, "script").await;
+        assert!(script.contains("arr_delay > 60"), "{script}");
+        client
+            .find(Locator::Id("run"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let rows = grid_after_run(&client).await;
+        let expected: Vec<Vec<i64>> = sql(
+            "SELECT COUNT(*) FROM (SELECT arr_delay FROM flights LIMIT 5000) WHERE arr_delay > 60",
+        );
+        assert_eq!(rows.len() as i64, expected[0][0]);
+        client
+            .find(Locator::Id("share"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let link = until("the share link", || async {
+            let href = client
+                .find(Locator::Id("share-url"))
+                .await
+                .ok()?
+                .attr("href")
+                .await
+                .ok()??;
+            href.contains("/s/").then_some(href)
+        })
+        .await;
+        client.close().await.unwrap();
+        let fresh = browser(&driver).await;
+        fresh.goto(&link).await.unwrap();
+        assert_eq!(grid_after_run(&fresh).await, rows);
+        assert_eq!(value(&fresh, "script").await, script);
+        let stored = app.store.plugins();
+        assert_eq!(stored.len(), 1, "the shared script is in the library");
+        assert_eq!(stored[0].kind, quarry::store::PluginKind::Script);
+        fresh.close().await.unwrap();
+    });
+}

@@ -15,6 +15,11 @@ const els = {
   pluginKind: $('plugin-kind'),
   pluginDescription: $('plugin-description'),
   pluginLink: $('plugin-link'),
+  scriptArea: $('script-area'),
+  script: $('script'),
+  scriptLines: $('script-lines'),
+  scriptErrorLine: $('script-error-line'),
+  starter: $('starter'),
   paramsArea: $('params-area'),
   paramsForm: $('params-form'),
   query: $('query'),
@@ -395,7 +400,7 @@ class SchemaForm {
 
 /** A JSON object typed by hand, for plugins whose params schema the form cannot show. */
 class JsonParamsForm {
-  constructor(container, params) {
+  constructor(container, params, helpText = "This plugin's params have no form here: write them as a JSON object.") {
     const label = el('label', null, 'JSON object');
     label.htmlFor = 'params-json';
     this.textarea = el('textarea', 'code');
@@ -408,7 +413,7 @@ class JsonParamsForm {
     this.error.setAttribute('aria-live', 'polite');
     this.textarea.addEventListener('input', () => this.read());
 
-    const help = el('small', 'help', "This plugin's params have no form here: write them as a JSON object.");
+    const help = el('small', 'help', helpText);
     help.id = 'params-json-help';
     this.textarea.setAttribute('aria-describedby', `${this.error.id} ${help.id}`);
 
@@ -658,6 +663,8 @@ function showError(error) {
     els.error.append(' ', el('span', 'error-row', `(row ${error.row} of the batch)`));
   }
   els.error.hidden = false;
+  const at = scriptMode() ? scriptLocation(error?.message) : null;
+  if (at) showScriptError(at);
 }
 
 /** Shows the run as cancelled when the stream was cut before the server said so. */
@@ -680,6 +687,7 @@ function clearResults() {
   els.generatedQuery.textContent = '';
   renderStats(null);
   renderLogs([]);
+  clearScriptError();
 }
 
 // ---------------------------------------------------------------------------
@@ -687,7 +695,15 @@ function clearResults() {
 
 /** The initial state the server put in the page. */
 function readInitialState() {
-  const empty = { sources: [], plugins: [], selected_plugin: null, snippet: null, snippet_problem: null };
+  const empty = {
+    sources: [],
+    plugins: [],
+    selected_plugin: null,
+    snippet: null,
+    snippet_problem: null,
+    scripts: false,
+    starter_scripts: [],
+  };
   try {
     return { ...empty, ...JSON.parse($('initial-state').textContent) };
   } catch (e) {
@@ -719,6 +735,9 @@ function pluginRole(plugin) {
 /** Selects a plugin (or none) and rebuilds the params form, filled from `params` if given. */
 function selectPlugin(sha256, params = null) {
   const plugin = pluginsBySha.get(sha256) ?? null;
+  if (sha256 === SCRIPT || plugin?.kind === 'script') return selectScript(plugin, params);
+  els.scriptArea.hidden = true;
+  els.queryNote.textContent = 'not used: the plugin builds the query';
   els.plugin.value = plugin ? plugin.sha256 : '';
   els.paramsForm.replaceChildren();
   paramsForm = plugin
@@ -735,6 +754,7 @@ function selectPlugin(sha256, params = null) {
     els.pluginDescription.textContent = plugin.description ?? '';
     els.pluginLink.href = `/plugins/${encodeURIComponent(plugin.sha256)}`;
   }
+  return Promise.resolve();
 }
 
 /** The row limit, or null (with the browser's message shown) when it is not a positive whole number. */
@@ -746,16 +766,110 @@ function readLimit() {
   return ok ? n : null;
 }
 
-/** What every request names: source, plugin, params, query; null when the params are invalid. */
+/**
+ * What every request names: source, plugin (or the script in the editor), params, query;
+ * null when the params are invalid.
+ */
 function readForm() {
   const params = paramsForm ? paramsForm.collect() : {};
   if (params === null) return null;
-  return {
+  const form = {
     source: els.source.value,
-    plugin: els.plugin.value || null,
+    plugin: scriptMode() ? null : els.plugin.value || null,
     params,
     query: els.query.value.trim() === '' ? null : els.query.value,
   };
+  if (scriptMode()) form.script = els.script.value;
+  return form;
+}
+
+// ---------------------------------------------------------------------------
+// Scripts: JavaScript written in the page, run by the server's script runner
+
+/** The plugin select's value for the script in the editor. */
+const SCRIPT = 'script';
+
+function scriptMode() {
+  return els.plugin.value === SCRIPT;
+}
+
+/** Numbers the editor's lines in the gutter, marking `errorLine` (1-based) if given. */
+function numberLines(errorLine = null) {
+  const count = els.script.value.split('\n').length;
+  const numbers = [];
+  for (let n = 1; n <= count; n++) {
+    numbers.push(n === errorLine ? el('span', 'error-line', String(n)) : String(n), '\n');
+  }
+  els.scriptLines.replaceChildren(...numbers);
+  els.scriptLines.scrollTop = els.script.scrollTop;
+}
+
+/** Where an error message points in the script (`script.js:LINE:COLUMN`), or null. */
+function scriptLocation(message) {
+  const match = /script\.js:(\d+):(\d+)/.exec(message ?? '');
+  return match ? { line: Number(match[1]), column: Number(match[2]) } : null;
+}
+
+/** Selects the editor's text from line:column to the end of that line. */
+function goToScriptLine({ line, column }) {
+  const lines = els.script.value.split('\n');
+  let start = 0;
+  for (const text of lines.slice(0, line - 1)) start += text.length + 1;
+  const end = start + (lines[line - 1]?.length ?? 0);
+  els.script.focus();
+  els.script.setSelectionRange(Math.min(start + column - 1, end), end);
+}
+
+/** Marks the line an error points at, with a button that goes there. */
+function showScriptError(at) {
+  numberLines(at.line);
+  const go = el('button', 'link-button', `line ${at.line}, column ${at.column}`);
+  go.type = 'button';
+  go.addEventListener('click', () => goToScriptLine(at));
+  els.scriptErrorLine.replaceChildren('The error is at ', go, ' of the script.');
+  els.scriptErrorLine.hidden = false;
+}
+
+function clearScriptError() {
+  if (els.scriptErrorLine.hidden) return;
+  els.scriptErrorLine.hidden = true;
+  numberLines();
+}
+
+/** Puts `text` in the editor; the query it suggests ("Try it with: ...") fills an empty query. */
+function setScript(text) {
+  els.script.value = text;
+  clearScriptError();
+  numberLines();
+  const suggested = /Try it with: (.*)/.exec(text);
+  if (suggested && els.query.value.trim() === '') els.query.value = suggested[1].trim();
+}
+
+/** Shows the script editor, with a stored script's text, or a starter when it is empty. */
+async function selectScript(stored, params) {
+  els.plugin.value = SCRIPT;
+  els.scriptArea.hidden = false;
+  els.paramsForm.replaceChildren();
+  paramsForm = new JsonParamsForm(
+    els.paramsForm,
+    params ?? {},
+    'The script\'s params, as a JSON object: the global `params` in the script.',
+  );
+  els.paramsArea.hidden = false;
+  els.pluginInfo.hidden = true;
+  els.queryNote.textContent = "used unless the script's buildQuery returns a query";
+  els.queryNote.hidden = false;
+  els.query.classList.remove('unused');
+  if (stored) {
+    const response = await fetch(`/api/plugins/${encodeURIComponent(stored.sha256)}/script`);
+    if (!response.ok) {
+      showError(await responseError(response));
+      return;
+    }
+    setScript(await response.text());
+  } else if (els.script.value.trim() === '' && initial.starter_scripts.length > 0) {
+    setScript(initial.starter_scripts[0].text);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -957,6 +1071,16 @@ async function share() {
   if (!form) return;
   els.share.disabled = true;
   try {
+    if (form.script !== undefined) {
+      // A script is shared like a plugin: stored in the library, named by its hash.
+      const stored = await postJson('/api/scripts', { script: form.script });
+      if (!stored.ok) {
+        showError(await responseError(stored));
+        return;
+      }
+      form.plugin = (await stored.json()).plugin.sha256;
+      delete form.script;
+    }
     const response = await postJson('/api/snippets', form);
     if (!response.ok) {
       showError(await responseError(response));
@@ -984,14 +1108,14 @@ async function share() {
 // ---------------------------------------------------------------------------
 // Wiring
 
-/** Tab in the editor inserts two spaces; Shift+Tab still moves the focus back. */
+/** Tab in an editor inserts two spaces; Shift+Tab still moves the focus back. */
 function indentOnTab(event) {
   if (event.key !== 'Tab' || event.shiftKey || event.ctrlKey || event.metaKey || event.altKey) return;
   event.preventDefault();
   // execCommand keeps the browser's undo history; setRangeText is the fallback without it.
   if (!document.execCommand('insertText', false, '  ')) {
-    const { selectionStart, selectionEnd } = els.query;
-    els.query.setRangeText('  ', selectionStart, selectionEnd, 'end');
+    const { selectionStart, selectionEnd } = event.target;
+    event.target.setRangeText('  ', selectionStart, selectionEnd, 'end');
   }
 }
 
@@ -1000,12 +1124,32 @@ function init() {
     els.source.append(new Option(`${source.name} (${source.backend})`, source.name));
   }
   for (const plugin of initial.plugins) {
-    els.plugin.append(new Option(`${plugin.name} ${plugin.version}`, plugin.sha256));
+    const label = plugin.kind === 'script' ? `${plugin.name} (script)` : `${plugin.name} ${plugin.version}`;
+    els.plugin.append(new Option(label, plugin.sha256));
   }
+  const scriptOption = els.plugin.querySelector(`option[value="${SCRIPT}"]`);
+  if (!initial.scripts) {
+    scriptOption.disabled = true;
+    scriptOption.textContent = 'JavaScript script (this server has no script runner)';
+  }
+  for (const starter of initial.starter_scripts) els.starter.append(new Option(starter.name, starter.name));
 
   els.source.addEventListener('change', showQueryExample);
   els.plugin.addEventListener('change', () => selectPlugin(els.plugin.value));
   els.query.addEventListener('keydown', indentOnTab);
+  els.script.addEventListener('keydown', indentOnTab);
+  els.script.addEventListener('input', () => numberLines());
+  els.script.addEventListener('scroll', () => {
+    els.scriptLines.scrollTop = els.script.scrollTop;
+  });
+  els.starter.addEventListener('change', () => {
+    const starter = initial.starter_scripts.find((s) => s.name === els.starter.value);
+    if (starter) {
+      els.query.value = '';
+      setScript(starter.text);
+    }
+    els.starter.value = '';
+  });
   els.limit.addEventListener('input', () => els.limit.setCustomValidity(''));
   els.run.addEventListener('click', run);
   els.cancel.addEventListener('click', cancel);
@@ -1022,17 +1166,18 @@ function init() {
 
   renderStats(null);
   const { snippet, snippet_problem: problem } = initial;
+  let selected;
   if (snippet) {
     if (backendsBySource.has(snippet.source)) els.source.value = snippet.source;
     els.query.value = snippet.query ?? '';
-    selectPlugin(snippet.plugin, isObject(snippet.params) ? snippet.params : {});
+    selected = selectPlugin(snippet.plugin, isObject(snippet.params) ? snippet.params : {});
   } else {
-    selectPlugin(initial.selected_plugin);
+    selected = selectPlugin(initial.selected_plugin);
   }
   showQueryExample();
 
   if (problem) showError({ kind: 'snippet', message: problem });
-  else if (snippet) run();
+  else if (snippet) selected.then(run);
 }
 
 init();

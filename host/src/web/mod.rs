@@ -158,6 +158,10 @@ impl App {
         Ok(self.runner.get_or_init(|| runner).clone())
     }
 
+    pub fn has_script_runner(&self) -> bool {
+        self.runner.get().is_some()
+    }
+
     /// The script runner, or the error that says how to get one.
     fn runner(&self) -> Result<Arc<LoadedPlugin>, ApiError> {
         self.runner.get().cloned().ok_or_else(|| {

@@ -106,6 +106,24 @@ fn script_json(value: &serde_json::Value) -> String {
     value.to_string().replace('<', "\\u003c")
 }
 
+/// The starter scripts the playground offers, for the demo data (plugins/scripts;
+/// tests/scripts.rs checks their answers).
+const STARTER_SCRIPTS: [(&str, &str); 4] = [
+    ("units", include_str!("../../../plugins/scripts/units.js")),
+    (
+        "late-arrivals",
+        include_str!("../../../plugins/scripts/late-arrivals.js"),
+    ),
+    (
+        "delay-stats",
+        include_str!("../../../plugins/scripts/delay-stats.js"),
+    ),
+    (
+        "busiest-routes",
+        include_str!("../../../plugins/scripts/busiest-routes.js"),
+    ),
+];
+
 fn playground_state(
     app: &App,
     selected: Option<String>,
@@ -127,7 +145,7 @@ fn playground_state(
                 .as_deref()
                 .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
             json!({
-                "sha256": p.sha256, "name": p.name, "version": p.version,
+                "sha256": p.sha256, "kind": p.kind, "name": p.name, "version": p.version,
                 "description": p.description, "builds_query": p.builds_query,
                 "transforms": p.transforms, "params_schema": schema,
             })
@@ -139,6 +157,11 @@ fn playground_state(
         "selected_plugin": selected,
         "snippet": snippet,
         "snippet_problem": problem,
+        "scripts": app.has_script_runner(),
+        "starter_scripts": STARTER_SCRIPTS
+            .iter()
+            .map(|(name, text)| json!({"name": name, "text": text}))
+            .collect::<Vec<_>>(),
     }))
 }
 

@@ -637,6 +637,17 @@ fn a_script_runs_inline_is_stored_by_hash_and_shared() {
         1,
         "the runner is not listed: {listed}"
     );
+    let (status, _, page) = server.call(
+        Request::get(format!("/plugins/{sha}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("r.km = r.distance * 1.609344") && page.contains("Download .js"),
+        "{page}"
+    );
 
     // Run by hash, shared as a snippet, and still there after a restart.
     let run = json!({"source": "demo", "plugin": sha, "query": "SELECT flight, distance FROM flights LIMIT 3"});

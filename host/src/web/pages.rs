@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::App;
 use super::api::human_bytes;
-use crate::store::PluginMeta;
+use crate::store::{PluginKind, PluginMeta};
 
 type AppState = State<Arc<App>>;
 
@@ -29,11 +29,12 @@ pub struct PluginRow {
 
 impl From<&PluginMeta> for PluginRow {
     fn from(m: &PluginMeta) -> Self {
-        let kind = match (m.builds_query, m.transforms) {
-            (true, true) => "builds query, transforms",
-            (true, false) => "builds query",
-            (false, true) => "transforms",
-            (false, false) => "neither",
+        let kind = match (m.kind, m.builds_query, m.transforms) {
+            (PluginKind::Script, ..) => "JavaScript script",
+            (_, true, true) => "builds query, transforms",
+            (_, true, false) => "builds query",
+            (_, false, true) => "transforms",
+            (_, false, false) => "neither",
         };
         PluginRow {
             sha256: m.sha256.clone(),
@@ -67,6 +68,8 @@ struct PluginPage {
     plugin: PluginRow,
     params_schema: String,
     imports: Vec<String>,
+    /// A script's text; empty for a compiled plugin.
+    script: String,
 }
 
 #[derive(Template)]
@@ -231,10 +234,18 @@ pub async fn plugin(State(app): AppState, Path(sha256): Path<String>) -> Respons
                 .unwrap_or_else(|_| s.to_owned())
         })
         .unwrap_or_default();
+    let script = match meta.kind {
+        PluginKind::Script => match app.store.script(&sha256) {
+            Ok((text, _)) => text,
+            Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        _ => String::new(),
+    };
     render(PluginPage {
         plugin: PluginRow::from(&meta),
         params_schema,
         imports: meta.imports.clone(),
+        script,
     })
 }
 

@@ -203,6 +203,60 @@ fn refused_uploads_say_why() {
 }
 
 #[test]
+fn an_upload_can_compile_off_the_request_path() {
+    let server = Server::new();
+    let upload_async = |name: &str| {
+        let (status, _, body) = server.call(
+            Request::post("/api/plugins")
+                .header(header::CONTENT_TYPE, "application/wasm")
+                .header("prefer", "respond-async")
+                .body(Body::from(std::fs::read(plugin_path(name)).unwrap()))
+                .unwrap(),
+        );
+        (status, serde_json::from_slice::<Value>(&body).unwrap())
+    };
+    let poll = |sha: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = server.get(&format!("/api/uploads/{sha}"));
+            if body["status"] != json!("compiling") {
+                return (status, body);
+            }
+            assert!(std::time::Instant::now() < deadline, "still compiling");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let (status, body) = upload_async("units");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], json!("compiling"));
+    let sha = body["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(body["poll"], json!(format!("/api/uploads/{sha}")));
+    let (status, done) = poll(&sha);
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(done["status"], json!("done"));
+    assert_eq!(done["plugin"]["sha256"], json!(sha));
+    assert_eq!(server.get(&format!("/api/plugins/{sha}")).0, StatusCode::OK);
+    // Stored already: the answer is at once.
+    let (status, again) = upload_async("units");
+    assert_eq!((status, &again["status"]), (StatusCode::OK, &json!("done")));
+
+    // A refusal found while compiling is what the poll answers.
+    let (status, body) = upload_async("not-a-plugin");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, failed) = poll(body["sha256"].as_str().unwrap());
+    assert_eq!(
+        error(status, &failed, StatusCode::BAD_REQUEST).0,
+        "wrong_world"
+    );
+    let (status, body) = server.get(&format!("/api/uploads/{}", "0".repeat(64)));
+    assert_eq!(
+        error(status, &body, StatusCode::NOT_FOUND).0,
+        "unknown_upload"
+    );
+}
+
+#[test]
 fn uploads_over_the_limit_are_refused_before_they_are_read() {
     let server = Server::with(Settings {
         max_upload: 1000,
@@ -824,6 +878,7 @@ fn the_openapi_document_lists_every_endpoint() {
         ("/api/plugins/{sha256}/wasm", &["get"]),
         ("/api/plugins/{sha256}/script", &["get"]),
         ("/api/scripts", &["post"]),
+        ("/api/uploads/{sha256}", &["get"]),
         ("/api/runs", &["post"]),
         ("/api/runs/{id}/cancel", &["post"]),
         ("/api/snippets", &["post"]),

@@ -47,15 +47,18 @@ function showError(message, kind) {
 }
 
 /**
- * Posts the file's bytes. XMLHttpRequest rather than fetch because it says when the
- * upload has finished, which is when the server starts compiling.
+ * Posts the file's bytes. XMLHttpRequest rather than fetch because it reports upload
+ * progress. The server answers 202 at once and compiles in the background.
  */
-function post(file, onSent) {
+function post(file, onProgress) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open('POST', '/api/plugins');
     request.setRequestHeader('Content-Type', 'application/wasm');
-    request.upload.addEventListener('load', onSent);
+    request.setRequestHeader('Prefer', 'respond-async');
+    request.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
     request.addEventListener('load', () => resolve({ status: request.status, text: request.responseText }));
     request.addEventListener('error', () => reject(new Error('the connection failed')));
     request.send(file);
@@ -76,6 +79,23 @@ function errorOf(response) {
   return { kind: `HTTP ${response.status}`, message: response.text.trim().slice(0, 500) || 'upload failed' };
 }
 
+/** How often the page asks whether a compiling upload is done. */
+const POLL_MS = 400;
+
+/** Waits for a background compile to end; resolves with the final response. */
+async function compiled(sha256) {
+  const started = Date.now();
+  for (;;) {
+    const response = await fetch(`/api/uploads/${encodeURIComponent(sha256)}`);
+    const text = await response.text();
+    const body = response.ok ? JSON.parse(text) : null;
+    if (!response.ok || body.status !== 'compiling') return { status: response.status, text };
+    const seconds = Math.round((Date.now() - started) / 1000);
+    showStatus(`compiling… ${seconds} s (a large JavaScript or Python plugin takes a few seconds, once)`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
 async function upload(file) {
   if (uploading) return;
   if (maxUploadBytes !== null && file.size > maxUploadBytes) {
@@ -86,7 +106,11 @@ async function upload(file) {
   dropZone.classList.add('busy');
   showStatus('uploading…');
   try {
-    const response = await post(file, () => showStatus('compiling…'));
+    let response = await post(file, (share) => showStatus(`uploading… ${Math.round(share * 100)} %`));
+    if (response.status === 202) {
+      showStatus('compiling…');
+      response = await compiled(JSON.parse(response.text).sha256);
+    }
     if (response.status >= 200 && response.status < 300) {
       const { plugin } = JSON.parse(response.text);
       showStatus(response.status === 201 ? 'Uploaded. Opening…' : 'Already in the library. Opening…');

@@ -17,12 +17,12 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
-use super::{ApiError, App};
+use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
 use crate::output::{self, Format};
 use crate::plugin::script::MAX_SCRIPT_BYTES;
 use crate::plugin::{LoadStats, LoadedPlugin, PluginError, sha256_hex};
 use crate::run::{PluginChoice, RunRequest, run_blocking};
-use crate::store::{PluginKind, Snippet, is_sha256};
+use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
 
 type AppState = State<Arc<App>>;
 
@@ -254,7 +254,9 @@ fn unknown_plugin(sha256: &str) -> ApiError {
 
 /// `POST /api/plugins`: the plugin as the raw body (`application/wasm`), or as the file
 /// field of a multipart form. It is compiled and its `describe()` called before it is
-/// stored; the same bytes twice give the same entry.
+/// stored; the same bytes twice give the same entry. With `Prefer: respond-async` the
+/// answer comes at once (202) and the compiling goes on in the background: a 12–18 MB
+/// JS or Python component takes seconds. `GET /api/uploads/{sha256}` says how it went.
 pub async fn upload_plugin(
     State(app): AppState,
     headers: HeaderMap,
@@ -303,27 +305,104 @@ pub async fn upload_plugin(
             FileProblem::Invalid(why) => PluginError::Invalid(why),
         })
     })?;
-    let slot = app.gate.enter().await?;
-    let store = app.clone();
-    let (meta, created) = blocking(move || {
-        let _slot = slot;
-        let (plugin, _) = store.runtime.load(&wasm).map_err(ApiError::upload)?;
-        let stored = store.store.put_plugin(&wasm, &plugin).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
-        })?;
-        store.remember(plugin);
-        Ok::<_, ApiError>(stored)
-    })
-    .await??;
+    let respond_async = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+        });
+    if !respond_async {
+        let (meta, created) = compile_and_store(app, wasm).await?;
+        return Ok(uploaded(meta, created));
+    }
+    let sha256 = sha256_hex(&wasm);
+    if let Some(meta) = app.store.plugin(&sha256) {
+        return Ok(uploaded(meta, false));
+    }
+    let first = {
+        let mut uploads = app.uploads.lock().unwrap_or_else(|e| e.into_inner());
+        if uploads.len() >= MAX_FINISHED_UPLOADS {
+            uploads.retain(|_, upload| matches!(upload, Upload::Compiling));
+        }
+        let first = !matches!(uploads.get(&sha256), Some(Upload::Compiling));
+        uploads.insert(sha256.clone(), Upload::Compiling);
+        first
+    };
+    if first {
+        let (app, sha256) = (app.clone(), sha256.clone());
+        tokio::spawn(async move {
+            let upload = match compile_and_store(app.clone(), wasm).await {
+                Ok((meta, created)) => Upload::Done { meta, created },
+                Err(error) => Upload::Failed(error),
+            };
+            app.uploads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(sha256, upload);
+        });
+    }
+    Ok(ok(
+        StatusCode::ACCEPTED,
+        json!({"ok": true, "status": "compiling", "sha256": sha256, "poll": format!("/api/uploads/{sha256}")}),
+    ))
+}
+
+fn uploaded(meta: PluginMeta, created: bool) -> Response {
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(ok(
+    ok(
         status,
-        json!({"ok": true, "created": created, "plugin": meta}),
-    ))
+        json!({"ok": true, "status": "done", "created": created, "plugin": meta}),
+    )
+}
+
+/// Compiles a checked upload in a run slot, calls its `describe()` and stores it.
+async fn compile_and_store(app: Arc<App>, wasm: Vec<u8>) -> Result<(PluginMeta, bool), ApiError> {
+    let slot = app.gate.enter().await?;
+    blocking(move || {
+        let _slot = slot;
+        let (plugin, _) = app.runtime.load(&wasm).map_err(ApiError::upload)?;
+        let stored = app.store.put_plugin(&wasm, &plugin).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+        })?;
+        app.remember(plugin);
+        Ok(stored)
+    })
+    .await?
+}
+
+/// `GET /api/uploads/{sha256}`: where an upload sent with `Prefer: respond-async` is:
+/// compiling, done (with the plugin), or failed (the error, with its status).
+pub async fn get_upload(
+    State(app): AppState,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    let upload = app
+        .uploads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&sha256)
+        .cloned();
+    match upload {
+        Some(Upload::Compiling) => Ok(ok(
+            StatusCode::OK,
+            json!({"ok": true, "status": "compiling", "sha256": sha256}),
+        )),
+        Some(Upload::Done { meta, created }) => Ok(uploaded(meta, created)),
+        Some(Upload::Failed(error)) => Err(error),
+        None => match app.store.plugin(&sha256) {
+            Some(meta) => Ok(uploaded(meta, false)),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_upload",
+                "no upload with that SHA-256 is compiling or was stored",
+            )),
+        },
+    }
 }
 
 /// The body, or `None` once it is longer than `max`.

@@ -126,7 +126,23 @@ pub struct App {
     gate: Gate,
     /// The script runner new scripts run on, once installed.
     runner: OnceLock<Arc<LoadedPlugin>>,
+    /// Uploads compiled off the request path (`Prefer: respond-async`), by SHA-256.
+    uploads: Mutex<HashMap<String, Upload>>,
 }
+
+/// Where an upload compiled in the background is.
+#[derive(Clone)]
+enum Upload {
+    Compiling,
+    Done {
+        meta: crate::store::PluginMeta,
+        created: bool,
+    },
+    Failed(ApiError),
+}
+
+/// Finished uploads remembered for their pollers; older ones are dropped beyond this.
+const MAX_FINISHED_UPLOADS: usize = 256;
 
 impl App {
     pub fn new(
@@ -144,6 +160,7 @@ impl App {
             loaded: Mutex::default(),
             runs: Mutex::default(),
             runner: OnceLock::new(),
+            uploads: Mutex::default(),
         })
     }
 
@@ -262,6 +279,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/plugins/{sha256}/wasm", get(api::plugin_wasm))
         .route("/api/plugins/{sha256}/script", get(api::plugin_script))
         .route("/api/scripts", post(api::put_script))
+        .route("/api/uploads/{sha256}", get(api::get_upload))
         .route("/api/runs", post(api::run))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
         .route("/api/snippets", post(api::put_snippet))
@@ -332,7 +350,7 @@ pub fn default_bind() -> SocketAddr {
 }
 
 /// An API error: a status and the JSON envelope.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError {
     status: StatusCode,
     kind: String,

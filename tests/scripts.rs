@@ -69,23 +69,16 @@ fn the_units_script_matches_the_rust_plugin() {
 
 #[test]
 fn the_delay_stats_script_matches_the_rust_plugin_over_every_flight() {
-    // The script builds its own query from the params.
-    let js = run_plugin(starter("delay-stats"), "{}", None);
-    let rust = run_plugin(
-        load(runtime(), "delay_stats"),
-        "{}",
-        Some("SELECT carrier, arr_delay FROM flights"),
-    );
+    let query = Some("SELECT carrier, arr_delay FROM flights");
+    let js = run_plugin(starter("delay-stats"), "{}", query);
+    let rust = run_plugin(load(runtime(), "delay_stats"), "{}", query);
     assert_eq!(rust.rows(), 16);
     assert_same_output(&js, &rust);
 
     let by_origin = r#"{"column": "dep_delay", "group_by": "origin"}"#;
-    let js = run_plugin(starter("delay-stats"), by_origin, None);
-    let rust = run_plugin(
-        load(runtime(), "delay_stats"),
-        by_origin,
-        Some("SELECT origin, dep_delay FROM flights"),
-    );
+    let query = Some("SELECT origin, dep_delay FROM flights");
+    let js = run_plugin(starter("delay-stats"), by_origin, query);
+    let rust = run_plugin(load(runtime(), "delay_stats"), by_origin, query);
     assert_eq!(
         js.column("origin"),
         ["EWR", "JFK", "LGA"].map(|s| Owned::Text(s.into()))
@@ -151,6 +144,7 @@ fn the_late_arrivals_script_filters_and_logs_reach_the_run() {
             plugin: starter("delay-stats"),
             load: Default::default(),
         }),
+        query: Some("SELECT carrier, arr_delay FROM flights".to_owned()),
         ..RunRequest::new("demo")
     };
     let report = run_on(runtime(), request).0;

@@ -1,13 +1,9 @@
 // Count, mean, median and 95th percentile of a delay column per group, as the Rust
 // example plugins/examples/delay-stats does. Params: {"column": "arr_delay", "group_by": "carrier"}.
+// Try it with: SELECT carrier, arr_delay FROM flights
 const column = params.column ?? "arr_delay";
 const groupBy = params.group_by ?? "carrier";
 const groups = new Map();
-
-function buildQuery(source) {
-  if (source.backend === "mongo") return null;
-  return `SELECT ${groupBy}, ${column} FROM flights`;
-}
 
 function transform(rows) {
   for (const row of rows) {

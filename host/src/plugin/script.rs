@@ -23,6 +23,32 @@ pub const RUNNER_FILE: &str = "script_runner.wasm";
 /// The largest script accepted, in bytes.
 pub const MAX_SCRIPT_BYTES: usize = 256 << 10;
 
+/// The starter scripts, for the demo data: the playground offers them and the benchmark
+/// runs them (plugins/scripts; tests/scripts.rs checks their answers).
+pub const STARTERS: [(&str, &str); 4] = [
+    ("units", include_str!("../../../plugins/scripts/units.js")),
+    (
+        "late-arrivals",
+        include_str!("../../../plugins/scripts/late-arrivals.js"),
+    ),
+    (
+        "delay-stats",
+        include_str!("../../../plugins/scripts/delay-stats.js"),
+    ),
+    (
+        "busiest-routes",
+        include_str!("../../../plugins/scripts/busiest-routes.js"),
+    ),
+];
+
+/// The text of starter script `name`.
+pub fn starter(name: &str) -> Option<&'static str> {
+    STARTERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
 /// A script's SHA-256: of its text, then the runner's SHA-256 in hex.
 pub fn sha256(text: &str, runner_sha256: &str) -> String {
     let mut hash = Sha256::new();

@@ -109,24 +109,6 @@ fn script_json(value: &serde_json::Value) -> String {
     value.to_string().replace('<', "\\u003c")
 }
 
-/// The starter scripts the playground offers, for the demo data (plugins/scripts;
-/// tests/scripts.rs checks their answers).
-const STARTER_SCRIPTS: [(&str, &str); 4] = [
-    ("units", include_str!("../../../plugins/scripts/units.js")),
-    (
-        "late-arrivals",
-        include_str!("../../../plugins/scripts/late-arrivals.js"),
-    ),
-    (
-        "delay-stats",
-        include_str!("../../../plugins/scripts/delay-stats.js"),
-    ),
-    (
-        "busiest-routes",
-        include_str!("../../../plugins/scripts/busiest-routes.js"),
-    ),
-];
-
 fn playground_state(
     app: &App,
     selected: Option<String>,
@@ -161,7 +143,7 @@ fn playground_state(
         "snippet": snippet,
         "snippet_problem": problem,
         "scripts": app.has_script_runner(),
-        "starter_scripts": STARTER_SCRIPTS
+        "starter_scripts": crate::plugin::script::STARTERS
             .iter()
             .map(|(name, text)| json!({"name": name, "text": text}))
             .collect::<Vec<_>>(),

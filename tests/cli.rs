@@ -127,6 +127,55 @@ fn a_plugin_runs_from_the_command_line() {
 }
 
 #[test]
+fn a_script_runs_from_the_command_line_like_the_plugin_it_mirrors() {
+    let script = repo_root().join("plugins/scripts/units.js");
+    let query = "SELECT distance, air_time FROM flights LIMIT 3";
+    let run = |flag: &str, file: &Path| {
+        let out = quarry(&["run", flag, path(file), "--query", query, "--format", "csv"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(
+        run("--script", &script),
+        run("--plugin", &plugin_path("units"))
+    );
+
+    let broken = tempfile::NamedTempFile::with_suffix(".js").unwrap();
+    std::fs::write(
+        broken.path(),
+        "function transform(rows) {\n  return rows.map(r => r.x +);\n}",
+    )
+    .unwrap();
+    refused(
+        &["run", "--script", path(broken.path()), "--query", query],
+        "SyntaxError: unexpected token in expression: ')' (script.js:2:",
+    );
+    refused(
+        &[
+            "run",
+            "--script",
+            path(&script),
+            "--script-runner",
+            "/nonexistent/runner.wasm",
+        ],
+        "cannot read the script runner /nonexistent/runner.wasm",
+    );
+    let both = quarry(&[
+        "run",
+        "--script",
+        path(&script),
+        "--plugin",
+        path(&plugin_path("units")),
+    ]);
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("cannot be used with"),
+        "{}",
+        stderr(&both)
+    );
+}
+
+#[test]
 fn inspect_shows_describe_size_hash_and_imports() {
     let file = plugin_path("delay_stats");
     let out = quarry(&["plugin", "inspect", path(&file), "--json"]);
@@ -466,6 +515,7 @@ fn bench_measures_the_plugin_lifecycle() {
         "delayed",
         "delay_stats",
         "flights_between",
+        "script_runner",
     ] {
         let line = text
             .lines()
@@ -474,4 +524,5 @@ fn bench_measures_the_plugin_lifecycle() {
         assert!(line.contains("ms") && line.contains("KiB"), "{line}");
     }
     assert!(text.contains("an empty transform call"), "{text}");
+    assert!(text.contains("first run of a new script"), "{text}");
 }

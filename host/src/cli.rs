@@ -358,7 +358,11 @@ pub fn load_script(
         .map(Path::to_path_buf)
         .or_else(script::find_runner)
         .ok_or_else(|| anyhow::anyhow!(script::NO_RUNNER))?;
-    let PluginChoice { plugin, load } = load_plugin(runtime, &runner)?;
+    let wasm = std::fs::read(&runner)
+        .with_context(|| format!("cannot read the script runner {}", runner.display()))?;
+    let (plugin, load) = runtime
+        .load(&wasm)
+        .with_context(|| format!("the script runner {} was refused", runner.display()))?;
     let name = path
         .file_stem()
         .map_or("script".into(), |s| s.to_string_lossy());

@@ -80,7 +80,8 @@ pub struct ScriptRunner {
 }
 
 /// Turns a pending JS exception (or a Rust-side rquickjs error) into a plugin error. The
-/// first line is `Name: message (script.js:LINE:COLUMN)`; the JS stack follows.
+/// first line is `Name: message (script.js:LINE:COLUMN)`; the JS stack follows when it
+/// has more than the one frame.
 fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> Error {
     if !matches!(error, rquickjs::Error::Exception) {
         return Error::new(format!("QuickJS: {error}"));
@@ -101,10 +102,15 @@ fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> Error {
         .unwrap_or_else(|_| "Error".into());
     let stack = exception.stack().unwrap_or_default();
     let stack = stack.trim_end();
-    match location(stack) {
-        Some(place) => Error::new(format!("{name}: {message} ({place})\n{stack}")),
-        None if stack.is_empty() => Error::new(format!("{name}: {message}")),
-        None => Error::new(format!("{name}: {message}\n{stack}")),
+    let first = match location(stack) {
+        Some(place) => format!("{name}: {message} ({place})"),
+        None => format!("{name}: {message}"),
+    };
+    // One frame says no more than the location; more show the calls that led there.
+    if stack.lines().count() > 1 {
+        Error::new(format!("{first}\n{stack}"))
+    } else {
+        Error::new(first)
     }
 }
 

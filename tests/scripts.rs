@@ -68,6 +68,26 @@ fn the_units_script_matches_the_rust_plugin() {
 }
 
 #[test]
+fn a_batch_of_cancelled_flights_keeps_the_columns_types() {
+    // The second batch has no air times, so its speeds are all null: still float64.
+    let query = "SELECT * FROM (SELECT distance, air_time FROM flights WHERE air_time IS NOT NULL LIMIT 100) \
+                 UNION ALL SELECT * FROM (SELECT distance, air_time FROM flights WHERE air_time IS NULL LIMIT 100)";
+    let request = RunRequest {
+        plugin: Some(PluginChoice {
+            plugin: starter("units"),
+            load: Default::default(),
+        }),
+        query: Some(query.to_owned()),
+        batch_rows: 100,
+        ..RunRequest::new("demo")
+    };
+    let (report, out) = run_on(runtime(), request);
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    assert_eq!(out.batches.len(), 2);
+    assert_eq!(out.column("speed_kmh")[150], Owned::Null);
+}
+
+#[test]
 fn the_delay_stats_script_matches_the_rust_plugin_over_every_flight() {
     let query = Some("SELECT carrier, arr_delay FROM flights");
     let js = run_plugin(starter("delay-stats"), "{}", query);

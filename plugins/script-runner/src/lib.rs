@@ -28,11 +28,12 @@
 pub mod rows;
 
 use quarry_plugin::{
-    Backend, Batch, Error, Info, Level, MongoAggregate, MongoFind, Plugin, Query, Source,
+    Backend, Batch, DataType, Error, Info, Level, MongoAggregate, MongoFind, Plugin, Query, Source,
     Statement, Value as SqlValue,
 };
 use rquickjs::{Array, Atom, Context, Ctx, Function, Object, Runtime, Value, context::EvalOptions};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use rows::{Cell, Output};
 
@@ -77,6 +78,20 @@ pub struct ScriptRunner {
     context: Context,
     _runtime: Runtime,
     source: Source,
+    /// The types of the columns output so far: later batches keep them.
+    types: HashMap<String, DataType>,
+}
+
+impl ScriptRunner {
+    /// Remembers the column types of an output batch.
+    fn output(&mut self, batch: Batch) -> Batch {
+        for column in batch.columns() {
+            self.types
+                .entry(column.name().to_owned())
+                .or_insert(column.data_type());
+        }
+        batch
+    }
 }
 
 /// Turns a pending JS exception (or a Rust-side rquickjs error) into a plugin error. The
@@ -157,6 +172,7 @@ fn rows_out<'js>(
     ctx: &Ctx<'js>,
     value: Value<'js>,
     input: &Batch,
+    earlier: &HashMap<String, DataType>,
     what: &str,
 ) -> Result<Batch, Error> {
     let js = |e| js_error(ctx, e);
@@ -166,7 +182,7 @@ fn rows_out<'js>(
             value.type_name()
         )));
     };
-    let mut output = Output::new(input);
+    let mut output = Output::new(input, earlier);
     // The keys of the first row, with their output column: later rows usually have the
     // same keys in the same order, which an atom comparison confirms.
     let mut known: Vec<(Atom<'js>, usize)> = Vec::new();
@@ -415,6 +431,7 @@ impl Plugin for ScriptRunner {
             context,
             _runtime: runtime,
             source: source.clone(),
+            types: HashMap::new(),
         })
     }
 
@@ -447,7 +464,8 @@ impl Plugin for ScriptRunner {
     }
 
     fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
-        self.context.with(|ctx| {
+        let types = &self.types;
+        let output = self.context.with(|ctx| {
             let Some(transform) = Self::function(&ctx, "transform")? else {
                 return Ok(input);
             };
@@ -460,8 +478,9 @@ impl Plugin for ScriptRunner {
             } else {
                 result
             };
-            rows_out(&ctx, result, &input, "transform")
-        })
+            rows_out(&ctx, result, &input, types, "transform")
+        })?;
+        Ok(self.output(output))
     }
 
     fn finish(&mut self) -> Result<Option<Batch>, Error> {
@@ -473,7 +492,7 @@ impl Plugin for ScriptRunner {
             if result.is_null() || result.is_undefined() {
                 return Ok(None);
             }
-            rows_out(&ctx, result, &Batch::empty(), "finish").map(Some)
+            rows_out(&ctx, result, &Batch::empty(), &self.types, "finish").map(Some)
         })
     }
 }
@@ -540,6 +559,22 @@ mod tests {
         assert_eq!(out.column("carrier").unwrap().text(1), None);
         let speed: Vec<_> = out.column("speed_kmh").unwrap().f64s().collect();
         assert_eq!(speed, [Some((1400.0 * 1.609344) / (227.0 / 60.0)), None]);
+    }
+
+    #[test]
+    fn a_batch_where_a_new_column_is_all_null_keeps_its_earlier_type() {
+        let mut runner = runner(UNITS).unwrap();
+        let first = runner.transform(flights()).unwrap();
+        assert_eq!(first.column("speed_kmh").unwrap().data_type(), DataType::Float64);
+        // Every flight cancelled: no air time, so no speed.
+        let mut distance = Int64Builder::new("distance");
+        distance.extend([Some(200)]);
+        let mut air_time = Int64Builder::new("air_time");
+        air_time.push(None);
+        let cancelled = Batch::new(vec![distance.finish(), air_time.finish()]).unwrap();
+        let second = runner.transform(cancelled).unwrap();
+        assert_eq!(second.column("speed_kmh").unwrap().data_type(), DataType::Float64);
+        assert_eq!(second.column("air_time_h").unwrap().data_type(), DataType::Float64);
     }
 
     #[test]

@@ -83,10 +83,15 @@ impl OutColumn {
 ///
 /// Columns appear in first-seen key order; a row without a key gets null there. A
 /// column's type comes from its first non-null value: number → float64, BigInt → int64,
-/// string → text, boolean → boolean. A number column named like an int64/timestamp/date input column
-/// whose values are all integers keeps that input type (so untouched columns round-trip).
+/// string → text, boolean → boolean. A column the run already output, or the input has,
+/// keeps that column's type where its values allow: a number column that was int64,
+/// timestamp or date stays so while its values are whole (untouched columns round-trip),
+/// and a column of nulls only takes the earlier type (so a batch where a column happens
+/// to be all null does not change the run's columns).
 pub struct Output<'a> {
     input: &'a Batch,
+    /// Column types of the run's earlier output batches.
+    earlier: &'a HashMap<String, DataType>,
     columns: Vec<OutColumn>,
     by_name: HashMap<String, usize>,
     rows: usize,
@@ -96,9 +101,10 @@ pub struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    pub fn new(input: &'a Batch) -> Self {
+    pub fn new(input: &'a Batch, earlier: &'a HashMap<String, DataType>) -> Self {
         Output {
             input,
+            earlier,
             columns: Vec::new(),
             by_name: HashMap::new(),
             rows: 0,
@@ -218,15 +224,14 @@ impl<'a> Output<'a> {
 
     /// The output batch.
     pub fn finish(self) -> Result<Batch, Error> {
-        let input = self.input;
+        let (input, earlier) = (self.input, self.earlier);
         let columns = self
             .columns
             .into_iter()
             .map(|column| {
-                let input_type = input
-                    .column(&column.name)
-                    .ok()
-                    .map(|c| c.data_type());
+                let input_type = earlier.get(&column.name).copied().or_else(|| {
+                    input.column(&column.name).ok().map(|c| c.data_type())
+                });
                 match column.data {
                     Data::Num(values) => {
                         let integral = values
@@ -311,7 +316,8 @@ mod tests {
         let mut n = Int64Builder::new("n");
         n.extend([Some(1), Some(2)]);
         let input = Batch::new(vec![n.finish()]).unwrap();
-        let mut out = Output::new(&input);
+        let earlier = HashMap::new();
+        let mut out = Output::new(&input, &earlier);
         out.begin_row();
         let i = out.column_index("n");
         out.set(i, Cell::Num(1.0)).unwrap();
@@ -337,7 +343,8 @@ mod tests {
     #[test]
     fn a_type_change_is_an_error_naming_the_row() {
         let input = Batch::empty();
-        let mut out = Output::new(&input);
+        let earlier = HashMap::new();
+        let mut out = Output::new(&input, &earlier);
         out.begin_row();
         let i = out.column_index("x");
         out.set(i, Cell::Num(1.0)).unwrap();

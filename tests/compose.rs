@@ -163,6 +163,9 @@ fn the_quarry_service_is_built_here_and_serves_one_url() {
     let dockerfile = std::fs::read_to_string(repo_root().join(dockerfile)).unwrap();
     assert!(dockerfile.contains("cargo build --release --locked -p quarry"));
     assert!(dockerfile.contains("/usr/local/bin/quarry"));
+    // Scripts need the runner, built with clang for QuickJS, and the server told where it is.
+    assert!(dockerfile.contains("clang-19 llvm-19 wasi-libc"));
+    assert!(dockerfile.contains("QUARRY_SCRIPT_RUNNER=/usr/share/quarry/script_runner.wasm"));
     assert_eq!(
         strings(&quarry["command"]),
         ["quarry", "serve", "--bind", "0.0.0.0:8080"]

@@ -218,8 +218,8 @@ pub fn main(
         "Transform alone, the same rows in memory ({} batches of up to 1,024 rows); each plugin",
         batches.len()
     );
-    println!("call includes copying its batch into the sandbox and the result out (target: plugin");
-    println!("≥ 50 % of native):");
+    println!("call includes copying its batch into the sandbox and the result out (target: a");
+    println!("compiled plugin ≥ 50 % of native; none for scripts, which are interpreted):");
     println!(
         "{:<40} {:>10} {:>12} {:>10}",
         "transform", "median", "rows/s", "of native"
@@ -249,10 +249,18 @@ pub fn main(
                 rows / native_t.as_secs_f64()
             );
         }
+        let is_script = plugin
+            .plugin
+            .as_ref()
+            .is_some_and(|(p, _)| p.script().is_some());
         let share = native_t.map_or(String::new(), |native_t| {
             let share = native_t.as_secs_f64() / plugin_t.as_secs_f64();
-            let verdict = if share >= 0.5 { "met" } else { "MISSED" };
-            format!("{:>5.0} % {verdict}", share * 100.0)
+            // The 50 % target is for compiled plugins; a script is interpreted.
+            match (is_script, share >= 0.5) {
+                (true, _) => format!("{:>5.1} %", share * 100.0),
+                (false, true) => format!("{:>5.0} % met", share * 100.0),
+                (false, false) => format!("{:>5.0} % MISSED", share * 100.0),
+            }
         });
         println!(
             "{:<40} {:>8.2}ms {:>12.0} {share:>10}",

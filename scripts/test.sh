@@ -42,6 +42,8 @@ echo "== building plugins (cargo plugins)"
 cargo plugins -j2
 echo "== building the Python plugins (componentize-py)"
 bash scripts/python-plugins.sh
+echo "== building the TypeScript plugins (jco)"
+bash scripts/ts-plugins.sh
 echo "== plugin SDK and example unit tests"
 cargo test -j2 --manifest-path plugins/Cargo.toml --workspace --exclude not-a-plugin
 echo "== host unit and integration tests"

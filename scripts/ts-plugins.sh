@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the TypeScript plugins (plugins/ts/examples/*/app.ts) into
 # target/ts-plugins/NAME.wasm, with `-` in NAME turned into `_` as cargo does: tsc compiles
-# them to JavaScript in target/ts-plugins/js, then jco componentize bundles each with the
-# SDK into a component. The npm packages pinned by plugins/ts/package-lock.json are
-# installed into target/ts-plugins/node the first time (npm's cache: target/npm-cache).
-# A plugin is rebuilt only when its sources, the SDK, the packages or the contract changed.
+# them to JavaScript in target/ts-plugins/js, the SDK's unit tests run, then jco
+# componentize bundles each example with the SDK into a component. The npm packages
+# pinned by plugins/ts/package-lock.json are installed into target/ts-plugins/node the
+# first time (npm's cache: target/npm-cache). A plugin is rebuilt only when its sources,
+# the SDK, the packages or the contract changed.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 ts="$repo/plugins/ts"
@@ -37,20 +38,19 @@ if ! cmp -s "$ts/package-lock.json" "$install/installed.lock" || [ ! -d "$QUARRY
     cp "$ts/package-lock.json" "$install/installed.lock"
 fi
 
+# tsc compiles (and type-checks) the SDK and every example in a second; the SDK's unit
+# tests take less.
+node "$QUARRY_TS_NODE_MODULES/typescript/bin/tsc" -p "$ts"
+(cd "$ts" && node --import ./sdk/test-host.mjs --test --test-reporter=dot "$out/js/sdk/quarry-plugin.test.js")
+
 inputs=("$ts/sdk" "$ts/types" "$ts/tsconfig.json" "$ts/build.mjs" "$ts/bundle.config.mjs"
         "$ts/package-lock.json" "$repo/plugins/wit")
-compiled=no
 for dir in "$ts"/examples/*/; do
     dir="${dir%/}"
     name="$(basename "$dir")"
     wasm="$out/${name//-/_}.wasm"
     if [ -f "$wasm" ] && [ -z "$(find "$dir" "${inputs[@]}" -newer "$wasm" -print -quit)" ]; then
         continue
-    fi
-    # One tsc run compiles (and type-checks) every example and the SDK.
-    if [ "$compiled" = no ]; then
-        node "$QUARRY_TS_NODE_MODULES/typescript/bin/tsc" -p "$ts"
-        compiled=yes
     fi
     echo "jco componentize: $wasm"
     node "$ts/build.mjs" componentize "$out/js/examples/$name/app.js" \

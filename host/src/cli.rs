@@ -107,6 +107,8 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a plugin project (Rust, TypeScript or Python) that builds with one command.
+    New(crate::scaffold::NewArgs),
 }
 
 #[derive(Args, Debug)]
@@ -201,6 +203,9 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin {
             command: PluginCommand::Inspect { file, json },
         } => inspect(&cli.data_dir, &file, json),
+        Command::Plugin {
+            command: PluginCommand::New(args),
+        } => crate::scaffold::main(args),
         Command::Bench(args) => crate::bench::main(&cli.data_dir, &config, args, &tokio),
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
         Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),

@@ -15,6 +15,7 @@
 //! - [`seed`]: `quarry seed`, the demo data copied into a server source.
 //! - [`load`]: HTTP load on a playground server (loopback only).
 //! - [`bench`]: `quarry bench`, throughput and lifecycle figures.
+//! - [`scaffold`]: `quarry plugin new`, a plugin project from `plugins/templates`.
 //! - [`datetime`]: calendar arithmetic for timestamps and dates.
 
 pub mod batch;
@@ -27,6 +28,7 @@ pub mod load;
 pub mod output;
 pub mod plugin;
 pub mod run;
+pub mod scaffold;
 pub mod seed;
 pub mod source;
 pub mod store;

@@ -10,9 +10,12 @@
  *       static info = { name: "km", description: "Adds distance_km" };
  *
  *       transform(batch: Batch): Batch {
- *         const miles = batch.column("distance");
- *         const km = miles.floats().map((m) => m * 1.609344);
- *         return batch.withColumn(float64Column("distance_km", km, miles.valid()));
+ *         const distance = batch.column("distance");
+ *         const miles = distance.floats();
+ *         const n = batch.numRows;
+ *         const km = new Float64Array(n);
+ *         for (let i = 0; i < n; i++) km[i] = miles[i] * 1.609344;
+ *         return batch.withColumn(float64Column("distance_km", km, distance.valid()));
  *       }
  *     }
  *
@@ -20,8 +23,15 @@
  *
  * Batches stay columnar and cells are never turned into objects one by one: `floats()`,
  * `ints()` and `valid()` are typed arrays (one entry per row; a null row holds a
- * placeholder value and a 0 in `valid()`), `texts()` decodes a text column in one go, and
- * the column builders take typed arrays. A plain array with `null` for nulls works too.
+ * placeholder value and a 0 in `valid()`), `dictionary()` codes a text column with one
+ * string per distinct text, and the column builders take typed arrays (a plain array with
+ * `null` for nulls works too). The engine interprets JavaScript (there is no JIT in the
+ * sandbox): what costs is work per row, above all making a string or an object, calling a
+ * function or a getter (`batch.numRows`, `array.length`: read it once, before the loop).
+ *
+ * Memory: a batch's arrays, in and out, are freed when the next batch (or `finish`)
+ * arrives, because the engine's garbage collector would free them too late. Copy what you
+ * keep across batches (`floats().slice()`, not `floats()`).
  *
  * Errors: throw `PluginError(message, row?)`; any other exception becomes a plugin error
  * carrying its name and message.
@@ -100,8 +110,9 @@ export class Column {
     if (values.tag === "float64") return values.val;
     if (values.tag !== "int64") throw this.wrongType("a number");
     const ints = values.val;
-    const floats = new Float64Array(ints.length);
-    for (let i = 0; i < ints.length; i++) floats[i] = Number(ints[i]);
+    const n = ints.length;
+    const floats = new Float64Array(n);
+    for (let i = 0; i < n; i++) floats[i] = Number(ints[i]);
     return floats;
   }
 
@@ -121,20 +132,56 @@ export class Column {
 
   /** Every row of a text-stored column (text, uuid, decimal, json); null for null. */
   texts(): (string | null)[] {
-    const values = this.raw.values;
-    if (values.tag !== "text") throw this.wrongType("text");
-    const { offsets, data } = values.val;
-    const n = offsets.length - 1;
+    const { codes, values } = this.dictionary();
+    const n = codes.length;
     const texts = new Array<string | null>(n);
-    // One decode for the whole column: when no byte takes part in a multi-byte character,
-    // string positions are byte positions and each cell is a slice of it.
-    const whole = decoder.decode(data);
-    if (whole.length === data.length) {
-      for (let i = 0; i < n; i++) texts[i] = whole.slice(offsets[i], offsets[i + 1]);
-    } else {
-      for (let i = 0; i < n; i++) texts[i] = decoder.decode(data.subarray(offsets[i], offsets[i + 1]));
+    for (let i = 0; i < n; i++) texts[i] = codes[i] < 0 ? null : values[codes[i]];
+    return texts;
+  }
+
+  /**
+   * A text-stored column as a dictionary: `values` holds each distinct text once and
+   * `codes` the index of each row's text in it, -1 for null. A string is made per distinct
+   * text, not per row, which makes this the cheap way to group by a text column.
+   */
+  dictionary(): { codes: Int32Array; values: string[] } {
+    const vector = this.raw.values;
+    if (vector.tag !== "text") throw this.wrongType("text");
+    const { offsets, data } = vector.val;
+    const bits = this.raw.validity;
+    const n = offsets.length - 1;
+    const codes = new Int32Array(n);
+    const values: string[] = [];
+    // Making a string costs far more than reading a few bytes: a text of up to 6 bytes is
+    // looked up by a number made of its length and bytes (below 2^53, so exact), and only
+    // a longer one by its decoded text.
+    const byNumber = new Map<number, number>();
+    const byText = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const start = offsets[i];
+      const end = offsets[i + 1];
+      if (bits !== undefined && ((bits[i >> 3] >> (i & 7)) & 1) === 0) {
+        codes[i] = -1;
+      } else if (end - start <= 6) {
+        let key = end - start;
+        for (let j = start; j < end; j++) key = key * 256 + data[j];
+        let code = byNumber.get(key);
+        if (code === undefined) {
+          code = values.push(decoder.decode(data.subarray(start, end))) - 1;
+          byNumber.set(key, code);
+        }
+        codes[i] = code;
+      } else {
+        const text = decoder.decode(data.subarray(start, end));
+        let code = byText.get(text);
+        if (code === undefined) {
+          code = values.push(text) - 1;
+          byText.set(text, code);
+        }
+        codes[i] = code;
+      }
     }
-    return this.nullOut(texts);
+    return { codes, values };
   }
 
   /** Every row of a bytes column, as views of the batch's bytes; null for null. */
@@ -142,8 +189,9 @@ export class Column {
     const values = this.raw.values;
     if (values.tag !== "bytes") throw this.wrongType("bytes");
     const { offsets, data } = values.val;
-    const blobs = new Array<Uint8Array | null>(offsets.length - 1);
-    for (let i = 0; i < blobs.length; i++) blobs[i] = data.subarray(offsets[i], offsets[i + 1]);
+    const n = offsets.length - 1;
+    const blobs = new Array<Uint8Array | null>(n);
+    for (let i = 0; i < n; i++) blobs[i] = data.subarray(offsets[i], offsets[i + 1]);
     return this.nullOut(blobs);
   }
 
@@ -155,16 +203,20 @@ export class Column {
         return this.texts();
       case "bytes":
         return this.blobs();
-      case "boolean":
-        return this.nullOut<Cell>([...values.val]);
-      default:
-        return this.nullOut<Cell>(Array.from<number | bigint>(values.val));
+      default: {
+        const n = values.val.length;
+        const cells = new Array<Cell>(n);
+        for (let i = 0; i < n; i++) cells[i] = values.val[i];
+        return this.nullOut(cells);
+      }
     }
   }
 
   private nullOut<T>(cells: (T | null)[]): (T | null)[] {
-    if (this.raw.validity === undefined) return cells;
-    for (let i = 0; i < cells.length; i++) if (this.isNull(i)) cells[i] = null;
+    const bits = this.raw.validity;
+    if (bits === undefined) return cells;
+    const n = cells.length;
+    for (let i = 0; i < n; i++) if (((bits[i >> 3] >> (i & 7)) & 1) === 0) cells[i] = null;
     return cells;
   }
 
@@ -247,13 +299,15 @@ export class Batch {
       throw new PluginError(`the filter mask has ${keep.length} entries for ${this.numRows} rows`);
     }
     const rows: number[] = [];
-    for (let i = 0; i < keep.length; i++) if (keep[i]) rows.push(i);
+    const n = keep.length;
+    for (let i = 0; i < n; i++) if (keep[i]) rows.push(i);
     return new Batch({ numRows: rows.length, columns: this.raw.columns.map((column) => take(column, rows)) });
   }
 
   /** Every row, as a view that reads cells by column name. */
   *rows(): IterableIterator<Row> {
-    for (let i = 0; i < this.numRows; i++) yield new Row(this, i);
+    const n = this.numRows;
+    for (let i = 0; i < n; i++) yield new Row(this, i);
   }
 
   /** Column `name`'s cells, read once per batch for `Row.get`. */
@@ -267,29 +321,49 @@ export class Batch {
   }
 }
 
-/** Rows `rows` of `column`, in that order. */
+/** Rows `rows` (in increasing order) of `column`. */
 function take(column: types.Column, rows: number[]): types.Column {
+  const n = rows.length;
   const bits = column.validity;
-  const validity =
-    bits === undefined ? undefined : packValidity(rows.length, rows.map((row) => (bits[row >> 3] >> (row & 7)) & 1));
+  let validity: Uint8Array | undefined;
+  if (bits !== undefined) {
+    const valid = new Uint8Array(n);
+    for (let i = 0; i < n; i++) valid[i] = (bits[rows[i] >> 3] >> (rows[i] & 7)) & 1;
+    validity = packValidity(n, valid);
+  }
   const values = column.values;
   let taken: types.Vector;
   switch (values.tag) {
-    case "boolean":
-      taken = { tag: "boolean", val: rows.map((row) => values.val[row]) };
+    case "boolean": {
+      const bools = new Array<boolean>(n);
+      for (let i = 0; i < n; i++) bools[i] = values.val[rows[i]];
+      taken = { tag: "boolean", val: bools };
       break;
-    case "int64":
-      taken = { tag: "int64", val: BigInt64Array.from(rows, (row) => values.val[row]) };
+    }
+    case "int64": {
+      const ints = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) ints[i] = values.val[rows[i]];
+      taken = { tag: "int64", val: ints };
       break;
-    case "float64":
-      taken = { tag: "float64", val: Float64Array.from(rows, (row) => values.val[row]) };
+    }
+    case "float64": {
+      const floats = new Float64Array(n);
+      for (let i = 0; i < n; i++) floats[i] = values.val[rows[i]];
+      taken = { tag: "float64", val: floats };
       break;
+    }
     default: {
       const { offsets, data } = values.val;
-      const newOffsets = new Uint32Array(rows.length + 1);
-      rows.forEach((row, i) => (newOffsets[i + 1] = newOffsets[i] + offsets[row + 1] - offsets[row]));
-      const newData = new Uint8Array(newOffsets[rows.length]);
-      rows.forEach((row, i) => newData.set(data.subarray(offsets[row], offsets[row + 1]), newOffsets[i]));
+      const newOffsets = new Uint32Array(n + 1);
+      for (let i = 0; i < n; i++) newOffsets[i + 1] = newOffsets[i] + offsets[rows[i] + 1] - offsets[rows[i]];
+      const newData = new Uint8Array(newOffsets[n]);
+      // One copy per run of consecutive rows.
+      for (let i = 0; i < n; ) {
+        let j = i + 1;
+        while (j < n && rows[j] === rows[j - 1] + 1) j++;
+        newData.set(data.subarray(offsets[rows[i]], offsets[rows[j - 1] + 1]), newOffsets[i]);
+        i = j;
+      }
       taken = { tag: values.tag, val: { offsets: newOffsets, data: newData } };
     }
   }
@@ -300,6 +374,8 @@ function take(column: types.Column, rows: number[]): types.Column {
 function packValidity(n: number, valid: Validity | undefined, values?: ArrayLike<unknown>): Uint8Array | undefined {
   // Typed arrays cannot hold null: only plain arrays are checked for it.
   const nullable = values !== undefined && !ArrayBuffer.isView(values);
+  // The usual case, with a native search rather than a loop: no nulls at all.
+  if (!nullable && (valid === undefined || (valid instanceof Uint8Array && valid.indexOf(0) < 0))) return undefined;
   let bits: Uint8Array | undefined;
   for (let i = 0; i < n; i++) {
     if ((valid === undefined || valid[i]) && !(nullable && values[i] == null)) continue;
@@ -323,22 +399,47 @@ export function column(name: string, dataType: DataType, values: ArrayLike<unkno
   const validity = packValidity(n, valid, values);
   let vector: types.Vector;
   switch (dataType) {
-    case "boolean":
-      vector = { tag: "boolean", val: Array.from(values, (v) => v === true) };
+    case "boolean": {
+      const bools = new Array<boolean>(n);
+      for (let i = 0; i < n; i++) bools[i] = values[i] === true;
+      vector = { tag: "boolean", val: bools };
       break;
-    case "float64":
-      vector = { tag: "float64", val: values instanceof Float64Array ? values : Float64Array.from(values, (v) => Number(v ?? 0)) };
+    }
+    case "float64": {
+      let floats: Float64Array;
+      if (values instanceof Float64Array) {
+        floats = values;
+      } else {
+        floats = new Float64Array(n);
+        for (let i = 0; i < n; i++) floats[i] = Number(values[i] ?? 0);
+      }
+      vector = { tag: "float64", val: floats };
       break;
+    }
     case "int64":
     case "timestamp":
-    case "date":
-      vector = { tag: "int64", val: values instanceof BigInt64Array ? values : BigInt64Array.from(values, (v) => BigInt((v as number | bigint | null) ?? 0)) };
+    case "date": {
+      let ints: BigInt64Array;
+      if (values instanceof BigInt64Array) {
+        ints = values;
+      } else {
+        ints = new BigInt64Array(n);
+        for (let i = 0; i < n; i++) ints[i] = BigInt((values[i] as number | bigint | null) ?? 0);
+      }
+      vector = { tag: "int64", val: ints };
       break;
-    case "bytes":
-      vector = { tag: "bytes", val: varData(Array.from(values, (v) => (v as Uint8Array | null) ?? new Uint8Array())) };
+    }
+    case "bytes": {
+      const chunks = new Array<Uint8Array>(n);
+      for (let i = 0; i < n; i++) chunks[i] = (values[i] as Uint8Array | null) ?? new Uint8Array();
+      vector = { tag: "bytes", val: varData(chunks) };
       break;
-    default:
-      vector = { tag: "text", val: textData(values as ArrayLike<string | null>) };
+    }
+    default: {
+      const texts = new Array<string>(n);
+      for (let i = 0; i < n; i++) texts[i] = (values[i] as string | null) ?? "";
+      vector = { tag: "text", val: textData(texts) };
+    }
   }
   return new Column({ name, dataType, validity, values: vector });
 }
@@ -361,23 +462,26 @@ export function boolColumn(name: string, values: ArrayLike<boolean | null>, vali
 
 /** Offsets and bytes of `chunks`. */
 function varData(chunks: Uint8Array[]): types.VarData {
-  const offsets = new Uint32Array(chunks.length + 1);
-  chunks.forEach((chunk, i) => (offsets[i + 1] = offsets[i] + chunk.length));
-  const data = new Uint8Array(offsets[chunks.length]);
-  chunks.forEach((chunk, i) => data.set(chunk, offsets[i]));
+  const n = chunks.length;
+  const offsets = new Uint32Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + chunks[i].length;
+  const data = new Uint8Array(offsets[n]);
+  for (let i = 0; i < n; i++) data.set(chunks[i], offsets[i]);
   return { offsets, data };
 }
 
-/** Offsets and UTF-8 bytes of `texts` (null as empty). */
-function textData(texts: ArrayLike<string | null>): types.VarData {
-  const all = Array.from(texts, (text) => text ?? "");
-  // One encode for the whole column: when every character is one byte, string positions
-  // are byte positions.
-  const data = encoder.encode(all.join(""));
-  let offsets = new Uint32Array(all.length + 1);
-  all.forEach((text, i) => (offsets[i + 1] = offsets[i] + text.length));
-  if (offsets[all.length] === data.length) return { offsets, data };
-  return varData(all.map((text) => encoder.encode(text)));
+/** Offsets and UTF-8 bytes of `texts`. */
+function textData(texts: string[]): types.VarData {
+  // One encode for the whole column: when every character took one byte, string
+  // positions are byte positions.
+  const n = texts.length;
+  const data = encoder.encode(texts.join(""));
+  const offsets = new Uint32Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + texts[i].length;
+  if (offsets[n] === data.length) return { offsets, data };
+  const chunks = new Array<Uint8Array>(n);
+  for (let i = 0; i < n; i++) chunks[i] = encoder.encode(texts[i]);
+  return varData(chunks);
 }
 
 /** Lines in the run's log, next to its output; the host caps its size. */
@@ -489,10 +593,50 @@ export function exportPlugin<Params>(plugin: PluginClass<Params>): Exports {
         instance = new plugin(source, parseParams(params, plugin.info.paramsSchema) as Params);
       }),
     buildQuery: () => guard(() => running("build-query").buildQuery()),
-    transform: (input) => guard(() => running("transform").transform(new Batch(input)).raw),
-    finish: () => guard(() => running("finish").finish()?.raw),
+    transform: (input) =>
+      guard(() => {
+        released.release();
+        const output = running("transform").transform(new Batch(input)).raw;
+        released.hold(input);
+        released.hold(output);
+        return output;
+      }),
+    finish: () =>
+      guard(() => {
+        released.release();
+        return running("finish").finish()?.raw;
+      }),
   };
 }
+
+/**
+ * The arrays of the last batch in and out, freed when the next call arrives. The engine
+ * collects garbage only once a lot has piled up, more than the sandbox's memory limit
+ * holds when batches are wide, so the SDK frees each batch's buffers itself: detaching an
+ * ArrayBuffer frees its memory at once. (The output's are still read after `transform`
+ * returns, hence the next call.) Node.js before 21 cannot detach; there it does nothing.
+ */
+const released = {
+  buffers: [] as ArrayBuffer[],
+
+  hold(batch: types.Batch): void {
+    for (const column of batch.columns) {
+      if (column.validity !== undefined) this.buffers.push(column.validity.buffer as ArrayBuffer);
+      const values = column.values;
+      if (values.tag === "text" || values.tag === "bytes") {
+        this.buffers.push(values.val.offsets.buffer as ArrayBuffer, values.val.data.buffer as ArrayBuffer);
+      } else if (values.tag !== "boolean") {
+        this.buffers.push(values.val.buffer as ArrayBuffer);
+      }
+    }
+  },
+
+  release(): void {
+    // A buffer can appear twice (a column passed through, or one array in two columns).
+    for (const buffer of this.buffers) if (!buffer.detached) buffer.transfer?.(0);
+    this.buffers = [];
+  },
+};
 
 /** The contract's plugin-error for anything thrown. */
 function toPluginError(error: unknown): types.PluginError {

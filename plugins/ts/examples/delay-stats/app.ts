@@ -38,16 +38,27 @@ export class DelayStats extends Plugin<Params> {
     const column = batch.column(this.params.column);
     const values = column.floats();
     const hasValue = column.valid();
-    const keys = groupKeys(batch.column(this.params.group_by));
-    for (let row = 0; row < batch.numRows; row++) {
-      const key = keys[row];
-      if (!hasValue[row] || key === null) continue;
-      const group = this.groups.get(key);
-      if (group === undefined) this.groups.set(key, [values[row]]);
-      else group.push(values[row]);
+    const { codes, keys } = groupKeys(batch.column(this.params.group_by));
+    // This batch's groups by key code, looked up once per key rather than once per row; a
+    // group is made only when a value arrives for it.
+    const groups = new Array<number[] | undefined>(keys.length);
+    const n = batch.numRows;
+    for (let row = 0; row < n; row++) {
+      const code = codes[row];
+      if (!hasValue[row] || code < 0) continue;
+      (groups[code] ??= this.group(keys[code])).push(values[row]);
     }
     // Everything comes out of finish.
     return Batch.empty();
+  }
+
+  private group(key: string): number[] {
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      group = [];
+      this.groups.set(key, group);
+    }
+    return group;
   }
 
   finish(): Batch {
@@ -58,11 +69,11 @@ export class DelayStats extends Plugin<Params> {
     const p95s = new Float64Array(keys.length);
     keys.forEach((key, i) => {
       // A typed array sorts numerically, -0 before 0, as Rust's total_cmp does.
-      const values = Float64Array.from(this.groups.get(key)!).sort();
+      const values = new Float64Array(this.groups.get(key)!).sort();
       const n = values.length;
       // Rust's f64 sum starts from -0.0; add in the same order for the same rounding.
       let total = -0;
-      for (const value of values) total += value;
+      for (let j = 0; j < n; j++) total += values[j];
       counts[i] = BigInt(n);
       means[i] = total / n;
       p50s[i] = values[nearestRank(50, n)];
@@ -78,18 +89,34 @@ export class DelayStats extends Plugin<Params> {
   }
 }
 
-/** Each row's group key as text, the way the Rust example writes it; null has no group. */
-function groupKeys(keys: Column): (string | null)[] {
-  switch (keys.raw.values.tag) {
-    case "text":
-      return keys.texts();
-    case "bytes": {
-      const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
-      return keys.blobs().map((bytes) => (bytes === null ? null : lossy.decode(bytes)));
-    }
-    default:
-      return keys.values().map((key) => (key === null ? null : typeof key === "number" ? floatText(key) : String(key)));
+/**
+ * Each row's group key, as text the way the Rust example writes it, in dictionary form:
+ * `codes[row]` is the index of the row's key in `keys`, -1 for null (which has no group).
+ */
+function groupKeys(column: Column): { codes: Int32Array; keys: string[] } {
+  if (column.raw.values.tag === "text") {
+    const { codes, values } = column.dictionary();
+    return { codes, keys: values };
   }
+  let texts: (string | null)[];
+  if (column.raw.values.tag === "bytes") {
+    const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
+    texts = column.blobs().map((bytes) => (bytes === null ? null : lossy.decode(bytes)));
+  } else {
+    texts = column.values().map((key) => (key === null ? null : typeof key === "number" ? floatText(key) : String(key)));
+  }
+  const codes = new Int32Array(texts.length);
+  const keys: string[] = [];
+  const index = new Map<string, number>();
+  texts.forEach((text, row) => {
+    let code = text === null ? -1 : index.get(text);
+    if (code === undefined) {
+      code = keys.push(text!) - 1;
+      index.set(text!, code);
+    }
+    codes[row] = code;
+  });
+  return { codes, keys };
 }
 
 /** A float as Rust's `f64::to_string` writes it: shortest digits, never an exponent. */

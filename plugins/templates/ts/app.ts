@@ -1,0 +1,32 @@
+// {{name}}: a map that adds `gain`, the minutes a flight made up in the air (departure
+// delay minus arrival delay), and keeps every input column.
+
+import { Batch, Plugin, exportPlugin, float64Column } from "./sdk/quarry-plugin.js";
+
+export class Gain extends Plugin {
+  static info = {
+    name: "{{name}}",
+    description: "Adds gain: departure delay minus arrival delay, in minutes",
+  };
+
+  transform(batch: Batch): Batch {
+    // floats() reads integer and float columns alike; valid() says which rows are null.
+    const dep = batch.column("dep_delay");
+    const arr = batch.column("arr_delay");
+    const depDelay = dep.floats();
+    const arrDelay = arr.floats();
+    const hasDep = dep.valid();
+    const hasArr = arr.valid();
+
+    const n = batch.numRows;
+    const gain = new Float64Array(n);
+    const hasGain = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      gain[i] = depDelay[i] - arrDelay[i];
+      hasGain[i] = hasDep[i] & hasArr[i];
+    }
+    return batch.withColumn(float64Column("gain", gain, hasGain));
+  }
+}
+
+export const { describe, init, buildQuery, transform, finish } = exportPlugin(Gain);

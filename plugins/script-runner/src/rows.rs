@@ -229,24 +229,17 @@ impl<'a> Output<'a> {
             .columns
             .into_iter()
             .map(|column| {
-                let input_type = earlier.get(&column.name).copied().or_else(|| {
-                    input.column(&column.name).ok().map(|c| c.data_type())
-                });
+                let input_type = earlier
+                    .get(&column.name)
+                    .copied()
+                    .or_else(|| input.column(&column.name).ok().map(|c| c.data_type()));
                 match column.data {
                     Data::Num(values) => {
                         let integral = values
                             .iter()
                             .flatten()
                             .all(|x| x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15);
-                        let int_type = match input_type {
-                            Some(DataType::Int64) => Some(Int64Builder::new(&column.name)),
-                            Some(DataType::Timestamp) => {
-                                Some(Int64Builder::timestamp(&column.name))
-                            }
-                            Some(DataType::Date) => Some(Int64Builder::date(&column.name)),
-                            _ => None,
-                        };
-                        match int_type {
+                        match int64_builder(&column.name, input_type) {
                             Some(mut b) if integral => {
                                 b.extend(values.iter().map(|x| x.map(|x| x as i64)));
                                 b.finish()
@@ -261,42 +254,29 @@ impl<'a> Output<'a> {
                     Data::Int(b) => b.finish(),
                     Data::Str(b) => b.finish(),
                     Data::Bool(b) => b.finish(),
-                    // No value to infer from: the input's type if it had this
-                    // column, else text.
-                    Data::Nulls(n) => {
-                        match input_type {
-                            Some(DataType::Float64) => {
-                                let mut b = Float64Builder::new(column.name);
-                                b.extend(std::iter::repeat_n(None, n));
-                                b.finish()
-                            }
-                            Some(DataType::Int64) => {
-                                let mut b = Int64Builder::new(column.name);
-                                b.extend(std::iter::repeat_n(None, n));
-                                b.finish()
-                            }
-                            Some(DataType::Timestamp) => {
-                                let mut b = Int64Builder::timestamp(column.name);
-                                b.extend(std::iter::repeat_n(None, n));
-                                b.finish()
-                            }
-                            Some(DataType::Date) => {
-                                let mut b = Int64Builder::date(column.name);
-                                b.extend(std::iter::repeat_n(None, n));
-                                b.finish()
-                            }
-                            Some(DataType::Boolean) => {
-                                let mut b = BoolBuilder::new(column.name);
-                                b.extend(std::iter::repeat_n(None, n));
-                                b.finish()
-                            }
-                            _ => {
-                                let mut b = TextBuilder::new(column.name);
-                                b.extend(std::iter::repeat_n(None::<&str>, n));
-                                b.finish()
-                            }
+                    // No value to infer from: the type the run's earlier batches or the
+                    // input gave this column, else text.
+                    Data::Nulls(n) => match (int64_builder(&column.name, input_type), input_type) {
+                        (Some(mut b), _) => {
+                            b.extend(std::iter::repeat_n(None, n));
+                            b.finish()
                         }
-                    }
+                        (None, Some(DataType::Float64)) => {
+                            let mut b = Float64Builder::new(column.name);
+                            b.extend(std::iter::repeat_n(None, n));
+                            b.finish()
+                        }
+                        (None, Some(DataType::Boolean)) => {
+                            let mut b = BoolBuilder::new(column.name);
+                            b.extend(std::iter::repeat_n(None, n));
+                            b.finish()
+                        }
+                        _ => {
+                            let mut b = TextBuilder::new(column.name);
+                            b.extend(std::iter::repeat_n(None::<&str>, n));
+                            b.finish()
+                        }
+                    },
                 }
             })
             .collect();
@@ -304,6 +284,16 @@ impl<'a> Output<'a> {
             return Ok(Batch::empty());
         }
         Batch::new(columns)
+    }
+}
+
+/// A builder for `name` when `data_type` is one stored as int64 (int64, timestamp, date).
+fn int64_builder(name: &str, data_type: Option<DataType>) -> Option<Int64Builder> {
+    match data_type? {
+        DataType::Int64 => Some(Int64Builder::new(name)),
+        DataType::Timestamp => Some(Int64Builder::timestamp(name)),
+        DataType::Date => Some(Int64Builder::date(name)),
+        _ => None,
     }
 }
 

@@ -84,10 +84,7 @@ pub async fn get_plugin(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let meta = app
-        .store
-        .plugin(&sha256)
-        .ok_or_else(|| unknown_plugin(&sha256))?;
+    let meta = stored(&app, &sha256)?;
     Ok(ok(StatusCode::OK, json!({"ok": true, "plugin": meta})))
 }
 
@@ -95,10 +92,7 @@ pub async fn plugin_wasm(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let meta = app
-        .store
-        .plugin(&sha256)
-        .ok_or_else(|| unknown_plugin(&sha256))?;
+    let meta = stored(&app, &sha256)?;
     if meta.kind == PluginKind::Script {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -135,10 +129,7 @@ pub async fn plugin_script(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let meta = app
-        .store
-        .plugin(&sha256)
-        .ok_or_else(|| unknown_plugin(&sha256))?;
+    let meta = stored(&app, &sha256)?;
     if meta.kind != PluginKind::Script {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -241,6 +232,13 @@ pub async fn put_script(
         status,
         json!({"ok": true, "created": created, "plugin": meta}),
     ))
+}
+
+/// A library entry's listing, or 404 `unknown_plugin`.
+fn stored(app: &App, sha256: &str) -> Result<PluginMeta, ApiError> {
+    app.store
+        .plugin(sha256)
+        .ok_or_else(|| unknown_plugin(sha256))
 }
 
 fn unknown_plugin(sha256: &str) -> ApiError {
@@ -813,9 +811,7 @@ pub async fn put_snippet(
         ));
     }
     if let Some(sha256) = &snippet.plugin {
-        if app.store.plugin(sha256).is_none() {
-            return Err(unknown_plugin(sha256));
-        }
+        stored(&app, sha256)?;
     }
     if !snippet.params.is_object() {
         return Err(ApiError::bad_request(

@@ -149,6 +149,43 @@ async fn fill(client: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+async fn click(client: &Client, id: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Chooses the option with `value` in the select element `id`.
+async fn select(client: &Client, id: &str, value: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+/// Clicks Share and returns the permalink once the page shows it.
+async fn share(client: &Client) -> String {
+    click(client, "share").await;
+    until("the share link", || async {
+        let href = client
+            .find(Locator::Id("share-url"))
+            .await
+            .ok()?
+            .attr("href")
+            .await
+            .ok()??;
+        href.contains("/s/").then_some(href)
+    })
+    .await
+}
+
 async fn serve(app: Arc<App>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -181,13 +218,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
             url.path().ends_with(&sha).then_some(())
         })
         .await;
-        client
-            .find(Locator::Id("open-in-playground"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "open-in-playground").await;
 
         // Fill its params and run it on the demo.
         until("the params form", || async {
@@ -198,13 +229,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
         fill(&client, "param-dest", "IAH").await;
         fill(&client, "param-from", "2013-03-01").await;
         fill(&client, "param-to", "2013-03-07").await;
-        client
-            .find(Locator::Id("run"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "run").await;
         let rows = grid_after_run(&client).await;
 
         // The grid holds what the demo database holds, in the plugin's order.
@@ -234,24 +259,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
         }
 
         // Share, then open the link in a fresh browser session: the same rows.
-        client
-            .find(Locator::Id("share"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let link = until("the share link", || async {
-            let href = client
-                .find(Locator::Id("share-url"))
-                .await
-                .ok()?
-                .attr("href")
-                .await
-                .ok()??;
-            href.contains("/s/").then_some(href)
-        })
-        .await;
+        let link = share(&client).await;
         client.close().await.unwrap();
         let fresh = browser(&driver).await;
         fresh.goto(&link).await.unwrap();
@@ -269,13 +277,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
         fill(&fresh, "params-json", r#"{"attack": "slow", "ms": 60000}"#).await;
         fill(&fresh, "query", "SELECT * FROM flights").await;
         let started = Instant::now();
-        fresh
-            .find(Locator::Id("run"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&fresh, "run").await;
         let cancel = fresh.find(Locator::Id("cancel")).await.unwrap();
         until("Cancel to be enabled", || async {
             cancel.attr("disabled").await.ok()?.is_none().then_some(())
@@ -330,13 +332,7 @@ fn write_run_and_share_a_script_in_a_real_browser() {
         client.goto(&base).await.unwrap();
 
         // Choosing a script opens the editor on the first starter, with its query.
-        client
-            .find(Locator::Id("plugin"))
-            .await
-            .unwrap()
-            .select_by_value("script")
-            .await
-            .unwrap();
+        select(&client, "plugin", "script").await;
         until("the starter script", || async {
             value(&client, "script")
                 .await
@@ -373,13 +369,7 @@ fn write_run_and_share_a_script_in_a_real_browser() {
             "function transform(rows) {\n  return rows.map(r => r.x +);\n}",
         )
         .await;
-        client
-            .find(Locator::Id("run"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "run").await;
         let error = until("the script's error", || async {
             let shown = text(&client, "#error").await;
             (!shown.is_empty()).then_some(shown)
@@ -393,45 +383,16 @@ fn write_run_and_share_a_script_in_a_real_browser() {
         assert!(text(&client, "#script-error-line").await.contains("line 2"));
 
         // A starter that filters, run and shared; the link opens on the same script and rows.
-        client
-            .find(Locator::Id("starter"))
-            .await
-            .unwrap()
-            .select_by_value("late-arrivals")
-            .await
-            .unwrap();
+        select(&client, "starter", "late-arrivals").await;
         let script = value(&client, "script").await;
         assert!(script.contains("arr_delay > 60"), "{script}");
-        client
-            .find(Locator::Id("run"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "run").await;
         let rows = grid_after_run(&client).await;
         let expected: Vec<Vec<i64>> = sql(
             "SELECT COUNT(*) FROM (SELECT arr_delay FROM flights LIMIT 5000) WHERE arr_delay > 60",
         );
         assert_eq!(rows.len() as i64, expected[0][0]);
-        client
-            .find(Locator::Id("share"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let link = until("the share link", || async {
-            let href = client
-                .find(Locator::Id("share-url"))
-                .await
-                .ok()?
-                .attr("href")
-                .await
-                .ok()??;
-            href.contains("/s/").then_some(href)
-        })
-        .await;
+        let link = share(&client).await;
         client.close().await.unwrap();
         let fresh = browser(&driver).await;
         fresh.goto(&link).await.unwrap();

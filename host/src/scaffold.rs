@@ -97,7 +97,9 @@ const RUST: &[File] = &[
 
 const TS: &[File] = &[
     file!(template "package.json" from "plugins/templates/ts/package.json"),
-    file!(template "package-lock.json" from "plugins/templates/ts/package-lock.json"),
+    // The SDK's own lockfile: the same packages at the versions its build is tested with
+    // (npm writes the project's name into it on the first install).
+    file!(copy "package-lock.json" from "plugins/ts/package-lock.json"),
     file!(template "tsconfig.json" from "plugins/templates/ts/tsconfig.json"),
     file!(template "app.ts" from "plugins/templates/ts/app.ts"),
     file!(template "app.test.ts" from "plugins/templates/ts/app.test.ts"),

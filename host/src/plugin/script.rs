@@ -117,15 +117,15 @@ impl LoadedPlugin {
         self.script.as_deref()
     }
 
-    /// The params text to pass to `init`: a script's runner gets the script with them.
+    /// The params text to pass to `init`: a script's runner gets the script with them
+    /// (the params text as it is; the runner refuses it if it is not a JSON object).
     pub fn init_params(&self, params: &str) -> String {
         match &self.script {
             None => params.to_owned(),
-            Some(text) => {
-                let params: serde_json::Value =
-                    serde_json::from_str(params).unwrap_or_else(|_| serde_json::json!({}));
-                serde_json::json!({"script": &**text, "params": params}).to_string()
-            }
+            Some(text) => format!(
+                r#"{{"script":{},"params":{params}}}"#,
+                serde_json::Value::from(&**text)
+            ),
         }
     }
 }

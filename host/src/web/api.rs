@@ -223,15 +223,7 @@ pub async fn put_script(
         Ok::<_, ApiError>(stored)
     })
     .await??;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(ok(
-        status,
-        json!({"ok": true, "created": created, "plugin": meta}),
-    ))
+    Ok(uploaded(meta, created))
 }
 
 /// A library entry's listing, or 404 `unknown_plugin`.

@@ -7,6 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A build from scratch gains nothing from incremental compilation, and its caches
+# take gigabytes of disk; CI builds from scratch.
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=0
+fi
+# Free disk space, shown at each step: the test binaries take several GB.
+disk() { df -h . | awk 'NR == 2 { print "   (disk: " $4 " free)" }'; }
+disk
+
 # The wasm32-wasip2 target, and the C compiler for the script runner's QuickJS.
 bash scripts/toolchain.sh
 
@@ -40,15 +49,19 @@ fi
 
 echo "== building plugins (cargo plugins)"
 cargo plugins -j2
+disk
 echo "== building the Python plugins (componentize-py)"
 bash scripts/python-plugins.sh
 echo "== building the TypeScript plugins (jco)"
 bash scripts/ts-plugins.sh
+disk
 echo "== plugin SDK and example unit tests"
 cargo test -j2 --manifest-path plugins/Cargo.toml --workspace --exclude not-a-plugin
 echo "== host unit and integration tests"
 cargo test -j2 --workspace
+disk
 # The benchmarks, each run once (divan's test mode): they still build and work.
 cargo test -j2 --workspace --benches
+disk
 echo "== fuzzing (each cargo fuzz target for a bounded time; scripts/fuzz.sh 3600 runs longer)"
 bash scripts/fuzz.sh "${QUARRY_FUZZ_SECONDS:-20}"

@@ -65,6 +65,9 @@ fn the_units_script_matches_the_rust_plugin() {
     assert_eq!(rust.rows(), 20_000);
     // Untouched columns keep their types (int64, text, timestamp); new ones are float64.
     assert_same_output(&js, &rust);
+    // The same map by columns (transformColumns) gives the same answer.
+    let by_columns = run_plugin(starter("units-columns"), "{}", Some(FLIGHTS));
+    assert_same_output(&by_columns, &rust);
 }
 
 #[test]

@@ -162,15 +162,17 @@ pub fn main(
                 params,
                 baseline,
             ));
-            // The starter script that does the same, where there is one.
-            let script_name = file.replace('_', "-");
-            if let Some(text) = script::starter(&script_name) {
-                pipelines.push(Pipeline::plugin(
-                    &format!("{name} script ({script_name}.js)"),
-                    &Arc::new(runner.with_script(text, &script_name)),
-                    params,
-                    baseline,
-                ));
+            // The starter scripts that do the same, by rows and by columns, where there are.
+            let stem = file.replace('_', "-");
+            for script_name in [stem.clone(), format!("{stem}-columns")] {
+                if let Some(text) = script::starter(&script_name) {
+                    pipelines.push(Pipeline::plugin(
+                        &format!("{name} script ({script_name}.js)"),
+                        &Arc::new(runner.with_script(text, &script_name)),
+                        params,
+                        baseline,
+                    ));
+                }
             }
         }
     } else {

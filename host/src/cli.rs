@@ -116,8 +116,9 @@ pub struct RunArgs {
     /// The plugin (.wasm component) to run; without it the query's rows are printed as they come.
     #[arg(long)]
     pub plugin: Option<PathBuf>,
-    /// A JavaScript script (a .js file defining transform(rows), buildQuery(source,
-    /// params) and/or finish()) to run instead of a plugin.
+    /// A JavaScript script (a .js file defining transform(rows) or
+    /// transformColumns(columns, length), buildQuery(source, params) and/or finish()) to
+    /// run instead of a plugin.
     #[arg(long, conflicts_with = "plugin")]
     pub script: Option<PathBuf>,
     /// The script runner for --script [default: $QUARRY_SCRIPT_RUNNER, else the one

@@ -25,8 +25,12 @@ pub const MAX_SCRIPT_BYTES: usize = 256 << 10;
 
 /// The starter scripts, for the demo data: the playground offers them and the benchmark
 /// runs them (plugins/scripts; tests/scripts.rs checks their answers).
-pub const STARTERS: [(&str, &str); 4] = [
+pub const STARTERS: [(&str, &str); 5] = [
     ("units", include_str!("../../../plugins/scripts/units.js")),
+    (
+        "units-columns",
+        include_str!("../../../plugins/scripts/units-columns.js"),
+    ),
     (
         "late-arrivals",
         include_str!("../../../plugins/scripts/late-arrivals.js"),

@@ -162,7 +162,7 @@ fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlug
     if text.trim().is_empty() {
         return Err(ApiError::bad_request(
             "empty",
-            "the script is empty; define transform(rows), buildQuery(source, params) or finish()",
+            "the script is empty; define transform(rows) or transformColumns(columns, length), buildQuery(source, params) or finish()",
         ));
     }
     if text.len() > MAX_SCRIPT_BYTES {

@@ -8,6 +8,10 @@
 //! function finish() { return [{ total: 1 }]; }                  // rows after the last batch
 //! ```
 //!
+//! or, in place of `transform`, `transformColumns(columns, length)`, which gets each
+//! batch as one object of column arrays (`{distance: [1400, 200], ...}`) and returns
+//! one: no object per row, so it is several times faster over many columns.
+//!
 //! The host passes the script and the user's params as this plugin's params
 //! (`{"script": "...", "params": {...}}`). `init` evaluates the script once, as
 //! `script.js`, so every error names `script.js:LINE:COLUMN`. The globals `source`
@@ -17,8 +21,10 @@
 //!
 //! `transform(rows)` gets an array of plain objects, one per row, keyed by column name
 //! (see [`rows::cell`] for how values look) and returns an array of row objects, or
-//! nothing to keep the (possibly modified) input array. Output column types are
-//! inferred from the values ([`rows::Output`]).
+//! nothing to keep the (possibly modified) input array. `transformColumns` likewise
+//! returns an object of equally long column arrays, or nothing to keep its (possibly
+//! modified) input object. Output column types are inferred from the values
+//! ([`rows::Output`]).
 //!
 //! The host's limits (memory, CPU deadline, output, log, wasm stack) apply as to any
 //! plugin. QuickJS's own stack check cannot see the interpreter's recursion in wasm (it
@@ -208,31 +214,108 @@ fn rows_out<'js>(
                     column
                 }
             };
-            let cell = if value.is_null() || value.is_undefined() {
-                Cell::Null
-            } else if let Some(x) = value.as_number() {
-                Cell::Num(x)
-            } else if let Some(b) = value.as_bool() {
-                Cell::Bool(b)
-            } else if let Some(s) = value.as_string() {
-                Cell::Str(s.to_string().map_err(js)?.into())
-            } else if let Some(big) = value.as_big_int() {
-                Cell::Int(big.clone().to_i64().map_err(|_| {
-                    Error::at_row(index, format!("row {index}: a BigInt beyond int64"))
-                })?)
-            } else {
-                return Err(Error::at_row(
-                    index,
-                    format!(
-                        "row {index}, key `{}`: a {} is not a cell value (number, BigInt, string, boolean or null)",
-                        key.to_string().unwrap_or_default(),
-                        value.type_name()
-                    ),
-                ));
-            };
+            let cell = js_cell(ctx, value, index, || key.to_string().unwrap_or_default())?;
             output.set(column, cell)?;
         }
         output.end_row();
+    }
+    output.finish()
+}
+
+/// The cell for the JS `value` of row `row`; `name` names its column for an error.
+fn js_cell<'js>(
+    ctx: &Ctx<'js>,
+    value: Value<'js>,
+    row: usize,
+    name: impl FnOnce() -> String,
+) -> Result<Cell<'static>, Error> {
+    Ok(if value.is_null() || value.is_undefined() {
+        Cell::Null
+    } else if let Some(x) = value.as_number() {
+        Cell::Num(x)
+    } else if let Some(b) = value.as_bool() {
+        Cell::Bool(b)
+    } else if let Some(s) = value.as_string() {
+        Cell::Str(s.to_string().map_err(|e| js_error(ctx, e))?.into())
+    } else if let Some(big) = value.as_big_int() {
+        Cell::Int(big.clone().to_i64().map_err(|_| {
+            Error::at_row(
+                row,
+                format!("row {row}, `{}`: a BigInt beyond int64", name()),
+            )
+        })?)
+    } else {
+        return Err(Error::at_row(
+            row,
+            format!(
+                "row {row}, `{}`: {} is not a cell value (number, BigInt, string, boolean or null)",
+                name(),
+                match value.type_name() {
+                    kind @ ("object" | "array" | "undefined" | "int") => format!("an {kind}"),
+                    kind => format!("a {kind}"),
+                }
+            ),
+        ));
+    })
+}
+
+/// The columns of `batch` as one object: each column's name → an array of its cells.
+fn columns_in<'js>(ctx: &Ctx<'js>, batch: &Batch) -> rquickjs::Result<Object<'js>> {
+    let columns = Object::new(ctx.clone())?;
+    for column in batch.columns() {
+        let values = Array::new(ctx.clone())?;
+        for row in 0..batch.num_rows() {
+            values.set(row, cell_to_js(ctx, rows::cell(column, row))?)?;
+        }
+        columns.set(column.name(), values)?;
+    }
+    Ok(columns)
+}
+
+/// The batch for the object of column arrays `value` that `transformColumns` returned.
+fn columns_out<'js>(
+    ctx: &Ctx<'js>,
+    value: Value<'js>,
+    input: &Batch,
+    earlier: &HashMap<String, DataType>,
+) -> Result<Batch, Error> {
+    let js = |e| js_error(ctx, e);
+    let Some(object) = value.as_object().filter(|o| !o.is_array()) else {
+        return Err(Error::new(format!(
+            "transformColumns must return an object of column arrays ({{name: [values]}}), not {}",
+            if value.is_array() {
+                "an array"
+            } else {
+                value.type_name()
+            }
+        )));
+    };
+    let mut output = Output::new(input, earlier);
+    // The first column's name and length: every column must have as many values.
+    let mut first: Option<(String, usize)> = None;
+    for prop in object.props::<String, Value>() {
+        let (name, values) = prop.map_err(js)?;
+        let Some(values) = values.as_array() else {
+            return Err(Error::new(format!(
+                "transformColumns: column `{name}` must be an array, not {}",
+                values.type_name()
+            )));
+        };
+        let len = values.len();
+        match &first {
+            None => first = Some((name.clone(), len)),
+            Some((first, rows)) if *rows != len => {
+                return Err(Error::new(format!(
+                    "transformColumns: column `{name}` has {len} values, but `{first}` has {rows}"
+                )));
+            }
+            Some(_) => {}
+        }
+        let column = output.add_column(&name);
+        for row in 0..len {
+            let value: Value = values.get(row).map_err(js)?;
+            output.push(column, js_cell(ctx, value, row, || name.clone())?)?;
+        }
     }
     output.finish()
 }
@@ -292,14 +375,19 @@ impl Built {
         let statement = |text, params: Vec<serde_json::Value>| -> Result<Query, Error> {
             let statement = Statement {
                 text,
-                params: params.into_iter().map(bind_value).collect::<Result<_, _>>()?,
+                params: params
+                    .into_iter()
+                    .map(bind_value)
+                    .collect::<Result<_, _>>()?,
             };
             match backend {
                 Backend::Scylla => Ok(Query::Cql(statement)),
                 Backend::Mongo => Err(Error::new(
                     "buildQuery returned query text, but this source is MongoDB: return {collection, filter} or {collection, pipeline}",
                 )),
-                Backend::Sqlite | Backend::Postgres | Backend::Cockroach => Ok(Query::Sql(statement)),
+                Backend::Sqlite | Backend::Postgres | Backend::Cockroach => {
+                    Ok(Query::Sql(statement))
+                }
             }
         };
         let json = |v: serde_json::Value| v.to_string();
@@ -340,10 +428,7 @@ fn from_json<'js>(ctx: &Ctx<'js>, json: &str) -> rquickjs::Result<Value<'js>> {
 impl ScriptRunner {
     /// The script's global function `name`, if it defined one.
     fn function<'js>(ctx: &Ctx<'js>, name: &str) -> Result<Option<Function<'js>>, Error> {
-        let value: Value = ctx
-            .globals()
-            .get(name)
-            .map_err(|e| js_error(ctx, e))?;
+        let value: Value = ctx.globals().get(name).map_err(|e| js_error(ctx, e))?;
         Ok(value.into_function())
     }
 }
@@ -378,7 +463,7 @@ impl Plugin for ScriptRunner {
                 "properties": {
                     "script": {
                         "type": "string",
-                        "description": "JavaScript defining transform(rows), buildQuery(source, params) and/or finish()"
+                        "description": "JavaScript defining transform(rows) or transformColumns(columns, length), buildQuery(source, params) and/or finish()"
                     },
                     "params": {"type": "object", "description": "The script's own params"}
                 },
@@ -420,9 +505,15 @@ impl Plugin for ScriptRunner {
             ctx.eval_with_options::<(), _>(params.script.as_bytes(), options)
                 .map_err(|e| js_error(&ctx, e))?;
             let defines = |name| Self::function(&ctx, name).map(|f| f.is_some());
-            if !defines("transform")? && !defines("buildQuery")? && !defines("finish")? {
+            let (by_rows, by_columns) = (defines("transform")?, defines("transformColumns")?);
+            if by_rows && by_columns {
                 return Err(Error::new(
-                    "the script defines none of transform(rows), buildQuery(source, params) and finish()",
+                    "the script defines both transform(rows) and transformColumns(columns, length): keep one",
+                ));
+            }
+            if !by_rows && !by_columns && !defines("buildQuery")? && !defines("finish")? {
+                return Err(Error::new(
+                    "the script defines none of transform(rows), transformColumns(columns, length), buildQuery(source, params) and finish()",
                 ));
             }
             Ok(())
@@ -466,6 +557,18 @@ impl Plugin for ScriptRunner {
     fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
         let types = &self.types;
         let output = self.context.with(|ctx| {
+            if let Some(transform) = Self::function(&ctx, "transformColumns")? {
+                let columns = columns_in(&ctx, &input).map_err(|e| js_error(&ctx, e))?;
+                let result: Value = transform
+                    .call((columns.clone(), input.num_rows()))
+                    .map_err(|e| js_error(&ctx, e))?;
+                let result = if result.is_undefined() {
+                    columns.into_value()
+                } else {
+                    result
+                };
+                return columns_out(&ctx, result, &input, types);
+            }
             let Some(transform) = Self::function(&ctx, "transform")? else {
                 return Ok(input);
             };
@@ -553,7 +656,14 @@ mod tests {
         let names: Vec<_> = out.columns().iter().map(|c| c.name()).collect();
         assert_eq!(
             names,
-            ["carrier", "distance", "air_time", "distance_km", "air_time_h", "speed_kmh"]
+            [
+                "carrier",
+                "distance",
+                "air_time",
+                "distance_km",
+                "air_time_h",
+                "speed_kmh"
+            ]
         );
         assert_eq!(out.column("distance").unwrap().i64(0), Some(1400));
         assert_eq!(out.column("carrier").unwrap().text(1), None);
@@ -565,7 +675,10 @@ mod tests {
     fn a_batch_where_a_new_column_is_all_null_keeps_its_earlier_type() {
         let mut runner = runner(UNITS).unwrap();
         let first = runner.transform(flights()).unwrap();
-        assert_eq!(first.column("speed_kmh").unwrap().data_type(), DataType::Float64);
+        assert_eq!(
+            first.column("speed_kmh").unwrap().data_type(),
+            DataType::Float64
+        );
         // Every flight cancelled: no air time, so no speed.
         let mut distance = Int64Builder::new("distance");
         distance.extend([Some(200)]);
@@ -573,8 +686,68 @@ mod tests {
         air_time.push(None);
         let cancelled = Batch::new(vec![distance.finish(), air_time.finish()]).unwrap();
         let second = runner.transform(cancelled).unwrap();
-        assert_eq!(second.column("speed_kmh").unwrap().data_type(), DataType::Float64);
-        assert_eq!(second.column("air_time_h").unwrap().data_type(), DataType::Float64);
+        assert_eq!(
+            second.column("speed_kmh").unwrap().data_type(),
+            DataType::Float64
+        );
+        assert_eq!(
+            second.column("air_time_h").unwrap().data_type(),
+            DataType::Float64
+        );
+    }
+
+    #[test]
+    fn transform_columns_gets_and_returns_column_arrays() {
+        let script = "function transformColumns(c, length) {
+  c.distance_km = c.distance.map((d) => d * 1.609344);
+  c.rows = Array(length).fill(BigInt(length));
+  delete c.air_time;
+}";
+        let out = runner(script).unwrap().transform(flights()).unwrap();
+        let names: Vec<_> = out.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["carrier", "distance", "distance_km", "rows"]);
+        assert_eq!(out.column("distance").unwrap().data_type(), DataType::Int64);
+        let km: Vec<_> = out.column("distance_km").unwrap().f64s().collect();
+        assert_eq!(km, [Some(1400.0 * 1.609344), Some(200.0 * 1.609344)]);
+        let carrier: Vec<_> = out.column("carrier").unwrap().texts().collect();
+        assert_eq!(carrier, [Some("UA"), None]);
+        assert_eq!(out.column("rows").unwrap().i64(1), Some(2));
+
+        // A filter returns shorter columns; a new object replaces the batch.
+        let script = "function transformColumns(c) {
+  const keep = c.air_time.map((t) => t != null);
+  return { carrier: c.carrier.filter((_, i) => keep[i]), air_time: c.air_time.filter((t) => t != null) };
+}";
+        let out = runner(script).unwrap().transform(flights()).unwrap();
+        assert_eq!(out.num_rows(), 1);
+        assert_eq!(out.column("carrier").unwrap().text(0), Some("UA"));
+        assert_eq!(out.column("air_time").unwrap().i64(0), Some(227));
+    }
+
+    #[test]
+    fn transform_columns_errors_name_the_column() {
+        let errors = [
+            ("return [1, 2];", "not an array"),
+            ("return { a: 1 };", "column `a` must be an array, not int"),
+            (
+                "return { a: [1, 2], b: [1] };",
+                "column `b` has 1 values, but `a` has 2",
+            ),
+            (
+                "return { a: [1, {}] };",
+                "row 1, `a`: an object is not a cell value",
+            ),
+            ("return { a: [1, 'x'] };", "column `a` holds numbers"),
+        ];
+        for (body, expected) in errors {
+            let script = format!("function transformColumns(c) {{ {body} }}");
+            let e = runner(&script).unwrap().transform(flights()).unwrap_err();
+            assert!(e.message().contains(expected), "{body}: {e}");
+        }
+        let e = runner("function transform(r) {}\nfunction transformColumns(c) {}")
+            .err()
+            .unwrap();
+        assert!(e.message().contains("keep one"), "{e}");
     }
 
     #[test]

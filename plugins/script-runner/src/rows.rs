@@ -79,7 +79,9 @@ impl OutColumn {
     }
 }
 
-/// Builds the output batch from the rows the script returns, row by row.
+/// Builds the output batch from the rows the script returns, row by row
+/// ([`Output::begin_row`], [`Output::set`], [`Output::end_row`]), or column by column
+/// ([`Output::add_column`], [`Output::push`]).
 ///
 /// Columns appear in first-seen key order; a row without a key gets null there. A
 /// column's type comes from its first non-null value: number → float64, BigInt → int64,
@@ -151,18 +153,44 @@ impl<'a> Output<'a> {
         index
     }
 
-    /// Sets the current row's value of column `index`. `row` is the output row index,
-    /// for the error message.
+    /// Sets the current row's value of column `index`.
     pub fn set(&mut self, index: usize, value: Cell<'_>) -> Result<(), Error> {
         let row = self.rows - 1;
-        let input = self.input;
-        let column = &mut self.columns[index];
+        let column = &self.columns[index];
         if column.len > row {
             return Err(Error::at_row(
                 row,
                 format!("column `{}` is set twice in one row", column.name),
             ));
         }
+        self.put(index, row, value)
+    }
+
+    /// Adds column `name` to a batch built column by column: its values follow with
+    /// [`Output::push`]. The caller sees that every column gets as many values.
+    pub fn add_column(&mut self, name: &str) -> usize {
+        let index = self.columns.len();
+        self.columns.push(OutColumn {
+            name: name.to_string(),
+            data: Data::Nulls(0),
+            len: 0,
+        });
+        self.by_name.insert(name.to_string(), index);
+        index
+    }
+
+    /// Appends the next value of column `index` (of a batch built column by column).
+    pub fn push(&mut self, index: usize, value: Cell<'_>) -> Result<(), Error> {
+        let row = self.columns[index].len;
+        self.rows = self.rows.max(row + 1);
+        self.put(index, row, value)
+    }
+
+    /// Puts `value` in column `index` as its row `row` (the next one), inferring the
+    /// column's type from its first non-null value.
+    fn put(&mut self, index: usize, row: usize, value: Cell<'_>) -> Result<(), Error> {
+        let input = self.input;
+        let column = &mut self.columns[index];
         if let Data::Nulls(nulls) = column.data {
             match &value {
                 Cell::Null => {}

@@ -201,6 +201,38 @@ fn inspect_shows_describe_size_hash_and_imports() {
 }
 
 #[test]
+fn a_big_plugin_says_it_is_compiling_the_first_time_only() {
+    let big = repo_root().join("target/python-plugins/units.wasm");
+    assert!(
+        big.is_file(),
+        "{} is missing: build it with scripts/python-plugins.sh",
+        big.display()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let inspect = |file: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args(["plugin", "inspect", path(file)])
+            .env("QUARRY_DATA", data.path())
+            .output()
+            .expect("quarry starts");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let first = inspect(&big);
+    let size = quarry::plugin::format_bytes(std::fs::metadata(&big).unwrap().len());
+    assert!(
+        first.starts_with(&format!(
+            "compiling {} ({size}); this happens once",
+            big.display()
+        )),
+        "{first}"
+    );
+    assert_eq!(inspect(&big), "", "the second time it loads from the cache");
+    // A small plugin compiles in well under a second: nothing to say.
+    assert_eq!(inspect(&plugin_path("delay_stats")), "");
+}
+
+#[test]
 fn user_mistakes_give_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let text_file = dir.path().join("notes.wasm");

@@ -984,7 +984,7 @@ impl Server {
         let mut plugins = Vec::new();
         for name in names {
             let path = plugin_dir.join(format!("{name}.wasm"));
-            let (_, refused) = app.preload(&path)?;
+            let (_, refused) = app.preload(&path, |_, _| {})?;
             if let Some((path, why)) = refused.first() {
                 bail!(
                     "{} was refused: {why} (build the plugins with `cargo plugins`)",

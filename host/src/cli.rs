@@ -243,7 +243,7 @@ fn serve(
     }
     for path in &args.plugins {
         let (added, refused) = app
-            .preload(path)
+            .preload(path, say_compiling)
             .with_context(|| format!("cannot read plugins from {}", path.display()))?;
         eprintln!("added {added} plugin(s) from {}", path.display());
         for (path, why) in refused {
@@ -341,14 +341,29 @@ pub fn runtime(data_dir: &Path, limits: &Limits) -> anyhow::Result<Runtime> {
     Runtime::new(config).map_err(anyhow::Error::msg)
 }
 
+/// Plugins from this size up take seconds to compile the first time (a TypeScript or
+/// Python component: 12–18 MB, about 12 s), so the CLI says so rather than sit silent.
+const SLOW_COMPILE_BYTES: usize = 2 << 20;
+
 /// Reads and loads a plugin file, with errors that name the file.
 pub fn load_plugin(runtime: &Runtime, path: &Path) -> anyhow::Result<PluginChoice> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read plugin {}", path.display()))?;
     let (plugin, load) = runtime
-        .load(&bytes)
+        .load_with(&bytes, || say_compiling(path, bytes.len()))
         .with_context(|| format!("{} was refused", path.display()))?;
     Ok(PluginChoice { plugin, load })
+}
+
+/// Called before a plugin of `size` bytes is compiled: says so when it takes a while.
+fn say_compiling(path: &Path, size: usize) {
+    if size >= SLOW_COMPILE_BYTES {
+        eprintln!(
+            "compiling {} ({}); this happens once, later runs load it from the cache…",
+            path.display(),
+            crate::plugin::format_bytes(size as u64)
+        );
+    }
 }
 
 /// Reads a script file and makes it a plugin run by the script runner at `runner` (or

@@ -293,6 +293,17 @@ impl Runtime {
 
     /// Validates, compiles (or loads from the cache) and describes a plugin.
     pub fn load(&self, wasm: &[u8]) -> Result<(Arc<LoadedPlugin>, LoadStats), PluginError> {
+        self.load_with(wasm, || {})
+    }
+
+    /// [`Runtime::load`], calling `compiling` first when the plugin is in neither the
+    /// memory nor the disk cache and must be compiled: a caller can say that this may
+    /// take a while (about a second per MiB).
+    pub fn load_with(
+        &self,
+        wasm: &[u8],
+        compiling: impl FnOnce(),
+    ) -> Result<(Arc<LoadedPlugin>, LoadStats), PluginError> {
         if !wasm.starts_with(b"\0asm") || wasm.len() < 8 {
             return Err(PluginError::NotWasm);
         }
@@ -324,6 +335,7 @@ impl Runtime {
         let component = match cached {
             Some(component) => component,
             None => {
+                compiling();
                 let compiled = match &self.cache {
                     Some(cache) => cache.compile(&self.engine, &sha256, wasm),
                     None => Component::new(&self.engine, wasm),

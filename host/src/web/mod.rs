@@ -231,7 +231,11 @@ impl App {
 
     /// Adds a `.wasm` file, or every `.wasm` file in a directory, to the library; returns
     /// how many it added and the files it refused, with why.
-    pub fn preload(&self, path: &Path) -> std::io::Result<(usize, Vec<(PathBuf, String)>)> {
+    pub fn preload(
+        &self,
+        path: &Path,
+        compiling: impl Fn(&Path, usize),
+    ) -> std::io::Result<(usize, Vec<(PathBuf, String)>)> {
         let mut added = 0;
         let mut refused = Vec::new();
         let mut files: Vec<PathBuf> = if path.is_dir() {
@@ -248,7 +252,10 @@ impl App {
             let result = std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|wasm| {
-                    let (plugin, _) = self.runtime.load(&wasm).map_err(|e| e.to_string())?;
+                    let (plugin, _) = self
+                        .runtime
+                        .load_with(&wasm, || compiling(&path, wasm.len()))
+                        .map_err(|e| e.to_string())?;
                     self.store
                         .put_plugin(&wasm, &plugin)
                         .map_err(|e| e.to_string())

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs Quarry's whole test suite on a fresh machine: installs what is missing (the
 # wasm32-wasip2 Rust target and clang for the script runner; PostgreSQL and Chromium
-# when run as root; the MongoDB emulator from npm; componentize-py from PyPI), starts the
-# servers, builds every plugin (Rust, the script runner, Python), then runs every test,
-# and fuzzes each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
+# when run as root; Apache Cassandra from Maven Central; FerretDB from the Go module
+# proxy; the MongoDB emulator from npm; componentize-py from PyPI), starts the servers,
+# builds every plugin (Rust, the script runner, Python), then runs every test, and fuzzes
+# each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,28 @@ if [ -z "${QUARRY_TEST_POSTGRES_URL:-}" ] && [ "$(id -u)" = 0 ]; then
     export QUARRY_TEST_POSTGRES_CA=/var/lib/postgresql/quarry-tls/ca.crt
 fi
 
+# Apache Cassandra 5.0 (Maven Central, Java 17) for the CQL source tests, started in the
+# background now: it takes a minute to answer, which the plugin builds below cover.
+# FerretDB (Go module proxy) for the live MongoDB-wire tests. Both are stopped at exit.
+servers=()
+stop_servers() {
+    for s in "${servers[@]}"; do bash "scripts/$s.sh" stop || true; done
+}
+trap stop_servers EXIT
+if [ -z "${QUARRY_TEST_CASSANDRA_URI:-}" ] && command -v java >/dev/null && command -v mvn >/dev/null; then
+    echo "== Apache Cassandra (starting in the background)"
+    servers+=(cassandra)
+    bash scripts/cassandra.sh > target/cassandra.out 2> target/cassandra.err &
+    cassandra_starting=$!
+fi
+if [ -z "${QUARRY_TEST_MONGODB_URI:-}" ] && command -v go >/dev/null; then
+    echo "== FerretDB"
+    servers+=(ferretdb)
+    QUARRY_TEST_MONGODB_URI=$(bash scripts/ferretdb.sh | tail -1)
+    export QUARRY_TEST_MONGODB_URI QUARRY_TEST_FERRETDB_CONTROL="bash $PWD/scripts/ferretdb.sh"
+    echo "   $QUARRY_TEST_MONGODB_URI"
+fi
+
 # The MongoDB wire-protocol emulator for the driver-path tests (needs Node.js and npm).
 if [ -z "${QUARRY_TEST_MONGO_EMULATOR_URI:-}" ] && command -v node >/dev/null && command -v npm >/dev/null; then
     echo "== MongoDB emulator"
@@ -35,7 +58,7 @@ if [ -z "${QUARRY_TEST_MONGO_EMULATOR_URI:-}" ] && command -v node >/dev/null &&
     port=27018
     PORT=$port node target/mongo-emulator/server.mjs > target/mongo-emulator/server.log 2>&1 &
     emulator=$!
-    trap 'kill $emulator 2>/dev/null || true' EXIT
+    trap 'kill $emulator 2>/dev/null || true; stop_servers' EXIT
     for _ in $(seq 1 50); do grep -q listening target/mongo-emulator/server.log && break; sleep 0.2; done
     export QUARRY_TEST_MONGO_EMULATOR_URI="mongodb://127.0.0.1:$port/?directConnection=true"
 fi
@@ -55,6 +78,16 @@ bash scripts/python-plugins.sh
 echo "== building the TypeScript plugins (jco)"
 bash scripts/ts-plugins.sh
 disk
+if [ -n "${cassandra_starting:-}" ]; then
+    echo "== waiting for Apache Cassandra"
+    if ! wait "$cassandra_starting"; then
+        cat target/cassandra.err >&2
+        exit 1
+    fi
+    QUARRY_TEST_CASSANDRA_URI=$(tail -1 target/cassandra.out)
+    export QUARRY_TEST_CASSANDRA_URI QUARRY_TEST_CASSANDRA_CONTROL="bash $PWD/scripts/cassandra.sh"
+    echo "   $QUARRY_TEST_CASSANDRA_URI"
+fi
 echo "== plugin SDK and example unit tests"
 cargo test -j2 --manifest-path plugins/Cargo.toml --workspace --exclude not-a-plugin
 echo "== host unit and integration tests"

@@ -1,10 +1,10 @@
 //! The MongoDB source through the real `mongodb` driver.
 //!
-//! `emulator_*` tests run against CongoDB, an in-memory MongoDB wire-protocol emulator
-//! (scripts/mongo-emulator.sh; QUARRY_TEST_MONGO_EMULATOR_URI), which CI starts. It is not
-//! mongod, so the same scenarios run as `live_*` tests against a real server when
-//! QUARRY_TEST_MONGODB_URI is set (e.g. `docker compose up mongo`); otherwise they say they
-//! were skipped.
+//! `live_*` tests run against a real MongoDB-wire server, QUARRY_TEST_MONGODB_URI: in CI
+//! that is FerretDB 1.24 (scripts/ferretdb.sh, which scripts/test.sh starts; a missing
+//! server fails CI), or mongod (`docker compose up mongo`). `emulator_*` tests run the
+//! same scenarios against CongoDB, an in-memory wire-protocol emulator
+//! (scripts/mongo-emulator.sh; QUARRY_TEST_MONGO_EMULATOR_URI), which CI also starts.
 
 mod common;
 
@@ -40,12 +40,18 @@ fn emulator() -> Option<String> {
 fn live() -> Option<String> {
     let uri = std::env::var("QUARRY_TEST_MONGODB_URI").ok();
     if uri.is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI must set QUARRY_TEST_MONGODB_URI (scripts/test.sh starts FerretDB)");
+        }
         eprintln!(
-            "skipped: set QUARRY_TEST_MONGODB_URI to run the live MongoDB tests (docker compose up mongo)"
+            "skipped: set QUARRY_TEST_MONGODB_URI to run the live MongoDB tests (scripts/ferretdb.sh prints one)"
         );
     }
     uri
 }
+
+/// The live tests take this for reading; the one that stops the server for writing.
+static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Loads the first flights with `quarry seed`, once per server and test process.
 fn seed(uri: &str) {
@@ -173,29 +179,46 @@ fn plugin_query_matches_the_demo(uri: &str) {
 
 fn writes_are_refused_before_they_are_sent(uri: &str) {
     seed(uri);
+    let state = || {
+        tokio().block_on(async {
+            let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+            let db = client.database(DATABASE);
+            let mut names = db.list_collection_names().await.unwrap();
+            names.sort();
+            let flights = db
+                .collection::<bson::Document>("flights")
+                .count_documents(bson::doc! {})
+                .await
+                .unwrap();
+            (names, flights)
+        })
+    };
+    let before = state();
     for query in [
         r#"{"collection": "flights", "pipeline": [{"$match": {}}, {"$out": "stolen"}]}"#,
+        r#"{"collection": "flights", "pipeline": [{"$out": {"db": "other", "coll": "stolen"}}]}"#,
         r#"{"collection": "flights", "pipeline": [{"$merge": {"into": "stolen"}}]}"#,
+        r#"{"collection": "flights", "pipeline": [{"$merge": {"into": "flights", "whenMatched": "replace"}}]}"#,
+        r#"{"collection": "flights", "pipeline": [{"$facet": {"a": [{"$out": "stolen"}]}}]}"#,
+        r#"{"collection": "flights", "pipeline": [{"$lookup": {"from": "flights", "pipeline": [{"$merge": "stolen"}], "as": "x"}}]}"#,
+        r#"{"collection": "flights", "pipeline": [{"$unionWith": {"coll": "flights", "pipeline": [{"$out": "stolen"}]}}]}"#,
         r#"{"collection": "flights", "filter": {"$where": "sleep(10000) || true"}}"#,
         r#"{"collection": "flights", "filter": {"$expr": {"$function": {"body": "function() {}", "args": [], "lang": "js"}}}}"#,
+        r#"{"collection": "flights", "pipeline": [{"$group": {"_id": null, "x": {"$accumulator": {"init": "function() {}", "accumulate": "function() {}", "accumulateArgs": [], "merge": "function() {}", "lang": "js"}}}}]}"#,
+        r#"{"collection": "flights", "filter": {"origin": {"$where": "1"}}}"#,
+        r#"{"collection": "flights", "filter": {"code": {"$code": "function() { db.flights.drop() }"}}}"#,
     ] {
         let (report, _) = run_mongo(uri, None, "{}", Some(query));
         match report.result {
             Err(RunError::Source(SourceError::Query { message, .. })) => {
-                assert!(message.contains("Quarry refuses"), "{message}")
+                assert!(message.contains("Quarry refuses"), "{query}: {message}")
             }
             other => panic!("{query}: {other:?}"),
         }
     }
-    let names = tokio().block_on(async {
-        let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-        client
-            .database(DATABASE)
-            .list_collection_names()
-            .await
-            .unwrap()
-    });
-    assert!(!names.iter().any(|n| n == "stolen"), "{names:?}");
+    let after = state();
+    assert!(!after.0.iter().any(|n| n == "stolen"), "{:?}", after.0);
+    assert_eq!(after, before, "no collection added or dropped, no flight changed");
 }
 
 /// A field that first appears in a later batch becomes a new column; the rows before it
@@ -307,6 +330,7 @@ fn a_dead_mongo_server_is_a_clear_error() {
 #[test]
 fn live_fields_added_later_widen_the_output() {
     if let Some(uri) = live() {
+        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
         fields_added_later_widen_the_output(&uri);
     }
 }
@@ -314,6 +338,7 @@ fn live_fields_added_later_widen_the_output() {
 #[test]
 fn live_find_matches_sql() {
     if let Some(uri) = live() {
+        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
         find_matches_sql(&uri);
     }
 }
@@ -321,6 +346,7 @@ fn live_find_matches_sql() {
 #[test]
 fn live_aggregate_matches_sql() {
     if let Some(uri) = live() {
+        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
         aggregate_matches_sql(&uri);
     }
 }
@@ -328,6 +354,7 @@ fn live_aggregate_matches_sql() {
 #[test]
 fn live_plugin_query_matches_the_demo() {
     if let Some(uri) = live() {
+        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
         plugin_query_matches_the_demo(&uri);
     }
 }
@@ -335,6 +362,245 @@ fn live_plugin_query_matches_the_demo() {
 #[test]
 fn live_writes_are_refused_before_they_are_sent() {
     if let Some(uri) = live() {
+        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
         writes_are_refused_before_they_are_sent(&uri);
     }
+}
+
+/// The full flights collection in `nycflights13`, as `quarry seed` loads it (kept when it
+/// already holds every flight): the database the README, the bench and tests/backends.rs use.
+fn seed_full(uri: &str) -> Sources {
+    static SEEDED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let source = || MongoSource::new("mongo", uri, "nycflights13", 4);
+    let mut seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    if !*seeded {
+        let demo = quarry::source::demo::ensure(&data_dir()).unwrap();
+        let tables = ["flights".to_owned()];
+        tokio()
+            .block_on(quarry::seed::seed(
+                &Target::Mongo(source()),
+                &demo,
+                &tables,
+                None,
+                &mut |_, _| {},
+            ))
+            .unwrap();
+        *seeded = true;
+    }
+    let mut sources = Sources::with_demo(data_dir());
+    sources.insert(Arc::new(source()), SourceSettings::default());
+    sources
+}
+
+/// A document with a field of every BSON type, and one with each of them null, read back
+/// through Quarry.
+#[test]
+fn live_every_bson_type_maps_with_nulls() {
+    let Some(uri) = live() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    use bson::{Bson, doc, oid::ObjectId, spec::BinarySubtype};
+    let oid = ObjectId::parse_str("5f0c8a3e9d3b2a1c4e5f6a7b").unwrap();
+    let full = doc! {
+        "n": 1_i32,
+        "f_double": 2.5_f64,
+        "f_string": "näïve ✈",
+        "f_document": { "a": 1_i32, "b": "x" },
+        "f_array": [1_i32, "x"],
+        "f_binary": Bson::Binary(bson::Binary { subtype: BinarySubtype::Generic, bytes: vec![0xca, 0xfe] }),
+        "f_object_id": oid,
+        "f_bool": true,
+        "f_date": bson::DateTime::from_millis(1_357_034_400_123),
+        "f_null": Bson::Null,
+        "f_int32": i32::MIN,
+        "f_int64": i64::MIN,
+        "f_timestamp": Bson::Timestamp(bson::Timestamp { time: 1, increment: 2 }),
+        "f_regex": Bson::RegularExpression(bson::Regex { pattern: "ab+".into(), options: "i".into() }),
+    };
+    let mut empty = doc! { "n": 2_i32 };
+    for (key, _) in full.iter().skip(1) {
+        empty.insert(key.clone(), Bson::Null);
+    }
+    tokio().block_on(async {
+        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+        let types = client.database(DATABASE).collection::<bson::Document>("every_type");
+        let _ = types.drop().await;
+        types.insert_many([full, empty]).await.unwrap();
+    });
+    let query = r#"{"collection": "every_type", "projection": {"_id": 0}, "sort": {"n": 1}}"#;
+    let (report, out) = run_mongo(&uri, None, "{}", Some(query));
+    report.result.unwrap();
+    assert_eq!(out.rows(), 2);
+    use quarry::batch::DataType;
+    let expected: &[(&str, DataType, Owned)] = &[
+        ("f_double", DataType::Float64, Owned::Float(2.5)),
+        ("f_string", DataType::Text, Owned::Text("näïve ✈".into())),
+        ("f_document", DataType::Json, Owned::Text(r#"{"a":1,"b":"x"}"#.into())),
+        ("f_array", DataType::Json, Owned::Text(r#"[1,"x"]"#.into())),
+        ("f_binary", DataType::Bytes, Owned::Bytes(vec![0xca, 0xfe])),
+        ("f_object_id", DataType::Text, Owned::Text("5f0c8a3e9d3b2a1c4e5f6a7b".into())),
+        ("f_bool", DataType::Boolean, Owned::Bool(true)),
+        ("f_date", DataType::Timestamp, Owned::Int(1_357_034_400_123_000)),
+        ("f_null", DataType::Text, Owned::Null),
+        ("f_int32", DataType::Int64, Owned::Int(i64::from(i32::MIN))),
+        ("f_int64", DataType::Int64, Owned::Int(i64::MIN)),
+        ("f_timestamp", DataType::Json, Owned::Text(r#"{"$timestamp":{"t":1,"i":2}}"#.into())),
+        (
+            "f_regex",
+            DataType::Json,
+            Owned::Text(r#"{"$regularExpression":{"pattern":"ab+","options":"i"}}"#.into()),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, data_type, value) in expected {
+        let Some(field) = out.fields.iter().find(|f| f.name == *name) else {
+            wrong.push(format!("{name}: missing"));
+            continue;
+        };
+        let column = out.column(name);
+        if field.data_type != *data_type || column[0] != *value || column[1] != Owned::Null {
+            wrong.push(format!(
+                "{name}: {:?} {:?} and {:?}, expected {data_type:?} {value:?} and Null",
+                field.data_type, column[0], column[1]
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Memory stays flat however large the result: the peak memory of `quarry run` over
+/// every flight is within 64 MiB of its peak over the first thousand.
+#[test]
+fn live_a_full_collection_streams_through_the_cursor() {
+    let Some(uri) = live() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    seed_full(&uri);
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!("[[source]]\nname = 'mongo'\nbackend = 'mongo'\nurl = '{uri}'\ndatabase = 'nycflights13'\n"),
+    )
+    .unwrap();
+    let query = r#"{"collection": "flights", "projection": {"_id": 0}}"#;
+    let (rows, peak) = cli_peak_memory(config.path(), "mongo", query, None);
+    assert_eq!(rows, 336_776);
+    let (rows, small_peak) = cli_peak_memory(config.path(), "mongo", query, Some(1000));
+    assert_eq!(rows, 1000);
+    eprintln!(
+        "peak memory: {} MiB over every flight, {} MiB over 1,000",
+        peak >> 20,
+        small_peak >> 20
+    );
+    assert!(
+        peak < small_peak + (64 << 20),
+        "{} MiB over every flight, {} MiB over 1,000",
+        peak >> 20,
+        small_peak >> 20
+    );
+}
+
+/// A query past its `maxTimeMS` is stopped by the server, and reported as a timeout.
+#[test]
+fn live_a_query_the_server_times_out_is_a_timeout() {
+    let Some(uri) = live() else { return };
+    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let sources = seed_full(&uri);
+    let rt = runtime();
+    let request = RunRequest {
+        source: "mongo".into(),
+        timeout: std::time::Duration::from_millis(5),
+        ..request(
+            rt,
+            None,
+            "{}",
+            Some(r#"{"collection": "flights", "filter": {"tailnum": {"$regex": "^nothing"}, "dep_delay": {"$gt": 100000}}}"#),
+        )
+    };
+    let (report, _) = run_with(rt, &sources, request);
+    match report.result {
+        Err(RunError::Source(SourceError::Timeout { source_name, .. })) => {
+            assert_eq!(source_name, "mongo")
+        }
+        other => panic!("{other:?}"),
+    }
+    let (report, out) = run_with(
+        rt,
+        &sources,
+        RunRequest {
+            source: "mongo".into(),
+            ..request(rt, None, "{}", Some(r#"{"collection": "flights", "limit": 3}"#))
+        },
+    );
+    report.result.unwrap();
+    assert_eq!(out.rows(), 3);
+}
+
+/// The server stopped in the middle of a run: the run ends with an error saying the
+/// source is unavailable; once the server is back, the next run on the same source works.
+#[test]
+fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
+    let Some(uri) = live() else { return };
+    let _server = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let control = match std::env::var("QUARRY_TEST_FERRETDB_CONTROL") {
+        Ok(c) => c,
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI must set QUARRY_TEST_FERRETDB_CONTROL (scripts/test.sh does)")
+        }
+        Err(_) => {
+            eprintln!("skipped: set QUARRY_TEST_FERRETDB_CONTROL to the command that stops (… stop) and starts the server");
+            return;
+        }
+    };
+    let sources = seed_full(&uri);
+    let shell = move |args: &str| {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{control} {args} >&2"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "{control} {args} failed");
+    };
+    let rt = runtime();
+    let slow = RunRequest {
+        source: "mongo".into(),
+        batch_rows: 500,
+        ..request(
+            rt,
+            Some("hostile"),
+            r#"{"attack": "slow", "ms": 20}"#,
+            Some(r#"{"collection": "flights", "projection": {"_id": 0}}"#),
+        )
+    };
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        shell("stop");
+        shell("start");
+    });
+    let (report, out) = run_with(rt, &sources, slow);
+    stopper.join().unwrap();
+    let error = report.result.expect_err("the run cannot survive the stop");
+    assert!(out.rows() > 0 && out.rows() < 336_776, "{} rows", out.rows());
+    assert!(
+        matches!(error, RunError::Source(SourceError::Unavailable { .. })),
+        "{error:?}"
+    );
+    let mut last = None;
+    for _ in 0..30 {
+        let (report, out) = run_with(
+            rt,
+            &sources,
+            RunRequest {
+                source: "mongo".into(),
+                ..request(rt, None, "{}", Some(r#"{"collection": "flights", "limit": 2}"#))
+            },
+        );
+        match report.result {
+            Ok(()) => {
+                assert_eq!(out.rows(), 2);
+                return;
+            }
+            Err(e) => last = Some(e.to_string()),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    panic!("no run worked within 30 s of the restart: {last:?}");
 }

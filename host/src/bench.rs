@@ -51,10 +51,21 @@ pub struct BenchArgs {
     /// The source every pipeline reads: the demo, or one from quarry.toml.
     #[arg(long, default_value = DEMO)]
     pub source: String,
-    /// The query every pipeline runs. The example transforms run when its result has the
-    /// flights columns they read.
-    #[arg(long, default_value = ALL_FLIGHTS)]
-    pub query: String,
+    /// The query every pipeline runs [default: every flight, `SELECT * FROM flights`, or
+    /// on MongoDB `{"collection": "flights", "projection": {"_id": 0}}`]. The example
+    /// transforms run when its result has the flights columns they read.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Measure only these batch sizes (repeatable) [default: 256, 1024, 4096 and 16384].
+    #[arg(long = "batch-size", value_name = "ROWS")]
+    pub batch_sizes: Vec<usize>,
+    /// Also time the loop people write with the database's own Python client, reading the
+    /// same table, against Quarry reading it with no plugin, interleaved: psycopg2's
+    /// `fetchall()`, cassandra-driver's `for row in session.execute(...)`, pymongo's
+    /// `find()`. PYTHON is an interpreter that has the client installed
+    /// (scripts/bench-clients.sh makes one).
+    #[arg(long, value_name = "PYTHON")]
+    pub clients: Option<PathBuf>,
     /// Your own plugin, measured against no plugin (repeat for several).
     #[arg(long = "plugin", value_name = "FILE")]
     pub user_plugins: Vec<PathBuf>,
@@ -64,6 +75,7 @@ pub struct BenchArgs {
 }
 
 const ALL_FLIGHTS: &str = "SELECT * FROM flights";
+const ALL_FLIGHTS_MONGO: &str = r#"{"collection": "flights", "projection": {"_id": 0}}"#;
 
 pub fn main(
     data_dir: &Path,
@@ -114,13 +126,29 @@ pub fn main(
     };
     let identity = load("identity")?;
     let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
-    sources.get(&args.source)?;
+    let backend = sources.get(&args.source)?.backend();
+    let query = args.query.clone().unwrap_or_else(|| {
+        match backend {
+            Backend::Mongo => ALL_FLIGHTS_MONGO,
+            _ => ALL_FLIGHTS,
+        }
+        .to_owned()
+    });
+    let batch_sizes = if args.batch_sizes.is_empty() {
+        vec![256, 1024, 4096, 16_384]
+    } else {
+        args.batch_sizes.clone()
+    };
+    if batch_sizes.contains(&0) {
+        bail!("--batch-size must be at least 1");
+    }
     let handle = tokio.handle().clone();
     let bench = Bench {
         runtime: &runtime,
         sources: &sources,
         handle: &handle,
-        query: &args.query,
+        query: &query,
+        batch_sizes: &batch_sizes,
     };
     let batches = bench.collect_batches(&args.source)?;
     let fields = batches.first().map(Batch::fields).unwrap_or_default();
@@ -193,13 +221,20 @@ pub fn main(
     let input_bytes: usize = batches.iter().map(batch_bytes).sum();
     println!(
         "Quarry bench: {} on {} ({} rows, {:.1} MB in columnar form), median of {} rounds\n",
-        args.query,
+        query,
         args.source,
         batches.iter().map(|b| b.num_rows).sum::<usize>(),
         input_bytes as f64 / 1e6,
         args.rounds
     );
     let series = bench.matrix(&args.source, args.rounds, &pipelines, input_bytes)?;
+    if let Some(python) = &args.clients {
+        if args.query.is_some() {
+            println!("The client loops read the whole `flights` table: they are left out with --query.\n");
+        } else {
+            client_loops(&bench, config, &args.source, python, args.rounds)?;
+        }
+    }
     if let Some(url) = &args.postgres {
         let pg = postgres_sources(data_dir, url, tokio)?;
         let on_pg = Bench {
@@ -211,7 +246,7 @@ pub fn main(
     }
 
     if let Some(path) = &args.chart {
-        let title = format!("Quarry: rows/s of {}, by batch size", args.query);
+        let title = format!("Quarry: rows/s of {query}, by batch size");
         let svg = chart_svg(&title, &series);
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
         println!("chart written to {}\n", path.display());
@@ -288,6 +323,116 @@ pub fn main(
     let server = Server::start(data_dir, &args.plugins, &[], tokio)?;
     http_path(&server, args.requests)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The loop a Python user writes with the database's own client, reading the `flights`
+/// table that Quarry reads with no plugin, interleaved round by round (one process per
+/// round; only the loop is timed, not the interpreter's start or the connection).
+fn client_loops(
+    bench: &Bench<'_>,
+    config: &Config,
+    source: &str,
+    python: &Path,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    use crate::config::BackendName;
+    let Some(s) = config.sources.iter().find(|s| s.name == source) else {
+        println!("No client loop for `{source}`: it is not a server source of quarry.toml.\n");
+        return Ok(());
+    };
+    let mut env: Vec<(&str, String)> = Vec::new();
+    if let Some(password) = s.password_env.as_ref().and_then(|v| std::env::var(v).ok()) {
+        env.push(("PGPASSWORD", password));
+    }
+    let needs = |what: &str| anyhow::anyhow!("source `{source}` has no {what}");
+    let (client, backend, address, table) = match s.backend {
+        BackendName::Postgres | BackendName::Cockroach => (
+            "psycopg2 fetchall()",
+            "postgres",
+            s.url.clone().ok_or_else(|| needs("url"))?,
+            "flights".to_owned(),
+        ),
+        BackendName::Scylla => (
+            "cassandra-driver `for row in session.execute`",
+            "cassandra",
+            s.contact_points
+                .as_ref()
+                .and_then(|c| c.first().cloned())
+                .ok_or_else(|| needs("contact_points"))?,
+            format!("{}.flights", s.keyspace.as_deref().ok_or_else(|| needs("keyspace"))?),
+        ),
+        BackendName::Mongo => (
+            "pymongo find()",
+            "mongo",
+            s.url.clone().ok_or_else(|| needs("url"))?,
+            format!("{}.flights", s.database.as_deref().ok_or_else(|| needs("database"))?),
+        ),
+        BackendName::Sqlite => {
+            println!("No client loop for `{source}`, a SQLite file.\n");
+            return Ok(());
+        }
+    };
+    let script = tempfile::Builder::new().suffix(".py").tempfile()?;
+    std::fs::write(script.path(), include_str!("../../benches/clients/read_all.py"))?;
+    println!(
+        "Every flight on `{source}`: Quarry with no plugin (batch 1,024) against the {client} loop\nin Python ({}), interleaved, median of {rounds} rounds:",
+        python.display()
+    );
+    let (mut quarry_times, mut client_times) = (Vec::new(), Vec::new());
+    let (mut quarry_rows, mut client_rows) = (0, 0);
+    for round in 0..=rounds {
+        let request = RunRequest {
+            query: Some(bench.query.to_owned()),
+            batch_rows: 1024,
+            ..RunRequest::new(source)
+        };
+        let mut sink = Discard::new(Native::None);
+        let started = Instant::now();
+        let report = bench.run(request, &mut sink);
+        let quarry = started.elapsed();
+        report.result?;
+        quarry_rows = report.stats.rows_in;
+
+        let out = std::process::Command::new(python)
+            .arg(script.path())
+            .args([backend, &address, &table, "1"])
+            .envs(env.iter().cloned())
+            .output()
+            .with_context(|| format!("cannot run {}", python.display()))?;
+        if !out.status.success() {
+            bail!(
+                "the {client} loop failed (scripts/bench-clients.sh installs the clients):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let (rows, seconds) = stdout
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .get(..2)
+            .and_then(|f| Some((f[0].parse::<u64>().ok()?, f[1].parse::<f64>().ok()?)))
+            .with_context(|| format!("the client loop printed {stdout:?}"))?;
+        client_rows = rows;
+        // The first round warms caches and is not counted.
+        if round > 0 {
+            quarry_times.push(quarry);
+            client_times.push(Duration::from_secs_f64(seconds));
+        }
+    }
+    if quarry_rows != client_rows {
+        bail!("Quarry read {quarry_rows} rows but the client loop {client_rows}");
+    }
+    let (quarry, client_t) = (median(&mut quarry_times), median(&mut client_times));
+    let rate = |t: Duration| quarry_rows as f64 / t.as_secs_f64();
+    println!("{:<48} {:>10} {:>12}", "reader", "median", "rows/s");
+    println!("{:<48} {:>8.1}ms {:>12.0}", "Quarry, no plugin", ms(quarry), rate(quarry));
+    println!("{:<48} {:>8.1}ms {:>12.0}", format!("Python, {client}"), ms(client_t), rate(client_t));
+    let ratio = client_t.as_secs_f64() / quarry.as_secs_f64();
+    println!(
+        "Quarry reads {quarry_rows} rows at {ratio:.1}× the rate of the Python loop (target ≥ 5×: {})\n",
+        if ratio >= 5.0 { "met" } else { "MISSED" }
+    );
+    Ok(())
 }
 
 /// The rest of a plugin's lifecycle: compiling it cold, loading it from the on-disk cache
@@ -441,6 +586,8 @@ struct Bench<'a> {
     handle: &'a tokio::runtime::Handle,
     /// The query every pipeline runs.
     query: &'a str,
+    /// The batch sizes of the matrix.
+    batch_sizes: &'a [usize],
 }
 
 struct Timing {
@@ -548,7 +695,7 @@ impl Bench<'_> {
             .iter()
             .map(|p| (p.name.clone(), Vec::new()))
             .collect();
-        for batch_rows in [256, 1024, 4096, 16_384] {
+        for &batch_rows in self.batch_sizes {
             let timings = self.interleaved(source, rounds, batch_rows, pipelines)?;
             for (line, t) in series.iter_mut().zip(&timings) {
                 line.1

@@ -132,9 +132,11 @@ pub struct RunArgs {
     /// `sqlite:PATH`. Give it more than once to compare the outputs of several sources.
     #[arg(long, default_value = DEMO)]
     pub source: Vec<String>,
-    /// The query (SQL for SQLite), used when the plugin does not build one.
+    /// The query (SQL for SQLite), used when the plugin does not build one. When comparing,
+    /// give it once for every source, or once per --source, in the same order, when the
+    /// sources speak different dialects (SQL, CQL, Mongo JSON).
     #[arg(long)]
-    pub query: Option<String>,
+    pub query: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Stop after this many output rows.
@@ -428,8 +430,17 @@ fn run(
             data_dir.display()
         );
     }
+    let queries: Vec<Option<String>> = match args.query.len() {
+        0 => vec![None; args.source.len()],
+        1 => vec![args.query.first().cloned(); args.source.len()],
+        n if n == args.source.len() => args.query.iter().cloned().map(Some).collect(),
+        n => bail!(
+            "--query was given {n} times for {} sources: give it once for all, or once per --source in the same order",
+            args.source.len()
+        ),
+    };
     let mut requests = Vec::new();
-    for source in &args.source {
+    for (source, query) in args.source.iter().zip(queries) {
         let settings = sources.settings(source);
         let batch_rows = args.batch_size.or(settings.batch_rows).unwrap_or(1024);
         if batch_rows == 0 {
@@ -444,7 +455,7 @@ fn run(
         requests.push(RunRequest {
             plugin: plugin.clone(),
             params: params.clone(),
-            query: args.query.clone(),
+            query,
             limit: args.limit,
             batch_rows,
             limits: limits.clone(),

@@ -29,6 +29,9 @@ pub enum BackendName {
     Sqlite,
     Postgres,
     Cockroach,
+    /// ScyllaDB or Apache Cassandra: both speak CQL, through the same driver, and plugins
+    /// see both as `scylla`.
+    #[serde(alias = "cassandra")]
     Scylla,
     Mongo,
 }
@@ -43,11 +46,11 @@ pub struct SourceConfig {
     pub url: Option<String>,
     /// Database file (sqlite).
     pub path: Option<PathBuf>,
-    /// `host:port` of the nodes to contact first (scylla).
+    /// `host:port` of the nodes to contact first (scylla, cassandra).
     pub contact_points: Option<Vec<String>>,
     /// Database (mongo; overrides the URL's for postgres and cockroach).
     pub database: Option<String>,
-    /// Keyspace (scylla).
+    /// Keyspace (scylla, cassandra).
     pub keyspace: Option<String>,
     pub user: Option<String>,
     /// The environment variable holding the password.
@@ -239,6 +242,16 @@ mod tests {
         assert!(error("demo").contains("embedded database itself"));
         assert!(error("local").contains("is a SQLite file"));
         assert!(error("nope").contains("no source named `nope`"));
+    }
+
+    #[test]
+    fn cassandra_is_a_cql_source_like_scylla() {
+        let text = "[[source]]\nname='c'\nbackend='cassandra'\ncontact_points=['127.0.0.1:9042']\nkeyspace='k'";
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.sources[0].backend, BackendName::Scylla);
+        let sources = config.sources(Path::new("/tmp")).unwrap();
+        assert_eq!(sources.get("c").unwrap().backend(), Backend::Scylla);
+        assert!(matches!(config.seed_target("c"), Ok(Target::Scylla(_))));
     }
 
     #[test]

@@ -308,3 +308,54 @@ pub fn web_app(store: &std::path::Path, settings: quarry::web::Settings) -> Arc<
     app.install_runner(&runner).unwrap();
     Arc::new(app)
 }
+
+/// Runs `quarry run --source SOURCE --query QUERY --format ndjson [--limit N]` with the
+/// sources of `config`, and returns the rows it printed and its peak memory (VmHWM, read
+/// from /proc while it runs), in bytes: how a test shows that rows stream.
+pub fn cli_peak_memory(
+    config: &std::path::Path,
+    source: &str,
+    query: &str,
+    limit: Option<u64>,
+) -> (usize, u64) {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_quarry"));
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir())
+        .args(["run", "--source", source, "--query", query, "--format", "ndjson"])
+        .stdout(std::process::Stdio::piped());
+    if let Some(n) = limit {
+        command.args(["--limit", &n.to_string()]);
+    }
+    let mut child = command.spawn().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher = {
+        let peak = peak.clone();
+        std::thread::spawn(move || {
+            while let Ok(status) = std::fs::read_to_string(&status_file) {
+                let hwm = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok());
+                match hwm {
+                    Some(kb) => peak.fetch_max(kb * 1024, std::sync::atomic::Ordering::Relaxed),
+                    None => break, // a zombie: it has exited
+                };
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let rows = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| l.unwrap())
+        .filter(|l| !l.is_empty())
+        .count();
+    let status = child.wait().unwrap();
+    watcher.join().unwrap();
+    assert!(status.success(), "quarry run failed: {status}");
+    (rows, peak.load(std::sync::atomic::Ordering::Relaxed))
+}

@@ -7,10 +7,15 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{
+    DbError, NextPageError, NextRowError, PagerExecutionError, PrepareError, RequestAttemptError,
+    RequestError,
+};
 use scylla::frame::response::result::{ColumnType, NativeType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row};
@@ -60,6 +65,19 @@ impl ScyllaSource {
         }
     }
 
+    /// A driver error as the run reports it: the server timed out (504), is down or
+    /// overloaded (503), or refused the query (400).
+    fn failed(&self, failure: Failure, e: impl std::fmt::Display, timeout: Duration) -> SourceError {
+        match failure {
+            Failure::Timeout => SourceError::Timeout {
+                source_name: self.name.clone(),
+                timeout,
+            },
+            Failure::Unavailable => self.unavailable(e),
+            Failure::Query => self.error(e),
+        }
+    }
+
     async fn session(&self) -> Result<&Session, SourceError> {
         self.session
             .get_or_try_init(|| async {
@@ -75,7 +93,7 @@ impl ScyllaSource {
     fn builder(&self) -> SessionBuilder {
         let mut builder = SessionBuilder::new()
             .known_nodes(&self.contact_points)
-            .connection_timeout(std::time::Duration::from_secs(5));
+            .connection_timeout(Duration::from_secs(5));
         if let Some((user, password)) = &self.credentials {
             builder = builder.user(user, password);
         }
@@ -104,7 +122,10 @@ impl ScyllaSource {
         if let Some(p) = cache.get(text) {
             return Ok(p.clone());
         }
-        let prepared = session.prepare(text).await.map_err(|e| self.error(e))?;
+        let prepared = session
+            .prepare(text)
+            .await
+            .map_err(|e| self.failed(Failure::of_prepare(&e), e, Duration::ZERO))?;
         cache.insert(text.to_owned(), prepared.clone());
         Ok(prepared)
     }
@@ -170,13 +191,20 @@ impl Source for ScyllaSource {
             .zip(specs.iter())
             .enumerate()
             .map(|(i, (v, spec))| {
-                bind(v, spec.typ()).map_err(|e| self.error(format!("parameter {}: {e}", i + 1)))
+                bind(v, spec.typ()).map_err(|e| {
+                    self.error(format!(
+                        "parameter {} (column `{}`, {}): {e}",
+                        i + 1,
+                        spec.name(),
+                        cql_name(spec.typ())
+                    ))
+                })
             })
             .collect::<Result<Vec<Option<CqlValue>>, _>>()?;
         let pager = session
             .execute_iter(prepared, values)
             .await
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.failed(Failure::of_pager(&e), e, options.timeout))?;
         let columns: Vec<(String, DataType)> = pager
             .column_specs()
             .iter()
@@ -193,7 +221,10 @@ impl Source for ScyllaSource {
             let next = if full {
                 None
             } else {
-                rows.next().await.transpose().map_err(|e| self.error(e))?
+                rows.next()
+                    .await
+                    .transpose()
+                    .map_err(|e| self.failed(Failure::of_row(&e), e, options.timeout))?
             };
             let done = next.is_none();
             if let Some(row) = next {
@@ -241,6 +272,77 @@ impl Source for ScyllaSource {
             _ => "unknown".to_owned(),
         };
         Ok(format!("Cassandra protocol, release {version}"))
+    }
+}
+
+/// What a driver error means for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// The server (a read timeout) or the driver (the request timeout) gave up waiting.
+    Timeout,
+    /// No connection, a broken one, or a node that cannot serve now.
+    Unavailable,
+    /// The server refused the query, or its answer could not be read.
+    Query,
+}
+
+impl Failure {
+    fn of_attempt(e: &RequestAttemptError) -> Failure {
+        match e {
+            RequestAttemptError::DbError(
+                DbError::ReadTimeout { .. } | DbError::WriteTimeout { .. },
+                _,
+            ) => Failure::Timeout,
+            RequestAttemptError::DbError(
+                DbError::Unavailable { .. }
+                | DbError::Overloaded
+                | DbError::IsBootstrapping
+                | DbError::RateLimitReached { .. },
+                _,
+            )
+            | RequestAttemptError::BrokenConnectionError(_)
+            | RequestAttemptError::UnableToAllocStreamId => Failure::Unavailable,
+            _ => Failure::Query,
+        }
+    }
+
+    fn of_request(e: &RequestError) -> Failure {
+        match e {
+            RequestError::RequestTimeout(_) => Failure::Timeout,
+            RequestError::ConnectionPoolError(_) | RequestError::EmptyPlan => Failure::Unavailable,
+            RequestError::LastAttemptError(a) => Failure::of_attempt(a),
+            _ => Failure::Query,
+        }
+    }
+
+    fn of_prepare(e: &PrepareError) -> Failure {
+        match e {
+            PrepareError::ConnectionPoolError(_) => Failure::Unavailable,
+            PrepareError::AllAttemptsFailed { first_attempt } => Failure::of_attempt(first_attempt),
+            _ => Failure::Query,
+        }
+    }
+
+    fn of_page(e: &NextPageError) -> Failure {
+        match e {
+            NextPageError::RequestFailure(r) => Failure::of_request(r),
+            _ => Failure::Query,
+        }
+    }
+
+    fn of_pager(e: &PagerExecutionError) -> Failure {
+        match e {
+            PagerExecutionError::PrepareError(p) => Failure::of_prepare(p),
+            PagerExecutionError::NextPageError(n) => Failure::of_page(n),
+            _ => Failure::Query,
+        }
+    }
+
+    fn of_row(e: &NextRowError) -> Failure {
+        match e {
+            NextRowError::NextPageError(n) => Failure::of_page(n),
+            _ => Failure::Query,
+        }
     }
 }
 
@@ -460,17 +562,22 @@ fn with_scale(digits: String, scale: i32) -> String {
     format!("{sign}{int}.{frac}")
 }
 
-/// A plugin's parameter as the CQL value the prepared statement expects.
+/// A plugin's parameter as the CQL value the prepared statement expects. Plugins have few
+/// types (int64, float64, text, boolean, bytes), so each is accepted wherever it fits:
+/// an int64 for every integer column while its value fits, text for timestamp, date,
+/// time, inet, uuid and the exact numbers. An error says what did not fit, and why.
 fn bind(v: &Value, t: &ColumnType<'_>) -> Result<Option<CqlValue>, String> {
-    let wrong = |what: &str| Err(format!("cannot bind {what} to a {t:?} column"));
     let native = match t {
         ColumnType::Native(n) => n,
-        _ => return wrong("a scalar"),
+        _ => return Err(format!("cannot bind {} to a {} column", value_kind(v), cql_name(t))),
     };
+    let wrong = || Err(format!("cannot bind {} to a {} column", value_kind(v), cql_name(t)));
+    let fit = |i: i64, range: &str| format!("{i} is out of range for {} ({range})", cql_name(t));
     Ok(Some(match (v, native) {
         (Value::Null, _) => return Ok(None),
         (Value::Text(s), NativeType::Text) => CqlValue::Text(s.clone()),
-        (Value::Text(s), NativeType::Ascii) => CqlValue::Ascii(s.clone()),
+        (Value::Text(s), NativeType::Ascii) if s.is_ascii() => CqlValue::Ascii(s.clone()),
+        (Value::Text(s), NativeType::Ascii) => return Err(format!("`{s}` is not ASCII")),
         (Value::Text(s), NativeType::Timestamp) => match crate::datetime::parse_timestamp(s) {
             Some(micros) => CqlValue::Timestamp(CqlTimestamp(micros.div_euclid(1000))),
             None => {
@@ -483,31 +590,145 @@ fn bind(v: &Value, t: &ColumnType<'_>) -> Result<Option<CqlValue>, String> {
             Some(days) => CqlValue::Date(CqlDate((days + (1 << 31)) as u32)),
             None => return Err(format!("`{s}` is not a date like 2013-01-01")),
         },
-        (Value::Text(s), NativeType::Inet) => {
-            CqlValue::Inet(s.parse::<IpAddr>().map_err(|e| e.to_string())?)
+        (Value::Text(s), NativeType::Time) => CqlValue::Time(
+            parse_time(s).ok_or_else(|| format!("`{s}` is not a time like 13:45:00"))?,
+        ),
+        (Value::Text(s), NativeType::Inet) => CqlValue::Inet(
+            s.parse::<IpAddr>()
+                .map_err(|_| format!("`{s}` is not an IP address like 10.0.0.1"))?,
+        ),
+        (Value::Text(s), NativeType::Uuid | NativeType::Timeuuid) => {
+            let uuid = uuid::Uuid::parse_str(s).map_err(|_| {
+                format!("`{s}` is not a UUID like 123e4567-e89b-12d3-a456-426614174000")
+            })?;
+            if *native == NativeType::Uuid {
+                CqlValue::Uuid(uuid)
+            } else if uuid.get_version_num() == 1 {
+                CqlValue::Timeuuid(uuid.into())
+            } else {
+                return Err(format!("`{s}` is not a time-based (version 1) UUID"));
+            }
         }
+        (Value::Text(s), NativeType::Varint) => {
+            CqlValue::Varint(parse_varint(s).ok_or_else(|| format!("`{s}` is not an integer"))?)
+        }
+        (Value::Text(s), NativeType::Decimal) => CqlValue::Decimal(
+            parse_decimal(s).ok_or_else(|| format!("`{s}` is not a decimal number like 12.50"))?,
+        ),
         (Value::Int64(i), NativeType::BigInt) => CqlValue::BigInt(*i),
         (Value::Int64(i), NativeType::Int) => {
-            CqlValue::Int(i32::try_from(*i).map_err(|e| e.to_string())?)
+            CqlValue::Int(i32::try_from(*i).map_err(|_| fit(*i, "±2^31"))?)
         }
         (Value::Int64(i), NativeType::SmallInt) => {
-            CqlValue::SmallInt(i16::try_from(*i).map_err(|e| e.to_string())?)
+            CqlValue::SmallInt(i16::try_from(*i).map_err(|_| fit(*i, "-32768 to 32767"))?)
         }
         (Value::Int64(i), NativeType::TinyInt) => {
-            CqlValue::TinyInt(i8::try_from(*i).map_err(|e| e.to_string())?)
+            CqlValue::TinyInt(i8::try_from(*i).map_err(|_| fit(*i, "-128 to 127"))?)
         }
+        (Value::Int64(i), NativeType::Varint) => {
+            CqlValue::Varint(scylla::value::CqlVarint::from_signed_bytes_be(i.to_be_bytes().to_vec()))
+        }
+        (Value::Int64(i), NativeType::Decimal) => CqlValue::Decimal(
+            scylla::value::CqlDecimal::from_signed_be_bytes_and_exponent(i.to_be_bytes().to_vec(), 0),
+        ),
         (Value::Int64(i), NativeType::Double) => CqlValue::Double(*i as f64),
+        (Value::Int64(i), NativeType::Float) => CqlValue::Float(*i as f32),
         (Value::Int64(i), NativeType::Timestamp) => CqlValue::Timestamp(CqlTimestamp(*i)),
         (Value::Float64(f), NativeType::Double) => CqlValue::Double(*f),
         (Value::Float64(f), NativeType::Float) => CqlValue::Float(*f as f32),
         (Value::Boolean(b), NativeType::Boolean) => CqlValue::Boolean(*b),
         (Value::Bytes(b), NativeType::Blob) => CqlValue::Blob(b.clone()),
-        (Value::Text(_), _) => return wrong("text"),
-        (Value::Int64(_), _) => return wrong("an integer"),
-        (Value::Float64(_), _) => return wrong("a float"),
-        (Value::Boolean(_), _) => return wrong("a boolean"),
-        (Value::Bytes(_), _) => return wrong("bytes"),
+        _ => return wrong(),
     }))
+}
+
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Text(_) => "text",
+        Value::Int64(_) => "an integer",
+        Value::Float64(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Bytes(_) => "bytes",
+    }
+}
+
+/// A CQL type as CQL writes it: `int`, `timestamp`, `list<int>`.
+fn cql_name(t: &ColumnType<'_>) -> String {
+    match t {
+        ColumnType::Native(n) => format!("{n:?}").to_lowercase(),
+        ColumnType::Collection { .. } => "collection".to_owned(),
+        ColumnType::Vector { .. } => "vector".to_owned(),
+        ColumnType::UserDefinedType { .. } => "user-defined type".to_owned(),
+        ColumnType::Tuple(_) => "tuple".to_owned(),
+        _ => format!("{t:?}"),
+    }
+}
+
+/// `13:45`, `13:45:00` or `13:45:00.123456789` as a CQL time (nanoseconds since midnight).
+fn parse_time(s: &str) -> Option<scylla::value::CqlTime> {
+    let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
+    let parts: Vec<&str> = hms.split(':').collect();
+    if !(2..=3).contains(&parts.len()) || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = |p: &str| (p.len() == 2).then(|| p.parse::<i64>().ok()).flatten();
+    let (h, m) = (number(parts[0])?, number(parts[1])?);
+    let sec = parts.get(2).map_or(Some(0), |p| number(p))?;
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let nanos = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse::<i64>().ok()? };
+    Some(scylla::value::CqlTime(((h * 60 + m) * 60 + sec) * 1_000_000_000 + nanos))
+}
+
+/// A decimal integer of any length as a varint.
+fn parse_varint(s: &str) -> Option<scylla::value::CqlVarint> {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The magnitude in base 256, little-endian, by multiply-and-add.
+    let mut magnitude: Vec<u8> = vec![0];
+    for d in digits.bytes() {
+        let mut carry = u32::from(d - b'0');
+        for byte in magnitude.iter_mut() {
+            let acc = u32::from(*byte) * 10 + carry;
+            *byte = acc as u8;
+            carry = acc >> 8;
+        }
+        if carry > 0 {
+            magnitude.push(carry as u8);
+        }
+    }
+    magnitude.push(0); // room for the sign bit
+    if negative {
+        // Two's complement: invert, add one.
+        let mut carry = true;
+        for byte in magnitude.iter_mut() {
+            let (sum, overflow) = (!*byte).overflowing_add(u8::from(carry));
+            *byte = sum;
+            carry = carry && overflow;
+        }
+    }
+    magnitude.reverse();
+    Some(scylla::value::CqlVarint::from_signed_bytes_be(magnitude))
+}
+
+/// `-12.50` as a decimal: the digits as a varint with scale 2.
+fn parse_decimal(s: &str) -> Option<scylla::value::CqlDecimal> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || (int.trim_start_matches(['-', '+']).is_empty() && frac.is_empty()) {
+        return None;
+    }
+    let digits = parse_varint(&format!("{int}{frac}"))?;
+    Some(scylla::value::CqlDecimal::from_signed_be_bytes_and_exponent(
+        digits.as_signed_bytes_be_slice().to_vec(),
+        i32::try_from(frac.len()).ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -646,6 +867,11 @@ mod tests {
         );
     }
 
+    fn text_of_decimal(d: &scylla::value::CqlDecimal) -> String {
+        let (bytes, scale) = d.as_signed_be_bytes_slice_and_exponent();
+        with_scale(varint_text(bytes), scale)
+    }
+
     #[test]
     fn parameters_bind_by_the_statement_types() {
         let ts = ColumnType::Native(NativeType::Timestamp);
@@ -659,7 +885,51 @@ mod tests {
                 .unwrap_err()
                 .contains("not a timestamp")
         );
-        assert!(bind(&Value::Int64(1 << 40), &ColumnType::Native(NativeType::Int)).is_err());
+        assert_eq!(
+            bind(&Value::Int64(1 << 40), &ColumnType::Native(NativeType::Int)).unwrap_err(),
+            "1099511627776 is out of range for int (±2^31)"
+        );
+        assert_eq!(
+            bind(&Value::Int64(7), &ColumnType::Native(NativeType::SmallInt)).unwrap(),
+            Some(CqlValue::SmallInt(7))
+        );
+        let uuid = "123e4567-e89b-12d3-a456-426614174000";
+        assert_eq!(
+            bind(&Value::Text(uuid.into()), &ColumnType::Native(NativeType::Uuid)).unwrap(),
+            Some(CqlValue::Uuid(uuid.parse().unwrap()))
+        );
+        assert!(
+            bind(&Value::Text(uuid.into()), &ColumnType::Native(NativeType::Timeuuid))
+                .unwrap_err()
+                .contains("version 1")
+        );
+        assert_eq!(
+            bind(&Value::Text("10.0.0.1".into()), &ColumnType::Native(NativeType::Inet)).unwrap(),
+            Some(CqlValue::Inet("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!(
+            bind(&Value::Text("13:45".into()), &ColumnType::Native(NativeType::Time)).unwrap(),
+            Some(CqlValue::Time(scylla::value::CqlTime(49_500_000_000_000)))
+        );
+        assert_eq!(
+            bind(&Value::Text("x".into()), &ColumnType::Native(NativeType::Int)).unwrap_err(),
+            "cannot bind text to a int column"
+        );
+        for (text, back) in [("-12.50", "-12.50"), ("0.005", "0.005"), ("18446744073709551616", "18446744073709551616")] {
+            let Some(CqlValue::Decimal(d)) =
+                bind(&Value::Text(text.into()), &ColumnType::Native(NativeType::Decimal)).unwrap()
+            else {
+                panic!()
+            };
+            assert_eq!(text_of_decimal(&d), back);
+        }
+        let Some(CqlValue::Varint(v)) =
+            bind(&Value::Text("-300".into()), &ColumnType::Native(NativeType::Varint)).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(varint_text(v.as_signed_bytes_be_slice()), "-300");
+        assert!(bind(&Value::Text("1e5".into()), &ColumnType::Native(NativeType::Varint)).is_err());
         assert_eq!(
             bind(
                 &Value::Text("JFK".into()),

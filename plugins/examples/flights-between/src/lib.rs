@@ -1,6 +1,11 @@
 //! Builds the query for the flights from one airport to another over a range of days,
 //! in the dialect of whichever backend the run's source is.
 //!
+//! The days are New York days, the flights' own `year`/`month`/`day`: `time_hour` is an
+//! instant (UTC), so the range runs from New York's midnight starting `from` to the one
+//! ending `to`, each turned into UTC with the daylight-saving rule in force (EST, UTC−5;
+//! EDT, UTC−4). The query then stays a range on `time_hour`, which every backend indexes.
+//!
 //! User input only ever travels as bound parameters (SQL, CQL) or as values inside
 //! JSON that serde_json writes (MongoDB), never spliced into query text.
 
@@ -40,10 +45,11 @@ struct FlightsBetween {
     backend: Backend,
     origin: String,
     dest: String,
-    /// First day, inclusive.
-    from: Date,
-    /// The day after the last day: the range is `from <= time_hour < to_exclusive`.
-    to_exclusive: Date,
+    /// New York's midnight starting the first day, in UTC.
+    from: Instant,
+    /// New York's midnight ending the last day, in UTC: the range is
+    /// `from <= time_hour < to_exclusive`.
+    to_exclusive: Instant,
 }
 
 impl Plugin for FlightsBetween {
@@ -74,8 +80,8 @@ impl Plugin for FlightsBetween {
             backend: source.backend,
             origin: params.origin,
             dest: params.dest,
-            from,
-            to_exclusive: to.next(),
+            from: from.new_york_midnight(),
+            to_exclusive: to.next().new_york_midnight(),
         })
     }
 
@@ -87,17 +93,17 @@ impl Plugin for FlightsBetween {
 impl FlightsBetween {
     fn query(&self) -> Query {
         let (origin, dest) = (self.origin.as_str(), self.dest.as_str());
-        let (from, to) = (self.from.to_string(), self.to_exclusive.to_string());
-        let midnight = |day: &str| format!("{day}T00:00:00Z");
+        let (from, to) = (self.from.iso(), self.to_exclusive.iso());
         let text = |values: [&str; 4]| values.map(|v| Value::Text(v.into())).to_vec();
         match self.backend {
-            // time_hour is text 'YYYY-MM-DD HH:MM:SS' (UTC): a day compares as its prefix.
+            // time_hour is SQLite's canonical UTC text, 'YYYY-MM-DD HH:MM:SS', which
+            // compares as text in time order.
             Backend::Sqlite => Query::Sql(Statement {
                 text: format!(
                     "SELECT {COLUMNS} FROM flights WHERE origin = ?1 AND dest = ?2 \
                      AND time_hour >= ?3 AND time_hour < ?4 ORDER BY time_hour, carrier, flight"
                 ),
-                params: text([origin, dest, &from, &to]),
+                params: text([origin, dest, &self.from.sqlite(), &self.to_exclusive.sqlite()]),
             }),
             Backend::Postgres | Backend::Cockroach => Query::Sql(Statement {
                 text: format!(
@@ -105,7 +111,7 @@ impl FlightsBetween {
                      AND time_hour >= $3::text::timestamptz AND time_hour < $4::text::timestamptz \
                      ORDER BY time_hour, carrier, flight"
                 ),
-                params: text([origin, dest, &midnight(&from), &midnight(&to)]),
+                params: text([origin, dest, &from, &to]),
             }),
             // CQL cannot ORDER BY outside a partition; the rows come in token order.
             Backend::Scylla => Query::Cql(Statement {
@@ -113,7 +119,7 @@ impl FlightsBetween {
                     "SELECT {COLUMNS} FROM flights WHERE origin = ? AND dest = ? \
                      AND time_hour >= ? AND time_hour < ? ALLOW FILTERING"
                 ),
-                params: text([origin, dest, &midnight(&from), &midnight(&to)]),
+                params: text([origin, dest, &from, &to]),
             }),
             Backend::Mongo => Query::MongoFind(MongoFind {
                 collection: "flights".into(),
@@ -121,8 +127,8 @@ impl FlightsBetween {
                     "origin": origin,
                     "dest": dest,
                     "time_hour": {
-                        "$gte": {"$date": midnight(&from)},
-                        "$lt": {"$date": midnight(&to)},
+                        "$gte": {"$date": from},
+                        "$lt": {"$date": to},
                     },
                 })
                 .to_string(),
@@ -215,6 +221,52 @@ impl std::fmt::Display for Date {
     }
 }
 
+/// A whole hour in UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Instant {
+    date: Date,
+    hour: u32,
+}
+
+impl Instant {
+    /// `2013-03-01T05:00:00Z`: what PostgreSQL, CQL and extended JSON take.
+    fn iso(self) -> String {
+        format!("{}T{:02}:00:00Z", self.date, self.hour)
+    }
+
+    /// `2013-03-01 05:00:00`: SQLite's canonical text of a UTC timestamp.
+    fn sqlite(self) -> String {
+        format!("{} {:02}:00:00", self.date, self.hour)
+    }
+}
+
+impl Date {
+    /// New York's midnight at the start of this day, in UTC: 05:00 under EST, 04:00 under
+    /// EDT. US daylight saving time (the rule since 2007) starts at 02:00 on the second
+    /// Sunday of March and ends at 02:00 on the first Sunday of November, so a midnight is
+    /// EDT on the days after the first and up to the second.
+    fn new_york_midnight(self) -> Instant {
+        let start = Date { year: self.year, month: 3, day: nth_sunday(self.year, 3, 2) };
+        let end = Date { year: self.year, month: 11, day: nth_sunday(self.year, 11, 1) };
+        let key = |d: Date| (d.year, d.month, d.day);
+        let daylight = key(start) < key(self) && key(self) <= key(end);
+        Instant { date: self, hour: if daylight { 4 } else { 5 } }
+    }
+}
+
+/// The day of the month of the `n`th Sunday of `month`.
+fn nth_sunday(year: u32, month: u32, n: u32) -> u32 {
+    let first = weekday(year, month, 1);
+    1 + (7 - first) % 7 + 7 * (n - 1)
+}
+
+/// 0 for Sunday … 6 for Saturday (Sakamoto's method, Gregorian calendar).
+fn weekday(year: u32, month: u32, day: u32) -> u32 {
+    const OFFSETS: [u32; 12] = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+    let y = if month < 3 { year - 1 } else { year };
+    (y + y / 4 - y / 100 + y / 400 + OFFSETS[month as usize - 1] + day) % 7
+}
+
 fn days_in_month(year: u32, month: u32) -> u32 {
     let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     match month {
@@ -266,6 +318,37 @@ mod tests {
     }
 
     #[test]
+    fn days_are_new_york_days_across_daylight_saving() {
+        let midnight = |text| Date::parse("from", text).unwrap().new_york_midnight().iso();
+        // EST until 02:00 on 10 March 2013, EDT until 02:00 on 3 November 2013.
+        assert_eq!(midnight("2013-01-15"), "2013-01-15T05:00:00Z");
+        assert_eq!(midnight("2013-03-10"), "2013-03-10T05:00:00Z");
+        assert_eq!(midnight("2013-03-11"), "2013-03-11T04:00:00Z");
+        assert_eq!(midnight("2013-07-04"), "2013-07-04T04:00:00Z");
+        assert_eq!(midnight("2013-11-03"), "2013-11-03T04:00:00Z");
+        assert_eq!(midnight("2013-11-04"), "2013-11-04T05:00:00Z");
+        // Other years: 2024 switched on 10 March and 3 November, 2021 on 14 March and 7 November.
+        assert_eq!(midnight("2024-03-11"), "2024-03-11T04:00:00Z");
+        assert_eq!(midnight("2021-03-14"), "2021-03-14T05:00:00Z");
+        assert_eq!(midnight("2021-03-15"), "2021-03-15T04:00:00Z");
+        assert_eq!(midnight("2021-11-08"), "2021-11-08T05:00:00Z");
+
+        // The first week of March: from New York's 1 March to the end of its 7 March.
+        let mut plugin = plugin(
+            Backend::Postgres,
+            r#"{"origin": "JFK", "dest": "LAX", "from": "2013-03-01", "to": "2013-03-07"}"#,
+        )
+        .unwrap();
+        let Some(Query::Sql(statement)) = plugin.build_query().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            statement.params[2..],
+            texts(&["2013-03-01T05:00:00Z", "2013-03-08T05:00:00Z"])
+        );
+    }
+
+    #[test]
     fn bad_dates_name_the_field() {
         for bad in [
             "2013-02-29",
@@ -307,7 +390,7 @@ mod tests {
         );
         assert_eq!(
             statement.params,
-            texts(&["EWR", "IAH", "2013-02-27", "2013-03-01"])
+            texts(&["EWR", "IAH", "2013-02-27 05:00:00", "2013-03-01 05:00:00"])
         );
     }
 
@@ -321,7 +404,7 @@ mod tests {
                 "WHERE origin = $1 AND dest = $2 AND time_hour >= $3::text::timestamptz \
                  AND time_hour < $4::text::timestamptz ORDER BY time_hour, carrier, flight"
             ));
-            let params = texts(&["EWR", "IAH", "2013-02-27T00:00:00Z", "2013-03-01T00:00:00Z"]);
+            let params = texts(&["EWR", "IAH", "2013-02-27T05:00:00Z", "2013-03-01T05:00:00Z"]);
             assert_eq!(statement.params, params);
         }
     }
@@ -335,7 +418,7 @@ mod tests {
             "FROM flights WHERE origin = ? AND dest = ? AND time_hour >= ? AND time_hour < ? ALLOW FILTERING"
         ));
         assert!(!statement.text.contains("ORDER BY"));
-        let params = texts(&["EWR", "IAH", "2013-02-27T00:00:00Z", "2013-03-01T00:00:00Z"]);
+        let params = texts(&["EWR", "IAH", "2013-02-27T05:00:00Z", "2013-03-01T05:00:00Z"]);
         assert_eq!(statement.params, params);
     }
 
@@ -349,8 +432,8 @@ mod tests {
         assert_eq!(
             filter,
             json!({"origin": "EWR", "dest": "IAH", "time_hour": {
-                "$gte": {"$date": "2013-02-27T00:00:00Z"},
-                "$lt": {"$date": "2013-03-01T00:00:00Z"},
+                "$gte": {"$date": "2013-02-27T05:00:00Z"},
+                "$lt": {"$date": "2013-03-01T05:00:00Z"},
             }})
         );
         assert_eq!(find.projection.as_deref(), Some(r#"{"_id":0}"#));
@@ -388,7 +471,7 @@ mod tests {
         };
         assert_eq!(
             statement.params,
-            texts(&["JFK", "LAX", "2013-01-01", "2014-01-01"])
+            texts(&["JFK", "LAX", "2013-01-01 05:00:00", "2014-01-01 05:00:00"])
         );
 
         let info = FlightsBetween::describe().into_raw();

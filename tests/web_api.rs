@@ -344,7 +344,7 @@ fn a_plugin_builds_the_query_and_a_limit_truncates() {
     );
     assert_eq!(body["query"]["params"][0], json!("EWR"));
     let expected: Vec<Vec<i64>> = sql(
-        "SELECT flight FROM flights WHERE origin = 'EWR' AND dest = 'IAH' AND time_hour >= '2013-03-01' \
+        "SELECT flight FROM flights WHERE origin = 'EWR' AND dest = 'IAH' AND time_hour >= '2013-03-01 05:00:00' \
          ORDER BY time_hour, carrier, flight LIMIT 5",
     );
     let flights: Vec<i64> = body["rows"]

@@ -158,6 +158,14 @@ pub enum SourceError {
         source_name: String,
         timeout: Duration,
     },
+    /// The server gave up on the query by a limit of its own (Cassandra's
+    /// `read_request_timeout`, say), before the run's timeout.
+    #[error("source `{source_name}`: the server timed the query out before the run's {timeout:?} timeout: {message}")]
+    ServerTimeout {
+        source_name: String,
+        timeout: Duration,
+        message: String,
+    },
     #[error("source `{source_name}` is unavailable: {message}")]
     Unavailable {
         source_name: String,

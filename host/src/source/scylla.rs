@@ -73,6 +73,11 @@ impl ScyllaSource {
                 source_name: self.name.clone(),
                 timeout,
             },
+            Failure::ServerTimeout => SourceError::ServerTimeout {
+                source_name: self.name.clone(),
+                timeout,
+                message: e.to_string(),
+            },
             Failure::Unavailable => self.unavailable(e),
             Failure::Query => self.error(e),
         }
@@ -278,8 +283,10 @@ impl Source for ScyllaSource {
 /// What a driver error means for a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Failure {
-    /// The server (a read timeout) or the driver (the request timeout) gave up waiting.
+    /// The run's timeout, which the driver enforces as the request timeout.
     Timeout,
+    /// The server's own limit (`read_request_timeout`, `range_request_timeout`).
+    ServerTimeout,
     /// No connection, a broken one, or a node that cannot serve now.
     Unavailable,
     /// The server refused the query, or its answer could not be read.
@@ -292,7 +299,7 @@ impl Failure {
             RequestAttemptError::DbError(
                 DbError::ReadTimeout { .. } | DbError::WriteTimeout { .. },
                 _,
-            ) => Failure::Timeout,
+            ) => Failure::ServerTimeout,
             RequestAttemptError::DbError(
                 DbError::Unavailable { .. }
                 | DbError::Overloaded
@@ -898,8 +905,9 @@ mod tests {
             bind(&Value::Text(uuid.into()), &ColumnType::Native(NativeType::Uuid)).unwrap(),
             Some(CqlValue::Uuid(uuid.parse().unwrap()))
         );
+        let random = "123e4567-e89b-42d3-a456-426614174000";
         assert!(
-            bind(&Value::Text(uuid.into()), &ColumnType::Native(NativeType::Timeuuid))
+            bind(&Value::Text(random.into()), &ColumnType::Native(NativeType::Timeuuid))
                 .unwrap_err()
                 .contains("version 1")
         );

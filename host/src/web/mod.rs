@@ -429,7 +429,9 @@ impl ApiError {
                 SourceError::WrongDialect { .. } => (StatusCode::BAD_REQUEST, "wrong_dialect"),
                 SourceError::Query { .. } => (StatusCode::BAD_REQUEST, "query_error"),
                 SourceError::NotReadOnly { .. } => (StatusCode::BAD_REQUEST, "not_read_only"),
-                SourceError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+                SourceError::Timeout { .. } | SourceError::ServerTimeout { .. } => {
+                    (StatusCode::GATEWAY_TIMEOUT, "timeout")
+                }
                 SourceError::Unavailable { .. } => {
                     (StatusCode::SERVICE_UNAVAILABLE, "source_unavailable")
                 }

@@ -113,7 +113,8 @@ impl FlightsBetween {
                 ),
                 params: text([origin, dest, &from, &to]),
             }),
-            // CQL cannot ORDER BY outside a partition; the rows come in token order.
+            // One partition, (origin, dest), whose rows come in its clustering order
+            // (time_hour, carrier, flight): the order the other backends sort by.
             Backend::Scylla => Query::Cql(Statement {
                 text: format!(
                     "SELECT {COLUMNS} FROM flights WHERE origin = ? AND dest = ? \

@@ -558,3 +558,47 @@ fn bench_measures_the_plugin_lifecycle() {
     assert!(text.contains("an empty transform call"), "{text}");
     assert!(text.contains("first run of a new script"), "{text}");
 }
+
+/// Compare mode takes one query for every source, or one per source in the same order.
+#[test]
+fn compare_mode_takes_one_query_per_source() {
+    let db = path(&demo_db()).to_owned();
+    let sqlite = format!("sqlite:{db}");
+    let out = quarry(&[
+        "run",
+        "--source",
+        "demo",
+        "--source",
+        &sqlite,
+        "--query",
+        "SELECT carrier FROM airlines ORDER BY carrier",
+        "--query",
+        "SELECT carrier FROM airlines ORDER BY carrier DESC",
+    ]);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "the orders differ: {text}");
+    assert!(
+        text.contains(&format!("demo and {sqlite} differ; first difference: row 1 column `carrier`: 9E vs YV")),
+        "{text}"
+    );
+    let out = quarry(&[
+        "run",
+        "--source",
+        "demo",
+        "--source",
+        &sqlite,
+        "--query",
+        "SELECT count(*) AS n FROM airlines",
+        "--query",
+        "SELECT 16 AS n",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("the outputs match"), "{}", stdout(&out));
+    refused(
+        &[
+            "run", "--source", "demo", "--source", &sqlite, "--source", "demo", "--query", "SELECT 1",
+            "--query", "SELECT 2",
+        ],
+        "--query was given 2 times for 3 sources: give it once for all, or once per --source in the same order",
+    );
+}

@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// transforms run when its result has the flights columns they read.
     #[arg(long)]
     pub query: Option<String>,
+    /// Run only these pipelines (comma-separated): `identity`, `map`, `filter`,
+    /// `aggregate`, `scripts` [default: all]; no plugin always runs, as the baseline.
+    /// Each example transform brings its native Rust baseline.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub pipelines: Vec<String>,
     /// Measure only these batch sizes (repeatable) [default: 256, 1024, 4096 and 16384].
     #[arg(long = "batch-size", value_name = "ROWS")]
     pub batch_sizes: Vec<usize>,
@@ -152,32 +157,42 @@ pub fn main(
     };
     let batches = bench.collect_batches(&args.source)?;
     let fields = batches.first().map(Batch::fields).unwrap_or_default();
-    let mut pipelines = vec![
-        Pipeline::native("no plugin", Native::None, 0),
-        Pipeline::plugin("identity plugin", &identity, "{}", 0),
-    ];
+    const KINDS: [&str; 5] = ["identity", "map", "filter", "aggregate", "scripts"];
+    if let Some(bad) = args.pipelines.iter().find(|p| !KINDS.contains(&p.as_str())) {
+        bail!("--pipelines: no pipeline `{bad}`; there are {}", KINDS.join(", "));
+    }
+    let wanted = |kind: &str| args.pipelines.is_empty() || args.pipelines.iter().any(|p| p == kind);
+    let mut pipelines = vec![Pipeline::native("no plugin", Native::None, 0)];
+    if wanted("identity") {
+        pipelines.push(Pipeline::plugin("identity plugin", &identity, "{}", 0));
+    }
     let missing: Vec<&str> = EXAMPLE_COLUMNS
         .into_iter()
         .filter(|name| !fields.iter().any(|f| f.name == *name))
         .collect();
     if missing.is_empty() {
         let examples = [
-            ("map (units)", "units", "{}", Native::Map),
+            ("map (units)", "units", "{}", Native::Map, "map"),
             (
                 "filter (delayed ≥ 45)",
                 "delayed",
                 FILTER_PARAMS,
                 Native::Filter,
+                "filter",
             ),
             (
                 "aggregate (delay-stats)",
                 "delay_stats",
                 "{}",
                 Native::Aggregate,
+                "aggregate",
             ),
         ];
         let runner = load("script_runner")?;
-        for (name, file, params, native) in examples {
+        for (name, file, params, native, kind) in examples {
+            if !wanted(kind) {
+                continue;
+            }
             let baseline = pipelines.len();
             pipelines.push(Pipeline::native(
                 &format!("{name}, native Rust"),
@@ -192,7 +207,12 @@ pub fn main(
             ));
             // The starter scripts that do the same, by rows and by columns, where there are.
             let stem = file.replace('_', "-");
-            for script_name in [stem.clone(), format!("{stem}-columns")] {
+            let scripts = if wanted("scripts") {
+                vec![stem.clone(), format!("{stem}-columns")]
+            } else {
+                Vec::new()
+            };
+            for script_name in scripts {
                 if let Some(text) = script::starter(&script_name) {
                     pipelines.push(Pipeline::plugin(
                         &format!("{name} script ({script_name}.js)"),

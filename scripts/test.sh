@@ -7,6 +7,7 @@
 # each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p target
 
 # A build from scratch gains nothing from incremental compilation, and its caches
 # take gigabytes of disk; CI builds from scratch.

@@ -47,7 +47,7 @@ fn servers() -> Option<&'static Servers> {
                 eprintln!("skipped: set QUARRY_TEST_POSTGRES_URL, QUARRY_TEST_CASSANDRA_URI and QUARRY_TEST_MONGODB_URI (scripts/test.sh does)");
                 return None;
             };
-            let config = repo_root().join("target/test-data/backends.toml");
+            let config = data_dir().join("backends.toml");
             std::fs::write(
                 &config,
                 format!(

@@ -103,6 +103,16 @@ fn cql(session: &Session, text: &str) {
         .unwrap_or_else(|e| panic!("{text}: {e}"));
 }
 
+fn scratch_keyspace(session: &Session) {
+    cql(
+        session,
+        &format!(
+            "CREATE KEYSPACE IF NOT EXISTS {SCRATCH} WITH replication = \
+             {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+        ),
+    );
+}
+
 fn count(session: &Session, table: &str) -> i64 {
     let mut statement =
         scylla::statement::unprepared::Statement::new(format!("SELECT count(*) FROM {table}"));
@@ -260,13 +270,7 @@ fn live_every_cql_type_maps_with_nulls() {
     let Some(node) = contact_point() else { return };
     let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
     let admin = session(&node);
-    cql(
-        &admin,
-        &format!(
-            "CREATE KEYSPACE IF NOT EXISTS {SCRATCH} WITH replication = \
-             {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
-        ),
-    );
+    scratch_keyspace(&admin);
     cql(&admin, &format!("DROP TABLE IF EXISTS {SCRATCH}.every_type"));
     cql(
         &admin,
@@ -371,13 +375,7 @@ fn live_parameters_bind_by_the_column_types() {
     let Some(node) = contact_point() else { return };
     let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
     let admin = session(&node);
-    cql(
-        &admin,
-        &format!(
-            "CREATE KEYSPACE IF NOT EXISTS {SCRATCH} WITH replication = \
-             {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
-        ),
-    );
+    scratch_keyspace(&admin);
     cql(&admin, &format!("DROP TABLE IF EXISTS {SCRATCH}.params"));
     cql(
         &admin,
@@ -487,47 +485,13 @@ fn live_a_full_table_streams_through_paging() {
     )
     .unwrap();
     let query = format!("SELECT {ALL_COLUMNS} FROM flights");
-    let (rows, peak) = cli_peak_memory(config.path(), "cassandra", &query, None);
-    assert_eq!(rows, 336_776);
-    let (rows, small_peak) = cli_peak_memory(config.path(), "cassandra", &query, Some(1000));
-    assert_eq!(rows, 1000);
-    eprintln!(
-        "peak memory: {} MiB over every flight, {} MiB over 1,000",
-        peak >> 20,
-        small_peak >> 20
-    );
-    assert!(
-        peak < small_peak + (64 << 20),
-        "{} MiB over every flight, {} MiB over 1,000",
-        peak >> 20,
-        small_peak >> 20
-    );
+    assert_streams_in_flat_memory(config.path(), "cassandra", &query, 336_776);
 }
 
 /// The command that controls the test server (`scripts/cassandra.sh`): `… stop`, `… start`,
-/// `… nodetool ARGS`. CI must have it; elsewhere the tests that need it are skipped.
+/// `… nodetool ARGS`.
 fn control() -> Option<String> {
-    match std::env::var("QUARRY_TEST_CASSANDRA_CONTROL") {
-        Ok(c) => Some(c),
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI must set QUARRY_TEST_CASSANDRA_CONTROL (scripts/test.sh does)")
-        }
-        Err(_) => {
-            eprintln!(
-                "skipped: set QUARRY_TEST_CASSANDRA_CONTROL to the command that controls the server (scripts/cassandra.sh)"
-            );
-            None
-        }
-    }
-}
-
-fn shell(control: &str, args: &str) {
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{control} {args} >&2"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "{control} {args} failed");
+    server_control("QUARRY_TEST_CASSANDRA_CONTROL")
 }
 
 /// A scan that reads every flight and keeps none, in one page: about a second of work.
@@ -573,10 +537,10 @@ fn live_a_query_the_server_times_out_is_a_timeout() {
     struct Restore<'a>(&'a str);
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
-            shell(self.0, "nodetool settimeout range 10000");
+            control_server(self.0, "nodetool settimeout range 10000");
         }
     }
-    shell(&control, "nodetool settimeout range 100");
+    control_server(&control, "nodetool settimeout range 100");
     let restore = Restore(&control);
     let request = RunRequest {
         timeout: Duration::from_secs(30),
@@ -611,7 +575,7 @@ fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
     let Some(control) = control() else { return };
     seed(&node);
     let sources = sources(&node);
-    let request = || RunRequest {
+    let slow = RunRequest {
         batch_rows: 500,
         ..on_cassandra(
             Some("hostile"),
@@ -619,13 +583,9 @@ fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
             Some(&format!("SELECT {ALL_COLUMNS} FROM flights")),
         )
     };
-    let stopper = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        shell(&control, "stop");
-        shell(&control, "start");
-    });
-    let (report, out) = run_with(runtime(), &sources, request());
+    let (report, out) = run_across_a_restart(&sources, &control, slow);
     let error = report.result.expect_err("the run cannot survive the stop");
+    eprintln!("the run's error: {error}");
     assert!(out.rows() > 0 && out.rows() < 336_776, "{} rows", out.rows());
     assert!(
         matches!(error, RunError::Source(SourceError::Unavailable { .. })),
@@ -635,25 +595,11 @@ fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
         error.to_string().starts_with("source `cassandra` is unavailable: "),
         "{error}"
     );
-    stopper.join().unwrap();
     // The server is back: the same sources run again, once the driver has reconnected.
-    let mut last = None;
-    for _ in 0..30 {
-        let (report, out) = run_with(
-            runtime(),
-            &sources,
-            on_cassandra(None, "{}", Some("SELECT name FROM airlines WHERE carrier = 'UA'")),
-        );
-        match report.result {
-            Ok(()) => {
-                assert_eq!(out.column("name"), [Owned::Text("United Air Lines Inc.".into())]);
-                return;
-            }
-            Err(e) => last = Some(e.to_string()),
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    panic!("no run worked within 30 s of the restart: {last:?}");
+    let out = first_success(&sources, || {
+        on_cassandra(None, "{}", Some("SELECT name FROM airlines WHERE carrier = 'UA'"))
+    });
+    assert_eq!(out.column("name"), [Owned::Text("United Air Lines Inc.".into())]);
 }
 
 /// ScyllaDB's shard-aware port (19042) routes each connection to one CPU core's shard;

@@ -480,21 +480,7 @@ fn live_a_full_collection_streams_through_the_cursor() {
     )
     .unwrap();
     let query = r#"{"collection": "flights", "projection": {"_id": 0}}"#;
-    let (rows, peak) = cli_peak_memory(config.path(), "mongo", query, None);
-    assert_eq!(rows, 336_776);
-    let (rows, small_peak) = cli_peak_memory(config.path(), "mongo", query, Some(1000));
-    assert_eq!(rows, 1000);
-    eprintln!(
-        "peak memory: {} MiB over every flight, {} MiB over 1,000",
-        peak >> 20,
-        small_peak >> 20
-    );
-    assert!(
-        peak < small_peak + (64 << 20),
-        "{} MiB over every flight, {} MiB over 1,000",
-        peak >> 20,
-        small_peak >> 20
-    );
+    assert_streams_in_flat_memory(config.path(), "mongo", query, 336_776);
 }
 
 /// A query past its `maxTimeMS` (the run's timeout) is stopped by the server, and
@@ -543,25 +529,10 @@ fn live_a_query_the_server_times_out_is_a_timeout() {
 fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
     let Some(uri) = live() else { return };
     let _server = SERVER.write().unwrap_or_else(|e| e.into_inner());
-    let control = match std::env::var("QUARRY_TEST_FERRETDB_CONTROL") {
-        Ok(c) => c,
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI must set QUARRY_TEST_FERRETDB_CONTROL (scripts/test.sh does)")
-        }
-        Err(_) => {
-            eprintln!("skipped: set QUARRY_TEST_FERRETDB_CONTROL to the command that stops (… stop) and starts the server");
-            return;
-        }
+    let Some(control) = server_control("QUARRY_TEST_FERRETDB_CONTROL") else {
+        return;
     };
     let sources = seed_full(&uri);
-    let shell = move |args: &str| {
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{control} {args} >&2"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "{control} {args} failed");
-    };
     let rt = runtime();
     let slow = RunRequest {
         source: "mongo".into(),
@@ -573,37 +544,17 @@ fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
             Some(r#"{"collection": "flights", "projection": {"_id": 0}}"#),
         )
     };
-    let stopper = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        shell("stop");
-        shell("start");
-    });
-    let (report, out) = run_with(rt, &sources, slow);
-    stopper.join().unwrap();
+    let (report, out) = run_across_a_restart(&sources, &control, slow);
     let error = report.result.expect_err("the run cannot survive the stop");
+    eprintln!("the run's error: {error}");
     assert!(out.rows() > 0 && out.rows() < 336_776, "{} rows", out.rows());
     assert!(
         matches!(error, RunError::Source(SourceError::Unavailable { .. })),
         "{error:?}"
     );
-    let mut last = None;
-    for _ in 0..30 {
-        let (report, out) = run_with(
-            rt,
-            &sources,
-            RunRequest {
-                source: "mongo".into(),
-                ..request(rt, None, "{}", Some(r#"{"collection": "flights", "limit": 2}"#))
-            },
-        );
-        match report.result {
-            Ok(()) => {
-                assert_eq!(out.rows(), 2);
-                return;
-            }
-            Err(e) => last = Some(e.to_string()),
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
-    panic!("no run worked within 30 s of the restart: {last:?}");
+    let out = first_success(&sources, || RunRequest {
+        source: "mongo".into(),
+        ..request(rt, None, "{}", Some(r#"{"collection": "flights", "limit": 2}"#))
+    });
+    assert_eq!(out.rows(), 2);
 }

@@ -359,3 +359,74 @@ pub fn cli_peak_memory(
     assert!(status.success(), "quarry run failed: {status}");
     (rows, peak.load(std::sync::atomic::Ordering::Relaxed))
 }
+
+/// Reading every row of `query` (`total` of them) through `quarry run` holds no more
+/// memory than reading its first thousand, give or take 64 MiB: the rows stream.
+pub fn assert_streams_in_flat_memory(config: &std::path::Path, source: &str, query: &str, total: usize) {
+    let (rows, peak) = cli_peak_memory(config, source, query, None);
+    assert_eq!(rows, total);
+    let (rows, small_peak) = cli_peak_memory(config, source, query, Some(1000));
+    assert_eq!(rows, 1000);
+    let report = format!(
+        "peak memory: {} MiB over every row, {} MiB over 1,000",
+        peak >> 20,
+        small_peak >> 20
+    );
+    eprintln!("{report}");
+    assert!(peak < small_peak + (64 << 20), "{report}");
+}
+
+/// The command that controls a test server (`scripts/cassandra.sh`, `scripts/ferretdb.sh`),
+/// from the environment variable `var`: `COMMAND stop`, `COMMAND start`, …. CI must set it;
+/// elsewhere a test without it says it was skipped.
+pub fn server_control(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(c) => Some(c),
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI must set {var} (scripts/test.sh does)")
+        }
+        Err(_) => {
+            eprintln!("skipped: set {var} to the command that controls the server (`… stop`, `… start`)");
+            None
+        }
+    }
+}
+
+/// Runs `control args`, its output on stderr, and expects success.
+pub fn control_server(control: &str, args: &str) {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{control} {args} >&2"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{control} {args} failed");
+}
+
+/// Runs `slow` (a run that reads for many seconds) while the server is stopped 1.5 s in,
+/// then started again; returns when both are done.
+pub fn run_across_a_restart(sources: &Sources, control: &str, slow: RunRequest) -> (RunReport, Collect) {
+    let control = control.to_owned();
+    let restarter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        control_server(&control, "stop");
+        control_server(&control, "start");
+    });
+    let result = run_with(runtime(), sources, slow);
+    restarter.join().unwrap();
+    result
+}
+
+/// The output of the first run of `request()` that works, trying for 30 s: a driver may take
+/// a few seconds to reconnect to a server that has just come back.
+pub fn first_success(sources: &Sources, request: impl Fn() -> RunRequest) -> Collect {
+    let mut last = None;
+    for _ in 0..30 {
+        let (report, out) = run_with(runtime(), sources, request());
+        match report.result {
+            Ok(()) => return out,
+            Err(e) => last = Some(e.to_string()),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    panic!("no run worked within 30 s of the restart: {last:?}");
+}

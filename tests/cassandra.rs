@@ -32,18 +32,10 @@ const SCRATCH: &str = "quarry_test";
 static SERVER: RwLock<()> = RwLock::new(());
 
 fn contact_point() -> Option<String> {
-    let uri = std::env::var("QUARRY_TEST_CASSANDRA_URI")
-        .or_else(|_| std::env::var("QUARRY_TEST_SCYLLA_URI"))
-        .ok();
-    if uri.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI must run the CQL tests: scripts/test.sh starts Cassandra and sets QUARRY_TEST_CASSANDRA_URI");
-        }
-        eprintln!(
-            "skipped: set QUARRY_TEST_CASSANDRA_URI (host:port; scripts/cassandra.sh prints it) to run the live CQL tests"
-        );
-    }
-    uri
+    live_server(
+        &["QUARRY_TEST_CASSANDRA_URI", "QUARRY_TEST_SCYLLA_URI"],
+        "a CQL server's host:port (scripts/cassandra.sh prints one)",
+    )
 }
 
 fn source(node: &str, keyspace: &str) -> ScyllaSource {

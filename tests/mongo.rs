@@ -38,16 +38,10 @@ fn emulator() -> Option<String> {
 }
 
 fn live() -> Option<String> {
-    let uri = std::env::var("QUARRY_TEST_MONGODB_URI").ok();
-    if uri.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI must set QUARRY_TEST_MONGODB_URI (scripts/test.sh starts FerretDB)");
-        }
-        eprintln!(
-            "skipped: set QUARRY_TEST_MONGODB_URI to run the live MongoDB tests (scripts/ferretdb.sh prints one)"
-        );
-    }
-    uri
+    live_server(
+        &["QUARRY_TEST_MONGODB_URI"],
+        "a MongoDB-wire server's URI (scripts/ferretdb.sh prints one)",
+    )
 }
 
 /// The live tests take this for reading; the one that stops the server for writing.

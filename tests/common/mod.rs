@@ -376,20 +376,24 @@ pub fn assert_streams_in_flat_memory(config: &std::path::Path, source: &str, que
     assert!(peak < small_peak + (64 << 20), "{report}");
 }
 
-/// The command that controls a test server (`scripts/cassandra.sh`, `scripts/ferretdb.sh`),
-/// from the environment variable `var`: `COMMAND stop`, `COMMAND start`, …. CI must set it;
-/// elsewhere a test without it says it was skipped.
-pub fn server_control(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(c) => Some(c),
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI must set {var} (scripts/test.sh does)")
-        }
-        Err(_) => {
-            eprintln!("skipped: set {var} to the command that controls the server (`… stop`, `… start`)");
-            None
-        }
+/// The value of the first of `vars` that is set: the address of a live test server
+/// (`scripts/test.sh` starts each and sets its variables). CI must have one; elsewhere a
+/// test without it says it was skipped, and why, from `hint`.
+pub fn live_server(vars: &[&str], hint: &str) -> Option<String> {
+    if let Some(value) = vars.iter().find_map(|v| std::env::var(v).ok()) {
+        return Some(value);
     }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI must set {} (scripts/test.sh does): {hint}", vars.join(" or "));
+    }
+    eprintln!("skipped: set {} to run this test: {hint}", vars.join(" or "));
+    None
+}
+
+/// The command that controls a test server (`scripts/cassandra.sh`, `scripts/ferretdb.sh`),
+/// from the environment variable `var`: `COMMAND stop`, `COMMAND start`, ….
+pub fn server_control(var: &str) -> Option<String> {
+    live_server(&[var], "the command that controls the server (`… stop`, `… start`)")
 }
 
 /// Runs `control args`, its output on stderr, and expects success.

@@ -2,8 +2,8 @@
 //!
 //! One session per source, opened on first use. Only a single `SELECT` may run: anything
 //! else is refused before it is sent. Statements are prepared once and cached; parameters
-//! are bound by the prepared statement's types; results are paged with the page size set
-//! to the run's batch size, and each page becomes a batch as it arrives.
+//! are bound by the prepared statement's types; results are read in pages of at least
+//! [`MIN_PAGE_ROWS`], and rows become batches of the run's size as they arrive.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

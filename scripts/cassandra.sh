@@ -21,17 +21,10 @@ port=9042
 pidfile=$dir/cassandra.pid
 log=$dir/cassandra.log
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+. scripts/pidfile.sh
 
 if [ "${1:-}" = stop ]; then
-    if running; then
-        pid=$(cat "$pidfile")
-        kill "$pid"
-        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-        kill -9 "$pid" 2>/dev/null || true
-        echo "stopped Cassandra (pid $pid)" >&2
-    fi
-    rm -f "$pidfile"
+    stop_server "$pidfile" Cassandra 30
     exit 0
 fi
 
@@ -86,7 +79,7 @@ probe() {
 }
 
 mkdir -p "$dir"
-if running && probe; then
+if running "$pidfile" && probe; then
     echo "Cassandra is already running (pid $(cat "$pidfile"))" >&2
     echo "127.0.0.1:$port"
     exit 0
@@ -181,7 +174,7 @@ echo $! > "$pidfile"
 
 # Ready when a query answers (about a minute on 2 busy cores; up to 4 allowed).
 for i in $(seq 1 240); do
-    if ! running; then
+    if ! running "$pidfile"; then
         echo "Cassandra exited while starting; the end of $log:" >&2
         tail -30 "$log" >&2
         exit 1

@@ -18,23 +18,16 @@ pidfile=$dir/ferretdb.pid
 log=$dir/ferretdb.log
 uri="mongodb://127.0.0.1:$port/?directConnection=true"
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+. scripts/pidfile.sh
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
 if [ "${1:-}" = stop ]; then
-    if running; then
-        pid=$(cat "$pidfile")
-        kill "$pid"
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        kill -9 "$pid" 2>/dev/null || true
-        echo "stopped FerretDB (pid $pid)" >&2
-    fi
-    rm -f "$pidfile"
+    stop_server "$pidfile" FerretDB 10
     exit 0
 fi
 
 mkdir -p "$dir"
-if running && answers; then
+if running "$pidfile" && answers; then
     echo "FerretDB is already running (pid $(cat "$pidfile"))" >&2
     echo "$uri"
     exit 0
@@ -67,7 +60,7 @@ nohup "$dir/bin/ferretdb" \
 echo $! > "$pidfile"
 
 for _ in $(seq 1 100); do
-    if ! running; then
+    if ! running "$pidfile"; then
         echo "FerretDB exited while starting; the end of $log:" >&2
         tail -20 "$log" >&2
         exit 1

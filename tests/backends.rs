@@ -94,12 +94,22 @@ fn compare(
 ) -> usize {
     let plugin = plugin.to_str().unwrap();
     // FerretDB needs a minute for a query on every flight.
-    let mut args = vec!["run", "--plugin", plugin, "--params", params, "--timeout", "600"];
+    let mut args = vec![
+        "run",
+        "--plugin",
+        plugin,
+        "--params",
+        params,
+        "--timeout",
+        "600",
+    ];
     for source in ["demo"].iter().chain(&others) {
         args.extend(["--source", source]);
     }
     if let Some([sql, cql, mongo]) = queries {
-        args.extend(["--query", sql, "--query", sql, "--query", cql, "--query", mongo]);
+        args.extend([
+            "--query", sql, "--query", sql, "--query", cql, "--query", mongo,
+        ]);
     }
     let out = quarry(&servers.config, &args);
     let stdout = text(&out.stdout);
@@ -117,7 +127,12 @@ fn compare(
     }
     eprintln!("{plugin} {params}:\n{stdout}");
     let demo_line = stdout.lines().find(|l| l.starts_with("demo: ")).unwrap();
-    demo_line["demo: ".len()..].split(' ').next().unwrap().parse().unwrap()
+    demo_line["demo: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// Every JFK→LAX flight of the first week of January, in the same order everywhere: SQL
@@ -138,8 +153,15 @@ const EVERY_SERVER: [&str; 3] = ["postgres", "cassandra", "ferretdb"];
 const WITH_THE_SAMPLE: [&str; 3] = ["postgres", "cassandra", "ferretdb_sample"];
 
 fn built(dir: &str, name: &str) -> PathBuf {
-    let path = repo_root().join("target").join(dir).join(format!("{name}.wasm"));
-    assert!(path.is_file(), "{} is missing: scripts/test.sh builds it", path.display());
+    let path = repo_root()
+        .join("target")
+        .join(dir)
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: scripts/test.sh builds it",
+        path.display()
+    );
     path
 }
 
@@ -147,7 +169,13 @@ fn built(dir: &str, name: &str) -> PathBuf {
 fn flights_between_answers_in_new_york_days_on_every_backend() {
     let Some(servers) = servers() else { return };
     let params = r#"{"origin": "JFK", "dest": "LAX", "from": "2013-03-01", "to": "2013-03-07"}"#;
-    let rows = compare(servers, EVERY_SERVER, &plugin_path("flights_between"), params, None);
+    let rows = compare(
+        servers,
+        EVERY_SERVER,
+        &plugin_path("flights_between"),
+        params,
+        None,
+    );
     // New York's own days: the flights' year, month and day, not UTC's.
     let expected: Vec<Vec<i64>> = sql(
         "SELECT count(*) FROM flights WHERE origin = 'JFK' AND dest = 'LAX' \
@@ -175,10 +203,22 @@ fn every_rust_example_gives_the_demo_answer_on_every_backend() {
         ("units", "{}"),
         ("delayed", "{}"),
         ("delay_stats", "{}"),
-        ("delay_stats", r#"{"column": "dep_delay", "group_by": "hour"}"#),
-        ("mask", r#"{"columns": ["tailnum", "carrier"], "mode": "hash"}"#),
+        (
+            "delay_stats",
+            r#"{"column": "dep_delay", "group_by": "hour"}"#,
+        ),
+        (
+            "mask",
+            r#"{"columns": ["tailnum", "carrier"], "mode": "hash"}"#,
+        ),
     ] {
-        let rows = compare(servers, WITH_THE_SAMPLE, &plugin_path(plugin), params, queries);
+        let rows = compare(
+            servers,
+            WITH_THE_SAMPLE,
+            &plugin_path(plugin),
+            params,
+            queries,
+        );
         assert!(rows > 0, "{plugin}");
     }
 }

@@ -39,7 +39,11 @@ fn contact_point() -> Option<String> {
 }
 
 fn source(node: &str, keyspace: &str) -> ScyllaSource {
-    ScyllaSource::new("cassandra", vec![node.to_owned()], Some(keyspace.to_owned()))
+    ScyllaSource::new(
+        "cassandra",
+        vec![node.to_owned()],
+        Some(keyspace.to_owned()),
+    )
 }
 
 /// Loads every demo table into [`KEYSPACE`] with `quarry seed`, once per test process (a
@@ -112,7 +116,12 @@ fn count(session: &Session, table: &str) -> i64 {
     let result = tokio()
         .block_on(session.query_unpaged(statement, &[]))
         .unwrap();
-    result.into_rows_result().unwrap().single_row::<(i64,)>().unwrap().0
+    result
+        .into_rows_result()
+        .unwrap()
+        .single_row::<(i64,)>()
+        .unwrap()
+        .0
 }
 
 /// The names of the tables, functions and keyspaces that exist (but the scratch keyspace's):
@@ -120,10 +129,22 @@ fn count(session: &Session, table: &str) -> i64 {
 fn schema(session: &Session) -> Vec<String> {
     let mut names = Vec::new();
     for (what, query) in [
-        ("keyspace", "SELECT keyspace_name FROM system_schema.keyspaces"),
-        ("table", "SELECT keyspace_name, table_name FROM system_schema.tables"),
-        ("function", "SELECT keyspace_name, function_name FROM system_schema.functions"),
-        ("index", "SELECT keyspace_name, index_name FROM system_schema.indexes"),
+        (
+            "keyspace",
+            "SELECT keyspace_name FROM system_schema.keyspaces",
+        ),
+        (
+            "table",
+            "SELECT keyspace_name, table_name FROM system_schema.tables",
+        ),
+        (
+            "function",
+            "SELECT keyspace_name, function_name FROM system_schema.functions",
+        ),
+        (
+            "index",
+            "SELECT keyspace_name, index_name FROM system_schema.indexes",
+        ),
     ] {
         let result = tokio().block_on(session.query_unpaged(query, &[])).unwrap();
         let rows = result.into_rows_result().unwrap();
@@ -172,10 +193,16 @@ fn live_select_matches_the_demo_in_batch_sized_pages() {
         )),
     );
     assert_eq!(out.rows(), 11_262, "every JFK→LAX flight");
-    assert!(out.batches.iter().all(|b| b.num_rows <= 100), "pages are batch-sized");
+    assert!(
+        out.batches.iter().all(|b| b.num_rows <= 100),
+        "pages are batch-sized"
+    );
     assert_eq!(first_difference(&demo, &out), None);
     let types: Vec<DataType> = out.fields.iter().map(|f| f.data_type).collect();
-    assert_eq!(types, demo.fields.iter().map(|f| f.data_type).collect::<Vec<_>>());
+    assert_eq!(
+        types,
+        demo.fields.iter().map(|f| f.data_type).collect::<Vec<_>>()
+    );
 }
 
 /// Every statement that could change data or schema is refused before it reaches the
@@ -227,15 +254,26 @@ fn live_hostile_cql_is_refused_and_the_data_is_unchanged() {
             report.result
         );
     }
-    assert_eq!(schema(&admin), before, "no table, keyspace, function or index changed");
+    assert_eq!(
+        schema(&admin),
+        before,
+        "no table, keyspace, function or index changed"
+    );
     assert_eq!(count(&admin, "nycflights13.airlines"), airlines);
     let (report, out) = run_with(
         rt,
         &sources(&node),
-        on_cassandra(None, "{}", Some("SELECT carrier, name FROM airlines WHERE carrier = 'AA'")),
+        on_cassandra(
+            None,
+            "{}",
+            Some("SELECT carrier, name FROM airlines WHERE carrier = 'AA'"),
+        ),
     );
     report.result.unwrap();
-    assert_eq!(out.column("name"), [Owned::Text("American Airlines Inc.".into())]);
+    assert_eq!(
+        out.column("name"),
+        [Owned::Text("American Airlines Inc.".into())]
+    );
 }
 
 #[test]
@@ -263,7 +301,10 @@ fn live_every_cql_type_maps_with_nulls() {
     let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
     let admin = session(&node);
     scratch_keyspace(&admin);
-    cql(&admin, &format!("DROP TABLE IF EXISTS {SCRATCH}.every_type"));
+    cql(
+        &admin,
+        &format!("DROP TABLE IF EXISTS {SCRATCH}.every_type"),
+    );
     cql(
         &admin,
         &format!("CREATE TYPE IF NOT EXISTS {SCRATCH}.address (city text, zip int)"),
@@ -295,14 +336,21 @@ fn live_every_cql_type_maps_with_nulls() {
              (7, 'seven'), {{city: 'NYC', zip: null}}, [1.0, 2.5, -3.0])"
         ),
     );
-    cql(&admin, &format!("INSERT INTO {SCRATCH}.every_type (k) VALUES (2)"));
+    cql(
+        &admin,
+        &format!("INSERT INTO {SCRATCH}.every_type (k) VALUES (2)"),
+    );
 
     let mut sources = Sources::with_demo(data_dir());
     sources.insert(Arc::new(source(&node, SCRATCH)), SourceSettings::default());
     let (report, out) = run_with(
         runtime(),
         &sources,
-        on_cassandra(None, "{}", Some("SELECT * FROM every_type WHERE k IN (1, 2)")),
+        on_cassandra(
+            None,
+            "{}",
+            Some("SELECT * FROM every_type WHERE k IN (1, 2)"),
+        ),
     );
     report.result.unwrap();
     assert_eq!(out.rows(), 2);
@@ -312,7 +360,11 @@ fn live_every_cql_type_maps_with_nulls() {
         ("a_blob", DataType::Bytes, Owned::Bytes(vec![0xca, 0xfe])),
         ("a_boolean", DataType::Boolean, Owned::Bool(true)),
         ("a_date", DataType::Date, Owned::Int(15_765)),
-        ("a_decimal", DataType::Decimal, Owned::Text("-12.340".into())),
+        (
+            "a_decimal",
+            DataType::Decimal,
+            Owned::Text("-12.340".into()),
+        ),
         ("a_double", DataType::Float64, Owned::Float(2.5)),
         ("a_duration", DataType::Text, Owned::Text("P1M2DT3S".into())),
         ("a_float", DataType::Float64, Owned::Float(1.5)),
@@ -320,8 +372,16 @@ fn live_every_cql_type_maps_with_nulls() {
         ("a_int", DataType::Int64, Owned::Int(-2_147_483_648)),
         ("a_smallint", DataType::Int64, Owned::Int(-32_768)),
         ("a_text", DataType::Text, Owned::Text("näïve ✈".into())),
-        ("a_time", DataType::Text, Owned::Text("13:45:01.500000000".into())),
-        ("a_timestamp", DataType::Timestamp, Owned::Int(1_357_034_400_123_000)),
+        (
+            "a_time",
+            DataType::Text,
+            Owned::Text("13:45:01.500000000".into()),
+        ),
+        (
+            "a_timestamp",
+            DataType::Timestamp,
+            Owned::Int(1_357_034_400_123_000),
+        ),
         (
             "a_timeuuid",
             DataType::Uuid,
@@ -334,17 +394,41 @@ fn live_every_cql_type_maps_with_nulls() {
             Owned::Text("123e4567-e89b-12d3-a456-426614174000".into()),
         ),
         ("a_varchar", DataType::Text, Owned::Text("v".into())),
-        ("a_varint", DataType::Decimal, Owned::Text("18446744073709551616".into())),
+        (
+            "a_varint",
+            DataType::Decimal,
+            Owned::Text("18446744073709551616".into()),
+        ),
         ("a_list", DataType::Json, Owned::Text("[1,2]".into())),
         ("a_set", DataType::Json, Owned::Text(r#"["a","b"]"#.into())),
         ("a_map", DataType::Json, Owned::Text(r#"{"x":1}"#.into())),
-        ("a_int_map", DataType::Json, Owned::Text(r#"[[2,"two"]]"#.into())),
-        ("a_tuple", DataType::Json, Owned::Text(r#"[7,"seven"]"#.into())),
-        ("a_udt", DataType::Json, Owned::Text(r#"{"city":"NYC","zip":null}"#.into())),
-        ("a_vector", DataType::Json, Owned::Text("[1.0,2.5,-3.0]".into())),
+        (
+            "a_int_map",
+            DataType::Json,
+            Owned::Text(r#"[[2,"two"]]"#.into()),
+        ),
+        (
+            "a_tuple",
+            DataType::Json,
+            Owned::Text(r#"[7,"seven"]"#.into()),
+        ),
+        (
+            "a_udt",
+            DataType::Json,
+            Owned::Text(r#"{"city":"NYC","zip":null}"#.into()),
+        ),
+        (
+            "a_vector",
+            DataType::Json,
+            Owned::Text("[1.0,2.5,-3.0]".into()),
+        ),
     ];
     let ks: Vec<Owned> = out.column("k");
-    let (full, empty) = if ks[0] == Owned::Int(1) { (0, 1) } else { (1, 0) };
+    let (full, empty) = if ks[0] == Owned::Int(1) {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
     let mut wrong = Vec::new();
     for (name, data_type, value) in expected {
         let field = out.fields.iter().find(|f| f.name == *name).unwrap();
@@ -503,15 +587,25 @@ fn live_a_query_past_the_runs_timeout_is_a_timeout() {
     };
     let (report, _) = run_with(runtime(), &sources(&node), request);
     match report.result {
-        Err(RunError::Source(SourceError::Timeout { source_name, timeout })) => {
-            assert_eq!((source_name.as_str(), timeout), ("cassandra", Duration::from_millis(100)))
+        Err(RunError::Source(SourceError::Timeout {
+            source_name,
+            timeout,
+        })) => {
+            assert_eq!(
+                (source_name.as_str(), timeout),
+                ("cassandra", Duration::from_millis(100))
+            )
         }
         other => panic!("{other:?}"),
     }
     let (report, out) = run_with(
         runtime(),
         &sources(&node),
-        on_cassandra(None, "{}", Some("SELECT name FROM airlines WHERE carrier = 'UA'")),
+        on_cassandra(
+            None,
+            "{}",
+            Some("SELECT name FROM airlines WHERE carrier = 'UA'"),
+        ),
     );
     report.result.unwrap();
     assert_eq!(out.rows(), 1);
@@ -578,20 +672,33 @@ fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
     let (report, out) = run_across_a_restart(&sources, &control, slow);
     let error = report.result.expect_err("the run cannot survive the stop");
     eprintln!("the run's error: {error}");
-    assert!(out.rows() > 0 && out.rows() < 336_776, "{} rows", out.rows());
+    assert!(
+        out.rows() > 0 && out.rows() < 336_776,
+        "{} rows",
+        out.rows()
+    );
     assert!(
         matches!(error, RunError::Source(SourceError::Unavailable { .. })),
         "{error:?}"
     );
     assert!(
-        error.to_string().starts_with("source `cassandra` is unavailable: "),
+        error
+            .to_string()
+            .starts_with("source `cassandra` is unavailable: "),
         "{error}"
     );
     // The server is back: the same sources run again, once the driver has reconnected.
     let out = first_success(&sources, || {
-        on_cassandra(None, "{}", Some("SELECT name FROM airlines WHERE carrier = 'UA'"))
+        on_cassandra(
+            None,
+            "{}",
+            Some("SELECT name FROM airlines WHERE carrier = 'UA'"),
+        )
     });
-    assert_eq!(out.column("name"), [Owned::Text("United Air Lines Inc.".into())]);
+    assert_eq!(
+        out.column("name"),
+        [Owned::Text("United Air Lines Inc.".into())]
+    );
 }
 
 /// ScyllaDB's shard-aware port (19042) routes each connection to one CPU core's shard;

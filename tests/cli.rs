@@ -578,7 +578,9 @@ fn compare_mode_takes_one_query_per_source() {
     let text = stdout(&out);
     assert!(!out.status.success(), "the orders differ: {text}");
     assert!(
-        text.contains(&format!("demo and {sqlite} differ; first difference: row 1 column `carrier`: 9E vs YV")),
+        text.contains(&format!(
+            "demo and {sqlite} differ; first difference: row 1 column `carrier`: 9E vs YV"
+        )),
         "{text}"
     );
     let out = quarry(&[
@@ -593,11 +595,15 @@ fn compare_mode_takes_one_query_per_source() {
         "SELECT 16 AS n",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("the outputs match"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the outputs match"),
+        "{}",
+        stdout(&out)
+    );
     refused(
         &[
-            "run", "--source", "demo", "--source", &sqlite, "--source", "demo", "--query", "SELECT 1",
-            "--query", "SELECT 2",
+            "run", "--source", "demo", "--source", &sqlite, "--source", "demo", "--query",
+            "SELECT 1", "--query", "SELECT 2",
         ],
         "--query was given 2 times for 3 sources: give it once for all, or once per --source in the same order",
     );

@@ -159,7 +159,9 @@ fn plugin_query_matches_the_demo(uri: &str) {
     let expected: Vec<Vec<i64>> = sql(&format!(
         "SELECT flight FROM ({}) ORDER BY time_hour, carrier, flight",
         // New York's days, the flights' own year, month and day.
-        demo_subset("origin = 'EWR' AND dest = 'ORD' AND year = 2013 AND month = 1 AND day BETWEEN 2 AND 4")
+        demo_subset(
+            "origin = 'EWR' AND dest = 'ORD' AND year = 2013 AND month = 1 AND day BETWEEN 2 AND 4"
+        )
     ));
     assert!(!expected.is_empty());
     let got: Vec<i64> = out
@@ -211,7 +213,10 @@ fn writes_are_refused_before_they_are_sent(uri: &str) {
     }
     let after = state();
     assert!(!after.0.iter().any(|n| n == "stolen"), "{:?}", after.0);
-    assert_eq!(after, before, "no collection added or dropped, no flight changed");
+    assert_eq!(
+        after, before,
+        "no collection added or dropped, no flight changed"
+    );
 }
 
 /// A field that first appears in a later batch becomes a new column; the rows before it
@@ -415,7 +420,9 @@ fn live_every_bson_type_maps_with_nulls() {
     }
     tokio().block_on(async {
         let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
-        let types = client.database(DATABASE).collection::<bson::Document>("every_type");
+        let types = client
+            .database(DATABASE)
+            .collection::<bson::Document>("every_type");
         let _ = types.drop().await;
         types.insert_many([full, empty]).await.unwrap();
     });
@@ -427,16 +434,32 @@ fn live_every_bson_type_maps_with_nulls() {
     let expected: &[(&str, DataType, Owned)] = &[
         ("f_double", DataType::Float64, Owned::Float(2.5)),
         ("f_string", DataType::Text, Owned::Text("näïve ✈".into())),
-        ("f_document", DataType::Json, Owned::Text(r#"{"a":1,"b":"x"}"#.into())),
+        (
+            "f_document",
+            DataType::Json,
+            Owned::Text(r#"{"a":1,"b":"x"}"#.into()),
+        ),
         ("f_array", DataType::Json, Owned::Text(r#"[1,"x"]"#.into())),
         ("f_binary", DataType::Bytes, Owned::Bytes(vec![0xca, 0xfe])),
-        ("f_object_id", DataType::Text, Owned::Text("5f0c8a3e9d3b2a1c4e5f6a7b".into())),
+        (
+            "f_object_id",
+            DataType::Text,
+            Owned::Text("5f0c8a3e9d3b2a1c4e5f6a7b".into()),
+        ),
         ("f_bool", DataType::Boolean, Owned::Bool(true)),
-        ("f_date", DataType::Timestamp, Owned::Int(1_357_034_400_123_000)),
+        (
+            "f_date",
+            DataType::Timestamp,
+            Owned::Int(1_357_034_400_123_000),
+        ),
         ("f_null", DataType::Text, Owned::Null),
         ("f_int32", DataType::Int64, Owned::Int(i64::from(i32::MIN))),
         ("f_int64", DataType::Int64, Owned::Int(i64::MIN)),
-        ("f_timestamp", DataType::Json, Owned::Text(r#"{"$timestamp":{"t":1,"i":2}}"#.into())),
+        (
+            "f_timestamp",
+            DataType::Json,
+            Owned::Text(r#"{"$timestamp":{"t":1,"i":2}}"#.into()),
+        ),
         (
             "f_regex",
             DataType::Json,
@@ -495,7 +518,9 @@ fn live_a_query_the_server_times_out_is_a_timeout() {
             rt,
             None,
             "{}",
-            Some(r#"{"collection": "flights", "filter": {"tailnum": {"$regex": "^nothing"}, "dep_delay": {"$gt": 100000}}}"#),
+            Some(
+                r#"{"collection": "flights", "filter": {"tailnum": {"$regex": "^nothing"}, "dep_delay": {"$gt": 100000}}}"#,
+            ),
         )
     };
     let (report, _) = run_with(rt, &sources, slow);
@@ -510,7 +535,12 @@ fn live_a_query_the_server_times_out_is_a_timeout() {
         &sources,
         RunRequest {
             source: "mongo".into(),
-            ..request(rt, None, "{}", Some(r#"{"collection": "flights", "limit": 3}"#))
+            ..request(
+                rt,
+                None,
+                "{}",
+                Some(r#"{"collection": "flights", "limit": 3}"#),
+            )
         },
     );
     report.result.unwrap();
@@ -541,14 +571,23 @@ fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
     let (report, out) = run_across_a_restart(&sources, &control, slow);
     let error = report.result.expect_err("the run cannot survive the stop");
     eprintln!("the run's error: {error}");
-    assert!(out.rows() > 0 && out.rows() < 336_776, "{} rows", out.rows());
+    assert!(
+        out.rows() > 0 && out.rows() < 336_776,
+        "{} rows",
+        out.rows()
+    );
     assert!(
         matches!(error, RunError::Source(SourceError::Unavailable { .. })),
         "{error:?}"
     );
     let out = first_success(&sources, || RunRequest {
         source: "mongo".into(),
-        ..request(rt, None, "{}", Some(r#"{"collection": "flights", "limit": 2}"#))
+        ..request(
+            rt,
+            None,
+            "{}",
+            Some(r#"{"collection": "flights", "limit": 2}"#),
+        )
     });
     assert_eq!(out.rows(), 2);
 }

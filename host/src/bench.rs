@@ -159,7 +159,10 @@ pub fn main(
     let fields = batches.first().map(Batch::fields).unwrap_or_default();
     const KINDS: [&str; 5] = ["identity", "map", "filter", "aggregate", "scripts"];
     if let Some(bad) = args.pipelines.iter().find(|p| !KINDS.contains(&p.as_str())) {
-        bail!("--pipelines: no pipeline `{bad}`; there are {}", KINDS.join(", "));
+        bail!(
+            "--pipelines: no pipeline `{bad}`; there are {}",
+            KINDS.join(", ")
+        );
     }
     let wanted = |kind: &str| args.pipelines.is_empty() || args.pipelines.iter().any(|p| p == kind);
     let mut pipelines = vec![Pipeline::native("no plugin", Native::None, 0)];
@@ -250,7 +253,9 @@ pub fn main(
     let series = bench.matrix(&args.source, args.rounds, &pipelines, input_bytes)?;
     if let Some(python) = &args.clients {
         if args.query.is_some() {
-            println!("The client loops read the whole `flights` table: they are left out with --query.\n");
+            println!(
+                "The client loops read the whole `flights` table: they are left out with --query.\n"
+            );
         } else {
             client_loops(&bench, config, &args.source, python, args.rounds)?;
         }
@@ -379,13 +384,19 @@ fn client_loops(
                 .as_ref()
                 .and_then(|c| c.first().cloned())
                 .ok_or_else(|| needs("contact_points"))?,
-            format!("{}.flights", s.keyspace.as_deref().ok_or_else(|| needs("keyspace"))?),
+            format!(
+                "{}.flights",
+                s.keyspace.as_deref().ok_or_else(|| needs("keyspace"))?
+            ),
         ),
         BackendName::Mongo => (
             "pymongo find()",
             "mongo",
             s.url.clone().ok_or_else(|| needs("url"))?,
-            format!("{}.flights", s.database.as_deref().ok_or_else(|| needs("database"))?),
+            format!(
+                "{}.flights",
+                s.database.as_deref().ok_or_else(|| needs("database"))?
+            ),
         ),
         BackendName::Sqlite => {
             println!("No client loop for `{source}`, a SQLite file.\n");
@@ -393,7 +404,10 @@ fn client_loops(
         }
     };
     let script = tempfile::Builder::new().suffix(".py").tempfile()?;
-    std::fs::write(script.path(), include_str!("../../benches/clients/read_all.py"))?;
+    std::fs::write(
+        script.path(),
+        include_str!("../../benches/clients/read_all.py"),
+    )?;
     println!(
         "Every flight on `{source}`: Quarry with no plugin (batch 1,024) against the {client} loop\nin Python ({}), interleaved, median of {rounds} rounds:",
         python.display()
@@ -445,8 +459,18 @@ fn client_loops(
     let (quarry, client_t) = (median(&mut quarry_times), median(&mut client_times));
     let rate = |t: Duration| quarry_rows as f64 / t.as_secs_f64();
     println!("{:<48} {:>10} {:>12}", "reader", "median", "rows/s");
-    println!("{:<48} {:>8.1}ms {:>12.0}", "Quarry, no plugin", ms(quarry), rate(quarry));
-    println!("{:<48} {:>8.1}ms {:>12.0}", format!("Python, {client}"), ms(client_t), rate(client_t));
+    println!(
+        "{:<48} {:>8.1}ms {:>12.0}",
+        "Quarry, no plugin",
+        ms(quarry),
+        rate(quarry)
+    );
+    println!(
+        "{:<48} {:>8.1}ms {:>12.0}",
+        format!("Python, {client}"),
+        ms(client_t),
+        rate(client_t)
+    );
     let ratio = client_t.as_secs_f64() / quarry.as_secs_f64();
     println!(
         "Quarry reads {quarry_rows} rows at {ratio:.1}× the rate of the Python loop (target ≥ 5×: {})\n",

@@ -325,7 +325,9 @@ pub fn cli_peak_memory(
         .arg(config)
         .arg("--data-dir")
         .arg(data_dir())
-        .args(["run", "--source", source, "--query", query, "--format", "ndjson"])
+        .args([
+            "run", "--source", source, "--query", query, "--format", "ndjson",
+        ])
         .stdout(std::process::Stdio::piped());
     if let Some(n) = limit {
         command.args(["--limit", &n.to_string()]);
@@ -362,7 +364,12 @@ pub fn cli_peak_memory(
 
 /// Reading every row of `query` (`total` of them) through `quarry run` holds no more
 /// memory than reading its first thousand, give or take 64 MiB: the rows stream.
-pub fn assert_streams_in_flat_memory(config: &std::path::Path, source: &str, query: &str, total: usize) {
+pub fn assert_streams_in_flat_memory(
+    config: &std::path::Path,
+    source: &str,
+    query: &str,
+    total: usize,
+) {
     let (rows, peak) = cli_peak_memory(config, source, query, None);
     assert_eq!(rows, total);
     let (rows, small_peak) = cli_peak_memory(config, source, query, Some(1000));
@@ -384,16 +391,25 @@ pub fn live_server(vars: &[&str], hint: &str) -> Option<String> {
         return Some(value);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI must set {} (scripts/test.sh does): {hint}", vars.join(" or "));
+        panic!(
+            "CI must set {} (scripts/test.sh does): {hint}",
+            vars.join(" or ")
+        );
     }
-    eprintln!("skipped: set {} to run this test: {hint}", vars.join(" or "));
+    eprintln!(
+        "skipped: set {} to run this test: {hint}",
+        vars.join(" or ")
+    );
     None
 }
 
 /// The command that controls a test server (`scripts/cassandra.sh`, `scripts/ferretdb.sh`),
 /// from the environment variable `var`: `COMMAND stop`, `COMMAND start`, ….
 pub fn server_control(var: &str) -> Option<String> {
-    live_server(&[var], "the command that controls the server (`… stop`, `… start`)")
+    live_server(
+        &[var],
+        "the command that controls the server (`… stop`, `… start`)",
+    )
 }
 
 /// Runs `control args`, its output on stderr, and expects success.
@@ -408,7 +424,11 @@ pub fn control_server(control: &str, args: &str) {
 
 /// Runs `slow` (a run that reads for many seconds) while the server is stopped 1.5 s in,
 /// then started again; returns when both are done.
-pub fn run_across_a_restart(sources: &Sources, control: &str, slow: RunRequest) -> (RunReport, Collect) {
+pub fn run_across_a_restart(
+    sources: &Sources,
+    control: &str,
+    slow: RunRequest,
+) -> (RunReport, Collect) {
     let control = control.to_owned();
     let restarter = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(1500));

@@ -160,7 +160,9 @@ pub enum SourceError {
     },
     /// The server gave up on the query by a limit of its own (Cassandra's
     /// `read_request_timeout`, say), before the run's timeout.
-    #[error("source `{source_name}`: the server timed the query out before the run's {timeout:?} timeout: {message}")]
+    #[error(
+        "source `{source_name}`: the server timed the query out before the run's {timeout:?} timeout: {message}"
+    )]
     ServerTimeout {
         source_name: String,
         timeout: Duration,

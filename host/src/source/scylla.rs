@@ -70,7 +70,12 @@ impl ScyllaSource {
 
     /// A driver error as the run reports it: the server timed out (504), is down or
     /// overloaded (503), or refused the query (400).
-    fn failed(&self, failure: Failure, e: impl std::fmt::Display, timeout: Duration) -> SourceError {
+    fn failed(
+        &self,
+        failure: Failure,
+        e: impl std::fmt::Display,
+        timeout: Duration,
+    ) -> SourceError {
         match failure {
             Failure::Timeout => SourceError::Timeout {
                 source_name: self.name.clone(),
@@ -121,10 +126,13 @@ impl ScyllaSource {
             .map_err(|e| self.unavailable(e))
     }
 
+    /// The prepared statement for `text`, from the cache or the server; `timeout` is the
+    /// run's, for the error when the server times the preparation out.
     async fn prepare(
         &self,
         session: &Session,
         text: &str,
+        timeout: Duration,
     ) -> Result<PreparedStatement, SourceError> {
         let mut cache = self.prepared.lock().await;
         if let Some(p) = cache.get(text) {
@@ -133,7 +141,7 @@ impl ScyllaSource {
         let prepared = session
             .prepare(text)
             .await
-            .map_err(|e| self.failed(Failure::of_prepare(&e), e, Duration::ZERO))?;
+            .map_err(|e| self.failed(Failure::of_prepare(&e), e, timeout))?;
         cache.insert(text.to_owned(), prepared.clone());
         Ok(prepared)
     }
@@ -182,7 +190,9 @@ impl Source for ScyllaSource {
             statement: reason,
         })?;
         let session = self.session().await?;
-        let mut prepared = self.prepare(session, &statement.text).await?;
+        let mut prepared = self
+            .prepare(session, &statement.text, options.timeout)
+            .await?;
         // Pages of at least MIN_PAGE_ROWS, cut into batches of the run's size below: each
         // page is a round trip, and 1,024-row pages halved the rate of a full scan.
         let page_rows = options.batch_rows.max(MIN_PAGE_ROWS);
@@ -582,9 +592,21 @@ fn with_scale(digits: String, scale: i32) -> String {
 fn bind(v: &Value, t: &ColumnType<'_>) -> Result<Option<CqlValue>, String> {
     let native = match t {
         ColumnType::Native(n) => n,
-        _ => return Err(format!("cannot bind {} to a {} column", value_kind(v), cql_name(t))),
+        _ => {
+            return Err(format!(
+                "cannot bind {} to a {} column",
+                value_kind(v),
+                cql_name(t)
+            ));
+        }
     };
-    let wrong = || Err(format!("cannot bind {} to a {} column", value_kind(v), cql_name(t)));
+    let wrong = || {
+        Err(format!(
+            "cannot bind {} to a {} column",
+            value_kind(v),
+            cql_name(t)
+        ))
+    };
     let fit = |i: i64, range: &str| format!("{i} is out of range for {} ({range})", cql_name(t));
     Ok(Some(match (v, native) {
         (Value::Null, _) => return Ok(None),
@@ -638,11 +660,14 @@ fn bind(v: &Value, t: &ColumnType<'_>) -> Result<Option<CqlValue>, String> {
         (Value::Int64(i), NativeType::TinyInt) => {
             CqlValue::TinyInt(i8::try_from(*i).map_err(|_| fit(*i, "-128 to 127"))?)
         }
-        (Value::Int64(i), NativeType::Varint) => {
-            CqlValue::Varint(scylla::value::CqlVarint::from_signed_bytes_be(i.to_be_bytes().to_vec()))
-        }
+        (Value::Int64(i), NativeType::Varint) => CqlValue::Varint(
+            scylla::value::CqlVarint::from_signed_bytes_be(i.to_be_bytes().to_vec()),
+        ),
         (Value::Int64(i), NativeType::Decimal) => CqlValue::Decimal(
-            scylla::value::CqlDecimal::from_signed_be_bytes_and_exponent(i.to_be_bytes().to_vec(), 0),
+            scylla::value::CqlDecimal::from_signed_be_bytes_and_exponent(
+                i.to_be_bytes().to_vec(),
+                0,
+            ),
         ),
         (Value::Int64(i), NativeType::Double) => CqlValue::Double(*i as f64),
         (Value::Int64(i), NativeType::Float) => CqlValue::Float(*i as f32),
@@ -682,7 +707,10 @@ fn cql_name(t: &ColumnType<'_>) -> String {
 fn parse_time(s: &str) -> Option<scylla::value::CqlTime> {
     let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
     let parts: Vec<&str> = hms.split(':').collect();
-    if !(2..=3).contains(&parts.len()) || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if !(2..=3).contains(&parts.len())
+        || frac.len() > 9
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let number = |p: &str| (p.len() == 2).then(|| p.parse::<i64>().ok()).flatten();
@@ -691,8 +719,14 @@ fn parse_time(s: &str) -> Option<scylla::value::CqlTime> {
     if h > 23 || m > 59 || sec > 59 {
         return None;
     }
-    let nanos = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse::<i64>().ok()? };
-    Some(scylla::value::CqlTime(((h * 60 + m) * 60 + sec) * 1_000_000_000 + nanos))
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse::<i64>().ok()?
+    };
+    Some(scylla::value::CqlTime(
+        ((h * 60 + m) * 60 + sec) * 1_000_000_000 + nanos,
+    ))
 }
 
 /// A decimal integer of any length as a varint.
@@ -734,14 +768,18 @@ fn parse_varint(s: &str) -> Option<scylla::value::CqlVarint> {
 /// `-12.50` as a decimal: the digits as a varint with scale 2.
 fn parse_decimal(s: &str) -> Option<scylla::value::CqlDecimal> {
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if !frac.bytes().all(|b| b.is_ascii_digit()) || (int.trim_start_matches(['-', '+']).is_empty() && frac.is_empty()) {
+    if !frac.bytes().all(|b| b.is_ascii_digit())
+        || (int.trim_start_matches(['-', '+']).is_empty() && frac.is_empty())
+    {
         return None;
     }
     let digits = parse_varint(&format!("{int}{frac}"))?;
-    Some(scylla::value::CqlDecimal::from_signed_be_bytes_and_exponent(
-        digits.as_signed_bytes_be_slice().to_vec(),
-        i32::try_from(frac.len()).ok()?,
-    ))
+    Some(
+        scylla::value::CqlDecimal::from_signed_be_bytes_and_exponent(
+            digits.as_signed_bytes_be_slice().to_vec(),
+            i32::try_from(frac.len()).ok()?,
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -908,42 +946,75 @@ mod tests {
         );
         let uuid = "123e4567-e89b-12d3-a456-426614174000";
         assert_eq!(
-            bind(&Value::Text(uuid.into()), &ColumnType::Native(NativeType::Uuid)).unwrap(),
+            bind(
+                &Value::Text(uuid.into()),
+                &ColumnType::Native(NativeType::Uuid)
+            )
+            .unwrap(),
             Some(CqlValue::Uuid(uuid.parse().unwrap()))
         );
         let random = "123e4567-e89b-42d3-a456-426614174000";
         assert!(
-            bind(&Value::Text(random.into()), &ColumnType::Native(NativeType::Timeuuid))
-                .unwrap_err()
-                .contains("version 1")
+            bind(
+                &Value::Text(random.into()),
+                &ColumnType::Native(NativeType::Timeuuid)
+            )
+            .unwrap_err()
+            .contains("version 1")
         );
         assert_eq!(
-            bind(&Value::Text("10.0.0.1".into()), &ColumnType::Native(NativeType::Inet)).unwrap(),
+            bind(
+                &Value::Text("10.0.0.1".into()),
+                &ColumnType::Native(NativeType::Inet)
+            )
+            .unwrap(),
             Some(CqlValue::Inet("10.0.0.1".parse().unwrap()))
         );
         assert_eq!(
-            bind(&Value::Text("13:45".into()), &ColumnType::Native(NativeType::Time)).unwrap(),
+            bind(
+                &Value::Text("13:45".into()),
+                &ColumnType::Native(NativeType::Time)
+            )
+            .unwrap(),
             Some(CqlValue::Time(scylla::value::CqlTime(49_500_000_000_000)))
         );
         assert_eq!(
-            bind(&Value::Text("x".into()), &ColumnType::Native(NativeType::Int)).unwrap_err(),
+            bind(
+                &Value::Text("x".into()),
+                &ColumnType::Native(NativeType::Int)
+            )
+            .unwrap_err(),
             "cannot bind text to a int column"
         );
-        for (text, back) in [("-12.50", "-12.50"), ("0.005", "0.005"), ("18446744073709551616", "18446744073709551616")] {
-            let Some(CqlValue::Decimal(d)) =
-                bind(&Value::Text(text.into()), &ColumnType::Native(NativeType::Decimal)).unwrap()
-            else {
+        for (text, back) in [
+            ("-12.50", "-12.50"),
+            ("0.005", "0.005"),
+            ("18446744073709551616", "18446744073709551616"),
+        ] {
+            let Some(CqlValue::Decimal(d)) = bind(
+                &Value::Text(text.into()),
+                &ColumnType::Native(NativeType::Decimal),
+            )
+            .unwrap() else {
                 panic!()
             };
             assert_eq!(text_of_decimal(&d), back);
         }
-        let Some(CqlValue::Varint(v)) =
-            bind(&Value::Text("-300".into()), &ColumnType::Native(NativeType::Varint)).unwrap()
-        else {
+        let Some(CqlValue::Varint(v)) = bind(
+            &Value::Text("-300".into()),
+            &ColumnType::Native(NativeType::Varint),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(varint_text(v.as_signed_bytes_be_slice()), "-300");
-        assert!(bind(&Value::Text("1e5".into()), &ColumnType::Native(NativeType::Varint)).is_err());
+        assert!(
+            bind(
+                &Value::Text("1e5".into()),
+                &ColumnType::Native(NativeType::Varint)
+            )
+            .is_err()
+        );
         assert_eq!(
             bind(
                 &Value::Text("JFK".into()),

@@ -97,25 +97,46 @@ impl MongoSource {
 
     fn driver_error(&self, e: mongodb::error::Error, timeout: Duration) -> SourceError {
         use mongodb::error::ErrorKind;
-        if let ErrorKind::Command(c) = e.kind.as_ref()
-            && c.code == 50
-        {
-            return SourceError::Timeout {
+        let unavailable = |message: String| SourceError::Unavailable {
+            source_name: self.name.clone(),
+            message,
+        };
+        match e.kind.as_ref() {
+            ErrorKind::Command(c) if c.code == MAX_TIME_MS_EXPIRED => SourceError::Timeout {
                 source_name: self.name.clone(),
                 timeout,
-            };
+            },
+            ErrorKind::Command(c) if server_going_away(c) => unavailable(format!(
+                "the server stopped during the query: {} ({}): {}",
+                c.code_name, c.code, c.message
+            )),
+            // The driver's own rendering appends the raw reply as hex: the server's words
+            // are enough.
+            ErrorKind::Command(c) => {
+                self.error(format!("{} ({}): {}", c.code_name, c.code, c.message))
+            }
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. } => unavailable(e.to_string()),
+            _ => self.error(e),
         }
-        if matches!(
-            e.kind.as_ref(),
-            ErrorKind::ServerSelection { .. } | ErrorKind::Io(_)
-        ) {
-            return SourceError::Unavailable {
-                source_name: self.name.clone(),
-                message: e.to_string(),
-            };
-        }
-        self.error(e)
     }
+}
+
+/// MongoDB's `MaxTimeMSExpired`: the server stopped the query at its `maxTimeMS`.
+const MAX_TIME_MS_EXPIRED: i32 = 50;
+
+/// Whether a command error means the server itself is going away rather than that the
+/// query is wrong: the codes the SDAM specification lists for a node that is shutting
+/// down or recovering (`InterruptedAtShutdown`, `ShutdownInProgress`,
+/// `InterruptedDueToReplStateChange`, `PrimarySteppedDown`, …), and FerretDB's answer to a
+/// request still in flight 3 s after it was told to stop: an `InternalError` that ends
+/// "context canceled after delay" (`ctxutil.WithDelay` in FerretDB 1.24).
+fn server_going_away(c: &mongodb::error::CommandError) -> bool {
+    const RECOVERING: [i32; 5] = [11600, 11602, 13436, 189, 91];
+    const INTERNAL_ERROR: i32 = 1;
+    RECOVERING.contains(&c.code)
+        || (c.code == INTERNAL_ERROR && c.message.ends_with("context canceled after delay"))
 }
 
 #[async_trait::async_trait]
@@ -491,6 +512,44 @@ mod tests {
 
     fn refused(json: &str) -> Option<String> {
         guard(&extended_json("test", json).unwrap()).err()
+    }
+
+    fn command_error(code: i32, code_name: &str, message: &str) -> mongodb::error::CommandError {
+        bson::from_document(bson::doc! { "code": code, "codeName": code_name, "errmsg": message })
+            .unwrap()
+    }
+
+    /// What a server says when it is stopped under a running query (FerretDB's words were
+    /// captured from a CI run) is "unavailable"; a wrong query stays a query error.
+    #[test]
+    fn a_server_going_away_is_told_from_a_wrong_query() {
+        let ferretdb_stopping = "[msg_getmore.go:204 handler.(*Handler).MsgGetMore] \
+            [query_iterator.go:79 sqlite.(*queryIterator).Next] context canceled after delay";
+        assert!(server_going_away(&command_error(
+            1,
+            "InternalError",
+            ferretdb_stopping
+        )));
+        assert!(server_going_away(&command_error(
+            11600,
+            "InterruptedAtShutdown",
+            ""
+        )));
+        assert!(server_going_away(&command_error(
+            91,
+            "ShutdownInProgress",
+            ""
+        )));
+        assert!(!server_going_away(&command_error(
+            1,
+            "InternalError",
+            "context canceled"
+        )));
+        assert!(!server_going_away(&command_error(
+            2,
+            "BadValue",
+            "unknown operator: $foo"
+        )));
     }
 
     #[test]

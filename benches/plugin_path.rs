@@ -1,7 +1,7 @@
 //! `cargo bench`: the plugin path in small pieces, each against its native Rust baseline.
 //!
 //! - `transform`: one 1,024-row batch of flights through the example plugins and through the
-//!   same logic in native Rust (`quarry::bench`), the figure `quarry bench` reports as
+//!   same logic in native Rust (`quarry_bench`), the figure `quarry bench` reports as
 //!   "transform alone";
 //! - `lifecycle`: a fresh instance, and a call of `transform` on an empty batch;
 //! - `output`: one batch written as JSON, NDJSON and CSV;
@@ -16,10 +16,10 @@ use std::sync::{Arc, OnceLock};
 
 use divan::Bencher;
 use divan::counter::{BytesCount, ItemsCount};
-use quarry::batch::Batch;
-use quarry::plugin::{Limits, LoadedPlugin, PluginRun, Runtime};
-use quarry::run::{PluginChoice, RunRequest, Sink, run_blocking};
-use quarry::source::{Backend, DEMO, Sources};
+use quarry_core::batch::Batch;
+use quarry_engine::run::{PluginChoice, RunRequest, Sink, run_blocking};
+use quarry_runtime::{Limits, LoadedPlugin, PluginRun, Runtime};
+use quarry_sources::{Backend, DEMO, Sources};
 
 fn main() {
     divan::main();
@@ -35,18 +35,19 @@ struct Fixture {
 }
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let data = repo().join("target/bench-data");
-        quarry::source::demo::ensure(&data).expect("the demo database builds");
-        let runtime = quarry::cli::runtime(&data, &bench_limits()).expect("the runtime starts");
+        quarry_sources::demo::ensure(&data).expect("the demo database builds");
+        let runtime = quarry_runtime::Runtime::in_data_dir(&data, &bench_limits())
+            .expect("the runtime starts");
         let sources = Sources::with_demo(&data);
         let tokio = tokio::runtime::Runtime::new().expect("tokio starts");
-        let batch = quarry::bench::collect_batches(
+        let batch = quarry_bench::collect_batches(
             &runtime,
             &sources,
             tokio.handle(),
@@ -108,7 +109,7 @@ fn counted<'a, 'b>(bencher: Bencher<'a, 'b>, batch: &Batch) -> Bencher<'a, 'b> {
 
 mod transform {
     use super::*;
-    use quarry::bench::{aggregate_native, filter_native, units_native};
+    use quarry_bench::{aggregate_native, filter_native, units_native};
 
     /// Each plugin call gets its own copy of the batch, made outside the timing, as a
     /// source hands over a batch it no longer needs.
@@ -184,7 +185,7 @@ mod lifecycle {
 
 mod output {
     use super::*;
-    use quarry::output::Format;
+    use quarry_engine::output::Format;
 
     /// Counts the bytes written and drops them.
     struct Discard;
@@ -202,7 +203,7 @@ mod output {
         let f = fixture();
         let fields = f.batch.fields();
         counted(bencher, &f.batch).bench_local(|| {
-            let mut sink = quarry::output::sink(format, Discard);
+            let mut sink = quarry_engine::output::sink(format, Discard);
             sink.start(&fields).unwrap();
             sink.batch(&f.batch).unwrap();
             sink.finish().unwrap();
@@ -231,7 +232,7 @@ mod scan {
     struct Count(u64);
 
     impl Sink for Count {
-        fn start(&mut self, _: &[quarry::batch::Field]) -> std::io::Result<()> {
+        fn start(&mut self, _: &[quarry_core::batch::Field]) -> std::io::Result<()> {
             Ok(())
         }
         fn batch(&mut self, b: &Batch) -> std::io::Result<()> {

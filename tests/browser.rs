@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
-use quarry::web::{App, Settings};
+use quarry_server::{App, Settings};
 use serde_json::json;
 
 /// chromedriver on a free loopback port, stopped when dropped.
@@ -189,7 +189,7 @@ async fn share(client: &Client) -> String {
 async fn serve(app: Arc<App>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(quarry::web::serve(listener, app, std::future::pending()));
+    tokio::spawn(quarry_server::serve(listener, app, std::future::pending()));
     format!("http://{address}")
 }
 
@@ -212,7 +212,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
             .send_keys(wasm.to_str().unwrap())
             .await
             .unwrap();
-        let sha = quarry::plugin::sha256_hex(&std::fs::read(&wasm).unwrap());
+        let sha = quarry_runtime::sha256_hex(&std::fs::read(&wasm).unwrap());
         until("the plugin's page", || async {
             let url = client.current_url().await.ok()?;
             url.path().ends_with(&sha).then_some(())
@@ -400,7 +400,7 @@ fn write_run_and_share_a_script_in_a_real_browser() {
         assert_eq!(value(&fresh, "script").await, script);
         let stored = app.store.plugins();
         assert_eq!(stored.len(), 1, "the shared script is in the library");
-        assert_eq!(stored[0].kind, quarry::store::PluginKind::Script);
+        assert_eq!(stored[0].kind, quarry_server::store::PluginKind::Script);
         fresh.close().await.unwrap();
     });
 }

@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use common::*;
-use quarry::batch::DataType;
-use quarry::compare::first_difference;
-use quarry::config::SourceSettings;
-use quarry::run::{RunError, RunRequest};
-use quarry::seed::Target;
-use quarry::source::scylla::ScyllaSource;
-use quarry::source::{Query, Source, SourceError, Sources, Statement, StreamOptions, Value};
+use quarry_core::batch::DataType;
+use quarry_engine::compare::first_difference;
+use quarry_engine::run::{RunError, RunRequest};
+use quarry_sources::config::SourceSettings;
+use quarry_sources::scylla::ScyllaSource;
+use quarry_sources::seed::Target;
+use quarry_sources::{Query, Source, SourceError, Sources, Statement, StreamOptions, Value};
 use scylla::client::session::Session;
 
 /// The keyspace `quarry seed` fills with the demo's tables, shared with the other tests
@@ -54,9 +54,9 @@ fn seed(node: &str) {
     if *seeded {
         return;
     }
-    let demo = quarry::source::demo::ensure(&data_dir()).unwrap();
+    let demo = quarry_sources::demo::ensure(&data_dir()).unwrap();
     tokio()
-        .block_on(quarry::seed::seed(
+        .block_on(quarry_sources::seed::seed(
             &Target::Scylla(source(node, KEYSPACE)),
             &demo,
             &[],

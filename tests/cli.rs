@@ -182,7 +182,7 @@ fn inspect_shows_describe_size_hash_and_imports() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let bytes = std::fs::read(&file).unwrap();
-    assert_eq!(v["sha256"], quarry::plugin::sha256_hex(&bytes));
+    assert_eq!(v["sha256"], quarry_runtime::sha256_hex(&bytes));
     assert_eq!(v["size"], bytes.len());
     assert_eq!(v["info"]["name"], "delay-stats");
     assert_eq!(v["info"]["transforms"], true);
@@ -219,7 +219,7 @@ fn a_big_plugin_says_it_is_compiling_the_first_time_only() {
         stderr(&out)
     };
     let first = inspect(&big);
-    let size = quarry::plugin::format_bytes(std::fs::metadata(&big).unwrap().len());
+    let size = quarry_runtime::format_bytes(std::fs::metadata(&big).unwrap().len());
     assert!(
         first.starts_with(&format!(
             "compiling {} ({size}); this happens once",

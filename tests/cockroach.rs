@@ -9,12 +9,12 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use quarry::compare::first_difference;
-use quarry::config::SourceSettings;
-use quarry::run::{RunError, RunRequest};
-use quarry::seed::{Target, seed};
-use quarry::source::postgres::PostgresSource;
-use quarry::source::{Backend, Source, Sources};
+use quarry_engine::compare::first_difference;
+use quarry_engine::run::{RunError, RunRequest};
+use quarry_sources::config::SourceSettings;
+use quarry_sources::postgres::PostgresSource;
+use quarry_sources::seed::{Target, seed};
+use quarry_sources::{Backend, Source, Sources};
 
 fn url() -> Option<String> {
     let url = std::env::var("QUARRY_TEST_COCKROACH_URL").ok();
@@ -38,7 +38,7 @@ fn live_cockroach_is_detected_seeded_and_gives_the_demo_answer() {
     assert!(server.contains("CockroachDB"), "{server}");
     assert_eq!(crdb.backend(), Backend::Cockroach);
 
-    let demo = quarry::source::demo::ensure(&data_dir()).unwrap();
+    let demo = quarry_sources::demo::ensure(&data_dir()).unwrap();
     let tables = ["flights".to_owned()];
     tokio()
         .block_on(seed(

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::repo_root;
-use quarry::config::{BackendName, Config};
+use quarry_sources::config::{BackendName, Config};
 use serde_yaml::Value;
 
 fn compose() -> Value {
@@ -45,7 +45,7 @@ fn mounted_config(quarry: &Value) -> Config {
 }
 
 /// (host, port) a source connects to.
-fn address(source: &quarry::config::SourceConfig) -> (String, u16) {
+fn address(source: &quarry_sources::config::SourceConfig) -> (String, u16) {
     let hostport = match source.backend {
         BackendName::Scylla => source.contact_points.as_ref().unwrap()[0].clone(),
         _ => {

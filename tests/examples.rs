@@ -6,9 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use quarry::plugin::{Export, PluginError};
-use quarry::run::RunError;
-use quarry::source::{Backend, Query, Value};
+use quarry_engine::run::RunError;
+use quarry_runtime::{Export, PluginError};
+use quarry_sources::{Backend, Query, Value};
 
 #[test]
 fn flights_between_matches_sql_on_the_demo() {
@@ -33,7 +33,10 @@ fn flights_between_matches_sql_on_the_demo() {
         assert_eq!(carriers[i].as_str(), Some(row[0].as_str()));
         assert_eq!(flights[i].as_i64().unwrap().to_string(), row[1]);
         let micros = times[i].as_i64().unwrap();
-        assert_eq!(quarry::datetime::parse_timestamp(&row[2]), Some(micros));
+        assert_eq!(
+            quarry_core::datetime::parse_timestamp(&row[2]),
+            Some(micros)
+        );
     }
     let Some(Query::Sql(statement)) = report.query else {
         panic!("expected SQL, got {:?}", report.query)
@@ -308,7 +311,7 @@ fn the_bench_baselines_match_the_plugins() {
     let kept: usize = flights
         .batches
         .iter()
-        .map(|b| quarry::bench::filter_native(b, 45).num_rows)
+        .map(|b| quarry_bench::filter_native(b, 45).num_rows)
         .sum();
     let (_, delayed) = run_ok(
         Some("delayed"),
@@ -320,9 +323,9 @@ fn the_bench_baselines_match_the_plugins() {
 
     let mut groups = Default::default();
     for b in &flights.batches {
-        quarry::bench::aggregate_native(b, &mut groups);
+        quarry_bench::aggregate_native(b, &mut groups);
     }
-    let native = quarry::bench::finish_aggregate(&mut groups);
+    let native = quarry_bench::finish_aggregate(&mut groups);
     let (_, stats) = run_ok(
         Some("delay_stats"),
         "{}",

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use quarry::web::Settings;
+use quarry_server::Settings;
 use serde_json::{Value, json};
 
 /// A server in this process, on a free loopback port.
@@ -23,7 +23,7 @@ fn server(settings: Settings) -> (SocketAddr, tempfile::TempDir) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let address = listener.local_addr().unwrap();
-    tokio().spawn(quarry::web::serve(listener, app, std::future::pending()));
+    tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
     (address, store)
 }
 

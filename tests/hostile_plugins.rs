@@ -8,9 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use quarry::batch::BatchError;
-use quarry::plugin::{Export, Limit, Limits, PluginError, Runtime};
-use quarry::run::{RunError, RunReport};
+use quarry_core::batch::BatchError;
+use quarry_engine::run::{RunError, RunReport};
+use quarry_runtime::{Export, Limit, Limits, PluginError, Runtime};
 
 const SOME_FLIGHTS: &str = "SELECT * FROM flights LIMIT 10";
 
@@ -134,7 +134,7 @@ fn unbounded_stdout_hits_the_log_limit_and_keeps_what_fit() {
         1024,
         "1 KiB lines fill the 1 MiB cap exactly"
     );
-    assert_eq!(report.logs[0].level, quarry::plugin::LogLevel::Info);
+    assert_eq!(report.logs[0].level, quarry_runtime::LogLevel::Info);
     assert_eq!(report.logs[0].message, "x".repeat(1024));
 }
 

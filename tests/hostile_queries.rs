@@ -10,11 +10,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::*;
-use quarry::config::SourceSettings;
-use quarry::run::{RunError, RunRequest};
-use quarry::source::postgres::PostgresSource;
-use quarry::source::sqlite::SqliteSource;
-use quarry::source::{Backend, SourceError, Sources};
+use quarry_engine::run::{RunError, RunRequest};
+use quarry_sources::config::SourceSettings;
+use quarry_sources::postgres::PostgresSource;
+use quarry_sources::sqlite::SqliteSource;
+use quarry_sources::{Backend, SourceError, Sources};
 
 /// What an attack might leave behind.
 const PWNED: &str = "/tmp/quarry-pwned";
@@ -59,13 +59,13 @@ fn postgres_url() -> Option<String> {
 fn postgres_loaded(url: &str) {
     static LOADED: OnceLock<()> = OnceLock::new();
     LOADED.get_or_init(|| {
-        let target = quarry::seed::Target::Postgres(
+        let target = quarry_sources::seed::Target::Postgres(
             PostgresSource::new("pg", url, Backend::Postgres, 1).unwrap(),
         );
-        let demo = quarry::source::demo::ensure(&data_dir()).unwrap();
+        let demo = quarry_sources::demo::ensure(&data_dir()).unwrap();
         let tables = ["flights", "airlines", "planes"].map(String::from);
         tokio()
-            .block_on(quarry::seed::seed(
+            .block_on(quarry_sources::seed::seed(
                 &target,
                 &demo,
                 &tables,
@@ -237,7 +237,7 @@ fn pg_session_settings_do_not_outlive_the_run() {
         matches!(
             slept.result,
             Err(RunError::Source(
-                quarry::source::SourceError::Timeout { .. }
+                quarry_sources::SourceError::Timeout { .. }
             ))
         ),
         "{:?}",

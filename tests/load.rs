@@ -9,9 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use quarry::load::{Load, isolation};
-use quarry::plugin::Limits;
-use quarry::web::Settings;
+use quarry_bench::load::{Load, isolation};
+use quarry_runtime::Limits;
+use quarry_server::Settings;
 
 #[test]
 fn one_hostile_run_among_64_neither_fails_nor_starves_the_others() {
@@ -37,7 +37,7 @@ fn one_hostile_run_among_64_neither_fails_nor_starves_the_others() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let address = listener.local_addr().unwrap();
-    tokio().spawn(quarry::web::serve(listener, app, std::future::pending()));
+    tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
 
     let load = Load {
         clients: 64,
@@ -67,7 +67,7 @@ fn one_hostile_run_among_64_neither_fails_nor_starves_the_others() {
         result.hoarding.hostile,
         Some((422, "plugin_limit".to_owned()))
     );
-    let ratio = |r: &quarry::load::Report| {
+    let ratio = |r: &quarry_bench::load::Report| {
         r.percentile(99.0).as_secs_f64() / result.baseline.percentile(99.0).as_secs_f64()
     };
     eprintln!(

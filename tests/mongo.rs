@@ -11,12 +11,12 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use quarry::config::SourceSettings;
-use quarry::output::{Format, sink};
-use quarry::run::{RunError, RunReport, RunRequest};
-use quarry::seed::Target;
-use quarry::source::mongo::MongoSource;
-use quarry::source::{Backend, Source, SourceError, Sources};
+use quarry_engine::output::{Format, sink};
+use quarry_engine::run::{RunError, RunReport, RunRequest};
+use quarry_sources::config::SourceSettings;
+use quarry_sources::mongo::MongoSource;
+use quarry_sources::seed::Target;
+use quarry_sources::{Backend, Source, SourceError, Sources};
 
 /// The first flights of the year: enough to query, quick to load into an emulator.
 const FLIGHTS: usize = 5000;
@@ -55,10 +55,10 @@ fn seed(uri: &str) {
         return;
     }
     let target = Target::Mongo(MongoSource::new("mongo", uri, DATABASE, 4));
-    let demo = quarry::source::demo::ensure(&data_dir()).unwrap();
+    let demo = quarry_sources::demo::ensure(&data_dir()).unwrap();
     let tables = ["flights".to_owned()];
     tokio()
-        .block_on(quarry::seed::seed(
+        .block_on(quarry_sources::seed::seed(
             &target,
             &demo,
             &tables,
@@ -123,7 +123,7 @@ fn find_matches_sql(uri: &str) {
             .find(|f| f.name == "time_hour")
             .unwrap()
             .data_type,
-        quarry::batch::DataType::Timestamp
+        quarry_core::batch::DataType::Timestamp
     );
 }
 
@@ -258,7 +258,8 @@ fn fields_added_later_widen_the_output(uri: &str) {
     let mut csv_sink = sink(Format::Csv, csv.clone());
     let handle = tokio().handle().clone();
     let sources = sources(uri);
-    let report = quarry::run::run_blocking(rt, &sources, &handle, request, &mut *csv_sink, |_| {});
+    let report =
+        quarry_engine::run::run_blocking(rt, &sources, &handle, request, &mut *csv_sink, |_| {});
     report.result.unwrap();
     assert_eq!(csv.text(), "n,name\n1,a\n2,b\n3,c\n4,\n");
     assert!(
@@ -372,10 +373,10 @@ fn seed_full(uri: &str) -> Sources {
     let source = || MongoSource::new("mongo", uri, "nycflights13", 4);
     let mut seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     if !*seeded {
-        let demo = quarry::source::demo::ensure(&data_dir()).unwrap();
+        let demo = quarry_sources::demo::ensure(&data_dir()).unwrap();
         let tables = ["flights".to_owned()];
         tokio()
-            .block_on(quarry::seed::seed(
+            .block_on(quarry_sources::seed::seed(
                 &Target::Mongo(source()),
                 &demo,
                 &tables,
@@ -430,7 +431,7 @@ fn live_every_bson_type_maps_with_nulls() {
     let (report, out) = run_mongo(&uri, None, "{}", Some(query));
     report.result.unwrap();
     assert_eq!(out.rows(), 2);
-    use quarry::batch::DataType;
+    use quarry_core::batch::DataType;
     let expected: &[(&str, DataType, Owned)] = &[
         ("f_double", DataType::Float64, Owned::Float(2.5)),
         ("f_string", DataType::Text, Owned::Text("näïve ✈".into())),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use quarry::run::{PluginChoice, RunRequest};
+use quarry_engine::run::{PluginChoice, RunRequest};
 
 /// `quarry plugin new --lang LANG NAME --dir DIR`, with the binary under test.
 fn plugin_new(lang: &str, name: &str, dir: &Path) -> Command {

@@ -6,9 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use quarry::batch::{Batch, ColumnBuilder, DataType};
-use quarry::plugin::{Export, Limits, PluginError};
-use quarry::source::Backend;
+use quarry_core::batch::{Batch, ColumnBuilder, DataType};
+use quarry_runtime::{Export, Limits, PluginError};
+use quarry_sources::Backend;
 
 /// A batch holding every data type, with nulls, empty strings, unicode and extreme values.
 fn every_type() -> Batch {
@@ -144,12 +144,12 @@ fn the_compile_cache_survives_a_new_runtime() {
 
 #[test]
 fn a_full_instance_pool_is_a_busy_error_and_frees_up() {
-    let config = quarry::plugin::RuntimeConfig {
+    let config = quarry_runtime::RuntimeConfig {
         cache_dir: Some(data_dir().join("cache")),
         max_instances: 2,
         ..Default::default()
     };
-    let rt = quarry::plugin::Runtime::new(config).unwrap();
+    let rt = quarry_runtime::Runtime::new(config).unwrap();
     let identity = load(&rt, "identity");
     let limits = rt.default_limits().clone();
     let first = rt.start(&identity, &limits, Arc::default()).unwrap();

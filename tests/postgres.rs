@@ -8,14 +8,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use quarry::batch::DataType;
-use quarry::compare::first_difference;
-use quarry::config::SourceSettings;
-use quarry::plugin::Runtime;
-use quarry::run::{RunError, RunRequest};
-use quarry::seed::{Target, seed};
-use quarry::source::postgres::PostgresSource;
-use quarry::source::{Backend, Source, SourceError, Sources};
+use quarry_core::batch::DataType;
+use quarry_engine::compare::first_difference;
+use quarry_engine::run::{RunError, RunRequest};
+use quarry_runtime::Runtime;
+use quarry_sources::config::SourceSettings;
+use quarry_sources::postgres::PostgresSource;
+use quarry_sources::seed::{Target, seed};
+use quarry_sources::{Backend, Source, SourceError, Sources};
 
 /// The restart test takes this for writing; every other test for reading, so no test
 /// loses its connection to someone else's restart.
@@ -58,7 +58,7 @@ fn loaded(url: &str) {
 }
 
 fn demo() -> std::path::PathBuf {
-    quarry::source::demo::ensure(&data_dir()).unwrap()
+    quarry_sources::demo::ensure(&data_dir()).unwrap()
 }
 
 /// A source on the `quarry_seed` database of the test server, which the seed test fills.
@@ -75,7 +75,11 @@ fn sources(url: &str) -> Sources {
     sources
 }
 
-fn pg_run(rt: &Runtime, url: &str, request: RunRequest) -> (quarry::run::RunReport, Collect) {
+fn pg_run(
+    rt: &Runtime,
+    url: &str,
+    request: RunRequest,
+) -> (quarry_engine::run::RunReport, Collect) {
     run_with(rt, &sources(url), request)
 }
 
@@ -154,12 +158,12 @@ fn every_mapped_type_arrives_typed_with_nulls() {
     assert_eq!(first("f4"), Owned::Float(1.5));
     assert_eq!(first("n"), Owned::Text("-12.3400".into()));
     assert_eq!(first("by"), Owned::Bytes(vec![0, 0xff]));
-    let ten = quarry::datetime::parse_timestamp("2013-01-01T10:00:00Z").unwrap();
+    let ten = quarry_core::datetime::parse_timestamp("2013-01-01T10:00:00Z").unwrap();
     assert_eq!(first("ts"), Owned::Int(ten));
     assert_eq!(first("tz"), Owned::Int(ten));
     assert_eq!(
         first("d"),
-        Owned::Int(quarry::datetime::days_from_civil(2013, 7, 4))
+        Owned::Int(quarry_core::datetime::days_from_civil(2013, 7, 4))
     );
     assert_eq!(
         first("u"),

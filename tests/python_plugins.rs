@@ -6,8 +6,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use quarry::plugin::LoadedPlugin;
-use quarry::run::{PluginChoice, RunRequest};
+use quarry_engine::run::{PluginChoice, RunRequest};
+use quarry_runtime::LoadedPlugin;
 
 fn python_plugin(name: &str) -> Arc<LoadedPlugin> {
     let path = repo_root()

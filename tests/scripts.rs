@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::*;
-use quarry::plugin::{Limit, Limits, LoadedPlugin, PluginError};
-use quarry::run::{PluginChoice, RunError, RunRequest};
+use quarry_engine::run::{PluginChoice, RunError, RunRequest};
+use quarry_runtime::{Limit, Limits, LoadedPlugin, PluginError};
 
 fn runner() -> Arc<LoadedPlugin> {
     static RUNNER: OnceLock<Arc<LoadedPlugin>> = OnceLock::new();
@@ -185,11 +185,11 @@ fn a_script_and_the_same_text_under_another_runner_are_different_plugins() {
     let a = script(text);
     assert_eq!(
         a.sha256,
-        quarry::plugin::script::sha256(text, &runner().sha256)
+        quarry_runtime::script::sha256(text, &runner().sha256)
     );
     assert_ne!(
         a.sha256,
-        quarry::plugin::script::sha256(text, &"0".repeat(64))
+        quarry_runtime::script::sha256(text, &"0".repeat(64))
     );
     assert_eq!(a.script(), Some(text));
 }

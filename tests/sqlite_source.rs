@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
-use quarry::batch::DataType;
-use quarry::run::{RunError, RunRequest};
-use quarry::source::{SourceError, Sources};
+use quarry_core::batch::DataType;
+use quarry_engine::run::{RunError, RunRequest};
+use quarry_sources::{SourceError, Sources};
 
 fn types_db() -> tempfile::TempPath {
     let file = tempfile::Builder::new()
@@ -60,11 +60,11 @@ fn declared_types_map_to_quarry_types() {
     assert_eq!(row0[4], Owned::Bytes(vec![0, 0xff]));
     assert_eq!(
         row0[5],
-        Owned::Int(quarry::datetime::parse_timestamp("2013-01-01T10:00:00Z").unwrap())
+        Owned::Int(quarry_core::datetime::parse_timestamp("2013-01-01T10:00:00Z").unwrap())
     );
     assert_eq!(
         row0[6],
-        Owned::Int(quarry::datetime::days_from_civil(2013, 7, 4))
+        Owned::Int(quarry_core::datetime::days_from_civil(2013, 7, 4))
     );
     assert_eq!(
         row0[7],

@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use quarry::plugin::{Limits, LoadedPlugin, Runtime};
-use quarry::run::{PluginChoice, RunReport, RunRequest};
+use quarry_engine::run::{PluginChoice, RunReport, RunRequest};
+use quarry_runtime::{Limits, LoadedPlugin, Runtime};
 
 fn ts_plugin(runtime: &Runtime, name: &str) -> Arc<LoadedPlugin> {
     let path = repo_root()

@@ -11,8 +11,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::*;
 use http_body_util::BodyExt;
-use quarry::plugin::Limits;
-use quarry::web::{App, Settings, router};
+use quarry_runtime::Limits;
+use quarry_server::{App, Settings, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -126,7 +126,7 @@ fn a_plugin_uploads_once_lists_and_downloads_the_same_bytes() {
     let (status, first) = server.upload(wasm.clone());
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let sha = first["plugin"]["sha256"].as_str().unwrap().to_owned();
-    assert_eq!(sha, quarry::plugin::sha256_hex(&wasm));
+    assert_eq!(sha, quarry_runtime::sha256_hex(&wasm));
     assert_eq!(first["plugin"]["name"], json!("units"));
     assert_eq!(first["plugin"]["transforms"], json!(true));
     assert_eq!(first["plugin"]["size"], json!(wasm.len()));
@@ -666,7 +666,7 @@ fn a_script_runs_inline_is_stored_by_hash_and_shared() {
     assert_eq!(meta["name"], json!("km"));
     assert_eq!(meta["description"], json!("Distance in km."));
     let runner = meta["runner"].as_str().unwrap();
-    assert_eq!(sha, quarry::plugin::script::sha256(text, runner));
+    assert_eq!(sha, quarry_runtime::script::sha256(text, runner));
     let (status, again) = server.post("/api/scripts", &json!({"script": text}).to_string());
     assert_eq!(
         (status, &again["plugin"]["sha256"]),

@@ -3,12 +3,8 @@
 
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../host/src/batch.rs"]
-mod batch;
-
 use arbitrary::Arbitrary;
-use batch::{Batch, Column, DataType, Values, VarData};
+use quarry_core::batch::{Batch, Column, DataType, Values, VarData};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

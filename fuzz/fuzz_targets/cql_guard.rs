@@ -4,10 +4,8 @@
 
 #![no_main]
 
-#[path = "../../host/src/source/cql_guard.rs"]
-mod cql_guard;
-
 use libfuzzer_sys::fuzz_target;
+use quarry_core::guard::cql as cql_guard;
 
 fuzz_target!(|text: &str| {
     let verdict = cql_guard::guard(text).is_ok();

@@ -4,10 +4,8 @@
 
 #![no_main]
 
-#[path = "../../host/src/source/mongo_guard.rs"]
-mod mongo_guard;
-
 use libfuzzer_sys::fuzz_target;
+use quarry_core::guard::mongo as mongo_guard;
 
 const REFUSED: [&str; 5] = ["$out", "$merge", "$where", "$function", "$accumulator"];
 

@@ -3,10 +3,8 @@
 
 #![no_main]
 
-#[path = "../../host/src/plugin/upload.rs"]
-mod upload;
-
 use libfuzzer_sys::fuzz_target;
+use quarry_core::upload;
 
 fuzz_target!(|bytes: &[u8]| {
     if upload::check(bytes).is_ok() {

@@ -6,16 +6,16 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use quarry::batch::Cell;
-use quarry::plugin::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
-use quarry::run::{PluginChoice, RunReport, RunRequest, run_blocking};
-use quarry::source::Sources;
+use quarry_core::batch::Cell;
+use quarry_engine::run::{PluginChoice, RunReport, RunRequest, run_blocking};
+use quarry_runtime::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
+use quarry_sources::Sources;
 
+/// The checkout: the tests are built as part of the binary's package, `host/cli`.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
         .unwrap()
-        .to_path_buf()
 }
 
 /// A plugin built by `cargo plugins`.
@@ -36,13 +36,13 @@ pub fn data_dir() -> PathBuf {
     let dir = repo_root().join("target/test-data");
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        quarry::source::demo::ensure(&dir).expect("demo database builds");
+        quarry_sources::demo::ensure(&dir).expect("demo database builds");
     });
     dir
 }
 
 pub fn demo_db() -> PathBuf {
-    data_dir().join(quarry::source::demo::FILE_NAME)
+    data_dir().join(quarry_sources::demo::FILE_NAME)
 }
 
 /// Rows of an SQL query straight from the demo database, bypassing Quarry: the independent
@@ -98,7 +98,7 @@ pub fn tokio() -> &'static tokio::runtime::Runtime {
 }
 
 /// Keeps every batch a run outputs.
-pub use quarry::compare::Collected as Collect;
+pub use quarry_engine::compare::Collected as Collect;
 
 /// Reading a collected output by column name.
 pub trait Columns {
@@ -288,11 +288,14 @@ impl std::io::Write for SharedBuf {
 
 /// A `quarry serve` application for tests: the shared demo data, a fresh store in `store`,
 /// a source `slow` (the demo file with a 300 ms statement timeout), and the script runner.
-pub fn web_app(store: &std::path::Path, settings: quarry::web::Settings) -> Arc<quarry::web::App> {
+pub fn web_app(
+    store: &std::path::Path,
+    settings: quarry_server::Settings,
+) -> Arc<quarry_server::App> {
     let mut sources = Sources::with_demo(data_dir());
     sources.insert(
-        Arc::new(quarry::source::sqlite::SqliteSource::new("slow", demo_db())),
-        quarry::config::SourceSettings {
+        Arc::new(quarry_sources::sqlite::SqliteSource::new("slow", demo_db())),
+        quarry_sources::config::SourceSettings {
             timeout: Some(std::time::Duration::from_millis(300)),
             batch_rows: None,
         },
@@ -303,7 +306,7 @@ pub fn web_app(store: &std::path::Path, settings: quarry::web::Settings) -> Arc<
         ..Default::default()
     };
     let runtime = Arc::new(Runtime::new(config).unwrap());
-    let app = quarry::web::App::new(runtime, sources, store, settings).unwrap();
+    let app = quarry_server::App::new(runtime, sources, store, settings).unwrap();
     let runner = std::fs::read(plugin_path("script_runner")).unwrap();
     app.install_runner(&runner).unwrap();
     Arc::new(app)

@@ -1,0 +1,6 @@
+//! The read-only guards: what a run may send to each database family. Each one is the
+//! first look at text a user or a plugin wrote, before any driver sees it.
+
+pub mod cql;
+pub mod mongo;
+pub mod sql;

@@ -1,0 +1,12 @@
+//! A run: one query on one source, streamed through an optional plugin into an output.
+//! Both the command line and the server run queries through this crate.
+//!
+//! # Layout
+//!
+//! - [`run`]: the pipeline from a source through a plugin into a [`run::Sink`].
+//! - [`output`]: table, JSON, NDJSON and CSV sinks.
+//! - [`compare`]: compare mode, the same run on several sources.
+
+pub mod compare;
+pub mod output;
+pub mod run;

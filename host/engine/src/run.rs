@@ -1,0 +1,429 @@
+//! The run pipeline: source → plugin → output.
+//!
+//! A run resolves its source, starts a fresh plugin instance, asks the plugin for a query
+//! (or takes the user's), streams the source's batches through the plugin's `transform`
+//! as they arrive, calls `finish` for trailing rows, and writes every output batch to a
+//! [`Sink`]. The source runs on the async runtime; the plugin runs on the caller's blocking
+//! thread; a small bounded channel between them keeps memory flat.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use quarry_core::batch::{Batch, Field};
+use quarry_runtime::{
+    Export, Limits, LoadStats, LoadedPlugin, LogLevel, LogLine, PluginError, Runtime,
+};
+use quarry_sources::{Query, Source, SourceError, Sources, StreamOptions};
+
+/// Where a run's output goes: a file format, an HTTP body, a test's vector.
+pub trait Sink: Send {
+    /// The output columns, before the first batch (also when there are no rows).
+    fn start(&mut self, fields: &[Field]) -> std::io::Result<()>;
+    /// Columns were added at the end (a source met a field it had not seen before);
+    /// `fields` is the whole new list, and the rows already written hold null in the new
+    /// columns. Returns false when this output cannot add columns once it has begun (a CSV
+    /// header, a table's layout): the run then leaves them out, with a warning in its log.
+    fn widen(&mut self, fields: &[Field]) -> std::io::Result<bool> {
+        let _ = fields;
+        Ok(false)
+    }
+    fn batch(&mut self, batch: &Batch) -> std::io::Result<()>;
+    fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// A plugin chosen for a run, with what loading it cost.
+#[derive(Clone)]
+pub struct PluginChoice {
+    pub plugin: Arc<LoadedPlugin>,
+    pub load: LoadStats,
+}
+
+/// Everything a run needs to know.
+#[derive(Clone)]
+pub struct RunRequest {
+    pub source: String,
+    pub plugin: Option<PluginChoice>,
+    /// The params object as JSON text.
+    pub params: String,
+    /// Query text in the source's language, used when the plugin builds none.
+    pub query: Option<String>,
+    /// Stop after this many output rows.
+    pub limit: Option<u64>,
+    /// Rows per batch from the source.
+    pub batch_rows: usize,
+    pub limits: Limits,
+    /// The longest the database may spend on the query.
+    pub timeout: Duration,
+    /// Set to stop the run: the source stops reading and the plugin is interrupted.
+    pub cancel: Arc<AtomicBool>,
+    /// Keep the first batch from the database, before the plugin sees it.
+    pub preview: bool,
+}
+
+impl RunRequest {
+    pub fn new(source: impl Into<String>) -> Self {
+        RunRequest {
+            source: source.into(),
+            plugin: None,
+            params: "{}".to_owned(),
+            query: None,
+            limit: None,
+            batch_rows: 1024,
+            limits: Limits::default(),
+            timeout: Duration::from_secs(30),
+            cancel: Arc::default(),
+            preview: false,
+        }
+    }
+}
+
+/// Time spent in each stage of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunStats {
+    /// Compiling the plugin or loading it from the cache.
+    pub load_ms: f64,
+    pub load_from_cache: bool,
+    pub instantiate_ms: f64,
+    /// Waiting for rows from the database.
+    pub query_ms: f64,
+    /// Inside the plugin's transform and finish.
+    pub transform_ms: f64,
+    pub total_ms: f64,
+    pub rows_in: u64,
+    pub rows_out: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("params must be a JSON object: {0}")]
+    Params(String),
+    #[error("nothing to run: give a query, or a plugin that builds one")]
+    NoQuery,
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("writing the output failed: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// What happened in a run: the query that ran, the figures, the plugin's log, and whether
+/// it succeeded. Logs and figures are kept on failure too; they often explain it.
+#[derive(Debug)]
+pub struct RunReport {
+    pub result: Result<(), RunError>,
+    pub query: Option<Query>,
+    pub fields: Vec<Field>,
+    pub stats: RunStats,
+    pub logs: Vec<LogLine>,
+    /// The output stopped at the row limit.
+    pub truncated: bool,
+    /// The first batch from the database, when the request asked for a preview.
+    pub preview: Option<Batch>,
+}
+
+/// Progress of a long run, reported after every batch.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub rows_in: u64,
+    pub rows_out: u64,
+}
+
+/// Runs `request` to completion, writing output to `sink`. Blocks the calling thread (the
+/// plugin runs on it); call from a blocking context, e.g. `spawn_blocking`.
+pub fn run_blocking(
+    runtime: &Runtime,
+    sources: &Sources,
+    handle: &tokio::runtime::Handle,
+    request: RunRequest,
+    sink: &mut dyn Sink,
+    mut progress: impl FnMut(Progress),
+) -> RunReport {
+    let started = Instant::now();
+    let mut report = RunReport {
+        result: Ok(()),
+        query: None,
+        fields: Vec::new(),
+        stats: RunStats::default(),
+        logs: Vec::new(),
+        truncated: false,
+        preview: None,
+    };
+    if let Some(choice) = &request.plugin {
+        report.stats.load_ms = ms(choice.load.compile);
+        report.stats.load_from_cache = choice.load.from_cache;
+    }
+    let notes: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let mut pipeline = Pipeline {
+        request: &request,
+        report: &mut report,
+        plugin: None,
+        sink,
+        started: false,
+        notes: Arc::clone(&notes),
+        narrow: false,
+    };
+    let result = pipeline.run(runtime, sources, handle, &mut progress);
+    let logs = pipeline.plugin.as_mut().map(|run| run.take_logs());
+    let notes = std::mem::take(&mut *notes.lock().unwrap_or_else(|e| e.into_inner()));
+    report.logs = notes
+        .into_iter()
+        .map(|message| LogLine {
+            level: LogLevel::Warn,
+            message,
+        })
+        .collect();
+    report.logs.extend(logs.unwrap_or_default());
+    report.result = result;
+    report.stats.total_ms = ms(started.elapsed());
+    report
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Pipeline<'a> {
+    request: &'a RunRequest,
+    report: &'a mut RunReport,
+    plugin: Option<quarry_runtime::PluginRun>,
+    sink: &'a mut dyn Sink,
+    /// The output's columns are fixed and announced to the sink.
+    started: bool,
+    /// Warnings from the source, for the run's log.
+    notes: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The sink refused to add columns: later columns are cut off.
+    narrow: bool,
+}
+
+impl Pipeline<'_> {
+    fn run(
+        &mut self,
+        runtime: &Runtime,
+        sources: &Sources,
+        handle: &tokio::runtime::Handle,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), RunError> {
+        let request = self.request;
+        let params: serde_json::Value =
+            serde_json::from_str(&request.params).map_err(|e| RunError::Params(e.to_string()))?;
+        if !params.is_object() {
+            return Err(RunError::Params(format!("got {}", json_kind(&params))));
+        }
+        let source = sources.get(&request.source)?;
+
+        let mut plugin_query = None;
+        let mut transforms = false;
+        if let Some(choice) = &request.plugin {
+            let started = Instant::now();
+            let run = self.plugin.insert(runtime.start(
+                &choice.plugin,
+                &request.limits,
+                request.cancel.clone(),
+            )?);
+            self.report.stats.instantiate_ms = ms(started.elapsed());
+            run.init(
+                source.name(),
+                source.backend(),
+                &choice.plugin.init_params(&request.params),
+            )?;
+            if choice.plugin.info.builds_query {
+                plugin_query = run.build_query()?;
+            }
+            transforms = choice.plugin.info.transforms;
+        }
+        let query = match (plugin_query, &request.query) {
+            (Some(query), _) => query,
+            (None, Some(text)) => source.parse_query(text)?,
+            (None, None) => return Err(RunError::NoQuery),
+        };
+        self.report.query = Some(query.clone());
+
+        // Without a plugin that transforms, the row limit can stop the database early; one
+        // row more than the limit tells whether the output was cut.
+        let max_rows = if transforms {
+            None
+        } else {
+            request.limit.map(|n| n.saturating_add(1))
+        };
+        let options = StreamOptions {
+            batch_rows: request
+                .batch_rows
+                .clamp(1, request.limits.batch_rows as usize),
+            max_rows,
+            timeout: request.timeout,
+            cancel: request.cancel.clone(),
+            notes: self.notes.clone(),
+        };
+        let (tx, mut rx) = mpsc::channel::<Batch>(4);
+        let streaming = handle.spawn(stream(source, query, options, tx));
+
+        let mut result = self.pump(&mut rx, transforms, progress);
+        drop(rx); // stops the source if the pump ended early
+        let source_result = handle.block_on(streaming).unwrap_or_else(|e| {
+            Err(SourceError::Query {
+                source_name: request.source.clone(),
+                message: e.to_string(),
+            })
+        });
+        if request.cancel.load(Ordering::Relaxed) {
+            return result.and(Err(RunError::Source(SourceError::Cancelled)));
+        }
+        result = result.and(source_result.map_err(RunError::from));
+        result?;
+
+        if self.report.truncated {
+            return self.finish_output();
+        }
+        if let Some(run) = &mut self.plugin {
+            let started = Instant::now();
+            let tail = run.finish();
+            self.report.stats.transform_ms += ms(started.elapsed());
+            if let Some(batch) = tail? {
+                self.emit(batch, Export::Finish)?;
+            }
+        }
+        self.finish_output()
+    }
+
+    /// Moves batches from the source through the plugin to the sink until the source ends
+    /// or the row limit is reached.
+    fn pump(
+        &mut self,
+        rx: &mut mpsc::Receiver<Batch>,
+        transforms: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), RunError> {
+        loop {
+            let waited = Instant::now();
+            let Some(batch) = rx.blocking_recv() else {
+                return Ok(());
+            };
+            self.report.stats.query_ms += ms(waited.elapsed());
+            self.report.stats.rows_in += batch.num_rows as u64;
+            if self.request.preview && self.report.preview.is_none() {
+                self.report.preview = Some(batch.clone());
+            }
+            if !self.started && !transforms {
+                self.start_output(&batch)?;
+            }
+            let output = match (&mut self.plugin, transforms) {
+                (Some(run), true) => {
+                    let started = Instant::now();
+                    let output = run.transform(batch);
+                    self.report.stats.transform_ms += ms(started.elapsed());
+                    output?
+                }
+                _ => batch,
+            };
+            self.emit(output, Export::Transform)?;
+            progress(Progress {
+                rows_in: self.report.stats.rows_in,
+                rows_out: self.report.stats.rows_out,
+            });
+            if self.report.truncated {
+                return Ok(());
+            }
+        }
+    }
+
+    fn start_output(&mut self, batch: &Batch) -> Result<(), RunError> {
+        self.started = true;
+        self.report.fields = batch.fields();
+        self.sink.start(&self.report.fields)?;
+        Ok(())
+    }
+
+    /// Writes one output batch, holding the columns steady and the row limit.
+    fn emit(&mut self, mut batch: Batch, export: Export) -> Result<(), RunError> {
+        if batch.columns.is_empty() && batch.num_rows == 0 {
+            return Ok(());
+        }
+        if !self.started {
+            self.start_output(&batch)?;
+        } else if batch.fields() != self.report.fields {
+            self.fit_columns(&mut batch, export)?;
+        }
+        if let Some(limit) = self.request.limit {
+            let room = limit.saturating_sub(self.report.stats.rows_out) as usize;
+            if batch.num_rows > room {
+                batch.truncate(room);
+                self.report.truncated = true;
+            }
+        }
+        self.report.stats.rows_out += batch.num_rows as u64;
+        if batch.num_rows > 0 {
+            self.sink.batch(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a batch whose columns differ from the output's: columns added at the end widen
+    /// the output (or are cut off when the sink cannot widen); any other change is an error.
+    fn fit_columns(&mut self, batch: &mut Batch, export: Export) -> Result<(), RunError> {
+        let fields = batch.fields();
+        let known = self.report.fields.len();
+        if fields.len() <= known || fields[..known] != self.report.fields[..] {
+            let describe = |fields: &[Field]| {
+                fields
+                    .iter()
+                    .map(|f| format!("{} {}", f.name, f.data_type))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let plugin = self.request.plugin.as_ref().map(|c| c.plugin.id.clone());
+            return Err(RunError::Plugin(PluginError::SchemaChanged {
+                plugin: plugin.unwrap_or(quarry_runtime::PluginId("source".into())),
+                export,
+                before: describe(&self.report.fields),
+                after: describe(&fields),
+            }));
+        }
+        if !self.narrow && self.sink.widen(&fields)? {
+            self.report.fields = fields;
+            return Ok(());
+        }
+        if !self.narrow {
+            self.narrow = true;
+            let added: Vec<&str> = fields[known..].iter().map(|f| f.name.as_str()).collect();
+            self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
+                "column(s) {} appeared after the output began, and this output format cannot add columns: they are left out (use JSON or NDJSON, or name the fields in the query)",
+                added.join(", ")
+            ));
+        }
+        batch.columns.truncate(known);
+        Ok(())
+    }
+
+    fn finish_output(&mut self) -> Result<(), RunError> {
+        if !self.started {
+            self.sink.start(&[])?;
+        }
+        self.sink.finish()?;
+        Ok(())
+    }
+}
+
+async fn stream(
+    source: Arc<dyn Source>,
+    query: Query,
+    options: StreamOptions,
+    tx: mpsc::Sender<Batch>,
+) -> Result<(), SourceError> {
+    source.stream(query, options, tx).await
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,691 @@
+//! The plugin runtime: the only Quarry crate that names wasmtime.
+//!
+//! One [`Runtime`] per process owns the engine (pooling allocator, epoch interruption, a
+//! ticker thread), the linker, and the compiled-artifact cache. [`Runtime::load`] validates
+//! and compiles a plugin once; [`Runtime::start`] gives every run a fresh store and instance
+//! from the plugin's `InstancePre`, so nothing leaks from one run to the next.
+//!
+//! Every call into a plugin runs under the run's [`Limits`]: memory through a resource
+//! limiter, CPU time through epoch deadlines, output and logs by counting. Hitting one, or
+//! trapping, ends the run with a [`PluginError`] naming the plugin and the cause.
+
+mod bindings;
+pub mod cache;
+mod limits;
+mod sandbox;
+pub mod script;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
+
+use bindings::{Plugin as Bindings, PluginPre, wit};
+use quarry_core::batch::{Batch, BatchError};
+use quarry_core::{Backend, Query};
+use sandbox::{LogFull, RunState};
+
+pub use bindings::PluginInfo;
+pub use cache::write_atomically;
+pub use limits::{Limit, Limits, bytes as format_bytes, parse_bytes};
+pub use sandbox::LogLine;
+
+/// How often the epoch advances; a plugin overruns its deadline by at most this much.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The wasm stack a plugin may use; deep recursion traps past it.
+const MAX_WASM_STACK: usize = 512 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        })
+    }
+}
+
+/// The plugin's exports, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Export {
+    Instantiate,
+    Describe,
+    Init,
+    BuildQuery,
+    Transform,
+    Finish,
+}
+
+impl fmt::Display for Export {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Export::Instantiate => "instantiation",
+            Export::Describe => "describe",
+            Export::Init => "init",
+            Export::BuildQuery => "build-query",
+            Export::Transform => "transform",
+            Export::Finish => "finish",
+        })
+    }
+}
+
+/// A plugin's identity: the SHA-256 of its bytes, shown abbreviated.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PluginId(pub String);
+
+impl fmt::Display for PluginId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = &self.0;
+        if h.len() > 12 {
+            write!(f, "{}…{}", &h[..4], &h[h.len() - 4..])
+        } else {
+            f.write_str(h)
+        }
+    }
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("not a WebAssembly file (it does not start with \\0asm)")]
+    NotWasm,
+    #[error(
+        "this is a core WebAssembly module, not a component; build the plugin for wasm32-wasip2 \
+         (`cargo build --target wasm32-wasip2`)"
+    )]
+    NotComponent,
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    #[error(
+        "the component imports {0}, which Quarry does not provide; plugins may import only WASI and quarry:plugin/log"
+    )]
+    UnsupportedImport(String),
+    #[error("the component does not implement the quarry:plugin/plugin world: {0}")]
+    WrongWorld(String),
+    #[error("plugin {plugin} hit its {limit} in {export}")]
+    Limit {
+        plugin: PluginId,
+        export: Export,
+        limit: Limit,
+    },
+    #[error("plugin {plugin} trapped in {export}: {message}")]
+    Trap {
+        plugin: PluginId,
+        export: Export,
+        message: String,
+        backtrace: String,
+    },
+    #[error("plugin {plugin} failed in {export}: {message}{}", row.map(|r| format!(" (row {r} of the batch)")).unwrap_or_default())]
+    Failed {
+        plugin: PluginId,
+        export: Export,
+        message: String,
+        row: Option<u32>,
+    },
+    #[error("plugin {plugin} returned an invalid batch from {export}: {error}")]
+    InvalidBatch {
+        plugin: PluginId,
+        export: Export,
+        error: BatchError,
+    },
+    #[error("plugin {plugin} changed its output columns in {export}: first {before}, now {after}")]
+    SchemaChanged {
+        plugin: PluginId,
+        export: Export,
+        before: String,
+        after: String,
+    },
+    #[error("plugin {plugin} was cancelled in {export}")]
+    Cancelled { plugin: PluginId, export: Export },
+    #[error("too many plugin runs at once: {0}")]
+    Busy(String),
+    #[error("plugin {plugin}: {message}")]
+    Host { plugin: PluginId, message: String },
+}
+
+/// Process-wide settings of the runtime.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where compiled plugins are cached; `None` compiles every time.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Default limits for runs; also sizes the pooling allocator's memory slots.
+    pub limits: Limits,
+    /// Plugin instances that may exist at once.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            limits: Limits::default(),
+            max_instances: 256,
+        }
+    }
+}
+
+/// The engine, linker and caches shared by every run in the process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RunState>,
+    cache: Option<cache::ArtifactCache>,
+    limits: Limits,
+    /// Loaded plugins by SHA-256, so a plugin is compiled and described once per process.
+    loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+    /// Stops the epoch ticker when the runtime goes away.
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// A validated, compiled plugin, ready to instantiate.
+pub struct LoadedPlugin {
+    pub id: PluginId,
+    pub sha256: String,
+    pub info: PluginInfo,
+    pub size: usize,
+    /// Imports the component declares, e.g. `wasi:cli/stdout@0.2.3`.
+    pub imports: Vec<String>,
+    /// A script's text, when this is a script run by the script runner.
+    script: Option<Arc<str>>,
+    pre: PluginPre<RunState>,
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("sha256", &self.sha256)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// What loading took, for the run's figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadStats {
+    pub compile: Duration,
+    pub from_cache: bool,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Runtime {
+    /// A runtime whose compile cache lives in `data_dir/cache`, as the `quarry` command and
+    /// server keep it, with the given limits and default settings otherwise.
+    pub fn in_data_dir(data_dir: &std::path::Path, limits: &Limits) -> Result<Self, String> {
+        Runtime::new(RuntimeConfig {
+            cache_dir: Some(data_dir.join("cache")),
+            limits: limits.clone(),
+            ..Default::default()
+        })
+    }
+
+    pub fn new(config: RuntimeConfig) -> Result<Self, String> {
+        let mut pool = PoolingAllocationConfig::new();
+        let instances = config.max_instances;
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .total_stacks(0)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(32)
+            .max_memory_size(config.limits.memory_bytes as usize);
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os("QUARRY_PERF_MAP").is_some() {
+            // Names plugin functions in /tmp/perf-PID.map, for profiling with `perf`.
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine =
+            Engine::new(&wasm).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| e.to_string())?;
+        Bindings::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| e.to_string())?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("quarry-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| e.to_string())?;
+
+        let cache = config
+            .cache_dir
+            .map(|dir| cache::ArtifactCache::new(dir, &engine));
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            limits: config.limits,
+            loaded: Mutex::new(HashMap::new()),
+            ticker_stop,
+        })
+    }
+
+    pub fn default_limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates, compiles (or loads from the cache) and describes a plugin.
+    pub fn load(&self, wasm: &[u8]) -> Result<(Arc<LoadedPlugin>, LoadStats), PluginError> {
+        self.load_with(wasm, || {})
+    }
+
+    /// [`Runtime::load`], calling `compiling` first when the plugin is in neither the
+    /// memory nor the disk cache and must be compiled: a caller can say that this may
+    /// take a while (about a second per MiB).
+    pub fn load_with(
+        &self,
+        wasm: &[u8],
+        compiling: impl FnOnce(),
+    ) -> Result<(Arc<LoadedPlugin>, LoadStats), PluginError> {
+        if !wasm.starts_with(b"\0asm") || wasm.len() < 8 {
+            return Err(PluginError::NotWasm);
+        }
+        if wasm[4..8] == [1, 0, 0, 0] {
+            return Err(PluginError::NotComponent);
+        }
+        let sha256 = sha256_hex(wasm);
+        if let Some(plugin) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&sha256)
+        {
+            return Ok((
+                plugin.clone(),
+                LoadStats {
+                    compile: Duration::ZERO,
+                    from_cache: true,
+                },
+            ));
+        }
+
+        let started = Instant::now();
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, &sha256));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                compiling();
+                let compiled = match &self.cache {
+                    Some(cache) => cache.compile(&self.engine, &sha256, wasm),
+                    None => Component::new(&self.engine, wasm),
+                };
+                compiled.map_err(|e| PluginError::Invalid(format!("{e:#}")))?
+            }
+        };
+        let compile = started.elapsed();
+
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect::<Vec<_>>();
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            match unsupported_import(&imports) {
+                Some(name) => PluginError::UnsupportedImport(name),
+                None => PluginError::Invalid(format!("{e:#}")),
+            }
+        })?;
+        let pre =
+            PluginPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+
+        let id = PluginId(sha256.clone());
+        let mut run = PluginRun::new(&self.engine, &pre, id.clone(), &self.limits, Arc::default())?;
+        let info = run.describe()?;
+        let plugin = Arc::new(LoadedPlugin {
+            id,
+            sha256: sha256.clone(),
+            info,
+            size: wasm.len(),
+            imports,
+            script: None,
+            pre,
+        });
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256, plugin.clone());
+        Ok((
+            plugin,
+            LoadStats {
+                compile,
+                from_cache,
+            },
+        ))
+    }
+
+    /// A fresh instance of `plugin` for one run, under `limits`; `cancel` stops it.
+    pub fn start(
+        &self,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<PluginRun, PluginError> {
+        PluginRun::new(&self.engine, &plugin.pre, plugin.id.clone(), limits, cancel)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The first import that is neither WASI nor Quarry's own, which no linker here provides.
+fn unsupported_import(imports: &[String]) -> Option<String> {
+    imports
+        .iter()
+        .find(|name| !name.starts_with("wasi:") && !name.starts_with("quarry:plugin/"))
+        .cloned()
+}
+
+/// One run of one plugin: a fresh store and instance, and the run's remaining budgets.
+pub struct PluginRun {
+    store: Store<RunState>,
+    bindings: Bindings,
+    plugin: PluginId,
+    limits: Limits,
+    /// Plugin CPU time left for the rest of the run.
+    cpu_left: Duration,
+    /// Rows and bytes output so far, against the output limits.
+    rows_out: u64,
+    bytes_out: u64,
+}
+
+impl PluginRun {
+    fn new(
+        engine: &Engine,
+        pre: &PluginPre<RunState>,
+        plugin: PluginId,
+        limits: &Limits,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Self, PluginError> {
+        let state = RunState::new(limits.memory_bytes, limits.log_bytes, cancel);
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            if state.cancel.load(Ordering::Relaxed) {
+                return Err(wasmtime::Error::new(Interrupted::Cancelled));
+            }
+            if Instant::now() >= state.deadline {
+                return Err(wasmtime::Error::new(Interrupted::Deadline));
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let started = Instant::now();
+        store.data_mut().deadline = started + limits.cpu_time;
+        store.set_epoch_deadline(1);
+        let instantiated = pre.instantiate(&mut store);
+        let cpu_left = limits.cpu_time.saturating_sub(started.elapsed());
+        let bindings = match instantiated {
+            Ok(bindings) => bindings,
+            Err(e) if is_pool_exhausted(&e) => return Err(PluginError::Busy(format!("{e:#}"))),
+            Err(e) => return Err(classify(&store, &plugin, limits, Export::Instantiate, e)),
+        };
+        Ok(PluginRun {
+            store,
+            bindings,
+            plugin,
+            limits: limits.clone(),
+            cpu_left,
+            rows_out: 0,
+            bytes_out: 0,
+        })
+    }
+
+    /// Calls one export under the run's deadline and turns any failure into a [`PluginError`].
+    fn call<R>(
+        &mut self,
+        export: Export,
+        f: impl FnOnce(&Bindings, &mut Store<RunState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let started = Instant::now();
+        self.store.data_mut().deadline = started + self.cpu_left;
+        self.store.set_epoch_deadline(1);
+        let result = f(&self.bindings, &mut self.store);
+        self.cpu_left = self.cpu_left.saturating_sub(started.elapsed());
+        result.map_err(|e| classify(&self.store, &self.plugin, &self.limits, export, e))
+    }
+
+    fn failed(&self, export: Export, e: wit::PluginError) -> PluginError {
+        PluginError::Failed {
+            plugin: self.plugin.clone(),
+            export,
+            message: e.message,
+            row: e.row,
+        }
+    }
+
+    pub fn describe(&mut self) -> Result<PluginInfo, PluginError> {
+        Ok(self
+            .call(Export::Describe, |b, s| b.call_describe(s))?
+            .into())
+    }
+
+    pub fn init(
+        &mut self,
+        source_name: &str,
+        backend: Backend,
+        params: &str,
+    ) -> Result<(), PluginError> {
+        let source = bindings::source(source_name, backend);
+        self.call(Export::Init, |b, s| b.call_init(s, &source, params))?
+            .map_err(|e| self.failed(Export::Init, e))
+    }
+
+    pub fn build_query(&mut self) -> Result<Option<Query>, PluginError> {
+        let query = self
+            .call(Export::BuildQuery, |b, s| b.call_build_query(s))?
+            .map_err(|e| self.failed(Export::BuildQuery, e))?;
+        Ok(query.map(Query::from))
+    }
+
+    /// Hands one batch to the plugin and returns its checked output.
+    pub fn transform(&mut self, input: Batch) -> Result<Batch, PluginError> {
+        if input.num_rows > self.limits.batch_rows as usize {
+            return Err(self.limit(Export::Transform, Limit::BatchRows(self.limits.batch_rows)));
+        }
+        let input = wit::Batch::from(input);
+        let output = self
+            .call(Export::Transform, |b, s| b.call_transform(s, &input))?
+            .map_err(|e| self.failed(Export::Transform, e))?;
+        self.check_output(Export::Transform, output)
+    }
+
+    pub fn finish(&mut self) -> Result<Option<Batch>, PluginError> {
+        let output = self
+            .call(Export::Finish, |b, s| b.call_finish(s))?
+            .map_err(|e| self.failed(Export::Finish, e))?;
+        output
+            .map(|batch| self.check_output(Export::Finish, batch))
+            .transpose()
+    }
+
+    fn limit(&self, export: Export, limit: Limit) -> PluginError {
+        PluginError::Limit {
+            plugin: self.plugin.clone(),
+            export,
+            limit,
+        }
+    }
+
+    fn check_output(&mut self, export: Export, output: wit::Batch) -> Result<Batch, PluginError> {
+        if output.num_rows > self.limits.batch_rows {
+            return Err(self.limit(export, Limit::BatchRows(self.limits.batch_rows)));
+        }
+        let batch = Batch::from(output);
+        batch
+            .validate()
+            .map_err(|error| PluginError::InvalidBatch {
+                plugin: self.plugin.clone(),
+                export,
+                error,
+            })?;
+        self.rows_out += batch.num_rows as u64;
+        self.bytes_out += batch.byte_size() as u64;
+        if self.rows_out > self.limits.output_rows {
+            return Err(self.limit(export, Limit::OutputRows(self.limits.output_rows)));
+        }
+        if self.bytes_out > self.limits.output_bytes {
+            return Err(self.limit(export, Limit::OutputBytes(self.limits.output_bytes)));
+        }
+        Ok(batch)
+    }
+
+    /// The log lines written so far (by the log interface, stdout and stderr).
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        let mut log = self
+            .store
+            .data()
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut log.lines)
+    }
+
+    /// Plugin CPU time used so far.
+    pub fn cpu_used(&self) -> Duration {
+        self.limits.cpu_time.saturating_sub(self.cpu_left)
+    }
+}
+
+fn is_pool_exhausted(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
+}
+
+/// Names the cause of a failed call: a limit the store recorded, an interrupt, a trap.
+fn classify(
+    store: &Store<RunState>,
+    plugin: &PluginId,
+    limits: &Limits,
+    export: Export,
+    e: wasmtime::Error,
+) -> PluginError {
+    let plugin = plugin.clone();
+    let limit = |limit| PluginError::Limit {
+        plugin: plugin.clone(),
+        export,
+        limit,
+    };
+    let state = store.data();
+    if state.memory.hit {
+        return limit(Limit::Memory(limits.memory_bytes));
+    }
+    if e.is::<LogFull>() || state.log_overflowed() {
+        return limit(Limit::LogBytes(limits.log_bytes));
+    }
+    match e.downcast_ref::<Interrupted>() {
+        Some(Interrupted::Deadline) => return limit(Limit::CpuTime(limits.cpu_time)),
+        Some(Interrupted::Cancelled) => return PluginError::Cancelled { plugin, export },
+        None => {}
+    }
+    let trace = e.downcast_ref::<wasmtime::WasmBacktrace>();
+    let backtrace = trace.map(|b| b.to_string()).unwrap_or_default();
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => limit(Limit::Stack(MAX_WASM_STACK)),
+        Some(Trap::MemoryOutOfBounds) if trace.is_some_and(is_recursion) => {
+            limit(Limit::Stack(MAX_WASM_STACK))
+        }
+        Some(Trap::Interrupt) => limit(Limit::CpuTime(limits.cpu_time)),
+        Some(trap) => {
+            let logs = state
+                .log
+                .lock()
+                .map(|l| {
+                    l.lines
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .rev()
+                        .map(|l| l.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
+            let message = if logs.is_empty() {
+                trap.to_string()
+            } else {
+                format!("{trap}; last output: {logs}")
+            };
+            PluginError::Trap {
+                plugin,
+                export,
+                message,
+                backtrace,
+            }
+        }
+        None => PluginError::Host {
+            plugin,
+            message: format!("{e:#}"),
+        },
+    }
+}
+
+/// Whether a backtrace is one function calling itself over and over. Languages that keep
+/// their stack in linear memory (Rust, C) overflow it with an out-of-bounds access rather
+/// than a wasm stack overflow; the repeated frames are what tell the two apart.
+fn is_recursion(trace: &wasmtime::WasmBacktrace) -> bool {
+    let frames = trace.frames();
+    if frames.len() < 16 {
+        return false;
+    }
+    let mut counts = HashMap::new();
+    for frame in frames {
+        *counts
+            .entry((frame.module().name(), frame.func_index()))
+            .or_insert(0) += 1;
+    }
+    counts
+        .values()
+        .max()
+        .is_some_and(|&n| n * 2 >= frames.len())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Interrupted {
+    #[error("deadline reached")]
+    Deadline,
+    #[error("cancelled")]
+    Cancelled,
+}

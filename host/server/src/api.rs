@@ -1,0 +1,857 @@
+//! The JSON API handlers. `web/openapi.json` documents every one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::stream::{self, ChannelWriter, Events, Msg, Rows};
+use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
+use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
+use quarry_engine::output::{self, Format};
+use quarry_engine::run::{PluginChoice, RunRequest, run_blocking};
+use quarry_runtime::script::MAX_SCRIPT_BYTES;
+use quarry_runtime::{LoadStats, LoadedPlugin, PluginError, sha256_hex};
+
+type AppState = State<Arc<App>>;
+
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../../web/openapi.json"),
+    )
+        .into_response()
+}
+
+fn ok(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A request body, or the envelope saying why it could not be read.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let status = e.status();
+        let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_body"
+        };
+        ApiError::new(status, kind, e.body_text())
+    })
+}
+
+/// A JSON request body as `T`, with serde's message (naming the field) when it is not.
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("bad_json", format!("the request body is not valid: {e}"))
+    })
+}
+
+pub async fn sources(State(app): AppState) -> Response {
+    let sources: Vec<serde_json::Value> = app
+        .sources
+        .iter()
+        .map(|s| json!({"name": s.name(), "backend": s.backend().name(), "address": s.address()}))
+        .collect();
+    ok(StatusCode::OK, json!({"ok": true, "sources": sources}))
+}
+
+pub async fn list_plugins(State(app): AppState) -> Response {
+    let store = app.clone();
+    let plugins = blocking(move || store.store.plugins())
+        .await
+        .unwrap_or_default();
+    ok(StatusCode::OK, json!({"ok": true, "plugins": plugins}))
+}
+
+pub async fn get_plugin(
+    State(app): AppState,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    let meta = stored(&app, &sha256)?;
+    Ok(ok(StatusCode::OK, json!({"ok": true, "plugin": meta})))
+}
+
+pub async fn plugin_wasm(
+    State(app): AppState,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    let meta = stored(&app, &sha256)?;
+    if meta.kind == PluginKind::Script {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_wasm",
+            format!("{sha256} is a script; its text is at /api/plugins/{sha256}/script"),
+        ));
+    }
+    let wasm = app.store.plugin_wasm(&sha256)?;
+    let file: String = format!("{}-{}.wasm", meta.name, meta.version)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/wasm".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        wasm,
+    )
+        .into_response())
+}
+
+/// `GET /api/plugins/{sha256}/script`: a stored script's text.
+pub async fn plugin_script(
+    State(app): AppState,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    let meta = stored(&app, &sha256)?;
+    if meta.kind != PluginKind::Script {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_script",
+            format!(
+                "{sha256} is a compiled plugin, not a script; its bytes are at /api/plugins/{sha256}/wasm"
+            ),
+        ));
+    }
+    let (text, _) = app.store.script(&sha256)?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+/// The body of `POST /api/scripts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptBody {
+    script: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A script as a plugin run by the current runner, after the checks every script gets:
+/// not empty, not too large.
+fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlugin, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "empty",
+            "the script is empty; define transform(rows) or transformColumns(columns, length), buildQuery(source, params) or finish()",
+        ));
+    }
+    if text.len() > MAX_SCRIPT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the script is {}; scripts may be at most {}",
+                human_bytes(text.len() as u64),
+                human_bytes(MAX_SCRIPT_BYTES as u64)
+            ),
+        ));
+    }
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("script");
+    let name: String = name.chars().take(80).collect();
+    Ok(app.runner()?.with_script(text, &name))
+}
+
+/// `POST /api/scripts`: stores a script (JSON `{"script": TEXT, "name": NAME}`) in the
+/// library, once it starts: it is evaluated, with empty params, under the run limits.
+pub async fn put_script(
+    State(app): AppState,
+    request_body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: ScriptBody = parse(&body(request_body)?)?;
+    let script = script_plugin(&app, &body.script, body.name.as_deref())?;
+    let slot = app.gate.enter().await?;
+    let store = app.clone();
+    let (meta, created) = blocking(move || {
+        let _slot = slot;
+        let runner = store.runner()?;
+        let mut run = store
+            .runtime
+            .start(&script, &store.settings.limits, Arc::default())
+            .map_err(ApiError::upload)?;
+        run.init(
+            "demo",
+            quarry_sources::Backend::Sqlite,
+            &script.init_params("{}"),
+        )
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "script_error",
+                e.to_string(),
+            )
+        })?;
+        let stored = store
+            .store
+            .put_script(&script, &runner.sha256)
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+            })?;
+        store.remember(Arc::new(script));
+        Ok::<_, ApiError>(stored)
+    })
+    .await??;
+    Ok(uploaded(meta, created))
+}
+
+/// A library entry's listing, or 404 `unknown_plugin`.
+fn stored(app: &App, sha256: &str) -> Result<PluginMeta, ApiError> {
+    app.store
+        .plugin(sha256)
+        .ok_or_else(|| unknown_plugin(sha256))
+}
+
+fn unknown_plugin(sha256: &str) -> ApiError {
+    let shown: String = sha256.chars().take(80).collect();
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_plugin",
+        format!("no plugin {shown} in the library"),
+    )
+}
+
+/// `POST /api/plugins`: the plugin as the raw body (`application/wasm`), or as the file
+/// field of a multipart form. It is compiled and its `describe()` called before it is
+/// stored; the same bytes twice give the same entry. With `Prefer: respond-async` the
+/// answer comes at once (202) and the compiling goes on in the background: a 12–18 MB
+/// JS or Python component takes seconds. `GET /api/uploads/{sha256}` says how it went.
+pub async fn upload_plugin(
+    State(app): AppState,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let max = app.settings.max_upload;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the plugin is larger than the upload limit of {} (quarry serve --max-upload changes it)",
+                human_bytes(max)
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let wasm = if multipart {
+        read_multipart_file(request, max).await?
+    } else {
+        read_limited(request.into_body(), max).await?
+    }
+    .ok_or_else(too_large)?;
+    if wasm.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty",
+            "the upload is empty; send the plugin's .wasm file",
+        ));
+    }
+    // Garbage is refused before it takes a compile slot.
+    use quarry_core::upload::{FileProblem, check};
+    check(&wasm).map_err(|problem| {
+        ApiError::upload(match problem {
+            FileProblem::NotWasm => PluginError::NotWasm,
+            FileProblem::NotComponent => PluginError::NotComponent,
+            FileProblem::Invalid(why) => PluginError::Invalid(why),
+        })
+    })?;
+    let respond_async = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+        });
+    if !respond_async {
+        let (meta, created) = compile_and_store(app, wasm).await?;
+        return Ok(uploaded(meta, created));
+    }
+    let sha256 = sha256_hex(&wasm);
+    if let Some(meta) = app.store.plugin(&sha256) {
+        return Ok(uploaded(meta, false));
+    }
+    let first = {
+        let mut uploads = app.uploads.lock().unwrap_or_else(|e| e.into_inner());
+        if uploads.len() >= MAX_FINISHED_UPLOADS {
+            uploads.retain(|_, upload| matches!(upload, Upload::Compiling));
+        }
+        let first = !matches!(uploads.get(&sha256), Some(Upload::Compiling));
+        uploads.insert(sha256.clone(), Upload::Compiling);
+        first
+    };
+    if first {
+        let (app, sha256) = (app.clone(), sha256.clone());
+        tokio::spawn(async move {
+            let upload = match compile_and_store(app.clone(), wasm).await {
+                Ok((meta, created)) => Upload::Done { meta, created },
+                Err(error) => Upload::Failed(error),
+            };
+            app.uploads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(sha256, upload);
+        });
+    }
+    Ok(ok(
+        StatusCode::ACCEPTED,
+        json!({"ok": true, "status": "compiling", "sha256": sha256, "poll": format!("/api/uploads/{sha256}")}),
+    ))
+}
+
+fn uploaded(meta: PluginMeta, created: bool) -> Response {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    ok(
+        status,
+        json!({"ok": true, "status": "done", "created": created, "plugin": meta}),
+    )
+}
+
+/// Compiles a checked upload in a run slot, calls its `describe()` and stores it.
+async fn compile_and_store(app: Arc<App>, wasm: Vec<u8>) -> Result<(PluginMeta, bool), ApiError> {
+    let slot = app.gate.enter().await?;
+    blocking(move || {
+        let _slot = slot;
+        let (plugin, _) = app.runtime.load(&wasm).map_err(ApiError::upload)?;
+        let stored = app.store.put_plugin(&wasm, &plugin).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+        })?;
+        app.remember(plugin);
+        Ok(stored)
+    })
+    .await?
+}
+
+/// `GET /api/uploads/{sha256}`: where an upload sent with `Prefer: respond-async` is:
+/// compiling, done (with the plugin), or failed (the error, with its status).
+pub async fn get_upload(
+    State(app): AppState,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    let upload = app
+        .uploads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&sha256)
+        .cloned();
+    match upload {
+        Some(Upload::Compiling) => Ok(ok(
+            StatusCode::OK,
+            json!({"ok": true, "status": "compiling", "sha256": sha256}),
+        )),
+        Some(Upload::Done { meta, created }) => Ok(uploaded(meta, created)),
+        Some(Upload::Failed(error)) => Err(error),
+        None => match app.store.plugin(&sha256) {
+            Some(meta) => Ok(uploaded(meta, false)),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_upload",
+                "no upload with that SHA-256 is compiling or was stored",
+            )),
+        },
+    }
+}
+
+/// The body, or `None` once it is longer than `max`.
+async fn read_limited(mut body: Body, max: u64) -> Result<Option<Vec<u8>>, ApiError> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request("bad_body", format!("reading the upload failed: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() as u64 + data.len() as u64 > max {
+                return Ok(None);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The first file field of a multipart form, or `None` once it is longer than `max`.
+async fn read_multipart_file(request: Request, max: u64) -> Result<Option<Vec<u8>>, ApiError> {
+    let bad = |e: &dyn std::fmt::Display| {
+        ApiError::bad_request(
+            "bad_body",
+            format!("the multipart form cannot be read: {e}"),
+        )
+    };
+    let mut form = axum::extract::Multipart::from_request(request, &())
+        .await
+        .map_err(|e| bad(&e))?;
+    while let Some(mut field) = form.next_field().await.map_err(|e| bad(&e))? {
+        if field.file_name().is_none() && field.name() != Some("file") {
+            continue;
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| bad(&e))? {
+            if out.len() as u64 + chunk.len() as u64 > max {
+                return Ok(None);
+            }
+            out.extend_from_slice(&chunk);
+        }
+        return Ok(Some(out));
+    }
+    Err(ApiError::bad_request(
+        "bad_body",
+        "the multipart form has no file field",
+    ))
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value.fract() == 0.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The body of `POST /api/runs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    source: String,
+    #[serde(default)]
+    plugin: Option<String>,
+    /// A script to run without storing it, instead of a plugin.
+    #[serde(default)]
+    script: Option<String>,
+    #[serde(default)]
+    params: Option<serde_json::Value>,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+    #[serde(default)]
+    preview: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunFormat {
+    Json,
+    Events,
+    Ndjson,
+    Csv,
+}
+
+fn run_format(query: Option<&str>) -> Result<RunFormat, ApiError> {
+    let format = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("format="))
+        .unwrap_or("json");
+    match format {
+        "json" => Ok(RunFormat::Json),
+        "events" => Ok(RunFormat::Events),
+        "ndjson" => Ok(RunFormat::Ndjson),
+        "csv" => Ok(RunFormat::Csv),
+        other => Err(ApiError::bad_request(
+            "bad_format",
+            format!(
+                "unknown format `{}`; use json, ndjson, csv or events",
+                other.chars().take(40).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// Removes a run from the cancel registry when it ends, however it ends.
+struct Registered {
+    app: Arc<App>,
+    id: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.app
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+fn new_run_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = format!(
+        "{}-{}-{:?}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+    );
+    sha256_hex(seed.as_bytes())[..16].to_owned()
+}
+
+/// `POST /api/runs[?format=json|ndjson|csv|events]`.
+pub async fn run(
+    State(app): AppState,
+    RawQuery(query): RawQuery,
+    request_body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let format = run_format(query.as_deref())?;
+    let run: RunBody = parse(&body(request_body)?)?;
+    let slot = app.gate.enter().await?;
+    let request = prepare(&app, run, format).await?;
+    let id = new_run_id();
+    app.runs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone(), request.cancel.clone());
+    let registered = Registered {
+        app: app.clone(),
+        id: id.clone(),
+    };
+    let handle = tokio::runtime::Handle::current();
+    if format == RunFormat::Json {
+        let (report, rows) = blocking(move || {
+            let _slot = slot;
+            let _registered = registered;
+            let app = &_registered.app;
+            let mut rows = Rows::default();
+            let report = run_blocking(
+                &app.runtime,
+                &app.sources,
+                &handle,
+                request,
+                &mut rows,
+                |_| {},
+            );
+            (report, rows)
+        })
+        .await?;
+        let details = json!({"query": report.query, "stats": report.stats, "logs": report.logs});
+        if let Err(e) = &report.result {
+            let error = ApiError::run(e);
+            let mut body = json!({"ok": false, "error": error.body()});
+            body.as_object_mut()
+                .unwrap()
+                .extend(details.as_object().unwrap().clone());
+            return Ok(ok(error.status, body));
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(b"{\"ok\":true,\"run\":");
+        out.extend_from_slice(json!(id).to_string().as_bytes());
+        out.extend_from_slice(b",\"columns\":");
+        out.extend_from_slice(stream::columns_json(&rows.fields).to_string().as_bytes());
+        out.extend_from_slice(b",\"rows\":");
+        out.extend_from_slice(&rows.json());
+        out.extend_from_slice(b",\"truncated\":");
+        out.extend_from_slice(if report.truncated { b"true" } else { b"false" });
+        for (key, value) in details.as_object().unwrap() {
+            out.extend_from_slice(format!(",{}:{value}", json!(key)).as_bytes());
+        }
+        out.push(b'}');
+        return Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response());
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(16);
+    let cancel = request.cancel.clone();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let _registered = registered;
+        let app = &_registered.app;
+        match format {
+            RunFormat::Events => {
+                let mut events = Events::new(tx.clone());
+                let _ = events.send(&json!({"event": "started", "run": id}));
+                let mut progress_events = Events::new(tx.clone());
+                let report = run_blocking(
+                    &app.runtime,
+                    &app.sources,
+                    &handle,
+                    request,
+                    &mut events,
+                    |p| progress_events.progress(p),
+                );
+                events.done(&report);
+            }
+            _ => {
+                let file_format = if format == RunFormat::Csv {
+                    Format::Csv
+                } else {
+                    Format::Ndjson
+                };
+                let mut sink = output::sink(file_format, ChannelWriter::new(tx.clone()));
+                let report = run_blocking(
+                    &app.runtime,
+                    &app.sources,
+                    &handle,
+                    request,
+                    &mut *sink,
+                    |_| {},
+                );
+                if let Err(e) = &report.result {
+                    let _ = tx.blocking_send(Msg::Failed(ApiError::run(e)));
+                }
+            }
+        }
+    });
+
+    // The first message decides the status: an error before any output is a plain error.
+    let first = match rx.recv().await {
+        Some(Msg::Failed(error)) => return Err(error),
+        Some(Msg::Data(bytes)) => Some(bytes),
+        None => None,
+    };
+    let content_type = match format {
+        RunFormat::Csv => "text/csv; charset=utf-8",
+        _ => "application/x-ndjson",
+    };
+    let guard = CancelOnDrop {
+        flag: cancel,
+        finished: false,
+    };
+    let rest = futures_util::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        match rx.recv().await {
+            Some(Msg::Data(bytes)) => Some((Ok(bytes), (rx, guard))),
+            Some(Msg::Failed(error)) => {
+                Some((Err(std::io::Error::other(error.message)), (rx, guard)))
+            }
+            None => {
+                let mut guard = guard;
+                guard.finished = true;
+                None
+            }
+        }
+    });
+    let stream = futures_util::stream::iter(first.map(Ok::<_, std::io::Error>)).chain(rest);
+    let mut response = Body::from_stream(stream).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+    if format != RunFormat::Events {
+        let extension = if format == RunFormat::Csv {
+            "csv"
+        } else {
+            "ndjson"
+        };
+        response.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"quarry-run.{extension}\"")
+                .parse()
+                .unwrap(),
+        );
+    }
+    Ok(response)
+}
+
+/// Cancels a streamed run when its response body is dropped before the end (the client
+/// went away).
+struct CancelOnDrop {
+    flag: Arc<AtomicBool>,
+    /// The body was sent to the end.
+    finished: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Checks a run request and resolves its source and plugin.
+async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunRequest, ApiError> {
+    // Only configured sources: `sqlite:PATH` would let a visitor open files on the server.
+    if run.source.starts_with("sqlite:") {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            "sqlite:PATH sources are for the command line; the server runs only its configured sources",
+        ));
+    }
+    app.sources
+        .get(&run.source)
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_source", e.to_string()))?;
+    let params = run.params.unwrap_or_else(|| json!({}));
+    if !params.is_object() {
+        return Err(ApiError::bad_request(
+            "bad_params",
+            "params must be a JSON object",
+        ));
+    }
+    let plugin = match (run.plugin, run.script) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give a plugin or a script, not both",
+            ));
+        }
+        (None, None) => None,
+        (None, Some(text)) => Some(PluginChoice {
+            plugin: Arc::new(script_plugin(app, &text, None)?),
+            load: LoadStats {
+                compile: Duration::ZERO,
+                from_cache: true,
+            },
+        }),
+        (Some(sha256), None) => {
+            if !is_sha256(&sha256) {
+                return Err(unknown_plugin(&sha256));
+            }
+            let loader = app.clone();
+            let started = std::time::Instant::now();
+            let plugin = blocking(move || loader.plugin(&sha256)).await??;
+            Some(PluginChoice {
+                plugin,
+                load: LoadStats {
+                    compile: started.elapsed(),
+                    from_cache: true,
+                },
+            })
+        }
+    };
+    let settings = app.sources.settings(&run.source);
+    let limit = match format {
+        RunFormat::Json | RunFormat::Events => Some(run.limit.unwrap_or(app.settings.default_rows)),
+        RunFormat::Ndjson | RunFormat::Csv => run.limit,
+    };
+    Ok(RunRequest {
+        plugin,
+        params: params.to_string(),
+        query: run.query.filter(|q| !q.trim().is_empty()),
+        limit,
+        batch_rows: settings.batch_rows.unwrap_or(1024),
+        limits: app.settings.limits.clone(),
+        timeout: settings.timeout.unwrap_or(Duration::from_secs(30)),
+        preview: run.preview,
+        ..RunRequest::new(run.source)
+    })
+}
+
+/// `POST /api/runs/{id}/cancel`: stops the database query and the plugin.
+pub async fn cancel_run(
+    State(app): AppState,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let runs = app.runs.lock().unwrap_or_else(|e| e.into_inner());
+    let cancel = runs.get(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_run",
+            "no run in progress with that id (it may have ended)",
+        )
+    })?;
+    cancel.store(true, Ordering::Relaxed);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/snippets`: stores a shareable run under an id derived from its content.
+pub async fn put_snippet(
+    State(app): AppState,
+    request_body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let snippet: Snippet = parse(&body(request_body)?)?;
+    if snippet.source.starts_with("sqlite:") || app.sources.get(&snippet.source).is_err() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named `{}` here", snippet.source),
+        ));
+    }
+    if let Some(sha256) = &snippet.plugin {
+        stored(&app, sha256)?;
+    }
+    if !snippet.params.is_object() {
+        return Err(ApiError::bad_request(
+            "bad_params",
+            "params must be a JSON object",
+        ));
+    }
+    let store = app.clone();
+    let (id, created) = blocking(move || store.store.put_snippet(&snippet))
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(ok(
+        status,
+        json!({"ok": true, "id": id, "url": format!("/s/{id}")}),
+    ))
+}
+
+pub async fn get_snippet(
+    State(app): AppState,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let snippet = app
+        .store
+        .snippet(&id)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_snippet",
+                "no snippet with that id",
+            )
+        })?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"ok": true, "id": id, "snippet": snippet}),
+    ))
+}
+
+/// Runs `f` on the blocking pool; a panic in it is a 500 envelope, not a dropped request.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}

@@ -1,0 +1,265 @@
+//! The HTML pages (askama templates in `web/templates`) and the embedded static assets.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::App;
+use super::api::human_bytes;
+use crate::store::{PluginKind, PluginMeta};
+
+type AppState = State<Arc<App>>;
+
+/// A plugin as the library pages show it.
+pub struct PluginRow {
+    pub sha256: String,
+    pub short_sha: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub size: String,
+    pub uploaded_at: String,
+    pub kind: String,
+}
+
+impl From<&PluginMeta> for PluginRow {
+    fn from(m: &PluginMeta) -> Self {
+        let kind = match (m.kind, m.builds_query, m.transforms) {
+            (PluginKind::Script, ..) => "JavaScript script",
+            (_, true, true) => "builds query, transforms",
+            (_, true, false) => "builds query",
+            (_, false, true) => "transforms",
+            (_, false, false) => "neither",
+        };
+        PluginRow {
+            sha256: m.sha256.clone(),
+            short_sha: m.sha256[..12].to_owned(),
+            name: m.name.clone(),
+            version: m.version.clone(),
+            description: m.description.clone(),
+            size: human_bytes(m.size),
+            uploaded_at: m.uploaded_at.clone(),
+            kind: kind.to_owned(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "playground.html")]
+struct PlaygroundPage {
+    initial_state: String,
+}
+
+#[derive(Template)]
+#[template(path = "plugins.html")]
+struct PluginsPage {
+    plugins: Vec<PluginRow>,
+    max_upload: String,
+}
+
+#[derive(Template)]
+#[template(path = "plugin.html")]
+struct PluginPage {
+    plugin: PluginRow,
+    params_schema: String,
+    imports: Vec<String>,
+    /// A script's text; empty for a compiled plugin.
+    script: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    message: String,
+}
+
+fn render(page: impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering the page failed: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+pub fn error_page(status: StatusCode, message: String) -> Response {
+    let mut response = render(ErrorPage {
+        status: status.as_u16(),
+        message,
+    });
+    *response.status_mut() = status;
+    response
+}
+
+#[derive(Deserialize)]
+pub struct PlaygroundQuery {
+    plugin: Option<String>,
+}
+
+/// JSON for a `<script>` element: `<` escaped so no text can close the element.
+fn script_json(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c")
+}
+
+fn playground_state(
+    app: &App,
+    selected: Option<String>,
+    snippet: serde_json::Value,
+    problem: Option<String>,
+) -> String {
+    let sources: Vec<serde_json::Value> = app
+        .sources
+        .iter()
+        .map(|s| json!({"name": s.name(), "backend": s.backend().name()}))
+        .collect();
+    let plugins: Vec<serde_json::Value> = app
+        .store
+        .plugins()
+        .iter()
+        .map(|p| {
+            let schema = p
+                .params_schema
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+            json!({
+                "sha256": p.sha256, "kind": p.kind, "name": p.name, "version": p.version,
+                "description": p.description, "builds_query": p.builds_query,
+                "transforms": p.transforms, "params_schema": schema,
+            })
+        })
+        .collect();
+    script_json(&json!({
+        "sources": sources,
+        "plugins": plugins,
+        "selected_plugin": selected,
+        "snippet": snippet,
+        "snippet_problem": problem,
+        "scripts": app.has_script_runner(),
+        "starter_scripts": quarry_runtime::script::STARTERS
+            .iter()
+            .map(|(name, text)| json!({"name": name, "text": text}))
+            .collect::<Vec<_>>(),
+    }))
+}
+
+/// `/`: the playground; `?plugin=SHA256` preselects a library plugin.
+pub async fn playground(State(app): AppState, Query(q): Query<PlaygroundQuery>) -> Response {
+    let selected = q.plugin.filter(|sha| app.store.plugin(sha).is_some());
+    render(PlaygroundPage {
+        initial_state: playground_state(&app, selected, serde_json::Value::Null, None),
+    })
+}
+
+/// `/s/{id}`: the playground filled from a shared snippet, which it runs at once.
+pub async fn snippet(State(app): AppState, Path(id): Path<String>) -> Response {
+    let snippet = match app.store.snippet(&id) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return error_page(StatusCode::NOT_FOUND, "No shared run has that link.".into());
+        }
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    // The link names code by hash and a source by name: say so when either is not here.
+    let problem = if let Some(sha) = snippet
+        .plugin
+        .as_deref()
+        .filter(|sha| app.store.plugin(sha).is_none())
+    {
+        Some(format!(
+            "This link runs plugin {sha}, which is not in this server's library."
+        ))
+    } else if app.sources.get(&snippet.source).is_err() || snippet.source.starts_with("sqlite:") {
+        Some(format!(
+            "This link runs on source `{}`, which this server does not have.",
+            snippet.source
+        ))
+    } else {
+        None
+    };
+    let mut shared = serde_json::to_value(&snippet).unwrap_or_default();
+    shared["id"] = json!(id);
+    render(PlaygroundPage {
+        initial_state: playground_state(&app, snippet.plugin.clone(), shared, problem),
+    })
+}
+
+/// `/plugins`: the library and the upload form.
+pub async fn plugins(State(app): AppState) -> Response {
+    render(PluginsPage {
+        plugins: app.store.plugins().iter().map(PluginRow::from).collect(),
+        max_upload: human_bytes(app.settings.max_upload),
+    })
+}
+
+/// `/plugins/{sha256}`: one plugin's description, schema and download.
+pub async fn plugin(State(app): AppState, Path(sha256): Path<String>) -> Response {
+    let Some(meta) = app.store.plugin(&sha256) else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "No plugin with that SHA-256 in the library.".into(),
+        );
+    };
+    let params_schema = meta
+        .params_schema
+        .as_deref()
+        .map(|s| {
+            serde_json::from_str::<serde_json::Value>(s)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or_else(|_| s.to_owned())
+        })
+        .unwrap_or_default();
+    let script = match meta.kind {
+        PluginKind::Script => match app.store.script(&sha256) {
+            Ok((text, _)) => text,
+            Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        _ => String::new(),
+    };
+    render(PluginPage {
+        plugin: PluginRow::from(&meta),
+        params_schema,
+        imports: meta.imports.clone(),
+        script,
+    })
+}
+
+/// The files in `web/static`, compiled into the binary.
+const ASSETS: [(&str, &str, &str); 3] = [
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../web/static/style.css"),
+    ),
+    (
+        "playground.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/static/playground.js"),
+    ),
+    (
+        "plugins.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/static/plugins.js"),
+    ),
+];
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}

@@ -1,0 +1,179 @@
+//! Data sources: one [`Source`] trait, one module per backend.
+//!
+//! A source runs one read-only query and streams its rows as [`Batch`]es into a bounded
+//! channel, so a plugin sees the first batch before the last row is read and memory stays
+//! flat however large the result.
+
+pub mod config;
+pub mod demo;
+pub mod mongo;
+pub mod postgres;
+pub mod scylla;
+pub mod seed;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use quarry_core::batch::Batch;
+pub use quarry_core::contract::{Backend, MongoAggregate, MongoFind, Query, Statement, Value};
+
+/// Settings for one streamed query.
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Rows per batch handed to the plugin.
+    pub batch_rows: usize,
+    /// Stop after this many rows (the run's `--limit` when there is no plugin).
+    pub max_rows: Option<u64>,
+    /// The longest the database may work on the query.
+    pub timeout: Duration,
+    /// Set when the run is cancelled; the source stops at the next row.
+    pub cancel: Arc<AtomicBool>,
+    /// Warnings for the run's log (an unmapped column type, mixed types in a field).
+    pub notes: Arc<Mutex<Vec<String>>>,
+}
+
+impl StreamOptions {
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub fn note(&self, message: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+}
+
+/// The sending half of a run's batch channel.
+pub type BatchSender = mpsc::Sender<Batch>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("unknown source `{name}`; known sources: {known}")]
+    Unknown { name: String, known: String },
+    #[error("source `{source_name}` ({backend}) cannot run a {kind} query")]
+    WrongDialect {
+        source_name: String,
+        backend: &'static str,
+        kind: &'static str,
+    },
+    #[error("source `{source_name}`: {message}")]
+    Query {
+        source_name: String,
+        message: String,
+    },
+    #[error("source `{source_name}`: only read-only statements may run; refused: {statement}")]
+    NotReadOnly {
+        source_name: String,
+        statement: String,
+    },
+    #[error("source `{source_name}`: the query ran longer than its {timeout:?} timeout")]
+    Timeout {
+        source_name: String,
+        timeout: Duration,
+    },
+    /// The server gave up on the query by a limit of its own (Cassandra's
+    /// `read_request_timeout`, say), before the run's timeout.
+    #[error(
+        "source `{source_name}`: the server timed the query out before the run's {timeout:?} timeout: {message}"
+    )]
+    ServerTimeout {
+        source_name: String,
+        timeout: Duration,
+        message: String,
+    },
+    #[error("source `{source_name}` is unavailable: {message}")]
+    Unavailable {
+        source_name: String,
+        message: String,
+    },
+    #[error("the run was cancelled")]
+    Cancelled,
+}
+
+/// A database a run can read from.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    fn name(&self) -> &str;
+
+    fn backend(&self) -> Backend;
+
+    /// Where the data lives, for listings: a file, or hosts and database; never a password.
+    fn address(&self) -> String;
+
+    /// Turns text the user typed into this backend's query.
+    fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
+        Ok(Query::Sql(Statement {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }))
+    }
+
+    /// Runs `query` and sends its rows in batches of `options.batch_rows` until the result
+    /// ends, `options.max_rows` is reached, or the receiver goes away.
+    async fn stream(
+        &self,
+        query: Query,
+        options: StreamOptions,
+        out: BatchSender,
+    ) -> Result<(), SourceError>;
+
+    /// Checks that the source answers; returns a short description of the server.
+    async fn check(&self) -> Result<String, SourceError>;
+}
+
+/// The configured sources by name. `demo` is always there.
+#[derive(Clone)]
+pub struct Sources {
+    by_name: BTreeMap<String, Arc<dyn Source>>,
+    /// Per-source defaults from the configuration.
+    settings: BTreeMap<String, crate::config::SourceSettings>,
+}
+
+pub const DEMO: &str = "demo";
+
+impl Sources {
+    /// The embedded demo database, kept in `data_dir`.
+    pub fn with_demo(data_dir: impl Into<PathBuf>) -> Self {
+        let demo: Arc<dyn Source> = Arc::new(demo::DemoSource::new(data_dir.into()));
+        Sources {
+            by_name: BTreeMap::from([(DEMO.to_owned(), demo)]),
+            settings: BTreeMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, source: Arc<dyn Source>, settings: crate::config::SourceSettings) {
+        self.settings.insert(source.name().to_owned(), settings);
+        self.by_name.insert(source.name().to_owned(), source);
+    }
+
+    /// The configured defaults of a source (none for `demo` and `sqlite:PATH`).
+    pub fn settings(&self, name: &str) -> crate::config::SourceSettings {
+        self.settings.get(name).copied().unwrap_or_default()
+    }
+
+    /// A source by name; `sqlite:PATH` opens a SQLite file read-only without configuration.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn Source>, SourceError> {
+        if let Some(source) = self.by_name.get(name) {
+            return Ok(source.clone());
+        }
+        if let Some(path) = name.strip_prefix("sqlite:") {
+            return Ok(Arc::new(sqlite::SqliteSource::open(name, path)?));
+        }
+        Err(SourceError::Unknown {
+            name: name.to_owned(),
+            known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Source>> {
+        self.by_name.values()
+    }
+}

@@ -1,0 +1,708 @@
+//! MongoDB, through the official `mongodb` driver.
+//!
+//! Only `find` and `aggregate` run, with `maxTimeMS` and `allowDiskUse: false`. Stages and
+//! operators that write or run server-side code (`$out`, `$merge`, `$where`, `$function`,
+//! `$accumulator`) are refused wherever they appear, before anything is sent.
+//!
+//! Documents become columns: top-level fields in first-seen order; nested documents and
+//! arrays become JSON; ObjectId text; dates timestamps; Decimal128 decimals; binary bytes.
+//! A field whose values have different types within a batch is JSON, with a note in the
+//! run's log. A field that first appears in a later batch is added at the end, and the rows
+//! before it hold null (the run pipeline widens its output for it). A field's
+//! type is settled by the batch it first appears in; a later value that type cannot hold
+//! is null, with a note.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bson::{Bson, Document};
+use futures_util::TryStreamExt;
+use mongodb::Client;
+use tokio::sync::OnceCell;
+
+use super::{
+    Backend, BatchSender, MongoAggregate, MongoFind, Query, Source, SourceError, StreamOptions,
+};
+use quarry_core::batch::{Batch, ColumnBuilder, DataType};
+
+pub struct MongoSource {
+    name: String,
+    uri: String,
+    database: String,
+    /// User and password from the configuration, when the URI has none.
+    user: Option<String>,
+    password: Option<String>,
+    pool_size: u32,
+    /// Connected on first use; the driver pools connections itself.
+    client: OnceCell<Client>,
+}
+
+impl MongoSource {
+    pub fn new(name: &str, uri: &str, database: &str, pool_size: usize) -> Self {
+        MongoSource {
+            name: name.to_owned(),
+            uri: uri.to_owned(),
+            database: database.to_owned(),
+            user: None,
+            password: None,
+            pool_size: u32::try_from(pool_size.max(1)).unwrap_or(u32::MAX),
+            client: OnceCell::new(),
+        }
+    }
+
+    pub fn set_credentials(&mut self, user: Option<&str>, password: Option<&str>) {
+        self.user = user.map(str::to_owned);
+        self.password = password.map(str::to_owned);
+    }
+
+    async fn client(&self) -> Result<&Client, SourceError> {
+        let unavailable = |e: mongodb::error::Error| SourceError::Unavailable {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        };
+        self.client
+            .get_or_try_init(|| async {
+                let mut options = mongodb::options::ClientOptions::parse(&self.uri)
+                    .await
+                    .map_err(unavailable)?;
+                // Fail fast on a dead server instead of the driver's 30 s default.
+                options
+                    .server_selection_timeout
+                    .get_or_insert(Duration::from_secs(5));
+                options.max_pool_size = Some(self.pool_size);
+                options.app_name.get_or_insert_with(|| "quarry".to_owned());
+                if let Some(user) = &self.user {
+                    let credential = mongodb::options::Credential::builder()
+                        .username(user.clone())
+                        .password(self.password.clone())
+                        .build();
+                    options.credential = Some(credential);
+                }
+                Client::with_options(options).map_err(unavailable)
+            })
+            .await
+    }
+
+    /// The configured database; runs use [`Source::stream`], only `quarry seed` writes.
+    pub async fn database(&self) -> Result<mongodb::Database, SourceError> {
+        Ok(self.client().await?.database(&self.database))
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> SourceError {
+        SourceError::Query {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn driver_error(&self, e: mongodb::error::Error, timeout: Duration) -> SourceError {
+        use mongodb::error::ErrorKind;
+        let unavailable = |message: String| SourceError::Unavailable {
+            source_name: self.name.clone(),
+            message,
+        };
+        match e.kind.as_ref() {
+            ErrorKind::Command(c) if c.code == MAX_TIME_MS_EXPIRED => SourceError::Timeout {
+                source_name: self.name.clone(),
+                timeout,
+            },
+            ErrorKind::Command(c) if server_going_away(c) => unavailable(format!(
+                "the server stopped during the query: {} ({}): {}",
+                c.code_name, c.code, c.message
+            )),
+            // The driver's own rendering appends the raw reply as hex: the server's words
+            // are enough.
+            ErrorKind::Command(c) => {
+                self.error(format!("{} ({}): {}", c.code_name, c.code, c.message))
+            }
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. } => unavailable(e.to_string()),
+            _ => self.error(e),
+        }
+    }
+}
+
+/// MongoDB's `MaxTimeMSExpired`: the server stopped the query at its `maxTimeMS`.
+const MAX_TIME_MS_EXPIRED: i32 = 50;
+
+/// Whether a command error means the server itself is going away rather than that the
+/// query is wrong: the codes the SDAM specification lists for a node that is shutting
+/// down or recovering (`InterruptedAtShutdown`, `ShutdownInProgress`,
+/// `InterruptedDueToReplStateChange`, `PrimarySteppedDown`, …), and FerretDB's answer to a
+/// request still in flight 3 s after it was told to stop: an `InternalError` that ends
+/// "context canceled after delay" (`ctxutil.WithDelay` in FerretDB 1.24).
+fn server_going_away(c: &mongodb::error::CommandError) -> bool {
+    const RECOVERING: [i32; 5] = [11600, 11602, 13436, 189, 91];
+    const INTERNAL_ERROR: i32 = 1;
+    RECOVERING.contains(&c.code)
+        || (c.code == INTERNAL_ERROR && c.message.ends_with("context canceled after delay"))
+}
+
+#[async_trait::async_trait]
+impl Source for MongoSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Mongo
+    }
+
+    fn address(&self) -> String {
+        let without_credentials = match self.uri.split_once('@') {
+            Some((scheme_and_user, rest)) => {
+                let scheme = scheme_and_user.split("://").next().unwrap_or("mongodb");
+                format!("{scheme}://{rest}")
+            }
+            None => self.uri.clone(),
+        };
+        format!("{without_credentials} database {}", self.database)
+    }
+
+    /// `{"collection": "flights", "filter": {...}, "projection": ..., "sort": ..., "skip": N,
+    /// "limit": N}` runs a find; `{"collection": "flights", "pipeline": [...]}` an aggregate.
+    fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
+        parse_query(text).map_err(|message| self.error(message))
+    }
+
+    async fn stream(
+        &self,
+        query: Query,
+        options: StreamOptions,
+        out: BatchSender,
+    ) -> Result<(), SourceError> {
+        let timeout = options.timeout;
+        let batch = options.batch_rows.min(u32::MAX as usize) as u32;
+        let db = self.client().await?.database(&self.database);
+        let mut cursor = match &query {
+            Query::MongoFind(find) => {
+                let f = FindParts::parse(find).map_err(|m| self.error(m))?;
+                let collection = db.collection::<Document>(&find.collection);
+                let mut action = collection
+                    .find(f.filter)
+                    .max_time(timeout)
+                    .allow_disk_use(false)
+                    .batch_size(batch);
+                if let Some(p) = f.projection {
+                    action = action.projection(p);
+                }
+                if let Some(s) = f.sort {
+                    action = action.sort(s);
+                }
+                if let Some(n) = find.skip {
+                    action = action.skip(n);
+                }
+                if let Some(n) = find.limit {
+                    action = action.limit(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                action.await.map_err(|e| self.driver_error(e, timeout))?
+            }
+            Query::MongoAggregate(agg) => {
+                let pipeline = parse_pipeline(&agg.pipeline).map_err(|m| self.error(m))?;
+                db.collection::<Document>(&agg.collection)
+                    .aggregate(pipeline)
+                    .max_time(timeout)
+                    .allow_disk_use(false)
+                    .batch_size(batch)
+                    .await
+                    .map_err(|e| self.driver_error(e, timeout))?
+            }
+            other => {
+                return Err(SourceError::WrongDialect {
+                    source_name: self.name.clone(),
+                    backend: "mongo",
+                    kind: super::sqlite::query_kind(other),
+                });
+            }
+        };
+        let mut columns = Columns::default();
+        let mut docs = Vec::with_capacity(options.batch_rows);
+        let mut total: u64 = 0;
+        loop {
+            if options.is_cancelled() {
+                return Err(SourceError::Cancelled);
+            }
+            let room = options
+                .max_rows
+                .map(|m| m.saturating_sub(total + docs.len() as u64));
+            let next = match room {
+                Some(0) => None,
+                _ => cursor
+                    .try_next()
+                    .await
+                    .map_err(|e| self.driver_error(e, timeout))?,
+            };
+            let done = next.is_none();
+            docs.extend(next);
+            if docs.len() >= options.batch_rows || (done && !docs.is_empty()) {
+                total += docs.len() as u64;
+                let batch = columns.batch(&docs, total, &self.name, &options);
+                docs.clear();
+                if out.send(batch).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn check(&self) -> Result<String, SourceError> {
+        let client = self.client().await?;
+        let info = client
+            .database("admin")
+            .run_command(bson::doc! { "buildInfo": 1 })
+            .await
+            .map_err(|e| SourceError::Unavailable {
+                source_name: self.name.clone(),
+                message: e.to_string(),
+            })?;
+        let version = info.get_str("version").unwrap_or("unknown version");
+        Ok(format!("MongoDB {version}, database {}", self.database))
+    }
+}
+
+/// Parses a query the user typed (see [`MongoSource::parse_query`]).
+pub fn parse_query(text: &str) -> Result<Query, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the query is not JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or("the query must be a JSON object with `collection`")?;
+    let collection = obj
+        .get("collection")
+        .and_then(|c| c.as_str())
+        .ok_or("the query needs `collection`, a string")?
+        .to_owned();
+    let text_of = |key: &str| obj.get(key).map(|v| v.to_string());
+    if let Some(pipeline) = obj.get("pipeline") {
+        return Ok(Query::MongoAggregate(MongoAggregate {
+            collection,
+            pipeline: pipeline.to_string(),
+        }));
+    }
+    let number = |key: &str| -> Result<Option<u64>, String> {
+        obj.get(key)
+            .map(|v| {
+                v.as_u64()
+                    .ok_or(format!("`{key}` must be a non-negative integer"))
+            })
+            .transpose()
+    };
+    Ok(Query::MongoFind(MongoFind {
+        collection,
+        filter: text_of("filter").unwrap_or_else(|| "{}".to_owned()),
+        projection: text_of("projection"),
+        sort: text_of("sort"),
+        skip: number("skip")?,
+        limit: number("limit")?,
+    }))
+}
+
+/// Extended JSON (relaxed or canonical) text as BSON.
+fn extended_json(what: &str, text: &str) -> Result<Bson, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("{what} is not JSON: {e}"))?;
+    Bson::try_from(value).map_err(|e| format!("{what} is not MongoDB Extended JSON: {e}"))
+}
+
+fn document(what: &str, text: &str) -> Result<Document, String> {
+    match extended_json(what, text)? {
+        Bson::Document(d) => {
+            guard(&Bson::Document(d.clone()))
+                .map_err(|op| format!("{what} uses {op}, which Quarry refuses"))?;
+            Ok(d)
+        }
+        _ => Err(format!("{what} must be a JSON object")),
+    }
+}
+
+struct FindParts {
+    filter: Document,
+    projection: Option<Document>,
+    sort: Option<Document>,
+}
+
+impl FindParts {
+    fn parse(find: &MongoFind) -> Result<Self, String> {
+        Ok(FindParts {
+            filter: document("the filter", &find.filter)?,
+            projection: find
+                .projection
+                .as_deref()
+                .map(|p| document("the projection", p))
+                .transpose()?,
+            sort: find
+                .sort
+                .as_deref()
+                .map(|s| document("the sort", s))
+                .transpose()?,
+        })
+    }
+}
+
+fn parse_pipeline(text: &str) -> Result<Vec<Document>, String> {
+    let Bson::Array(stages) = extended_json("the pipeline", text)? else {
+        return Err("the pipeline must be a JSON array of stages".to_owned());
+    };
+    guard(&Bson::Array(stages.clone()))
+        .map_err(|op| format!("the pipeline uses {op}, which Quarry refuses"))?;
+    stages
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            Bson::Document(d) => Ok(d),
+            _ => Err(format!("stage {i} of the pipeline is not an object")),
+        })
+        .collect()
+}
+
+pub use quarry_core::guard::mongo::guard;
+
+/// The type a BSON value maps to; `None` for null.
+fn bson_type(v: &Bson) -> Option<DataType> {
+    Some(match v {
+        Bson::Null | Bson::Undefined => return None,
+        Bson::Double(_) => DataType::Float64,
+        Bson::Int32(_) | Bson::Int64(_) => DataType::Int64,
+        Bson::String(_) => DataType::Text,
+        Bson::Boolean(_) => DataType::Boolean,
+        Bson::DateTime(_) => DataType::Timestamp,
+        Bson::ObjectId(_) => DataType::Text,
+        Bson::Decimal128(_) => DataType::Decimal,
+        Bson::Binary(_) => DataType::Bytes,
+        _ => DataType::Json,
+    })
+}
+
+/// The relaxed Extended JSON text of a value.
+fn json_text(v: &Bson) -> String {
+    v.clone().into_relaxed_extjson().to_string()
+}
+
+/// The run's columns: top-level fields in first-seen order across the run. A field first
+/// seen in a later batch is added to the end; the rows before it hold null.
+#[derive(Default)]
+struct Columns {
+    fields: Vec<(String, DataType)>,
+    /// Fields already noted for a value their column's type cannot hold.
+    noted: HashSet<String>,
+}
+
+impl Columns {
+    fn batch(
+        &mut self,
+        docs: &[Document],
+        seen: u64,
+        source: &str,
+        options: &StreamOptions,
+    ) -> Batch {
+        self.add_new_fields(docs, source, options);
+        let first_doc = seen - docs.len() as u64 + 1;
+        let columns = self
+            .fields
+            .iter()
+            .map(|(name, data_type)| {
+                let mut b = ColumnBuilder::new(name.clone(), *data_type, docs.len());
+                for (i, doc) in docs.iter().enumerate() {
+                    let value = doc.get(name);
+                    if !push(&mut b, value) && self.noted.insert(name.clone()) {
+                        let kind = value.and_then(bson_type).map_or("other".into(), |t| t.to_string());
+                        options.note(format!(
+                            "source `{source}`: field `{name}` holds a {kind} value in document {}, \
+                             but its column is {data_type} (fixed by an earlier batch); such values are null",
+                            first_doc + i as u64
+                        ));
+                    }
+                }
+                b.finish()
+            })
+            .collect();
+        Batch {
+            num_rows: docs.len(),
+            columns,
+        }
+    }
+
+    /// Appends the fields this batch adds, in first-seen order, one type per field (JSON
+    /// when its values in the batch differ; text when they are all null).
+    fn add_new_fields(&mut self, docs: &[Document], source: &str, options: &StreamOptions) {
+        let known = self.fields.len();
+        let mut new: Vec<(String, Option<DataType>)> = Vec::new();
+        for doc in docs {
+            for (key, value) in doc {
+                if self.fields[..known].iter().any(|(name, _)| name == key) {
+                    continue;
+                }
+                let t = bson_type(value);
+                match new.iter_mut().find(|(name, _)| name == key) {
+                    None => new.push((key.clone(), t)),
+                    Some((_, slot)) => {
+                        if let Some(t) = t {
+                            *slot = Some(match *slot {
+                                None => t,
+                                Some(existing) => unify(existing, t, key, source, options),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        self.fields.extend(
+            new.into_iter()
+                .map(|(k, t)| (k, t.unwrap_or(DataType::Text))),
+        );
+    }
+}
+
+fn unify(a: DataType, b: DataType, key: &str, source: &str, options: &StreamOptions) -> DataType {
+    use DataType::{Float64, Int64, Json};
+    match (a, b) {
+        _ if a == b => a,
+        (Int64, Float64) | (Float64, Int64) => Float64,
+        (Json, _) => Json,
+        _ => {
+            options.note(format!(
+                "source `{source}`: field `{key}` holds both {a} and {b} values; it is output as JSON"
+            ));
+            Json
+        }
+    }
+}
+
+/// Appends a value to a column of the type [`Columns`] chose for its field; false when
+/// the value does not fit that type and a null went in instead.
+fn push(b: &mut ColumnBuilder, value: Option<&Bson>) -> bool {
+    let Some(v) = value else {
+        b.push_null();
+        return true;
+    };
+    match (b.data_type(), v) {
+        (_, Bson::Null | Bson::Undefined) => b.push_null(),
+        (DataType::Json, v) => b.push_str(&json_text(v)),
+        (DataType::Float64, Bson::Double(f)) => b.push_f64(*f),
+        (DataType::Float64, Bson::Int32(i)) => b.push_f64(f64::from(*i)),
+        (DataType::Float64, Bson::Int64(i)) => b.push_f64(*i as f64),
+        (DataType::Int64, Bson::Int32(i)) => b.push_i64(i64::from(*i)),
+        (DataType::Int64, Bson::Int64(i)) => b.push_i64(*i),
+        (DataType::Text, Bson::String(s)) => b.push_str(s),
+        (DataType::Text, Bson::ObjectId(id)) => b.push_str(&id.to_hex()),
+        (DataType::Boolean, Bson::Boolean(x)) => b.push_bool(*x),
+        (DataType::Timestamp, Bson::DateTime(t)) => {
+            b.push_i64(t.timestamp_millis().saturating_mul(1000))
+        }
+        (DataType::Decimal, Bson::Decimal128(d)) => b.push_str(&d.to_string()),
+        (DataType::Bytes, Bson::Binary(bin)) => b.push_bytes(&bin.bytes),
+        // A value of another type in a text column fixed by an earlier batch.
+        (DataType::Text, v) => b.push_str(&json_text(v)),
+        _ => {
+            b.push_null();
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn refused(json: &str) -> Option<String> {
+        guard(&extended_json("test", json).unwrap()).err()
+    }
+
+    fn command_error(code: i32, code_name: &str, message: &str) -> mongodb::error::CommandError {
+        bson::from_document(bson::doc! { "code": code, "codeName": code_name, "errmsg": message })
+            .unwrap()
+    }
+
+    /// What a server says when it is stopped under a running query (FerretDB's words were
+    /// captured from a CI run) is "unavailable"; a wrong query stays a query error.
+    #[test]
+    fn a_server_going_away_is_told_from_a_wrong_query() {
+        let ferretdb_stopping = "[msg_getmore.go:204 handler.(*Handler).MsgGetMore] \
+            [query_iterator.go:79 sqlite.(*queryIterator).Next] context canceled after delay";
+        assert!(server_going_away(&command_error(
+            1,
+            "InternalError",
+            ferretdb_stopping
+        )));
+        assert!(server_going_away(&command_error(
+            11600,
+            "InterruptedAtShutdown",
+            ""
+        )));
+        assert!(server_going_away(&command_error(
+            91,
+            "ShutdownInProgress",
+            ""
+        )));
+        assert!(!server_going_away(&command_error(
+            1,
+            "InternalError",
+            "context canceled"
+        )));
+        assert!(!server_going_away(&command_error(
+            2,
+            "BadValue",
+            "unknown operator: $foo"
+        )));
+    }
+
+    #[test]
+    fn the_guard_finds_refused_operators_anywhere() {
+        assert_eq!(
+            refused(r#"{"origin": "JFK", "dep_delay": {"$gt": 60}}"#),
+            None
+        );
+        assert_eq!(
+            refused(r#"[{"$match": {}}, {"$group": {"_id": "$carrier", "n": {"$sum": 1}}}]"#),
+            None
+        );
+        for (json, op) in [
+            (r#"[{"$match": {}}, {"$out": "stolen"}]"#, "$out"),
+            (r#"[{"$merge": {"into": "x"}}]"#, "$merge"),
+            (r#"{"$where": "sleep(100000)"}"#, "$where"),
+            (
+                r#"{"$expr": {"$function": {"body": "x", "args": [], "lang": "js"}}}"#,
+                "$function",
+            ),
+            (
+                r#"[{"$group": {"_id": 1, "x": {"$accumulator": {}}}}]"#,
+                "$accumulator",
+            ),
+            (
+                r#"{"$and": [{"a": 1}, {"$or": [{"$where": "1"}]}]}"#,
+                "$where",
+            ),
+            (
+                r#"[{"$lookup": {"from": "f", "pipeline": [{"$merge": "y"}], "as": "z"}}]"#,
+                "$merge",
+            ),
+            (r#"[{"$facet": {"a": [{"$out": "x"}]}}]"#, "$out"),
+            (r#"[{"$OUT": "x"}]"#, "$out"),
+            (r#"[{" $merge ": "x"}]"#, "$merge"),
+            (
+                r#"{"$where": {"$code": "function() { return true }"}}"#,
+                "$where",
+            ),
+            (
+                r#"{"f": {"$code": "function() { return true }"}}"#,
+                "JavaScript code",
+            ),
+        ] {
+            assert_eq!(refused(json).as_deref(), Some(op), "{json}");
+        }
+    }
+
+    #[test]
+    fn typed_queries_parse() {
+        let Query::MongoFind(f) =
+            parse_query(r#"{"collection": "flights", "filter": {"origin": "JFK"}, "limit": 5}"#)
+                .unwrap()
+        else {
+            panic!("find")
+        };
+        assert_eq!((f.collection.as_str(), f.limit), ("flights", Some(5)));
+        assert!(matches!(
+            parse_query(r#"{"collection": "f", "pipeline": []}"#),
+            Ok(Query::MongoAggregate(_))
+        ));
+        assert!(
+            parse_query(r#"{"filter": {}}"#)
+                .unwrap_err()
+                .contains("collection")
+        );
+        assert!(parse_query("SELECT 1").unwrap_err().contains("not JSON"));
+    }
+
+    fn options() -> StreamOptions {
+        StreamOptions {
+            batch_rows: 10,
+            max_rows: None,
+            timeout: Duration::from_secs(1),
+            cancel: Arc::default(),
+            notes: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn documents_become_typed_columns_in_first_seen_order() {
+        let oid = bson::oid::ObjectId::parse_str("64b7f0c2a1b2c3d4e5f60718").unwrap();
+        let docs = vec![
+            bson::doc! { "_id": oid, "n": 1, "when": bson::DateTime::from_millis(1_000), "nested": { "a": [1, 2] } },
+            bson::doc! { "_id": oid, "n": 2.5, "late": "x", "mixed": "text", "bin": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![1, 2] } },
+            bson::doc! { "mixed": 3, "n": bson::Bson::Null },
+        ];
+        let options = options();
+        let mut columns = Columns::default();
+        let batch = columns.batch(&docs, 3, "m", &options);
+        let fields: Vec<(String, DataType)> = batch
+            .fields()
+            .into_iter()
+            .map(|f| (f.name, f.data_type))
+            .collect();
+        use DataType::*;
+        assert_eq!(
+            fields,
+            [
+                ("_id", Text),
+                ("n", Float64),
+                ("when", Timestamp),
+                ("nested", Json),
+                ("late", Text),
+                ("mixed", Json),
+                ("bin", Bytes)
+            ]
+            .map(|(n, t)| (n.to_owned(), t))
+        );
+        use quarry_core::batch::Cell;
+        assert_eq!(
+            batch.columns[0].cell(0),
+            Cell::Text("64b7f0c2a1b2c3d4e5f60718")
+        );
+        assert_eq!(batch.columns[1].cell(0), Cell::Float64(1.0));
+        assert_eq!(batch.columns[1].cell(2), Cell::Null);
+        assert_eq!(batch.columns[2].cell(0), Cell::Int64(1_000_000));
+        assert_eq!(batch.columns[3].cell(0), Cell::Text(r#"{"a":[1,2]}"#));
+        assert_eq!(
+            batch.columns[4].cell(0),
+            Cell::Null,
+            "a field seen later holds null in earlier rows"
+        );
+        assert_eq!(batch.columns[5].cell(1), Cell::Text("\"text\""));
+        assert_eq!(batch.columns[5].cell(2), Cell::Text("3"));
+        assert_eq!(batch.columns[6].cell(1), Cell::Bytes(&[1, 2]));
+        let notes = options.notes.lock().unwrap().clone();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("`mixed` holds both text and int64")),
+            "{notes:?}"
+        );
+
+        // A field first seen in a later batch is added at the end; a value that the
+        // column's type cannot hold is null, with a note.
+        let later = columns.batch(
+            &[bson::doc! { "n": 4, "surprise": true, "when": "not a date" }],
+            4,
+            "m",
+            &options,
+        );
+        assert_eq!(later.columns.len(), 8);
+        assert_eq!(later.columns[7].name, "surprise");
+        assert_eq!(later.columns[7].data_type, Boolean);
+        assert_eq!(later.columns[7].cell(0), Cell::Boolean(true));
+        assert_eq!(later.columns[2].cell(0), Cell::Null);
+        let notes = options.notes.lock().unwrap().clone();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("`when` holds a text value in document 4")),
+            "{notes:?}"
+        );
+    }
+}

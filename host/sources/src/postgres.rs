@@ -1,0 +1,811 @@
+//! PostgreSQL and CockroachDB, through `tokio-postgres`.
+//!
+//! One backend, two flavours: the server's version string tells them apart. Every run
+//! takes a pooled connection, opens a `READ ONLY` transaction with a `statement_timeout`,
+//! prepares the statement (extended protocol: one statement, never the simple protocol on
+//! plugin text), binds its parameters, and fetches the result through a portal one batch
+//! at a time. The transaction is always rolled back.
+//!
+//! Values are decoded straight from the binary wire format into column builders.
+//!
+//! TLS (rustls) is used when the URL says `sslmode=require`; the server's certificate is
+//! then verified against the Mozilla roots and the source's `tls_ca_file`, if any. Without
+//! `sslmode=require` connections are plain, as on a local or compose network.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use postgres_protocol::types as wire;
+use tokio::sync::{Mutex, Semaphore};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
+use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use quarry_core::guard::sql::guard;
+
+use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
+use quarry_core::batch::{Batch, ColumnBuilder, DataType};
+
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_DAYS: i64 = 10_957;
+const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
+
+pub struct PostgresSource {
+    name: String,
+    /// A libpq-style URL or key=value string, with the password already filled in.
+    config: tokio_postgres::Config,
+    /// Idle connections, reused by later runs.
+    idle: Mutex<Vec<Client>>,
+    /// Caps the connections in use at the pool size.
+    slots: Semaphore,
+    /// `Backend` as a number: what the configuration said until the server says otherwise.
+    flavour: AtomicU8,
+    /// How to make TLS connections when the URL requires them.
+    tls: MakeRustlsConnect,
+}
+
+impl PostgresSource {
+    pub fn new(
+        name: &str,
+        url: &str,
+        backend: Backend,
+        pool_size: usize,
+    ) -> Result<Self, SourceError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| SourceError::Unavailable {
+            source_name: name.to_owned(),
+            message: format!("bad connection URL: {e}"),
+        })?;
+        Ok(PostgresSource {
+            name: name.to_owned(),
+            config,
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(pool_size.max(1)),
+            flavour: AtomicU8::new(backend as u8),
+            tls: MakeRustlsConnect::new(tls_config(None).map_err(|message| {
+                SourceError::Unavailable {
+                    source_name: name.to_owned(),
+                    message,
+                }
+            })?),
+        })
+    }
+
+    /// Trusts the CA certificates in the PEM file `path` for TLS, besides the Mozilla roots.
+    pub fn set_tls_ca_file(&mut self, path: &Path) -> Result<(), String> {
+        self.tls = MakeRustlsConnect::new(tls_config(Some(path))?);
+        Ok(())
+    }
+
+    /// Fills in what the configuration gives besides the URL.
+    pub fn set_credentials(
+        &mut self,
+        user: Option<&str>,
+        password: Option<&str>,
+        database: Option<&str>,
+    ) {
+        if let Some(user) = user {
+            self.config.user(user);
+        }
+        if let Some(password) = password {
+            self.config.password(password);
+        }
+        if let Some(database) = database {
+            self.config.dbname(database);
+        }
+    }
+
+    fn host_list(&self) -> String {
+        let hosts: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .zip(
+                self.config
+                    .get_ports()
+                    .iter()
+                    .chain(std::iter::repeat(&5432)),
+            )
+            .map(|(h, p)| match h {
+                tokio_postgres::config::Host::Tcp(h) => format!("{h}:{p}"),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        format!(
+            "{}/{}",
+            hosts.join(","),
+            self.config.get_dbname().unwrap_or("")
+        )
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> SourceError {
+        SourceError::Unavailable {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn query_error(&self, e: tokio_postgres::Error) -> SourceError {
+        use tokio_postgres::error::SqlState;
+        let server_went_away = [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+        ];
+        if e.is_closed() || e.code().is_some_and(|c| server_went_away.contains(c)) {
+            let reason = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |db| db.message().to_owned());
+            return self.unavailable(format!(
+                "the server closed the connection mid-run ({reason}); run again"
+            ));
+        }
+        let message = match e.as_db_error() {
+            Some(db) => match db.hint() {
+                Some(hint) => format!("{} (hint: {hint})", db.message()),
+                None => db.message().to_owned(),
+            },
+            None => e.to_string(),
+        };
+        SourceError::Query {
+            source_name: self.name.clone(),
+            message,
+        }
+    }
+
+    /// A connected client: an idle one that is still open, or a new connection.
+    async fn client(&self) -> Result<Client, SourceError> {
+        while let Some(client) = self.idle.lock().await.pop() {
+            if !client.is_closed() {
+                return Ok(client);
+            }
+        }
+        self.connect().await
+    }
+
+    /// A new connection outside the pool, with no read-only transaction: runs use
+    /// [`Source::stream`]; only `quarry seed` writes through this.
+    pub async fn connect(&self) -> Result<Client, SourceError> {
+        let client = if self.config.get_ssl_mode() == SslMode::Require {
+            let (client, connection) = self
+                .config
+                .connect(self.tls.clone())
+                .await
+                .map_err(|e| self.unavailable(describe(&e)))?;
+            tokio::spawn(connection);
+            client
+        } else {
+            let (client, connection) = self
+                .config
+                .connect(NoTls)
+                .await
+                .map_err(|e| self.unavailable(describe(&e)))?;
+            tokio::spawn(connection);
+            client
+        };
+        let version: String = client
+            .query_one("SELECT version()", &[])
+            .await
+            .map_err(|e| self.unavailable(e))?
+            .get(0);
+        let flavour = if version.contains("CockroachDB") {
+            Backend::Cockroach
+        } else {
+            Backend::Postgres
+        };
+        self.flavour.store(flavour as u8, Ordering::Relaxed);
+        Ok(client)
+    }
+
+    async fn run(
+        &self,
+        client: &mut Client,
+        query: Query,
+        options: &StreamOptions,
+        out: &BatchSender,
+    ) -> Result<(), SourceError> {
+        let Query::Sql(statement) = query else {
+            return Err(SourceError::WrongDialect {
+                source_name: self.name.clone(),
+                backend: self.backend().name(),
+                kind: super::sqlite::query_kind(&query),
+            });
+        };
+        guard(&statement.text).map_err(|statement| SourceError::NotReadOnly {
+            source_name: self.name.clone(),
+            statement,
+        })?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| self.query_error(e))?;
+        // Our own text, never the plugin's: the simple protocol is fine here.
+        let timeout_ms = options.timeout.as_millis().max(1);
+        tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let prepared = tx
+            .prepare(&statement.text)
+            .await
+            .map_err(|e| self.query_error(e))?;
+        if prepared.params().len() != statement.params.len() {
+            return Err(SourceError::Query {
+                source_name: self.name.clone(),
+                message: format!(
+                    "the statement has {} placeholders but {} parameters were given",
+                    prepared.params().len(),
+                    statement.params.len()
+                ),
+            });
+        }
+        let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let portal = tx
+            .bind(&prepared, &params)
+            .await
+            .map_err(|e| self.query_error(e))?;
+
+        let columns: Vec<(String, Type)> = prepared
+            .columns()
+            .iter()
+            .map(|c| (c.name().to_owned(), c.type_().clone()))
+            .collect();
+        let mut decoders: Vec<Decoder> = columns
+            .iter()
+            .map(|(name, ty)| Decoder::new(name, ty))
+            .collect();
+        for d in decoders.iter().filter(|d| d.fallback) {
+            options.note(format!(
+                "source `{}`: column `{}` has type {}, which Quarry does not map; it is passed as text",
+                self.name, d.name, d.type_name
+            ));
+        }
+        let page = options.batch_rows.min(i32::MAX as usize) as i32;
+        let mut total: u64 = 0;
+        loop {
+            if options.is_cancelled() {
+                return Err(SourceError::Cancelled);
+            }
+            let rows = tx
+                .query_portal(&portal, page)
+                .await
+                .map_err(|e| self.timeout_or(e, options.timeout))?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut take = rows.len();
+            if let Some(max) = options.max_rows {
+                take = take.min(max.saturating_sub(total) as usize);
+            }
+            let batch = decode(&rows[..take], &mut decoders, &self.name)?;
+            total += take as u64;
+            if out.send(batch).await.is_err() || options.max_rows.is_some_and(|max| total >= max) {
+                break;
+            }
+        }
+        let _ = tx.rollback().await;
+        Ok(())
+    }
+
+    fn timeout_or(&self, e: tokio_postgres::Error, timeout: Duration) -> SourceError {
+        if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
+            return SourceError::Timeout {
+                source_name: self.name.clone(),
+                timeout,
+            };
+        }
+        self.query_error(e)
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for PostgresSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn address(&self) -> String {
+        self.host_list()
+    }
+
+    fn backend(&self) -> Backend {
+        if self.flavour.load(Ordering::Relaxed) == Backend::Cockroach as u8 {
+            Backend::Cockroach
+        } else {
+            Backend::Postgres
+        }
+    }
+
+    async fn stream(
+        &self,
+        query: Query,
+        options: StreamOptions,
+        out: BatchSender,
+    ) -> Result<(), SourceError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let mut client = self.client().await?;
+        let result = self.run(&mut client, query, &options, &out).await;
+        // A connection whose run failed mid-transaction is dropped, not reused.
+        if result.is_ok() && !client.is_closed() {
+            self.idle.lock().await.push(client);
+        }
+        result.map_err(|e| match e {
+            SourceError::Timeout { .. } | SourceError::Cancelled => e,
+            SourceError::Query { ref message, .. } if message.contains("statement timeout") => {
+                SourceError::Timeout {
+                    source_name: self.name.clone(),
+                    timeout: options.timeout,
+                }
+            }
+            other => other,
+        })
+    }
+
+    async fn check(&self) -> Result<String, SourceError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let client = self.client().await?;
+        let version: String = client
+            .query_one("SELECT version()", &[])
+            .await
+            .map_err(|e| self.unavailable(e))?
+            .get(0);
+        self.idle.lock().await.push(client);
+        Ok(version)
+    }
+}
+
+/// The server's message, or the cause under the driver's summary ("db error", "error
+/// connecting to server").
+/// TLS settings: the Mozilla roots, plus the certificates in `ca_file`.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = ca_file {
+        let bad = |e: &dyn std::fmt::Display| format!("tls_ca_file {}: {e}", path.display());
+        let before = roots.len();
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+            roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+        }
+        if roots.len() == before {
+            return Err(bad(&"no PEM certificates in the file"));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_owned();
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// A plugin's parameter, encoded for the type the server expects.
+#[derive(Debug)]
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let mismatch = |what: &str| -> Box<dyn std::error::Error + Sync + Send> {
+            format!("cannot pass {what} as {ty}; pass text and cast it in SQL, e.g. $1::text::{ty}")
+                .into()
+        };
+        match (self.0, ty) {
+            (Value::Null, _) => return Ok(IsNull::Yes),
+            (Value::Boolean(b), &Type::BOOL) => wire::bool_to_sql(*b, out),
+            (Value::Int64(i), &Type::INT8) => wire::int8_to_sql(*i, out),
+            (Value::Int64(i), &Type::INT4) => wire::int4_to_sql(
+                i32::try_from(*i).map_err(|_| mismatch("a large integer"))?,
+                out,
+            ),
+            (Value::Int64(i), &Type::INT2) => wire::int2_to_sql(
+                i16::try_from(*i).map_err(|_| mismatch("a large integer"))?,
+                out,
+            ),
+            (Value::Int64(i), &Type::FLOAT8) => wire::float8_to_sql(*i as f64, out),
+            (Value::Float64(f), &Type::FLOAT8) => wire::float8_to_sql(*f, out),
+            (Value::Float64(f), &Type::FLOAT4) => wire::float4_to_sql(*f as f32, out),
+            (Value::Text(s), &Type::JSONB) => {
+                out.extend_from_slice(&[1]);
+                wire::text_to_sql(s, out)
+            }
+            (Value::Text(s), t)
+                if matches!(
+                    *t,
+                    Type::TEXT
+                        | Type::VARCHAR
+                        | Type::BPCHAR
+                        | Type::NAME
+                        | Type::JSON
+                        | Type::UNKNOWN
+                ) =>
+            {
+                wire::text_to_sql(s, out)
+            }
+            (Value::Bytes(b), &Type::BYTEA) => wire::bytea_to_sql(b, out),
+            (Value::Boolean(_), _) => return Err(mismatch("a boolean")),
+            (Value::Int64(_), _) => return Err(mismatch("an integer")),
+            (Value::Float64(_), _) => return Err(mismatch("a float")),
+            (Value::Text(_), _) => return Err(mismatch("text")),
+            (Value::Bytes(_), _) => return Err(mismatch("bytes")),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// A value as it came off the wire, for any type.
+struct Raw<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// How one result column is decoded.
+struct Decoder {
+    name: String,
+    type_name: String,
+    ty: Type,
+    /// The type is not mapped; values pass as text (or hex when they are not UTF-8).
+    fallback: bool,
+    builder: ColumnBuilder,
+}
+
+/// The Quarry type of a PostgreSQL type, or `None` when it is not mapped.
+pub fn quarry_type(ty: &Type) -> Option<DataType> {
+    if let Kind::Array(_) = ty.kind() {
+        return Some(DataType::Json);
+    }
+    if let Kind::Enum(_) = ty.kind() {
+        return Some(DataType::Text);
+    }
+    Some(match *ty {
+        Type::BOOL => DataType::Boolean,
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => DataType::Int64,
+        Type::FLOAT4 | Type::FLOAT8 => DataType::Float64,
+        Type::NUMERIC => DataType::Decimal,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::CHAR | Type::XML => {
+            DataType::Text
+        }
+        Type::INET | Type::CIDR | Type::INTERVAL | Type::TIME => DataType::Text,
+        Type::BYTEA => DataType::Bytes,
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => DataType::Timestamp,
+        Type::DATE => DataType::Date,
+        Type::UUID => DataType::Uuid,
+        Type::JSON | Type::JSONB => DataType::Json,
+        _ => return None,
+    })
+}
+
+impl Decoder {
+    fn new(name: &str, ty: &Type) -> Self {
+        let mapped = quarry_type(ty);
+        Decoder {
+            name: name.to_owned(),
+            type_name: ty.name().to_owned(),
+            ty: ty.clone(),
+            fallback: mapped.is_none(),
+            builder: ColumnBuilder::new(name, mapped.unwrap_or(DataType::Text), 1024),
+        }
+    }
+
+    fn push(&mut self, raw: Option<&[u8]>) -> Result<(), Box<dyn std::error::Error + Sync + Send>> {
+        let Some(raw) = raw else {
+            self.builder.push_null();
+            return Ok(());
+        };
+        let b = &mut self.builder;
+        if self.fallback {
+            match std::str::from_utf8(raw) {
+                Ok(text) => b.push_str(text),
+                Err(_) => b.push_str(&format!("\\x{}", hex::encode(raw))),
+            }
+            return Ok(());
+        }
+        match self.ty.kind() {
+            Kind::Array(_) => {
+                b.push_str(&array_json(raw)?.to_string());
+                return Ok(());
+            }
+            Kind::Enum(_) => {
+                b.push_str(wire::text_from_sql(raw)?);
+                return Ok(());
+            }
+            _ => {}
+        }
+        match self.ty {
+            Type::BOOL => b.push_bool(wire::bool_from_sql(raw)?),
+            Type::INT2 => b.push_i64(wire::int2_from_sql(raw)?.into()),
+            Type::INT4 => b.push_i64(wire::int4_from_sql(raw)?.into()),
+            Type::INT8 => b.push_i64(wire::int8_from_sql(raw)?),
+            Type::OID => b.push_i64(wire::oid_from_sql(raw)?.into()),
+            Type::FLOAT4 => b.push_f64(wire::float4_from_sql(raw)?.into()),
+            Type::FLOAT8 => b.push_f64(wire::float8_from_sql(raw)?),
+            Type::NUMERIC => b.push_str(&numeric_text(raw)?),
+            Type::BYTEA => b.push_bytes(wire::bytea_from_sql(raw)),
+            Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+                b.push_i64(wire::timestamp_from_sql(raw)?.saturating_add(PG_EPOCH_MICROS))
+            }
+            Type::DATE => b.push_i64(i64::from(wire::date_from_sql(raw)?) + PG_EPOCH_DAYS),
+            Type::UUID => b.push_str(&uuid_text(&wire::uuid_from_sql(raw)?)),
+            Type::JSONB => b.push_str(wire::text_from_sql(raw.get(1..).unwrap_or_default())?),
+            Type::INET | Type::CIDR => b.push_str(&inet_text(raw)?),
+            Type::INTERVAL => b.push_str(&interval_text(raw)?),
+            Type::TIME => b.push_str(&time_text(wire::time_from_sql(raw)?)),
+            Type::CHAR => b.push_str(&(raw.first().copied().unwrap_or(0) as char).to_string()),
+            _ => b.push_str(wire::text_from_sql(raw)?),
+        }
+        Ok(())
+    }
+}
+
+fn decode(rows: &[Row], decoders: &mut [Decoder], source: &str) -> Result<Batch, SourceError> {
+    for row in rows {
+        for (i, d) in decoders.iter_mut().enumerate() {
+            let raw: Option<Raw<'_>> = row.try_get(i).map_err(|e| SourceError::Query {
+                source_name: source.to_owned(),
+                message: format!("column `{}`: {e}", d.name),
+            })?;
+            d.push(raw.map(|r| r.0)).map_err(|e| SourceError::Query {
+                source_name: source.to_owned(),
+                message: format!("column `{}` ({}): {e}", d.name, d.type_name),
+            })?;
+        }
+    }
+    Ok(Batch {
+        num_rows: rows.len(),
+        columns: decoders.iter_mut().map(|d| d.builder.finish()).collect(),
+    })
+}
+
+fn uuid_text(b: &[u8; 16]) -> String {
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// NUMERIC's binary form (base-10000 digits, a weight and a display scale) as exact text.
+fn numeric_text(raw: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Send>> {
+    let short = || -> Box<dyn std::error::Error + Sync + Send> { "numeric value too short".into() };
+    let word = |i: usize| -> Result<u16, Box<dyn std::error::Error + Sync + Send>> {
+        let b = raw.get(i..i + 2).ok_or_else(short)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    };
+    let ndigits = word(0)? as usize;
+    let weight = word(2)? as i16 as i64;
+    let sign = word(4)?;
+    let dscale = word(6)? as usize;
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        _ => {}
+    }
+    let digits: Vec<u16> = (0..ndigits)
+        .map(|i| word(8 + 2 * i))
+        .collect::<Result<_, _>>()?;
+    let mut int_part = String::new();
+    for k in 0..=weight.max(-1) {
+        let d = usize::try_from(k)
+            .ok()
+            .and_then(|k| digits.get(k))
+            .copied()
+            .unwrap_or(0);
+        if int_part.is_empty() {
+            if d != 0 {
+                int_part = d.to_string();
+            }
+        } else {
+            int_part.push_str(&format!("{d:04}"));
+        }
+    }
+    if int_part.is_empty() {
+        int_part.push('0');
+    }
+    let mut frac = String::new();
+    let mut k = weight + 1;
+    while frac.len() < dscale {
+        let d = usize::try_from(k)
+            .ok()
+            .and_then(|k| digits.get(k))
+            .copied()
+            .unwrap_or(0);
+        frac.push_str(&format!("{d:04}"));
+        k += 1;
+    }
+    frac.truncate(dscale);
+    let negative = sign == 0x4000 && (int_part != "0" || frac.bytes().any(|c| c != b'0'));
+    let mut text = String::with_capacity(int_part.len() + frac.len() + 2);
+    if negative {
+        text.push('-');
+    }
+    text.push_str(&int_part);
+    if !frac.is_empty() {
+        text.push('.');
+        text.push_str(&frac);
+    }
+    Ok(text)
+}
+
+fn inet_text(raw: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Send>> {
+    let inet = wire::inet_from_sql(raw)?;
+    let full = if inet.addr().is_ipv4() { 32 } else { 128 };
+    Ok(if inet.netmask() == full {
+        inet.addr().to_string()
+    } else {
+        format!("{}/{}", inet.addr(), inet.netmask())
+    })
+}
+
+fn time_text(micros: i64) -> String {
+    let secs = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    if frac != 0 {
+        s.push_str(&format!(".{frac:06}"));
+    }
+    s
+}
+
+/// An interval as ISO 8601 duration text, e.g. `P1M2DT3H4M5.5S`.
+fn interval_text(raw: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Send>> {
+    if raw.len() != 16 {
+        return Err("interval value has the wrong length".into());
+    }
+    let micros = i64::from_be_bytes(raw[0..8].try_into()?);
+    let days = i32::from_be_bytes(raw[8..12].try_into()?);
+    let months = i32::from_be_bytes(raw[12..16].try_into()?);
+    let mut s = String::from("P");
+    if months != 0 {
+        s.push_str(&format!("{months}M"));
+    }
+    if days != 0 {
+        s.push_str(&format!("{days}D"));
+    }
+    if micros != 0 || s == "P" {
+        let secs = micros as f64 / 1e6;
+        s.push_str(&format!("T{secs}S"));
+    }
+    Ok(s)
+}
+
+/// A PostgreSQL array as JSON: nested lists for each dimension, elements decoded by type.
+fn array_json(raw: &[u8]) -> Result<serde_json::Value, Box<dyn std::error::Error + Sync + Send>> {
+    use postgres_protocol::types::ArrayDimension;
+    use tokio_postgres::fallible_iterator::FallibleIterator;
+    let array = wire::array_from_sql(raw)?;
+    let element = Type::from_oid(array.element_type()).unwrap_or(Type::TEXT);
+    let dims: Vec<ArrayDimension> = array.dimensions().collect()?;
+    let mut values = Vec::new();
+    let mut items = array.values();
+    while let Some(v) = items.next()? {
+        values.push(match v {
+            None => serde_json::Value::Null,
+            Some(v) => element_json(&element, v)?,
+        });
+    }
+    fn nest(values: &mut std::vec::IntoIter<serde_json::Value>, dims: &[i32]) -> serde_json::Value {
+        match dims {
+            [] => serde_json::Value::Array(Vec::new()),
+            [n] => serde_json::Value::Array(values.take(*n as usize).collect()),
+            [n, rest @ ..] => {
+                serde_json::Value::Array((0..*n).map(|_| nest(values, rest)).collect())
+            }
+        }
+    }
+    let lens: Vec<i32> = dims.iter().map(|d| d.len).collect();
+    Ok(nest(&mut values.into_iter(), &lens))
+}
+
+fn element_json(
+    ty: &Type,
+    raw: &[u8],
+) -> Result<serde_json::Value, Box<dyn std::error::Error + Sync + Send>> {
+    let mut d = Decoder::new("element", ty);
+    d.push(Some(raw))?;
+    let column = d.builder.finish();
+    let cell = column.cell(0);
+    use quarry_core::batch::Cell;
+    Ok(match (column.data_type, cell) {
+        (_, Cell::Null) => serde_json::Value::Null,
+        (_, Cell::Boolean(b)) => b.into(),
+        (DataType::Timestamp, Cell::Int64(i)) => quarry_core::datetime::format_timestamp(i).into(),
+        (DataType::Date, Cell::Int64(i)) => quarry_core::datetime::format_date(i).into(),
+        (_, Cell::Int64(i)) => i.into(),
+        (_, Cell::Float64(f)) => f.into(),
+        (DataType::Json, Cell::Text(s)) => serde_json::from_str(s).unwrap_or_else(|_| s.into()),
+        (_, Cell::Text(s)) => s.into(),
+        (_, Cell::Bytes(b)) => format!("\\x{}", hex::encode(b)).into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(ndigits: &[u16], weight: i16, sign: u16, dscale: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        for w in [ndigits.len() as u16, weight as u16, sign, dscale] {
+            v.extend_from_slice(&w.to_be_bytes());
+        }
+        for d in ndigits {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numerics_print_exactly() {
+        assert_eq!(
+            numeric_text(&numeric(&[12, 3400], 0, 0, 4)).unwrap(),
+            "12.3400"
+        );
+        assert_eq!(
+            numeric_text(&numeric(&[12, 3400], 0, 0x4000, 2)).unwrap(),
+            "-12.34"
+        );
+        assert_eq!(
+            numeric_text(&numeric(&[1, 0, 5], 2, 0, 0)).unwrap(),
+            "100000005"
+        );
+        assert_eq!(numeric_text(&numeric(&[5], -1, 0, 6)).unwrap(), "0.000500");
+        assert_eq!(numeric_text(&numeric(&[], 0, 0, 2)).unwrap(), "0.00");
+        assert_eq!(numeric_text(&numeric(&[], 0, 0xC000, 0)).unwrap(), "NaN");
+    }
+
+    #[test]
+    fn times_and_intervals_print_as_text() {
+        assert_eq!(time_text(3_723_000_001), "01:02:03.000001");
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&5_500_000i64.to_be_bytes());
+        raw.extend_from_slice(&2i32.to_be_bytes());
+        raw.extend_from_slice(&1i32.to_be_bytes());
+        assert_eq!(interval_text(&raw).unwrap(), "P1M2DT5.5S");
+    }
+}

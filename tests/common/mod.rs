@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use quarry_core::batch::Cell;
 use quarry_engine::run::{PluginChoice, RunReport, RunRequest, run_blocking};
@@ -12,6 +12,34 @@ use quarry_runtime::{Limits, LoadedPlugin, Runtime, RuntimeConfig};
 use quarry_sources::Sources;
 
 /// The checkout: the tests are built as part of the binary's package, `host/cli`.
+/// The shared servers. A test that uses one holds its lock for reading ([`shared`]); a test
+/// that stops it holds it for writing ([`exclusive`]), so no test loses its connection to
+/// another's restart. Take one lock at a time, or all three in this order
+/// ([`every_server`]): a test never waits for a lock while holding a later one.
+pub static POSTGRES: RwLock<()> = RwLock::new(());
+pub static CASSANDRA: RwLock<()> = RwLock::new(());
+pub static FERRETDB: RwLock<()> = RwLock::new(());
+
+pub fn shared(server: &'static RwLock<()>) -> RwLockReadGuard<'static, ()> {
+    server.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn exclusive(server: &'static RwLock<()>) -> RwLockWriteGuard<'static, ()> {
+    server.write().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn every_server() -> [RwLockReadGuard<'static, ()>; 3] {
+    [shared(&POSTGRES), shared(&CASSANDRA), shared(&FERRETDB)]
+}
+
+/// Held while `quarry seed` writes the demo into a server: tests in other modules seed the
+/// same tables, and two loads of one table must not interleave (the second then finds the
+/// first's rows and keeps them).
+pub fn seeding() -> MutexGuard<'static, ()> {
+    static SEEDING: Mutex<()> = Mutex::new(());
+    SEEDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .canonicalize()

@@ -93,13 +93,12 @@ pub fn main(
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
-    demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    demo::ensure(data_dir)?;
     if args.isolation {
         return isolation(data_dir, &args, tokio);
     }
     if args.lifecycle {
-        let runtime =
-            Runtime::in_data_dir(data_dir, &Limits::default()).map_err(anyhow::Error::msg)?;
+        let runtime = Runtime::in_data_dir(data_dir, &Limits::default())?;
         let wasm = std::fs::read(args.plugins.join("identity.wasm"))
             .context("cannot read identity.wasm (build the plugins with `cargo plugins`)")?;
         let (identity, _) = runtime.load(&wasm)?;
@@ -118,7 +117,7 @@ pub fn main(
         http_path(&server, args.requests)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = Runtime::in_data_dir(data_dir, &Limits::default()).map_err(anyhow::Error::msg)?;
+    let runtime = Runtime::in_data_dir(data_dir, &Limits::default())?;
     let load = |name: &str| -> anyhow::Result<Arc<LoadedPlugin>> {
         let path = args.plugins.join(format!("{name}.wasm"));
         let bytes = std::fs::read(&path).with_context(|| {
@@ -363,7 +362,6 @@ fn client_loops(
     python: &Path,
     rounds: usize,
 ) -> anyhow::Result<()> {
-    use quarry_sources::config::BackendName;
     let Some(s) = config.sources.iter().find(|s| s.name == source) else {
         println!("No client loop for `{source}`: it is not a server source of quarry.toml.\n");
         return Ok(());
@@ -374,13 +372,13 @@ fn client_loops(
     }
     let needs = |what: &str| anyhow::anyhow!("source `{source}` has no {what}");
     let (client, backend, address, table) = match s.backend {
-        BackendName::Postgres | BackendName::Cockroach => (
+        Backend::Postgres | Backend::Cockroach => (
             "psycopg2 fetchall()",
             "postgres",
             s.url.clone().ok_or_else(|| needs("url"))?,
             "flights".to_owned(),
         ),
-        BackendName::Scylla => (
+        Backend::Scylla => (
             "cassandra-driver `for row in session.execute`",
             "cassandra",
             s.contact_points
@@ -392,7 +390,7 @@ fn client_loops(
                 s.keyspace.as_deref().ok_or_else(|| needs("keyspace"))?
             ),
         ),
-        BackendName::Mongo => (
+        Backend::Mongo => (
             "pymongo find()",
             "mongo",
             s.url.clone().ok_or_else(|| needs("url"))?,
@@ -401,7 +399,7 @@ fn client_loops(
                 s.database.as_deref().ok_or_else(|| needs("database"))?
             ),
         ),
-        BackendName::Sqlite => {
+        Backend::Sqlite => {
             println!("No client loop for `{source}`, a SQLite file.\n");
             return Ok(());
         }
@@ -511,7 +509,6 @@ fn lifecycle(
                 cache_dir: Some(cache.path().to_path_buf()),
                 ..Default::default()
             })
-            .map_err(anyhow::Error::msg)
         };
         let mut cold = Vec::new();
         let mut cached = Vec::new();
@@ -1167,9 +1164,7 @@ impl Server {
         names: &[&str],
         tokio: &tokio::runtime::Runtime,
     ) -> anyhow::Result<Server> {
-        let runtime = Arc::new(
-            Runtime::in_data_dir(data_dir, &Limits::default()).map_err(anyhow::Error::msg)?,
-        );
+        let runtime = Arc::new(Runtime::in_data_dir(data_dir, &Limits::default())?);
         let store = tempfile::tempdir()?;
         let app = quarry_server::App::new(
             runtime,
@@ -1398,7 +1393,7 @@ fn postgres_sources(
         Backend::Postgres,
         1,
     )?);
-    let demo = demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    let demo = demo::ensure(data_dir)?;
     tokio
         .block_on(quarry_sources::seed::seed(
             &seed_to,

@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::logging::LogFormat;
+
 use clap::builder::TypedValueParser as _;
+use quarry_core::size::parse as parse_bytes;
 use quarry_engine::compare::{Collected, first_difference};
 use quarry_engine::output::{self, Format};
 use quarry_engine::run::{
-    PluginChoice, Progress, RunError, RunReport, RunRequest, Sink, run_blocking,
+    PluginChoice, Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, run_blocking,
 };
-use quarry_runtime::{Limits, PluginError, Runtime, parse_bytes, script};
+use quarry_runtime::{Limits, PluginError, Runtime, script};
 use quarry_sources::config::Config;
 use quarry_sources::{DEMO, demo};
 
@@ -37,6 +40,13 @@ pub struct Cli {
     /// The sources file; without it, ./quarry.toml is read when it exists.
     #[arg(long, env = "QUARRY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// What to log on stderr: a level (error, warn, info, debug, trace) or a RUST_LOG-style
+    /// filter [default: $RUST_LOG, else info for `serve` and warn for the other commands].
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// How log lines are written.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -198,6 +208,11 @@ impl LimitArgs {
 }
 
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    crate::logging::init(cli.log_level.as_deref(), cli.log_format, default_level)?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -258,7 +273,7 @@ fn serve(
         }
     }
     // The first run should not wait for the demo database to be built.
-    quarry_sources::demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    quarry_sources::demo::ensure(data_dir)?;
     let app = Arc::new(app);
     tokio.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.bind)
@@ -305,7 +320,7 @@ fn seed(
         .map(|name| config.seed_target(name))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
-    let demo = quarry_sources::demo::ensure(data_dir).map_err(anyhow::Error::msg)?;
+    let demo = quarry_sources::demo::ensure(data_dir)?;
     let meter = std::io::stderr().is_terminal();
     for (name, target) in args.source.iter().zip(&targets) {
         eprintln!("seeding `{name}` from the demo data…");
@@ -346,7 +361,7 @@ fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
 }
 
 pub fn runtime(data_dir: &Path, limits: &Limits) -> anyhow::Result<Runtime> {
-    Runtime::in_data_dir(data_dir, limits).map_err(anyhow::Error::msg)
+    Ok(Runtime::in_data_dir(data_dir, limits)?)
 }
 
 /// Plugins from this size up take seconds to compile the first time (a TypeScript or
@@ -369,7 +384,7 @@ fn say_compiling(path: &Path, size: usize) {
         eprintln!(
             "compiling {} ({}); this happens once, later runs load it from the cache…",
             path.display(),
-            quarry_runtime::format_bytes(size as u64)
+            quarry_core::size::format(size as u64)
         );
     }
 }
@@ -447,8 +462,8 @@ fn run(
     };
     let mut requests = Vec::new();
     for (source, query) in args.source.iter().zip(queries) {
-        let settings = sources.settings(source);
-        let batch_rows = args.batch_size.or(settings.batch_rows).unwrap_or(1024);
+        let defaults = RunDefaults::of(&sources, source);
+        let batch_rows = args.batch_size.unwrap_or(defaults.batch_rows);
         if batch_rows == 0 {
             bail!("--batch-size must be at least 1");
         }
@@ -456,7 +471,7 @@ fn run(
             Some(secs) => {
                 Duration::try_from_secs_f64(secs).context("--timeout must be a positive number")?
             }
-            None => settings.timeout.unwrap_or(Duration::from_secs(30)),
+            None => defaults.timeout,
         };
         requests.push(RunRequest {
             plugin: plugin.clone(),

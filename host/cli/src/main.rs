@@ -1,6 +1,7 @@
 //! `quarry`: the command line over the Quarry crates.
 
 mod cli;
+mod logging;
 mod scaffold;
 
 use std::process::ExitCode;

@@ -1,15 +1,23 @@
 //! The plugin contract's query types: what a plugin builds and a source runs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// The database family behind a source; plugins see it to write the right dialect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// The database family behind a source; plugins see it to write the right dialect, and
+/// `quarry.toml` names it as `backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    /// SQLite, the embedded demo and `sqlite:PATH` files.
     Sqlite,
+    /// PostgreSQL.
     Postgres,
+    /// CockroachDB, through the PostgreSQL driver.
     Cockroach,
+    /// ScyllaDB or Apache Cassandra: both speak CQL, through the same driver, and plugins
+    /// see both as `scylla`.
+    #[serde(alias = "cassandra")]
     Scylla,
+    /// MongoDB or a MongoDB-wire server.
     Mongo,
 }
 

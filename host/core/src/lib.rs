@@ -10,12 +10,14 @@
 //!   [`Value`], [`Backend`].
 //! - [`guard`]: the read-only guards for SQL, CQL and MongoDB queries.
 //! - [`upload`]: the first look at an uploaded plugin file.
+//! - [`size`]: sizes in bytes as people read and type them.
 //! - [`datetime`]: calendar arithmetic for timestamps and dates.
 
 pub mod batch;
 pub mod contract;
 pub mod datetime;
 pub mod guard;
+pub mod size;
 pub mod upload;
 
 pub use contract::{Backend, MongoAggregate, MongoFind, Query, Statement, Value};

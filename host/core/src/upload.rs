@@ -13,8 +13,9 @@ pub enum FileProblem {
     Invalid(String),
 }
 
-/// Checks that `bytes` are a well-formed WebAssembly component.
-pub fn check(bytes: &[u8]) -> Result<(), FileProblem> {
+/// Checks the first eight bytes only: a WebAssembly file, and a component rather than a
+/// core module. The runtime checks this much before it compiles anything.
+pub fn preamble(bytes: &[u8]) -> Result<(), FileProblem> {
     if bytes.len() < 8 || !bytes.starts_with(b"\0asm") {
         return Err(FileProblem::NotWasm);
     }
@@ -22,6 +23,13 @@ pub fn check(bytes: &[u8]) -> Result<(), FileProblem> {
     if bytes[4..8] == [1, 0, 0, 0] {
         return Err(FileProblem::NotComponent);
     }
+    Ok(())
+}
+
+/// Checks that `bytes` are a well-formed WebAssembly component: the [`preamble`], then the
+/// whole binary format.
+pub fn check(bytes: &[u8]) -> Result<(), FileProblem> {
+    preamble(bytes)?;
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     validator
         .validate_all(bytes)

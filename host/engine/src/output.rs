@@ -38,15 +38,20 @@ impl Format {
     ];
 }
 
-impl std::str::FromStr for Format {
-    type Err = String;
+/// A format name that is none of [`Format::NAMES`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown format `{0}`: table, json, ndjson or csv")]
+pub struct UnknownFormat(String);
 
-    fn from_str(name: &str) -> Result<Self, String> {
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(name: &str) -> Result<Self, UnknownFormat> {
         Format::NAMES
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, format)| *format)
-            .ok_or_else(|| format!("unknown format `{name}`: table, json, ndjson or csv"))
+            .ok_or_else(|| UnknownFormat(name.to_owned()))
     }
 }
 

@@ -64,7 +64,36 @@ pub struct RunRequest {
     pub preview: bool,
 }
 
+/// The batch size and timeout of a run whose caller sets neither: the source's own
+/// (`batch_rows` and `timeout` in `quarry.toml`), else Quarry's. The command line and the
+/// server both take them from here.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunDefaults {
+    /// Rows per batch from the source.
+    pub batch_rows: usize,
+    /// The longest the database may spend on the query.
+    pub timeout: Duration,
+}
+
+impl RunDefaults {
+    /// Quarry's own defaults.
+    pub const BUILT_IN: RunDefaults = RunDefaults {
+        batch_rows: 1024,
+        timeout: Duration::from_secs(30),
+    };
+
+    /// The defaults of a run on `source`.
+    pub fn of(sources: &Sources, source: &str) -> RunDefaults {
+        let settings = sources.settings(source);
+        RunDefaults {
+            batch_rows: settings.batch_rows.unwrap_or(Self::BUILT_IN.batch_rows),
+            timeout: settings.timeout.unwrap_or(Self::BUILT_IN.timeout),
+        }
+    }
+}
+
 impl RunRequest {
+    /// A run of `source` with no plugin, no query and [`RunDefaults::BUILT_IN`].
     pub fn new(source: impl Into<String>) -> Self {
         RunRequest {
             source: source.into(),
@@ -72,9 +101,9 @@ impl RunRequest {
             params: "{}".to_owned(),
             query: None,
             limit: None,
-            batch_rows: 1024,
+            batch_rows: RunDefaults::BUILT_IN.batch_rows,
             limits: Limits::default(),
-            timeout: Duration::from_secs(30),
+            timeout: RunDefaults::BUILT_IN.timeout,
             cancel: Arc::default(),
             preview: false,
         }
@@ -180,7 +209,38 @@ pub fn run_blocking(
     report.logs.extend(logs.unwrap_or_default());
     report.result = result;
     report.stats.total_ms = ms(started.elapsed());
+    log(&request, &report);
     report
+}
+
+/// One line for every run, at its end: what ran, how much, how long, and how it ended. The
+/// server wraps it in a span with the run's id. Both outcomes are `info`: a failed run is
+/// most often the user's mistake, which the command line and the API already report.
+fn log(request: &RunRequest, report: &RunReport) {
+    let plugin = request
+        .plugin
+        .as_ref()
+        .map_or("-", |choice| choice.plugin.sha256.as_str());
+    let stats = &report.stats;
+    match &report.result {
+        Ok(()) => tracing::info!(
+            source = %request.source,
+            plugin,
+            rows_in = stats.rows_in,
+            rows_out = stats.rows_out,
+            ms = stats.total_ms.round(),
+            "run finished"
+        ),
+        Err(e) => tracing::info!(
+            source = %request.source,
+            plugin,
+            rows_in = stats.rows_in,
+            rows_out = stats.rows_out,
+            ms = stats.total_ms.round(),
+            error = %e,
+            "run failed"
+        ),
+    }
 }
 
 fn ms(d: Duration) -> f64 {

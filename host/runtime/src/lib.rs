@@ -35,7 +35,7 @@ use sandbox::{LogFull, RunState};
 
 pub use bindings::PluginInfo;
 pub use cache::write_atomically;
-pub use limits::{Limit, Limits, bytes as format_bytes, parse_bytes};
+pub use limits::{Limit, Limits};
 pub use sandbox::LogLine;
 
 /// How often the epoch advances; a plugin overruns its deadline by at most this much.
@@ -101,6 +101,31 @@ impl fmt::Display for PluginId {
             write!(f, "{}…{}", &h[..4], &h[h.len() - 4..])
         } else {
             f.write_str(h)
+        }
+    }
+}
+
+/// Why a [`Runtime`] could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// wasmtime refused its configuration (the pooling allocator's reservations, say).
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
+    /// WASI or the contract's imports could not be linked.
+    #[error("cannot link the plugin imports: {0}")]
+    Link(String),
+    /// The thread that ends runaway plugins' time slices.
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(std::io::Error),
+}
+
+impl From<quarry_core::upload::FileProblem> for PluginError {
+    fn from(problem: quarry_core::upload::FileProblem) -> Self {
+        use quarry_core::upload::FileProblem;
+        match problem {
+            FileProblem::NotWasm => PluginError::NotWasm,
+            FileProblem::NotComponent => PluginError::NotComponent,
+            FileProblem::Invalid(why) => PluginError::Invalid(why),
         }
     }
 }
@@ -221,8 +246,18 @@ impl fmt::Debug for LoadedPlugin {
 /// What loading took, for the run's figures.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadStats {
+    /// Time spent compiling, or loading the compiled code from the disk cache.
     pub compile: Duration,
+    /// Whether the plugin came from a cache (memory or disk) rather than the compiler.
     pub from_cache: bool,
+}
+
+impl LoadStats {
+    /// A plugin already in memory: nothing to do.
+    pub const IN_MEMORY: LoadStats = LoadStats {
+        compile: Duration::ZERO,
+        from_cache: true,
+    };
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -232,7 +267,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Runtime {
     /// A runtime whose compile cache lives in `data_dir/cache`, as the `quarry` command and
     /// server keep it, with the given limits and default settings otherwise.
-    pub fn in_data_dir(data_dir: &std::path::Path, limits: &Limits) -> Result<Self, String> {
+    pub fn in_data_dir(data_dir: &std::path::Path, limits: &Limits) -> Result<Self, StartError> {
         Runtime::new(RuntimeConfig {
             cache_dir: Some(data_dir.join("cache")),
             limits: limits.clone(),
@@ -240,7 +275,8 @@ impl Runtime {
         })
     }
 
-    pub fn new(config: RuntimeConfig) -> Result<Self, String> {
+    /// Starts the engine (pooling allocator, epoch ticker) and links WASI and the contract.
+    pub fn new(config: RuntimeConfig) -> Result<Self, StartError> {
         let mut pool = PoolingAllocationConfig::new();
         let instances = config.max_instances;
         pool.total_component_instances(instances)
@@ -260,16 +296,16 @@ impl Runtime {
             // Names plugin functions in /tmp/perf-PID.map, for profiling with `perf`.
             wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
-        let engine =
-            Engine::new(&wasm).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+        let engine = Engine::new(&wasm).map_err(|e| StartError::Engine(e.to_string()))?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| e.to_string())?;
+        let link = |e: wasmtime::Error| StartError::Link(e.to_string());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link)?;
         Bindings::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
             &mut linker,
             |s| s,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(link)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -281,7 +317,7 @@ impl Runtime {
                     ticker_engine.increment_epoch();
                 }
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(StartError::Ticker)?;
 
         let cache = config
             .cache_dir
@@ -300,6 +336,16 @@ impl Runtime {
         &self.limits
     }
 
+    /// A plugin this runtime has already loaded, by the SHA-256 of its bytes: the memory
+    /// cache that [`Runtime::load`] fills.
+    pub fn loaded(&self, sha256: &str) -> Option<Arc<LoadedPlugin>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sha256)
+            .cloned()
+    }
+
     /// Validates, compiles (or loads from the cache) and describes a plugin.
     pub fn load(&self, wasm: &[u8]) -> Result<(Arc<LoadedPlugin>, LoadStats), PluginError> {
         self.load_with(wasm, || {})
@@ -313,26 +359,10 @@ impl Runtime {
         wasm: &[u8],
         compiling: impl FnOnce(),
     ) -> Result<(Arc<LoadedPlugin>, LoadStats), PluginError> {
-        if !wasm.starts_with(b"\0asm") || wasm.len() < 8 {
-            return Err(PluginError::NotWasm);
-        }
-        if wasm[4..8] == [1, 0, 0, 0] {
-            return Err(PluginError::NotComponent);
-        }
+        quarry_core::upload::preamble(wasm)?;
         let sha256 = sha256_hex(wasm);
-        if let Some(plugin) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&sha256)
-        {
-            return Ok((
-                plugin.clone(),
-                LoadStats {
-                    compile: Duration::ZERO,
-                    from_cache: true,
-                },
-            ));
+        if let Some(plugin) = self.loaded(&sha256) {
+            return Ok((plugin, LoadStats::IN_MEMORY));
         }
 
         let started = Instant::now();

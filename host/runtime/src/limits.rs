@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use quarry_core::size::format as bytes;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Linear memory a plugin instance may grow to.
@@ -92,60 +94,9 @@ impl fmt::Display for Limit {
     }
 }
 
-/// `64 MiB`, `1 KiB`, `12 bytes`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if n >= size && n.is_multiple_of(size) {
-            return format!("{} {unit}", n / size);
-        }
-    }
-    for (unit, size) in UNITS {
-        if n >= size {
-            return format!("{:.1} {unit}", n as f64 / size as f64);
-        }
-    }
-    format!("{n} bytes")
-}
-
-/// Parses `64MiB`, `64M`, `1g`, `4096`: the form the CLI flags take.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size like 64MiB"))?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` in `{s}`; use KiB, MiB or GiB"
-            ));
-        }
-    };
-    n.checked_mul(scale)
-        .ok_or_else(|| format!("`{s}` is too large"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_print_and_parse() {
-        assert_eq!(bytes(64 << 20), "64 MiB");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(12), "12 bytes");
-        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
-        assert_eq!(parse_bytes("4096"), Ok(4096));
-        assert!(parse_bytes("12 parsecs").is_err());
-        assert!(parse_bytes("MiB").is_err());
-    }
 
     #[test]
     fn limit_messages_say_how_to_raise_them() {

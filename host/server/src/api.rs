@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
@@ -19,10 +18,11 @@ use tokio::sync::mpsc;
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
+use quarry_core::size;
 use quarry_engine::output::{self, Format};
-use quarry_engine::run::{PluginChoice, RunRequest, run_blocking};
+use quarry_engine::run::{PluginChoice, RunDefaults, RunRequest, run_blocking};
 use quarry_runtime::script::MAX_SCRIPT_BYTES;
-use quarry_runtime::{LoadStats, LoadedPlugin, PluginError, sha256_hex};
+use quarry_runtime::{LoadStats, LoadedPlugin, sha256_hex};
 
 type AppState = State<Arc<App>>;
 
@@ -171,8 +171,8 @@ fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlug
             "too_large",
             format!(
                 "the script is {}; scripts may be at most {}",
-                human_bytes(text.len() as u64),
-                human_bytes(MAX_SCRIPT_BYTES as u64)
+                size::format(text.len() as u64),
+                size::format(MAX_SCRIPT_BYTES as u64)
             ),
         ));
     }
@@ -219,7 +219,6 @@ pub async fn put_script(
             .map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
             })?;
-        store.remember(Arc::new(script));
         Ok::<_, ApiError>(stored)
     })
     .await??;
@@ -259,7 +258,7 @@ pub async fn upload_plugin(
             "too_large",
             format!(
                 "the plugin is larger than the upload limit of {} (quarry serve --max-upload changes it)",
-                human_bytes(max)
+                size::format(max)
             ),
         )
     };
@@ -287,14 +286,7 @@ pub async fn upload_plugin(
         ));
     }
     // Garbage is refused before it takes a compile slot.
-    use quarry_core::upload::{FileProblem, check};
-    check(&wasm).map_err(|problem| {
-        ApiError::upload(match problem {
-            FileProblem::NotWasm => PluginError::NotWasm,
-            FileProblem::NotComponent => PluginError::NotComponent,
-            FileProblem::Invalid(why) => PluginError::Invalid(why),
-        })
-    })?;
+    quarry_core::upload::check(&wasm).map_err(|problem| ApiError::upload(problem.into()))?;
     let respond_async = headers
         .get("prefer")
         .and_then(|v| v.to_str().ok())
@@ -359,7 +351,7 @@ async fn compile_and_store(app: Arc<App>, wasm: Vec<u8>) -> Result<(PluginMeta, 
         let stored = app.store.put_plugin(&wasm, &plugin).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
         })?;
-        app.remember(plugin);
+        drop(plugin); // the runtime keeps it in memory for the first run
         Ok(stored)
     })
     .await?
@@ -440,21 +432,6 @@ async fn read_multipart_file(request: Request, max: u64) -> Result<Option<Vec<u8
         "bad_body",
         "the multipart form has no file field",
     ))
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 || value.fract() == 0.0 {
-        format!("{value:.0} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// The body of `POST /api/runs`.
@@ -554,8 +531,12 @@ pub async fn run(
         id: id.clone(),
     };
     let handle = tokio::runtime::Handle::current();
+    // The run's log line (quarry-engine writes it) names the run and, through the request's
+    // span, the request.
+    let span = tracing::info_span!("run", id = %id);
     if format == RunFormat::Json {
         let (report, rows) = blocking(move || {
+            let _span = span.entered();
             let _slot = slot;
             let _registered = registered;
             let app = &_registered.app;
@@ -599,6 +580,7 @@ pub async fn run(
     let (tx, mut rx) = mpsc::channel::<Msg>(16);
     let cancel = request.cancel.clone();
     tokio::task::spawn_blocking(move || {
+        let _span = span.entered();
         let _slot = slot;
         let _registered = registered;
         let app = &_registered.app;
@@ -733,28 +715,18 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
         (None, None) => None,
         (None, Some(text)) => Some(PluginChoice {
             plugin: Arc::new(script_plugin(app, &text, None)?),
-            load: LoadStats {
-                compile: Duration::ZERO,
-                from_cache: true,
-            },
+            load: LoadStats::IN_MEMORY,
         }),
         (Some(sha256), None) => {
             if !is_sha256(&sha256) {
                 return Err(unknown_plugin(&sha256));
             }
             let loader = app.clone();
-            let started = std::time::Instant::now();
-            let plugin = blocking(move || loader.plugin(&sha256)).await??;
-            Some(PluginChoice {
-                plugin,
-                load: LoadStats {
-                    compile: started.elapsed(),
-                    from_cache: true,
-                },
-            })
+            let (plugin, load) = blocking(move || loader.plugin(&sha256)).await??;
+            Some(PluginChoice { plugin, load })
         }
     };
-    let settings = app.sources.settings(&run.source);
+    let defaults = RunDefaults::of(&app.sources, &run.source);
     let limit = match format {
         RunFormat::Json | RunFormat::Events => Some(run.limit.unwrap_or(app.settings.default_rows)),
         RunFormat::Ndjson | RunFormat::Csv => run.limit,
@@ -764,9 +736,9 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
         params: params.to_string(),
         query: run.query.filter(|q| !q.trim().is_empty()),
         limit,
-        batch_rows: settings.batch_rows.unwrap_or(1024),
+        batch_rows: defaults.batch_rows,
         limits: app.settings.limits.clone(),
-        timeout: settings.timeout.unwrap_or(Duration::from_secs(30)),
+        timeout: defaults.timeout,
         preview: run.preview,
         ..RunRequest::new(run.source)
     })

@@ -23,9 +23,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::store::{PluginKind, Store, StoreError};
-use quarry_runtime::{Limits, LoadedPlugin, PluginError, Runtime};
+use quarry_runtime::{Limits, LoadStats, LoadedPlugin, PluginError, Runtime};
 use quarry_sources::Sources;
 
 /// Settings of a server.
@@ -119,8 +124,6 @@ pub struct App {
     pub sources: Sources,
     pub store: Store,
     pub settings: Settings,
-    /// Loaded plugins by SHA-256, so a run does not read and hash the file again.
-    loaded: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     /// Cancel flags of the runs in progress, by run id.
     runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
     /// Slots for runs and compilations.
@@ -158,7 +161,6 @@ impl App {
             store: Store::open(data_dir)?,
             gate: Gate::new(settings.max_runs, settings.max_queue),
             settings,
-            loaded: Mutex::default(),
             runs: Mutex::default(),
             runner: OnceLock::new(),
             uploads: Mutex::default(),
@@ -172,7 +174,6 @@ impl App {
         self.store
             .put_runner(wasm, &runner)
             .map_err(|e| e.to_string())?;
-        self.remember(runner.clone());
         Ok(self.runner.get_or_init(|| runner).clone())
     }
 
@@ -191,43 +192,29 @@ impl App {
         })
     }
 
-    fn remember(&self, plugin: Arc<LoadedPlugin>) {
-        self.loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(plugin.sha256.clone(), plugin);
-    }
-
-    /// A library plugin or script, loaded (compiled or from the cache) on first use. A
-    /// script loads the runner it was stored for.
-    fn plugin(&self, sha256: &str) -> Result<Arc<LoadedPlugin>, ApiError> {
-        if let Some(p) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(sha256)
-        {
-            return Ok(p.clone());
+    /// A library plugin or script, loaded (compiled, or from the runtime's caches) on first
+    /// use, with what loading it took. A script loads the runner it was stored for.
+    fn plugin(&self, sha256: &str) -> Result<(Arc<LoadedPlugin>, LoadStats), ApiError> {
+        if let Some(plugin) = self.runtime.loaded(sha256) {
+            return Ok((plugin, LoadStats::IN_MEMORY));
         }
-        let plugin = match self.store.plugin(sha256) {
+        match self.store.plugin(sha256) {
             Some(meta) if meta.kind == PluginKind::Script => {
                 let (text, runner) = self.store.script(sha256).map_err(ApiError::from)?;
-                Arc::new(self.plugin(&runner)?.with_script(&text, &meta.name))
+                let (runner, stats) = self.plugin(&runner)?;
+                Ok((Arc::new(runner.with_script(&text, &meta.name)), stats))
             }
             _ => {
                 let wasm = self.store.plugin_wasm(sha256).map_err(ApiError::from)?;
-                let (plugin, _) = self.runtime.load(&wasm).map_err(|e| {
+                self.runtime.load(&wasm).map_err(|e| {
                     ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "plugin_error",
                         e.to_string(),
                     )
-                })?;
-                plugin
+                })
             }
-        };
-        self.remember(plugin.clone());
-        Ok(plugin)
+        }
     }
 
     /// Adds a `.wasm` file, or every `.wasm` file in a directory, to the library; returns
@@ -295,7 +282,17 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 20))
-        .layer(axum::middleware::from_fn(catch_panic))
+        .layer(CatchPanicLayer::custom(panicked))
+        // Outermost first: number the request, log it in its span, answer with its number.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds::default()))
         .with_state(app)
 }
 
@@ -308,21 +305,47 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     .into_response()
 }
 
-/// A bug that panics in a handler answers 500 with the envelope, never a dropped connection.
-async fn catch_panic(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    use futures_util::FutureExt;
-    match std::panic::AssertUnwindSafe(next.run(request))
-        .catch_unwind()
-        .await
-    {
-        Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the server hit a bug while answering; it is still running",
-        )
-        .into_response(),
+/// A bug that panics in a handler answers 500 with the envelope, never a dropped
+/// connection; the panic's message goes to the log.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = message, "a handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server hit a bug while answering; it is still running",
+    )
+    .into_response()
+}
+
+/// The header that carries a request's number, in the answer too.
+const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// Numbers each request, for the `x-request-id` header and the log.
+#[derive(Clone, Default)]
+struct RequestIds(Arc<std::sync::atomic::AtomicU64>);
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        axum::http::HeaderValue::from_str(&n.to_string())
+            .ok()
+            .map(RequestId::new)
     }
+}
+
+/// The span every request's log lines sit in: method, path and request id.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
@@ -474,6 +497,11 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // A client's mistake is the client's to read; the server's own failures are the
+        // operator's too.
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), kind = %self.kind, message = %self.message, "server error");
+        }
         let body = json!({"ok": false, "error": self.body()});
         (
             self.status,

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::App;
-use super::api::human_bytes;
 use crate::store::{PluginKind, PluginMeta};
+use quarry_core::size;
 
 type AppState = State<Arc<App>>;
 
@@ -42,7 +42,7 @@ impl From<&PluginMeta> for PluginRow {
             name: m.name.clone(),
             version: m.version.clone(),
             description: m.description.clone(),
-            size: human_bytes(m.size),
+            size: size::format(m.size),
             uploaded_at: m.uploaded_at.clone(),
             kind: kind.to_owned(),
         }
@@ -195,7 +195,7 @@ pub async fn snippet(State(app): AppState, Path(id): Path<String>) -> Response {
 pub async fn plugins(State(app): AppState) -> Response {
     render(PluginsPage {
         plugins: app.store.plugins().iter().map(PluginRow::from).collect(),
-        max_upload: human_bytes(app.settings.max_upload),
+        max_upload: size::format(app.settings.max_upload),
     })
 }
 

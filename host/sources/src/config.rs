@@ -23,25 +23,12 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendName {
-    Sqlite,
-    Postgres,
-    Cockroach,
-    /// ScyllaDB or Apache Cassandra: both speak CQL, through the same driver, and plugins
-    /// see both as `scylla`.
-    #[serde(alias = "cassandra")]
-    Scylla,
-    Mongo,
-}
-
 /// One `[[source]]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: String,
-    pub backend: BackendName,
+    pub backend: Backend,
     /// Connection URL (postgres, cockroach, mongo), without the password.
     pub url: Option<String>,
     /// Database file (sqlite).
@@ -79,35 +66,40 @@ pub struct SourceSettings {
 
 impl Config {
     /// Reads `path`, or `quarry.toml` in the working directory when it exists, or nothing.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let path = match path {
             Some(p) => p.to_path_buf(),
             None if Path::new("quarry.toml").is_file() => PathBuf::from("quarry.toml"),
             None => return Ok(Config::default()),
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        Config::parse(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            source: e,
+        })?;
+        Config::parse(&text).map_err(|e| ConfigError::InFile {
+            path,
+            problem: Box::new(e),
+        })
     }
 
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+    /// Reads `quarry.toml`'s text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.message().to_owned()))?;
         let mut seen = std::collections::HashSet::new();
         for s in &config.sources {
             if s.name == DEMO {
-                return Err(format!(
-                    "the source name `{DEMO}` is reserved for the embedded database"
-                ));
+                return Err(ConfigError::ReservedName);
             }
             if !seen.insert(&s.name) {
-                return Err(format!("two sources are named `{}`", s.name));
+                return Err(ConfigError::DuplicateName(s.name.clone()));
             }
         }
         Ok(config)
     }
 
     /// The demo source plus every configured source, with their settings.
-    pub fn sources(&self, data_dir: &Path) -> Result<Sources, String> {
+    pub fn sources(&self, data_dir: &Path) -> Result<Sources, ConfigError> {
         let mut sources = Sources::with_demo(data_dir);
         for s in &self.sources {
             let settings = SourceSettings {
@@ -128,22 +120,75 @@ impl Config {
     }
 
     /// The configured server source `name`, to seed with the demo data.
-    pub fn seed_target(&self, name: &str) -> Result<Target, String> {
+    pub fn seed_target(&self, name: &str) -> Result<Target, ConfigError> {
         let s = self
             .sources
             .iter()
             .find(|s| s.name == name)
             .ok_or_else(|| match name {
-                DEMO => "`demo` is the embedded database itself; seed a server source".to_owned(),
-                _ => format!("no source named `{name}` in the configuration"),
+                DEMO => ConfigError::SeedDemo,
+                _ => ConfigError::UnknownSource(name.to_owned()),
             })?;
         match build(s)? {
             Built::Server(target) => Ok(target),
-            Built::Sqlite(_) => Err(format!(
-                "source `{name}` is a SQLite file; seeding is for server sources"
-            )),
+            Built::Sqlite(_) => Err(ConfigError::SeedSqlite(name.to_owned())),
         }
     }
+}
+
+/// What is wrong with a configuration, or with one of its sources.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// A problem in a file, with the file's name.
+    #[error("config {}: {problem}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// The problem.
+        problem: Box<ConfigError>,
+    },
+    /// Not TOML, or not the tables and keys Quarry reads.
+    #[error("{0}")]
+    Syntax(String),
+    /// A source called `demo`.
+    #[error("the source name `demo` is reserved for the embedded database")]
+    ReservedName,
+    /// Two sources of one name.
+    #[error("two sources are named `{0}`")]
+    DuplicateName(String),
+    /// A source that lacks what its backend needs, or whose settings do not work.
+    #[error("source `{name}`: {problem}")]
+    Source {
+        /// The source.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// `password_env` names a variable that is not set.
+    #[error("source `{name}`: the environment variable {var} (password_env) is not set")]
+    MissingPassword {
+        /// The source.
+        name: String,
+        /// The variable.
+        var: String,
+    },
+    /// `quarry seed --source` names no configured source.
+    #[error("no source named `{0}` in the configuration")]
+    UnknownSource(String),
+    /// `quarry seed --source demo`.
+    #[error("`demo` is the embedded database itself; seed a server source")]
+    SeedDemo,
+    /// `quarry seed` on a SQLite file.
+    #[error("source `{0}` is a SQLite file; seeding is for server sources")]
+    SeedSqlite(String),
 }
 
 enum Built {
@@ -151,36 +196,41 @@ enum Built {
     Server(Target),
 }
 
-fn build(s: &SourceConfig) -> Result<Built, String> {
-    let named = |what: &str| format!("source `{}`: {what}", s.name);
+fn build(s: &SourceConfig) -> Result<Built, ConfigError> {
+    let named = |what: &str| ConfigError::Source {
+        name: s.name.clone(),
+        problem: what.to_owned(),
+    };
     Ok(match s.backend {
-        BackendName::Sqlite => {
+        Backend::Sqlite => {
             let path = s
                 .path
                 .as_ref()
                 .ok_or_else(|| named("a sqlite source needs `path`"))?;
             Built::Sqlite(SqliteSource::new(&s.name, path))
         }
-        BackendName::Postgres | BackendName::Cockroach => {
+        Backend::Postgres | Backend::Cockroach => {
             let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
-            let backend = if s.backend == BackendName::Cockroach {
+            let backend = if s.backend == Backend::Cockroach {
                 Backend::Cockroach
             } else {
                 Backend::Postgres
             };
             let mut source = PostgresSource::new(&s.name, url, backend, s.pool_size)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| named(&e.to_string()))?;
             source.set_credentials(
                 s.user.as_deref(),
                 password(s)?.as_deref(),
                 s.database.as_deref(),
             );
             if let Some(path) = &s.tls_ca_file {
-                source.set_tls_ca_file(path).map_err(|e| named(&e))?;
+                source
+                    .set_tls_ca_file(path)
+                    .map_err(|e| named(&e.to_string()))?;
             }
             Built::Server(Target::Postgres(source))
         }
-        BackendName::Mongo => {
+        Backend::Mongo => {
             let url = s.url.as_deref().ok_or_else(|| named("needs `url`"))?;
             let database = s
                 .database
@@ -190,7 +240,7 @@ fn build(s: &SourceConfig) -> Result<Built, String> {
             source.set_credentials(s.user.as_deref(), password(s)?.as_deref());
             Built::Server(Target::Mongo(source))
         }
-        BackendName::Scylla => {
+        Backend::Scylla => {
             let nodes = s
                 .contact_points
                 .clone()
@@ -202,16 +252,16 @@ fn build(s: &SourceConfig) -> Result<Built, String> {
     })
 }
 
-fn password(s: &SourceConfig) -> Result<Option<String>, String> {
+fn password(s: &SourceConfig) -> Result<Option<String>, ConfigError> {
     let Some(var) = &s.password_env else {
         return Ok(None);
     };
-    std::env::var(var).map(Some).map_err(|_| {
-        format!(
-            "source `{}`: the environment variable {var} (password_env) is not set",
-            s.name
-        )
-    })
+    std::env::var(var)
+        .map(Some)
+        .map_err(|_| ConfigError::MissingPassword {
+            name: s.name.clone(),
+            var: var.clone(),
+        })
 }
 
 #[cfg(test)]
@@ -238,7 +288,7 @@ mod tests {
             Ok(Target::Scylla(_))
         ));
         assert!(matches!(config.seed_target("mongo"), Ok(Target::Mongo(_))));
-        let error = |name| config.seed_target(name).err().unwrap();
+        let error = |name| config.seed_target(name).err().unwrap().to_string();
         assert!(error("demo").contains("embedded database itself"));
         assert!(error("local").contains("is a SQLite file"));
         assert!(error("nope").contains("no source named `nope`"));
@@ -248,7 +298,7 @@ mod tests {
     fn cassandra_is_a_cql_source_like_scylla() {
         let text = "[[source]]\nname='c'\nbackend='cassandra'\ncontact_points=['127.0.0.1:9042']\nkeyspace='k'";
         let config = Config::parse(text).unwrap();
-        assert_eq!(config.sources[0].backend, BackendName::Scylla);
+        assert_eq!(config.sources[0].backend, Backend::Scylla);
         let sources = config.sources(Path::new("/tmp")).unwrap();
         assert_eq!(sources.get("c").unwrap().backend(), Backend::Scylla);
         assert!(matches!(config.seed_target("c"), Ok(Target::Scylla(_))));
@@ -259,22 +309,26 @@ mod tests {
         assert!(
             Config::parse("[[source]]\nname = 'demo'\nbackend = 'sqlite'\npath = 'x'")
                 .unwrap_err()
+                .to_string()
                 .contains("reserved")
         );
         let twice = "[[source]]\nname='a'\nbackend='sqlite'\npath='x'\n[[source]]\nname='a'\nbackend='sqlite'\npath='y'";
         assert!(
             Config::parse(twice)
                 .unwrap_err()
+                .to_string()
                 .contains("two sources are named `a`")
         );
         assert!(
             Config::parse("[[source]]\nname='a'\nbackend='oracle'")
                 .unwrap_err()
+                .to_string()
                 .contains("oracle")
         );
         assert!(
             Config::parse("[[source]]\nname='a'\nbackend='sqlite'\npasword='x'")
                 .unwrap_err()
+                .to_string()
                 .contains("pasword")
         );
     }
@@ -283,7 +337,7 @@ mod tests {
     fn a_missing_password_variable_is_an_error_naming_it() {
         let text = "[[source]]\nname='pg'\nbackend='postgres'\nurl='postgresql://q@localhost/db'\npassword_env='QUARRY_TEST_SURELY_UNSET'";
         let config = Config::parse(text).unwrap();
-        let error = config.sources(Path::new("/tmp")).err().unwrap();
+        let error = config.sources(Path::new("/tmp")).err().unwrap().to_string();
         assert!(error.contains("QUARRY_TEST_SURELY_UNSET"), "{error}");
     }
 }

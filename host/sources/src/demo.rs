@@ -124,9 +124,10 @@ impl DemoSource {
             .get_or_try_init(|| {
                 let data_dir = self.data_dir.clone();
                 async move {
-                    tokio::task::spawn_blocking(move || ensure(&data_dir))
-                        .await
-                        .map_err(|e| e.to_string())?
+                    match tokio::task::spawn_blocking(move || ensure(&data_dir)).await {
+                        Ok(built) => built.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
             })
             .await
@@ -183,24 +184,44 @@ pub fn is_built(data_dir: &Path) -> bool {
 /// Builds the demo database in `data_dir` unless it is already there, and returns its path.
 /// The file is written under a temporary name and renamed into place, so a crash or a
 /// concurrent build never leaves a half-built database behind.
-pub fn ensure(data_dir: &Path) -> Result<PathBuf, String> {
+pub fn ensure(data_dir: &Path) -> Result<PathBuf, DemoError> {
     let path = data_dir.join(FILE_NAME);
     if is_built(data_dir) {
         return Ok(path);
     }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
-    let tmp = tempfile_in(data_dir)?;
+    std::fs::create_dir_all(data_dir).map_err(|e| DemoError::DataDir {
+        dir: data_dir.to_owned(),
+        source: e,
+    })?;
+    let tmp = tempfile_in(data_dir);
     build(&tmp).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        format!("building the demo database failed: {e}")
+        DemoError::Build(e.to_string())
     })?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| format!("cannot move the demo database into place: {e}"))?;
+    std::fs::rename(&tmp, &path).map_err(DemoError::Rename)?;
     Ok(path)
 }
 
-fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
+/// Why the demo database could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The data directory cannot be made.
+    #[error("cannot create data directory {}: {source}", dir.display())]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// Loading the embedded data into SQLite failed.
+    #[error("building the demo database failed: {0}")]
+    Build(String),
+    /// The built file cannot take its place.
+    #[error("cannot move the demo database into place: {0}")]
+    Rename(std::io::Error),
+}
+
+fn tempfile_in(dir: &Path) -> PathBuf {
     let unique = format!(
         ".{FILE_NAME}.{}.{}.tmp",
         std::process::id(),
@@ -208,7 +229,7 @@ fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
-    Ok(dir.join(unique))
+    dir.join(unique)
 }
 
 fn build(path: &Path) -> Result<(), Box<dyn std::error::Error>> {

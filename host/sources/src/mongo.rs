@@ -265,16 +265,16 @@ impl Source for MongoSource {
 }
 
 /// Parses a query the user typed (see [`MongoSource::parse_query`]).
-pub fn parse_query(text: &str) -> Result<Query, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("the query is not JSON: {e}"))?;
-    let obj = value
-        .as_object()
-        .ok_or("the query must be a JSON object with `collection`")?;
+pub fn parse_query(text: &str) -> Result<Query, QueryError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| QueryError::NotJson {
+        what: "the query",
+        message: e.to_string(),
+    })?;
+    let obj = value.as_object().ok_or(QueryError::NotAQuery)?;
     let collection = obj
         .get("collection")
         .and_then(|c| c.as_str())
-        .ok_or("the query needs `collection`, a string")?
+        .ok_or(QueryError::NoCollection)?
         .to_owned();
     let text_of = |key: &str| obj.get(key).map(|v| v.to_string());
     if let Some(pipeline) = obj.get("pipeline") {
@@ -283,12 +283,9 @@ pub fn parse_query(text: &str) -> Result<Query, String> {
             pipeline: pipeline.to_string(),
         }));
     }
-    let number = |key: &str| -> Result<Option<u64>, String> {
+    let number = |key: &'static str| -> Result<Option<u64>, QueryError> {
         obj.get(key)
-            .map(|v| {
-                v.as_u64()
-                    .ok_or(format!("`{key}` must be a non-negative integer"))
-            })
+            .map(|v| v.as_u64().ok_or(QueryError::NotACount(key)))
             .transpose()
     };
     Ok(Query::MongoFind(MongoFind {
@@ -302,20 +299,72 @@ pub fn parse_query(text: &str) -> Result<Query, String> {
 }
 
 /// Extended JSON (relaxed or canonical) text as BSON.
-fn extended_json(what: &str, text: &str) -> Result<Bson, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("{what} is not JSON: {e}"))?;
-    Bson::try_from(value).map_err(|e| format!("{what} is not MongoDB Extended JSON: {e}"))
+fn extended_json(what: &'static str, text: &str) -> Result<Bson, QueryError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| QueryError::NotJson {
+        what,
+        message: e.to_string(),
+    })?;
+    Bson::try_from(value).map_err(|e| QueryError::NotExtendedJson {
+        what,
+        message: e.to_string(),
+    })
 }
 
-fn document(what: &str, text: &str) -> Result<Document, String> {
+/// Why a MongoDB query cannot run as written.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Text that does not parse as JSON.
+    #[error("{what} is not JSON: {message}")]
+    NotJson {
+        /// The part of the query.
+        what: &'static str,
+        /// The parser's words.
+        message: String,
+    },
+    /// JSON that is not MongoDB Extended JSON.
+    #[error("{what} is not MongoDB Extended JSON: {message}")]
+    NotExtendedJson {
+        /// The part of the query.
+        what: &'static str,
+        /// The converter's words.
+        message: String,
+    },
+    /// A query that is not an object.
+    #[error("the query must be a JSON object with `collection`")]
+    NotAQuery,
+    /// A query without its collection.
+    #[error("the query needs `collection`, a string")]
+    NoCollection,
+    /// `skip` or `limit` that is not a count.
+    #[error("`{0}` must be a non-negative integer")]
+    NotACount(&'static str),
+    /// A filter, projection or sort that is not an object.
+    #[error("{0} must be a JSON object")]
+    NotAnObject(&'static str),
+    /// A pipeline that is not an array.
+    #[error("the pipeline must be a JSON array of stages")]
+    NotAPipeline,
+    /// A stage that is not an object.
+    #[error("stage {0} of the pipeline is not an object")]
+    NotAStage(usize),
+    /// An operator the guard refuses.
+    #[error("{what} uses {refused}, which Quarry refuses")]
+    Refused {
+        /// The part of the query.
+        what: &'static str,
+        /// The operator.
+        refused: quarry_core::guard::Refused,
+    },
+}
+
+fn document(what: &'static str, text: &str) -> Result<Document, QueryError> {
     match extended_json(what, text)? {
         Bson::Document(d) => {
             guard(&Bson::Document(d.clone()))
-                .map_err(|op| format!("{what} uses {op}, which Quarry refuses"))?;
+                .map_err(|refused| QueryError::Refused { what, refused })?;
             Ok(d)
         }
-        _ => Err(format!("{what} must be a JSON object")),
+        _ => Err(QueryError::NotAnObject(what)),
     }
 }
 
@@ -326,7 +375,7 @@ struct FindParts {
 }
 
 impl FindParts {
-    fn parse(find: &MongoFind) -> Result<Self, String> {
+    fn parse(find: &MongoFind) -> Result<Self, QueryError> {
         Ok(FindParts {
             filter: document("the filter", &find.filter)?,
             projection: find
@@ -343,18 +392,20 @@ impl FindParts {
     }
 }
 
-fn parse_pipeline(text: &str) -> Result<Vec<Document>, String> {
+fn parse_pipeline(text: &str) -> Result<Vec<Document>, QueryError> {
     let Bson::Array(stages) = extended_json("the pipeline", text)? else {
-        return Err("the pipeline must be a JSON array of stages".to_owned());
+        return Err(QueryError::NotAPipeline);
     };
-    guard(&Bson::Array(stages.clone()))
-        .map_err(|op| format!("the pipeline uses {op}, which Quarry refuses"))?;
+    guard(&Bson::Array(stages.clone())).map_err(|refused| QueryError::Refused {
+        what: "the pipeline",
+        refused,
+    })?;
     stages
         .into_iter()
         .enumerate()
         .map(|(i, s)| match s {
             Bson::Document(d) => Ok(d),
-            _ => Err(format!("stage {i} of the pipeline is not an object")),
+            _ => Err(QueryError::NotAStage(i)),
         })
         .collect()
 }
@@ -511,7 +562,9 @@ mod tests {
     use std::sync::Arc;
 
     fn refused(json: &str) -> Option<String> {
-        guard(&extended_json("test", json).unwrap()).err()
+        guard(&extended_json("test", json).unwrap())
+            .err()
+            .map(|r| r.0)
     }
 
     fn command_error(code: i32, code_name: &str, message: &str) -> mongodb::error::CommandError {
@@ -614,9 +667,15 @@ mod tests {
         assert!(
             parse_query(r#"{"filter": {}}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("collection")
         );
-        assert!(parse_query("SELECT 1").unwrap_err().contains("not JSON"));
+        assert!(
+            parse_query("SELECT 1")
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
     }
 
     fn options() -> StreamOptions {

@@ -65,17 +65,17 @@ impl PostgresSource {
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(pool_size.max(1)),
             flavour: AtomicU8::new(backend as u8),
-            tls: MakeRustlsConnect::new(tls_config(None).map_err(|message| {
+            tls: MakeRustlsConnect::new(tls_config(None).map_err(|e| {
                 SourceError::Unavailable {
                     source_name: name.to_owned(),
-                    message,
+                    message: e.to_string(),
                 }
             })?),
         })
     }
 
     /// Trusts the CA certificates in the PEM file `path` for TLS, besides the Mozilla roots.
-    pub fn set_tls_ca_file(&mut self, path: &Path) -> Result<(), String> {
+    pub fn set_tls_ca_file(&mut self, path: &Path) -> Result<(), TlsError> {
         self.tls = MakeRustlsConnect::new(tls_config(Some(path))?);
         Ok(())
     }
@@ -214,9 +214,9 @@ impl PostgresSource {
                 kind: super::sqlite::query_kind(&query),
             });
         };
-        guard(&statement.text).map_err(|statement| SourceError::NotReadOnly {
+        guard(&statement.text).map_err(|refused| SourceError::NotReadOnly {
             source_name: self.name.clone(),
-            statement,
+            statement: refused.0,
         })?;
         let tx = client
             .build_transaction()
@@ -371,14 +371,17 @@ impl Source for PostgresSource {
 /// The server's message, or the cause under the driver's summary ("db error", "error
 /// connecting to server").
 /// TLS settings: the Mozilla roots, plus the certificates in `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if let Some(path) = ca_file {
-        let bad = |e: &dyn std::fmt::Display| format!("tls_ca_file {}: {e}", path.display());
+        let bad = |e: &dyn std::fmt::Display| TlsError::CaFile {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
         let before = roots.len();
         for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
             roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
@@ -390,9 +393,25 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| TlsError::Setup(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// Why TLS for a PostgreSQL source could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The CA file cannot be read or holds no certificates.
+    #[error("tls_ca_file {}: {message}", path.display())]
+    CaFile {
+        /// The file as configured.
+        path: std::path::PathBuf,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// rustls refused the settings.
+    #[error("TLS settings: {0}")]
+    Setup(String),
 }
 
 fn describe(e: &tokio_postgres::Error) -> String {

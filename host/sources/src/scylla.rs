@@ -185,9 +185,9 @@ impl Source for ScyllaSource {
                 kind: super::sqlite::query_kind(&query),
             });
         };
-        guard(&statement.text).map_err(|reason| SourceError::NotReadOnly {
+        guard(&statement.text).map_err(|refused| SourceError::NotReadOnly {
             source_name: self.name.clone(),
-            statement: reason,
+            statement: refused.0,
         })?;
         let session = self.session().await?;
         let mut prepared = self

@@ -68,25 +68,28 @@ pub async fn seed(
     tables: &[String],
     max_rows: Option<u64>,
     progress: &mut (dyn FnMut(&str, u64) + Send),
-) -> Result<Vec<TableReport>, String> {
+) -> Result<Vec<TableReport>, SeedError> {
     let tables: Vec<String> = if tables.is_empty() {
         TABLES.iter().map(|t| t.to_string()).collect()
     } else {
         tables.to_vec()
     };
-    let name = target.name().to_owned();
-    let fail = |e: String| format!("seeding `{name}`: {e}");
-    let mut writer = Writer::connect(target).await.map_err(fail)?;
+    let fail = |table: Option<&str>| {
+        let table = table.map(str::to_owned);
+        move |problem: SeedProblem| SeedError {
+            target: target.name().to_owned(),
+            table,
+            problem,
+        }
+    };
+    let mut writer = Writer::connect(target).await.map_err(fail(None))?;
     let mut reports = Vec::new();
     for table in &tables {
         if !TABLES.contains(&table.as_str()) {
-            return Err(fail(format!(
-                "no table `{table}` in the demo (it has {})",
-                TABLES.join(", ")
-            )));
+            return Err(fail(None)(SeedProblem::UnknownTable(table.clone())));
         }
-        let columns = demo_columns(demo, table).map_err(fail)?;
-        let demo_rows = demo_count(demo, table).map_err(fail)?;
+        let columns = demo_columns(demo, table).map_err(fail(None))?;
+        let demo_rows = demo_count(demo, table).map_err(fail(None))?;
         let want = max_rows.map_or(demo_rows, |m| m.min(demo_rows));
         if writer.count(table).await == Some(want) {
             reports.push(TableReport {
@@ -96,11 +99,11 @@ pub async fn seed(
             });
             continue;
         }
-        writer.create(table, &columns).await.map_err(fail)?;
+        writer.create(table, &columns).await.map_err(fail(None))?;
         let rows = copy_table(demo, table, max_rows, &mut writer, progress)
             .await
-            .map_err(|e| fail(format!("table `{table}`: {e}")))?;
-        writer.finish(table).await.map_err(fail)?;
+            .map_err(fail(Some(table)))?;
+        writer.finish(table).await.map_err(fail(None))?;
         reports.push(TableReport {
             table: table.clone(),
             rows,
@@ -116,8 +119,8 @@ async fn copy_table(
     max_rows: Option<u64>,
     writer: &mut Writer<'_>,
     progress: &mut (dyn FnMut(&str, u64) + Send),
-) -> Result<u64, String> {
-    let source = SqliteSource::open("demo", demo).map_err(|e| e.to_string())?;
+) -> Result<u64, SeedProblem> {
+    let source = SqliteSource::open("demo", demo)?;
     let query = Query::Sql(Statement {
         text: format!("SELECT * FROM {table} ORDER BY rowid"),
         params: Vec::new(),
@@ -137,40 +140,80 @@ async fn copy_table(
         written += batch.num_rows as u64;
         progress(table, written);
     }
-    reader
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    reader.await??;
     Ok(written)
 }
 
 /// A table's columns and types, from its declaration in the demo database.
-fn demo_columns(demo: &Path, table: &str) -> Result<Vec<(String, DataType)>, String> {
+fn demo_columns(demo: &Path, table: &str) -> Result<Vec<(String, DataType)>, SeedProblem> {
     let conn = open(demo)?;
-    let mut statement = conn
-        .prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")
-        .map_err(|e| e.to_string())?;
-    let rows = statement
-        .query_map([table], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(|e| e.to_string())?;
+    let mut statement =
+        conn.prepare("SELECT name, type FROM pragma_table_info(?1) ORDER BY cid")?;
+    let rows = statement.query_map([table], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
     rows.map(|r| {
-        let (name, decl) = r.map_err(|e| e.to_string())?;
+        let (name, decl) = r?;
         Ok((name, declared_type(&decl).unwrap_or(DataType::Text)))
     })
     .collect()
 }
 
-fn demo_count(demo: &Path, table: &str) -> Result<u64, String> {
-    open(demo)?
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .map_err(|e| e.to_string())
+fn demo_count(demo: &Path, table: &str) -> Result<u64, SeedProblem> {
+    Ok(open(demo)?.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
 }
 
-fn open(demo: &Path) -> Result<rusqlite::Connection, String> {
+fn open(demo: &Path) -> Result<rusqlite::Connection, SeedProblem> {
     rusqlite::Connection::open_with_flags(demo, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("cannot open the demo database: {e}"))
+        .map_err(SeedProblem::OpenDemo)
+}
+
+/// Why `quarry seed` stopped, and where.
+#[derive(Debug, thiserror::Error)]
+#[error("seeding `{target}`: {}{problem}", table.as_ref().map(|t| format!("table `{t}`: ")).unwrap_or_default())]
+pub struct SeedError {
+    /// The source being seeded.
+    pub target: String,
+    /// The table being copied, when the copy failed.
+    pub table: Option<String>,
+    /// What went wrong.
+    pub problem: SeedProblem,
+}
+
+/// What went wrong while seeding.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedProblem {
+    /// `--table` names a table the demo does not have.
+    #[error("no table `{0}` in the demo (it has airlines, airports, planes, weather, flights)")]
+    UnknownTable(String),
+    /// The demo database cannot be opened.
+    #[error("cannot open the demo database: {0}")]
+    OpenDemo(rusqlite::Error),
+    /// Reading the demo database failed.
+    #[error("{0}")]
+    Demo(#[from] rusqlite::Error),
+    /// Reading the demo through its source failed, or the target cannot be reached.
+    #[error("{0}")]
+    Source(#[from] crate::SourceError),
+    /// PostgreSQL or CockroachDB refused a write.
+    #[error("{0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// MongoDB refused a write.
+    #[error("{0}")]
+    Mongo(#[from] mongodb::error::Error),
+    /// ScyllaDB or Cassandra refused a statement.
+    #[error("{0}")]
+    Cql(String),
+    /// A CQL source without the keyspace to write into.
+    #[error("a scylla source needs `keyspace` to be seeded")]
+    NoKeyspace,
+    /// The task reading the demo stopped.
+    #[error("the reader task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+fn cql(e: impl std::fmt::Display) -> SeedProblem {
+    SeedProblem::Cql(e.to_string())
 }
 
 /// The ScyllaDB primary key of each demo table, and whether it needs the extra `id` column.
@@ -343,23 +386,18 @@ enum Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    async fn connect(target: &'a Target) -> Result<Writer<'a>, String> {
+    async fn connect(target: &'a Target) -> Result<Writer<'a>, SeedProblem> {
         Ok(match target {
-            Target::Postgres(s) => Writer::Postgres(s.connect().await.map_err(|e| e.to_string())?),
-            Target::Mongo(s) => Writer::Mongo(s.database().await.map_err(|e| e.to_string())?),
+            Target::Postgres(s) => Writer::Postgres(s.connect().await?),
+            Target::Mongo(s) => Writer::Mongo(s.database().await?),
             Target::Scylla(s) => {
-                let keyspace = s
-                    .keyspace()
-                    .ok_or("a scylla source needs `keyspace` to be seeded")?;
-                let session = s.admin_session().await.map_err(|e| e.to_string())?;
+                let keyspace = s.keyspace().ok_or(SeedProblem::NoKeyspace)?;
+                let session = s.admin_session().await?;
                 let create = format!(
                     "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
                      {{'class': 'NetworkTopologyStrategy', 'replication_factor': 1}}"
                 );
-                session
-                    .query_unpaged(create, &[])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                session.query_unpaged(create, &[]).await.map_err(cql)?;
                 Writer::Scylla {
                     session,
                     keyspace,
@@ -397,33 +435,32 @@ impl<'a> Writer<'a> {
         }
     }
 
-    async fn create(&mut self, table: &str, columns: &[(String, DataType)]) -> Result<(), String> {
+    async fn create(
+        &mut self,
+        table: &str,
+        columns: &[(String, DataType)],
+    ) -> Result<(), SeedProblem> {
         match self {
-            Writer::Postgres(client) => client
+            Writer::Postgres(client) => Ok(client
                 .batch_execute(&format!(
                     "DROP TABLE IF EXISTS {table}; {}",
                     sql_create(table, columns)
                 ))
-                .await
-                .map_err(|e| e.to_string()),
-            Writer::Mongo(db) => db
-                .collection::<bson::Document>(table)
-                .drop()
-                .await
-                .map_err(|e| e.to_string()),
+                .await?),
+            Writer::Mongo(db) => Ok(db.collection::<bson::Document>(table).drop().await?),
             Writer::Scylla {
                 session,
                 keyspace,
                 insert,
             } => {
-                let run = async |cql: String| {
-                    let mut statement = scylla::statement::unprepared::Statement::new(cql);
+                let run = async |text: String| {
+                    let mut statement = scylla::statement::unprepared::Statement::new(text);
                     statement.set_request_timeout(Some(Duration::from_secs(60)));
                     session
                         .query_unpaged(statement, &[])
                         .await
                         .map(|_| ())
-                        .map_err(|e| e.to_string())
+                        .map_err(cql)
                 };
                 run(format!("DROP TABLE IF EXISTS {keyspace}.{table}")).await?;
                 run(cql_create(keyspace, table, columns)).await?;
@@ -438,27 +475,27 @@ impl<'a> Writer<'a> {
                     "INSERT INTO {keyspace}.{table} ({}) VALUES ({marks})",
                     names.join(", ")
                 );
-                *insert = Some(session.prepare(text).await.map_err(|e| e.to_string())?);
+                *insert = Some(session.prepare(text).await.map_err(cql)?);
                 Ok(())
             }
         }
     }
 
     /// Writes one batch; `first_row` is the number of rows written before it.
-    async fn write(&mut self, table: &str, batch: &Batch, first_row: u64) -> Result<(), String> {
+    async fn write(
+        &mut self,
+        table: &str,
+        batch: &Batch,
+        first_row: u64,
+    ) -> Result<(), SeedProblem> {
         match self {
             Writer::Postgres(client) => {
                 let names: Vec<&str> = batch.columns.iter().map(|c| c.name.as_str()).collect();
                 let copy = format!("COPY {table} ({}) FROM STDIN WITH CSV", names.join(", "));
-                let sink = client
-                    .copy_in::<_, bytes::Bytes>(&copy)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let sink = client.copy_in::<_, bytes::Bytes>(&copy).await?;
                 futures_util::pin_mut!(sink);
-                sink.send(bytes::Bytes::from(csv_rows(batch)))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sink.finish().await.map_err(|e| e.to_string())?;
+                sink.send(bytes::Bytes::from(csv_rows(batch))).await?;
+                sink.finish().await?;
                 Ok(())
             }
             Writer::Mongo(db) => {
@@ -471,14 +508,15 @@ impl<'a> Writer<'a> {
                 });
                 db.collection::<bson::Document>(table)
                     .insert_many(docs)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .await?;
+                Ok(())
             }
             Writer::Scylla {
                 session, insert, ..
             } => {
-                let insert = insert.as_ref().ok_or("the table was not created")?;
+                let insert = insert
+                    .as_ref()
+                    .ok_or_else(|| cql("the table was not created"))?;
                 let (_, id) = cql_key(table);
                 let session = &*session;
                 let rows = (0..batch.num_rows).map(|row| {
@@ -499,7 +537,7 @@ impl<'a> Writer<'a> {
                     .map(|values| async move { session.execute_unpaged(insert, values).await })
                     .buffer_unordered(CQL_CONCURRENCY);
                 while let Some(done) = writes.next().await {
-                    done.map_err(|e| e.to_string())?;
+                    done.map_err(cql)?;
                 }
                 Ok(())
             }
@@ -507,26 +545,24 @@ impl<'a> Writer<'a> {
     }
 
     /// Indexes the route of `flights`, which the example plugins query by.
-    async fn finish(&mut self, table: &str) -> Result<(), String> {
+    async fn finish(&mut self, table: &str) -> Result<(), SeedProblem> {
         if table != "flights" {
             return Ok(());
         }
         match self {
-            Writer::Postgres(client) => client
+            Writer::Postgres(client) => Ok(client
                 .batch_execute(
                     "CREATE INDEX flights_route ON flights (origin, dest, time_hour); ANALYZE flights",
                 )
-                .await
-                .map_err(|e| e.to_string()),
+                .await?),
             Writer::Mongo(db) => {
                 let index = mongodb::IndexModel::builder()
                     .keys(bson::doc! { "origin": 1, "dest": 1, "time_hour": 1 })
                     .build();
                 db.collection::<bson::Document>(table)
                     .create_index(index)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .await?;
+                Ok(())
             }
             // The partition key is the route already.
             Writer::Scylla { .. } => Ok(()),

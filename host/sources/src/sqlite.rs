@@ -362,9 +362,9 @@ impl Batcher {
         self.rows >= self.batch_rows
     }
 
-    fn push_row(&mut self, row: &rusqlite::Row<'_>) -> Result<(), String> {
+    fn push_row(&mut self, row: &rusqlite::Row<'_>) -> Result<(), CellError> {
         for i in 0..self.names.len() {
-            let value = row.get_ref(i).map_err(|e| e.to_string())?;
+            let value = row.get_ref(i).map_err(|e| CellError::Read(e.to_string()))?;
             let builder = match &mut self.columns[i] {
                 Some(b) => b,
                 None if matches!(value, ValueRef::Null) => {
@@ -381,7 +381,10 @@ impl Batcher {
                     slot.insert(b)
                 }
             };
-            push_value(builder, value).map_err(|e| format!("column `{}`: {e}", self.names[i]))?;
+            push_value(builder, value).map_err(|e| CellError::Column {
+                column: self.names[i].clone(),
+                problem: Box::new(e),
+            })?;
         }
         self.rows += 1;
         Ok(())
@@ -407,15 +410,29 @@ impl Batcher {
     }
 }
 
+/// Why a cell of a result cannot join its column.
+#[derive(Debug, thiserror::Error)]
+enum CellError {
+    #[error("{0}")]
+    Read(String),
+    #[error("column `{column}`: {problem}")]
+    Column {
+        column: String,
+        problem: Box<CellError>,
+    },
+    #[error("cannot read {value} as {data_type}; CAST it in the query")]
+    Mismatch { value: String, data_type: DataType },
+}
+
 /// Appends one SQLite value to a column of a fixed type, converting where that is lossless.
-fn push_value(b: &mut ColumnBuilder, value: ValueRef<'_>) -> Result<(), String> {
+fn push_value(b: &mut ColumnBuilder, value: ValueRef<'_>) -> Result<(), CellError> {
     use ValueRef::{Blob, Integer, Null, Real, Text};
     let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
     let mismatch = |what: &str| {
-        Err(format!(
-            "cannot read {what} as {}; CAST it in the query",
-            b.data_type()
-        ))
+        Err(CellError::Mismatch {
+            value: what.to_owned(),
+            data_type: b.data_type(),
+        })
     };
     match (b.data_type(), value) {
         (_, Null) => b.push_null(),

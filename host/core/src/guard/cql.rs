@@ -1,8 +1,10 @@
 //! The CQL statement guard: only a single `SELECT` may run on a ScyllaDB/Cassandra source.
 
-/// `Err(reason)` unless `text` is exactly one `SELECT`. Comments (`--`, `//`, `/* */`) and
+use super::Refused;
+
+/// Refuses `text` unless `text` is exactly one `SELECT`. Comments (`--`, `//`, `/* */`) and
 /// case do not hide anything: a second statement after `;` is refused too.
-pub fn guard(text: &str) -> Result<(), String> {
+pub fn guard(text: &str) -> Result<(), Refused> {
     let code = strip(text);
     let mut statements = code.split(';').map(str::trim).filter(|s| !s.is_empty());
     let first = statements.next().unwrap_or_default();
@@ -16,13 +18,13 @@ pub fn guard(text: &str) -> Result<(), String> {
         } else {
             keyword.to_ascii_uppercase()
         };
-        return Err(format!(
+        return Err(Refused(format!(
             "{} (only SELECT may run; this is {shown})",
             text.trim()
-        ));
+        )));
     }
     if statements.next().is_some() {
-        return Err(format!("{} (one statement per run)", text.trim()));
+        return Err(Refused(format!("{} (one statement per run)", text.trim())));
     }
     Ok(())
 }

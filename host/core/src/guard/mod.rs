@@ -4,3 +4,8 @@
 pub mod cql;
 pub mod mongo;
 pub mod sql;
+
+/// A query a guard refused: the statement or operator, and the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);

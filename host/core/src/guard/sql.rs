@@ -2,21 +2,23 @@
 //! a read-only keyword. The read-only transaction the sources open is the real barrier; this
 //! guard also stops what such a transaction allows but a query tool must not.
 
+use super::Refused;
+
 /// Statements a run may execute, by their first keyword. The read-only transaction is the
 /// real barrier; this one also stops what a read-only transaction allows but a query tool
 /// must not: `COPY … TO`, `SET`, transaction control, `DO`, `CALL`, `LISTEN`, `LOCK`.
 const ALLOWED_FIRST_WORDS: [&str; 6] = ["select", "with", "values", "table", "explain", "show"];
 
-/// `Err(statement)` when the statement does not start with an allowed keyword.
-pub fn guard(text: &str) -> Result<(), String> {
+/// Refuses the statement when it does not start with an allowed keyword.
+pub fn guard(text: &str) -> Result<(), Refused> {
     let first = first_word(text).to_ascii_lowercase();
     if ALLOWED_FIRST_WORDS.contains(&first.as_str()) {
         Ok(())
     } else {
-        Err(format!(
+        Err(Refused(format!(
             "{} (only SELECT, WITH, VALUES, TABLE, EXPLAIN and SHOW may run)",
             text.trim()
-        ))
+        )))
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`scripts/postgres.sh` sets one up); without it each test says it was skipped, except in
 //! CI, where a missing server is a failure.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -17,9 +17,9 @@ use quarry_sources::postgres::PostgresSource;
 use quarry_sources::seed::{Target, seed};
 use quarry_sources::{Backend, Source, SourceError, Sources};
 
-/// The restart test takes this for writing; every other test for reading, so no test
-/// loses its connection to someone else's restart.
-static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+// The restart test takes this for writing; every other test for reading, so no test
+// loses its connection to someone else's restart.
+use crate::common::POSTGRES as SERVER;
 
 fn url() -> Option<String> {
     match std::env::var("QUARRY_TEST_POSTGRES_URL") {
@@ -48,6 +48,7 @@ async fn client(url: &str) -> tokio_postgres::Client {
 fn loaded(url: &str) {
     static LOADED: OnceLock<()> = OnceLock::new();
     LOADED.get_or_init(|| {
+        let _seeding = common::seeding();
         let target =
             Target::Postgres(PostgresSource::new("pg", url, Backend::Postgres, 1).unwrap());
         let tables = ["flights", "airlines"].map(String::from);
@@ -93,7 +94,7 @@ fn pg_request(rt: &Runtime, plugin: Option<&str>, params: &str, query: Option<&s
 #[test]
 fn the_server_answers_and_is_postgres() {
     let Some(url) = url() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     let pg = PostgresSource::new("pg", &url, Backend::Postgres, 1).unwrap();
     let version = tokio().block_on(pg.check()).unwrap();
     assert!(version.starts_with("PostgreSQL"), "{version}");
@@ -103,7 +104,7 @@ fn the_server_answers_and_is_postgres() {
 #[test]
 fn every_mapped_type_arrives_typed_with_nulls() {
     let Some(url) = url() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     let query = "SELECT 1::int2 AS i2, 2::int4 AS i4, 9007199254740993::int8 AS i8, 1.5::float4 AS f4,
         2.25::float8 AS f8, -12.3400::numeric AS n, 'a'::text AS t, 'b'::varchar AS v, 'c'::bpchar AS c,
         'n'::name AS nm, '\\x00ff'::bytea AS by, true AS b, '2013-01-01 10:00:00'::timestamp AS ts,
@@ -206,7 +207,7 @@ fn every_mapped_type_arrives_typed_with_nulls() {
 #[test]
 fn flights_stream_and_match_the_demo() {
     let Some(url) = url() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     loaded(&url);
     let rt = runtime();
     let sources = sources(&url);
@@ -238,7 +239,7 @@ fn flights_stream_and_match_the_demo() {
 #[test]
 fn seed_fills_an_empty_database_with_the_demo_and_keeps_it_next_time() {
     let Some(url) = url() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     let empty = seed_database(&url);
     tokio().block_on(async {
         let c = empty.connect().await.unwrap();
@@ -308,7 +309,7 @@ fn tls_is_used_when_the_url_requires_it_and_the_certificate_is_verified() {
         eprintln!("skipped: set QUARRY_TEST_POSTGRES_CA (scripts/postgres.sh makes one)");
         return;
     };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     let tls_url = format!("{url}?sslmode=require");
     let mut trusted = PostgresSource::new("tls", &tls_url, Backend::Postgres, 1).unwrap();
     trusted.set_tls_ca_file(std::path::Path::new(&ca)).unwrap();
@@ -340,14 +341,15 @@ fn tls_is_used_when_the_url_requires_it_and_the_certificate_is_verified() {
     let mut bad = PostgresSource::new("bad", &tls_url, Backend::Postgres, 1).unwrap();
     let error = bad
         .set_tls_ca_file(std::path::Path::new("Cargo.toml"))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("no PEM certificates"), "{error}");
 }
 
 #[test]
 fn writes_and_escapes_are_refused_and_the_data_is_unchanged() {
     let Some(url) = url() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     loaded(&url);
     let rt = runtime();
     let count = || {
@@ -389,7 +391,7 @@ fn writes_and_escapes_are_refused_and_the_data_is_unchanged() {
 #[test]
 fn a_slow_query_is_stopped_by_the_statement_timeout() {
     let Some(url) = url() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     let rt = runtime();
     let req = RunRequest {
         timeout: Duration::from_millis(500),
@@ -419,7 +421,7 @@ fn a_slow_query_is_stopped_by_the_statement_timeout() {
 #[test]
 fn a_server_restart_mid_run_is_a_clear_error_and_the_next_run_works() {
     let Some(url) = url() else { return };
-    let _server = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let _server = common::exclusive(&SERVER);
     let Ok(restart) = std::env::var("QUARRY_TEST_POSTGRES_RESTART") else {
         eprintln!(
             "skipped: set QUARRY_TEST_POSTGRES_RESTART to a command that restarts the server"

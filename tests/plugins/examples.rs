@@ -1,7 +1,7 @@
 //! Each example plugin on the demo data, checked against answers computed independently:
 //! SQL run straight against the demo database, or arithmetic in the test.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The SQLite source: type mapping from declared and inferred types, streaming in batches,
 //! the timeout, cancellation, and read-only enforcement.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

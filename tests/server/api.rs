@@ -1,7 +1,7 @@
 //! Every JSON API endpoint and its error paths, through `tower::ServiceExt::oneshot` on the
 //! application's `Router` (no socket), plus the pages and assets the router serves.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! with npm's cache in target/npm-cache, which scripts/ts-plugins.sh fills; the Python one
 //! uses the componentize-py that scripts/python-plugins.sh installs, when it is there.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

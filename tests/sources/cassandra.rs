@@ -7,9 +7,9 @@
 //! ScyllaDB node (`docker compose up scylla`), set QUARRY_TEST_SCYLLA_URI instead: the same
 //! tests run, plus the one that needs ScyllaDB itself.
 
-mod common;
+use crate::common;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -28,8 +28,8 @@ const KEYSPACE: &str = "nycflights13";
 /// A keyspace of this file's own tables (types, parameters).
 const SCRATCH: &str = "quarry_test";
 
-/// Tests take this for reading; the one that stops the server takes it for writing.
-static SERVER: RwLock<()> = RwLock::new(());
+// Tests take this for reading; the one that stops the server takes it for writing.
+use crate::common::CASSANDRA as SERVER;
 
 fn contact_point() -> Option<String> {
     live_server(
@@ -54,6 +54,7 @@ fn seed(node: &str) {
     if *seeded {
         return;
     }
+    let _seeding = common::seeding();
     let demo = quarry_sources::demo::ensure(&data_dir()).unwrap();
     tokio()
         .block_on(quarry_sources::seed::seed(
@@ -172,7 +173,7 @@ const ALL_COLUMNS: &str = "year, month, day, dep_time, sched_dep_time, dep_delay
 #[test]
 fn live_select_matches_the_demo_in_batch_sized_pages() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     seed(&node);
     let route = "WHERE origin = 'JFK' AND dest = 'LAX'";
     let query = format!("SELECT {ALL_COLUMNS} FROM flights {route}");
@@ -210,7 +211,7 @@ fn live_select_matches_the_demo_in_batch_sized_pages() {
 #[test]
 fn live_hostile_cql_is_refused_and_the_data_is_unchanged() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     seed(&node);
     let admin = session(&node);
     let before = schema(&admin);
@@ -279,7 +280,7 @@ fn live_hostile_cql_is_refused_and_the_data_is_unchanged() {
 #[test]
 fn live_the_example_plugin_gives_the_demo_answer() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     seed(&node);
     let params = r#"{"origin": "JFK", "dest": "LAX", "from": "2013-03-01", "to": "2013-03-07"}"#;
     let (_, on_demo) = run_ok(Some("flights_between"), params, None);
@@ -298,7 +299,7 @@ fn live_the_example_plugin_gives_the_demo_answer() {
 #[test]
 fn live_every_cql_type_maps_with_nulls() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     let admin = session(&node);
     scratch_keyspace(&admin);
     cql(
@@ -449,7 +450,7 @@ fn live_every_cql_type_maps_with_nulls() {
 #[test]
 fn live_parameters_bind_by_the_column_types() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     let admin = session(&node);
     scratch_keyspace(&admin);
     cql(&admin, &format!("DROP TABLE IF EXISTS {SCRATCH}.params"));
@@ -550,7 +551,7 @@ fn live_parameters_bind_by_the_column_types() {
 #[test]
 fn live_a_full_table_streams_through_paging() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     seed(&node);
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
@@ -578,7 +579,7 @@ const LONG_SCAN: &str = "SELECT * FROM flights WHERE dep_delay = 99999 ALLOW FIL
 #[test]
 fn live_a_query_past_the_runs_timeout_is_a_timeout() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     seed(&node);
     let request = RunRequest {
         timeout: Duration::from_millis(100),
@@ -618,7 +619,7 @@ fn live_a_query_past_the_runs_timeout_is_a_timeout() {
 fn live_a_query_the_server_times_out_is_a_timeout() {
     let Some(node) = contact_point() else { return };
     let Some(control) = control() else { return };
-    let _server = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let _server = common::exclusive(&SERVER);
     seed(&node);
     struct Restore<'a>(&'a str);
     impl Drop for Restore<'_> {
@@ -657,7 +658,7 @@ fn live_a_query_the_server_times_out_is_a_timeout() {
 #[test]
 fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
     let Some(node) = contact_point() else { return };
-    let _server = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let _server = common::exclusive(&SERVER);
     let Some(control) = control() else { return };
     seed(&node);
     let sources = sources(&node);

@@ -4,12 +4,13 @@
 //! its server is healthy, and the `quarry` service is built here, configured with them, and
 //! published on the one URL the README gives.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
 use common::repo_root;
-use quarry_sources::config::{BackendName, Config};
+use quarry_sources::Backend;
+use quarry_sources::config::Config;
 use serde_yaml::Value;
 
 fn compose() -> Value {
@@ -47,7 +48,7 @@ fn mounted_config(quarry: &Value) -> Config {
 /// (host, port) a source connects to.
 fn address(source: &quarry_sources::config::SourceConfig) -> (String, u16) {
     let hostport = match source.backend {
-        BackendName::Scylla => source.contact_points.as_ref().unwrap()[0].clone(),
+        Backend::Scylla => source.contact_points.as_ref().unwrap()[0].clone(),
         _ => {
             let url = source.url.as_deref().unwrap();
             let rest = url.split("://").nth(1).unwrap();
@@ -79,11 +80,11 @@ fn every_configured_source_is_a_service_of_the_compose_file() {
         .sources
         .iter()
         .map(|s| match s.backend {
-            BackendName::Postgres => "postgres",
-            BackendName::Cockroach => "cockroach",
-            BackendName::Scylla => "scylla",
-            BackendName::Mongo => "mongo",
-            BackendName::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Cockroach => "cockroach",
+            Backend::Scylla => "scylla",
+            Backend::Mongo => "mongo",
+            Backend::Sqlite => "sqlite",
         })
         .collect();
     assert_eq!(

@@ -6,7 +6,7 @@
 //! same scenarios against CongoDB, an in-memory wire-protocol emulator
 //! (scripts/mongo-emulator.sh; QUARRY_TEST_MONGO_EMULATOR_URI), which CI also starts.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -44,8 +44,8 @@ fn live() -> Option<String> {
     )
 }
 
-/// The live tests take this for reading; the one that stops the server for writing.
-static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+// The live tests take this for reading; the one that stops the server for writing.
+use crate::common::FERRETDB as SERVER;
 
 /// Loads the first flights with `quarry seed`, once per server and test process.
 fn seed(uri: &str) {
@@ -329,7 +329,7 @@ fn a_dead_mongo_server_is_a_clear_error() {
 #[test]
 fn live_fields_added_later_widen_the_output() {
     if let Some(uri) = live() {
-        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+        let _server = common::shared(&SERVER);
         fields_added_later_widen_the_output(&uri);
     }
 }
@@ -337,7 +337,7 @@ fn live_fields_added_later_widen_the_output() {
 #[test]
 fn live_find_matches_sql() {
     if let Some(uri) = live() {
-        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+        let _server = common::shared(&SERVER);
         find_matches_sql(&uri);
     }
 }
@@ -345,7 +345,7 @@ fn live_find_matches_sql() {
 #[test]
 fn live_aggregate_matches_sql() {
     if let Some(uri) = live() {
-        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+        let _server = common::shared(&SERVER);
         aggregate_matches_sql(&uri);
     }
 }
@@ -353,7 +353,7 @@ fn live_aggregate_matches_sql() {
 #[test]
 fn live_plugin_query_matches_the_demo() {
     if let Some(uri) = live() {
-        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+        let _server = common::shared(&SERVER);
         plugin_query_matches_the_demo(&uri);
     }
 }
@@ -361,7 +361,7 @@ fn live_plugin_query_matches_the_demo() {
 #[test]
 fn live_writes_are_refused_before_they_are_sent() {
     if let Some(uri) = live() {
-        let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+        let _server = common::shared(&SERVER);
         writes_are_refused_before_they_are_sent(&uri);
     }
 }
@@ -396,7 +396,7 @@ fn seed_full(uri: &str) -> Sources {
 #[test]
 fn live_every_bson_type_maps_with_nulls() {
     let Some(uri) = live() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     use bson::{Bson, doc, oid::ObjectId, spec::BinarySubtype};
     let oid = ObjectId::parse_str("5f0c8a3e9d3b2a1c4e5f6a7b").unwrap();
     let full = doc! {
@@ -489,7 +489,7 @@ fn live_every_bson_type_maps_with_nulls() {
 #[test]
 fn live_a_full_collection_streams_through_the_cursor() {
     let Some(uri) = live() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     seed_full(&uri);
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
@@ -506,7 +506,7 @@ fn live_a_full_collection_streams_through_the_cursor() {
 #[test]
 fn live_a_query_the_server_times_out_is_a_timeout() {
     let Some(uri) = live() else { return };
-    let _server = SERVER.read().unwrap_or_else(|e| e.into_inner());
+    let _server = common::shared(&SERVER);
     // The first 5,000 flights: about a second of scanning for FerretDB, which checks
     // maxTimeMS between documents.
     seed(&uri);
@@ -553,7 +553,7 @@ fn live_a_query_the_server_times_out_is_a_timeout() {
 #[test]
 fn live_the_server_stopped_mid_run_is_a_clear_error_and_the_next_run_works() {
     let Some(uri) = live() else { return };
-    let _server = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let _server = common::exclusive(&SERVER);
     let Some(control) = server_control("QUARRY_TEST_FERRETDB_CONTROL") else {
         return;
     };

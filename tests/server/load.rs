@@ -4,7 +4,7 @@
 //! printed; the 3× target on p99 is measured by `quarry bench --isolation` (figures in
 //! BENCHMARKS.md), not asserted here, since timing on a shared machine is noisy.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

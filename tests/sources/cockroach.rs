@@ -4,7 +4,7 @@
 //! otherwise. No CockroachDB server can run on the build machines; the PostgreSQL tests
 //! cover the shared code path against a real PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! give the same answers as the Rust examples they mirror, fit the sandbox's memory, and
 //! report their errors.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

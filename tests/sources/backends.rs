@@ -14,7 +14,7 @@
 //! QUARRY_TEST_CASSANDRA_URI, QUARRY_TEST_MONGODB_URI); in CI a missing one is a failure,
 //! elsewhere the test says it was skipped.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,6 +58,7 @@ fn servers() -> Option<&'static Servers> {
                 ),
             )
             .unwrap();
+            let _seeding = common::seeding();
             let out = quarry(&config, &["seed", "--source", "postgres", "--source", "cassandra", "--source", "ferretdb"]);
             assert!(out.status.success(), "quarry seed failed:\n{}", text(&out.stderr));
             let out = quarry(&config, &["seed", "--source", "ferretdb_sample", "--table", "flights", "--limit", "10000"]);
@@ -167,6 +168,7 @@ fn built(dir: &str, name: &str) -> PathBuf {
 
 #[test]
 fn flights_between_answers_in_new_york_days_on_every_backend() {
+    let _servers = common::every_server();
     let Some(servers) = servers() else { return };
     let params = r#"{"origin": "JFK", "dest": "LAX", "from": "2013-03-01", "to": "2013-03-07"}"#;
     let rows = compare(
@@ -195,6 +197,7 @@ fn flights_between_answers_in_new_york_days_on_every_backend() {
 
 #[test]
 fn every_rust_example_gives_the_demo_answer_on_every_backend() {
+    let _servers = common::every_server();
     let Some(servers) = servers() else { return };
     let [sql, cql, mongo] = week_queries();
     let queries = Some([sql.as_str(), cql.as_str(), mongo.as_str()]);
@@ -225,6 +228,7 @@ fn every_rust_example_gives_the_demo_answer_on_every_backend() {
 
 #[test]
 fn the_python_and_typescript_examples_give_the_demo_answer_on_every_backend() {
+    let _servers = common::every_server();
     let Some(servers) = servers() else { return };
     let [sql, cql, mongo] = week_queries();
     let queries = Some([sql.as_str(), cql.as_str(), mongo.as_str()]);

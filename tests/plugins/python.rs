@@ -1,7 +1,7 @@
 //! The Python example plugins (plugins/python, built by scripts/python-plugins.sh with
 //! componentize-py) give the same answers as the Rust examples they mirror.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

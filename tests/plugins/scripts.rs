@@ -3,7 +3,7 @@
 //! and of SQL on the demo data; every kind of broken script gives its error, with the
 //! script's line and column where there is one, within the run's limits.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The `quarry` binary as a user runs it: output formats, and one clear error line with a
 //! non-zero exit for each kind of mistake — never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -219,7 +219,7 @@ fn a_big_plugin_says_it_is_compiling_the_first_time_only() {
         stderr(&out)
     };
     let first = inspect(&big);
-    let size = quarry_runtime::format_bytes(std::fs::metadata(&big).unwrap().len());
+    let size = quarry_core::size::format(std::fs::metadata(&big).unwrap().len());
     assert!(
         first.starts_with(&format!(
             "compiling {} ({size}); this happens once",

@@ -3,7 +3,7 @@
 //! Each statement must end the run with a source error (refused, failed, or stopped by the
 //! timeout), and afterwards the data must be unchanged and no file written.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -59,6 +59,7 @@ fn postgres_url() -> Option<String> {
 fn postgres_loaded(url: &str) {
     static LOADED: OnceLock<()> = OnceLock::new();
     LOADED.get_or_init(|| {
+        let _seeding = common::seeding();
         let target = quarry_sources::seed::Target::Postgres(
             PostgresSource::new("pg", url, Backend::Postgres, 1).unwrap(),
         );
@@ -97,6 +98,7 @@ fn fingerprint(source: &str) -> Vec<common::Owned> {
 /// Runs `query` on `source`: it must end with the source error `expected` accepts, and
 /// leave the data as it was and no file behind.
 fn refused_on(source: &str, query: &str, expected: fn(&SourceError) -> bool) {
+    let _server = (source == "pg").then(|| common::shared(&common::POSTGRES));
     if source == "pg" {
         let Some(url) = postgres_url() else {
             eprintln!("skipped: set QUARRY_TEST_POSTGRES_URL to attack PostgreSQL");
@@ -206,6 +208,7 @@ refused! {
 /// pooled connection still has its timeout.
 #[test]
 fn pg_session_settings_do_not_outlive_the_run() {
+    let _server = common::shared(&common::POSTGRES);
     let Some(url) = postgres_url() else {
         eprintln!("skipped: set QUARRY_TEST_POSTGRES_URL to attack PostgreSQL");
         return;

@@ -8,7 +8,7 @@
 //! CI, where that is a failure. `QUARRY_SCREENSHOT=docs/playground.png` also saves a
 //! screenshot of the playground after the run (the one in the README).
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! the server must keep serving, and stored plugins and snippets must survive a SIGKILL at
 //! any moment.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

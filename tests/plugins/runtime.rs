@@ -1,7 +1,7 @@
 //! The runtime with real plugins: every data type crosses the boundary intact, and each
 //! limit ends a misbehaving run with the right typed error while the next run still works.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! runtime (the host process) works. The `hostile` test plugin performs the attack named in
 //! its params; the bad-file cases use bytes made here.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

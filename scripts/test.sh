@@ -2,9 +2,10 @@
 # Runs Quarry's whole test suite on a fresh machine: installs what is missing (the
 # wasm32-wasip2 Rust target and clang for the script runner; PostgreSQL and Chromium
 # when run as root; Apache Cassandra from Maven Central; FerretDB from the Go module
-# proxy; the MongoDB emulator from npm; componentize-py from PyPI), starts the servers,
-# builds every plugin (Rust, the script runner, Python), then runs every test, and fuzzes
-# each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS, default 20).
+# proxy; the MongoDB emulator from npm; componentize-py and Schemathesis from PyPI),
+# starts the servers, builds every plugin (Rust, the script runner, Python), then runs
+# every test, and fuzzes each cargo fuzz target for a bounded time (QUARRY_FUZZ_SECONDS,
+# default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
@@ -74,6 +75,9 @@ fi
 echo "== building plugins (cargo plugins)"
 cargo plugins -j2
 disk
+echo "== Schemathesis, for the OpenAPI conformance test (PyPI)"
+QUARRY_TEST_SCHEMATHESIS=$(bash scripts/schemathesis.sh)
+export QUARRY_TEST_SCHEMATHESIS
 echo "== building the Python plugins (componentize-py)"
 bash scripts/python-plugins.sh
 echo "== building the TypeScript plugins (jco)"

@@ -11,3 +11,4 @@ mod compose;
 mod hostile;
 mod load;
 mod logs;
+mod openapi;

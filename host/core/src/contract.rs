@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// The database family behind a source; plugins see it to write the right dialect, and
 /// `quarry.toml` names it as `backend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// SQLite, the embedded demo and `sqlite:PATH` files.
@@ -35,6 +36,7 @@ impl Backend {
 
 /// A scalar query parameter.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Value {
     Null,
@@ -47,12 +49,14 @@ pub enum Value {
 
 /// A statement in the backend's own dialect, with bound parameters.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Statement {
     pub text: String,
     pub params: Vec<Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MongoFind {
     pub collection: String,
     pub filter: String,
@@ -63,6 +67,7 @@ pub struct MongoFind {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MongoAggregate {
     pub collection: String,
     pub pipeline: String,
@@ -70,6 +75,7 @@ pub struct MongoAggregate {
 
 /// The query a run executes, built by a plugin or parsed from the user's text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Query {
     Sql(Statement),

@@ -112,6 +112,7 @@ impl RunRequest {
 
 /// Time spent in each stage of a run.
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunStats {
     /// Compiling the plugin or loading it from the cache.
     pub load_ms: f64,

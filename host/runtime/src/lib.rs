@@ -45,6 +45,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 const MAX_WASM_STACK: usize = 512 << 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Trace,

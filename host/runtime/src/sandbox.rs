@@ -20,6 +20,7 @@ use super::bindings::{log, wit as types};
 
 /// One line of a run's log.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogLine {
     pub level: LogLevel,
     pub message: String,

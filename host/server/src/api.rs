@@ -1,4 +1,4 @@
-//! The JSON API handlers. `web/openapi.json` documents every one.
+//! The JSON API handlers. Each one's `#[utoipa::path]` documents it in `/api/openapi.json`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +11,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
+use crate::bodies::{
+    Compiling, ErrorAnswer, PluginAnswer, PluginsAnswer, RunAnswer, RunBody, ScriptBody,
+    SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer, UploadState, UploadStatus, Uploaded,
+};
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
 use quarry_core::size;
 use quarry_engine::output::{self, Format};
@@ -26,19 +29,29 @@ use quarry_runtime::{LoadStats, LoadedPlugin, sha256_hex};
 
 type AppState = State<Arc<App>>;
 
+/// `GET /api/openapi.json`: this document, built from the handlers and their types.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
 pub async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| {
+        use utoipa::OpenApi as _;
+        crate::bodies::ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the document serializes")
+    });
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../../../web/openapi.json"),
+        document.as_str(),
     )
         .into_response()
 }
 
-fn ok(status: StatusCode, body: serde_json::Value) -> Response {
+fn ok(status: StatusCode, body: impl serde::Serialize) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        serde_json::to_string(&body).expect("answers serialize"),
     )
         .into_response()
 }
@@ -63,31 +76,55 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// `GET /api/sources`: the sources runs may use.
+#[utoipa::path(get, path = "/api/sources", tag = "sources",
+    responses((status = 200, description = "Every source", body = SourcesAnswer)))]
 pub async fn sources(State(app): AppState) -> Response {
-    let sources: Vec<serde_json::Value> = app
+    let sources = app
         .sources
         .iter()
-        .map(|s| json!({"name": s.name(), "backend": s.backend().name(), "address": s.address()}))
+        .map(|s| SourceInfo {
+            name: s.name().to_owned(),
+            backend: s.backend(),
+            address: s.address(),
+        })
         .collect();
-    ok(StatusCode::OK, json!({"ok": true, "sources": sources}))
+    ok(StatusCode::OK, SourcesAnswer { ok: true, sources })
 }
 
+/// `GET /api/plugins`: the library.
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins",
+    responses((status = 200, description = "Every plugin and script", body = PluginsAnswer)))]
 pub async fn list_plugins(State(app): AppState) -> Response {
     let store = app.clone();
     let plugins = blocking(move || store.store.plugins())
         .await
         .unwrap_or_default();
-    ok(StatusCode::OK, json!({"ok": true, "plugins": plugins}))
+    ok(StatusCode::OK, PluginsAnswer { ok: true, plugins })
 }
 
+/// `GET /api/plugins/{sha256}`: one library entry.
+#[utoipa::path(get, path = "/api/plugins/{sha256}", tag = "plugins",
+    params(("sha256" = String, Path, description = "The plugin's SHA-256, 64 hex digits")),
+    responses(
+        (status = 200, description = "The plugin", body = PluginAnswer),
+        (status = 404, description = "No such plugin", body = ErrorAnswer),
+    ))]
 pub async fn get_plugin(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let meta = stored(&app, &sha256)?;
-    Ok(ok(StatusCode::OK, json!({"ok": true, "plugin": meta})))
+    let plugin = stored(&app, &sha256)?;
+    Ok(ok(StatusCode::OK, PluginAnswer { ok: true, plugin }))
 }
 
+/// `GET /api/plugins/{sha256}/wasm`: a compiled plugin's bytes, to download.
+#[utoipa::path(get, path = "/api/plugins/{sha256}/wasm", tag = "plugins",
+    params(("sha256" = String, Path, description = "The plugin's SHA-256")),
+    responses(
+        (status = 200, description = "The component", content_type = "application/wasm", body = Vec<u8>),
+        (status = 404, description = "No such plugin, or a script", body = ErrorAnswer),
+    ))]
 pub async fn plugin_wasm(
     State(app): AppState,
     Path(sha256): Path<String>,
@@ -125,6 +162,12 @@ pub async fn plugin_wasm(
 }
 
 /// `GET /api/plugins/{sha256}/script`: a stored script's text.
+#[utoipa::path(get, path = "/api/plugins/{sha256}/script", tag = "plugins",
+    params(("sha256" = String, Path, description = "The script's SHA-256")),
+    responses(
+        (status = 200, description = "The script", content_type = "text/javascript", body = String),
+        (status = 404, description = "No such script, or a compiled plugin", body = ErrorAnswer),
+    ))]
 pub async fn plugin_script(
     State(app): AppState,
     Path(sha256): Path<String>,
@@ -145,15 +188,6 @@ pub async fn plugin_script(
         text,
     )
         .into_response())
-}
-
-/// The body of `POST /api/scripts`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScriptBody {
-    script: String,
-    #[serde(default)]
-    name: Option<String>,
 }
 
 /// A script as a plugin run by the current runner, after the checks every script gets:
@@ -186,6 +220,16 @@ fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlug
 
 /// `POST /api/scripts`: stores a script (JSON `{"script": TEXT, "name": NAME}`) in the
 /// library, once it starts: it is evaluated, with empty params, under the run limits.
+#[utoipa::path(post, path = "/api/scripts", tag = "plugins",
+    request_body = ScriptBody,
+    responses(
+        (status = 201, description = "Stored", body = Uploaded),
+        (status = 200, description = "Stored before", body = Uploaded),
+        (status = 400, description = "Not a script body, or empty", body = ErrorAnswer),
+        (status = 413, description = "Larger than scripts may be", body = ErrorAnswer),
+        (status = 422, description = "The script does not start", body = ErrorAnswer),
+        (status = 503, description = "No script runner, or every run slot busy", body = ErrorAnswer),
+    ))]
 pub async fn put_script(
     State(app): AppState,
     request_body: Result<Bytes, BytesRejection>,
@@ -246,6 +290,21 @@ fn unknown_plugin(sha256: &str) -> ApiError {
 /// stored; the same bytes twice give the same entry. With `Prefer: respond-async` the
 /// answer comes at once (202) and the compiling goes on in the background: a 12–18 MB
 /// JS or Python component takes seconds. `GET /api/uploads/{sha256}` says how it went.
+#[utoipa::path(post, path = "/api/plugins", tag = "plugins",
+    request_body(content(
+        (Vec<u8> = "application/wasm"),
+        (Vec<u8> = "multipart/form-data"),
+    ), description = "The component's bytes, or a form whose file field holds them"),
+    params(("prefer" = Option<String>, Header, description = "`respond-async`: answer 202 at once and compile in the background")),
+    responses(
+        (status = 201, description = "Compiled, described and stored", body = Uploaded),
+        (status = 200, description = "Stored before", body = Uploaded),
+        (status = 202, description = "Compiling (with `Prefer: respond-async`)", body = Compiling),
+        (status = 400, description = "Not a WebAssembly component, or an empty upload", body = ErrorAnswer),
+        (status = 413, description = "Larger than the upload limit", body = ErrorAnswer),
+        (status = 422, description = "A component that is not a Quarry plugin", body = ErrorAnswer),
+        (status = 503, description = "Every compile slot busy", body = ErrorAnswer),
+    ))]
 pub async fn upload_plugin(
     State(app): AppState,
     headers: HeaderMap,
@@ -324,13 +383,19 @@ pub async fn upload_plugin(
                 .insert(sha256, upload);
         });
     }
+    let poll = Some(format!("/api/uploads/{sha256}"));
     Ok(ok(
         StatusCode::ACCEPTED,
-        json!({"ok": true, "status": "compiling", "sha256": sha256, "poll": format!("/api/uploads/{sha256}")}),
+        Compiling {
+            ok: true,
+            status: UploadStatus::Compiling,
+            sha256,
+            poll,
+        },
     ))
 }
 
-fn uploaded(meta: PluginMeta, created: bool) -> Response {
+fn uploaded(plugin: PluginMeta, created: bool) -> Response {
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -338,7 +403,12 @@ fn uploaded(meta: PluginMeta, created: bool) -> Response {
     };
     ok(
         status,
-        json!({"ok": true, "status": "done", "created": created, "plugin": meta}),
+        Uploaded {
+            ok: true,
+            status: UploadStatus::Done,
+            created,
+            plugin,
+        },
     )
 }
 
@@ -359,6 +429,17 @@ async fn compile_and_store(app: Arc<App>, wasm: Vec<u8>) -> Result<(PluginMeta, 
 
 /// `GET /api/uploads/{sha256}`: where an upload sent with `Prefer: respond-async` is:
 /// compiling, done (with the plugin), or failed (the error, with its status).
+#[utoipa::path(get, path = "/api/uploads/{sha256}", tag = "plugins",
+    params(("sha256" = String, Path, description = "The upload's SHA-256")),
+    responses(
+        (status = 200, description = "Compiling, or in the library", body = inline(UploadState)),
+        (status = 201, description = "This upload added it to the library", body = Uploaded),
+        (status = 400, description = "The upload was refused: the refusal, as the upload would have answered", body = ErrorAnswer),
+        (status = 404, description = "No such upload", body = ErrorAnswer),
+        (status = 413, description = "The upload was refused as too large", body = ErrorAnswer),
+        (status = 422, description = "The upload was refused: not a Quarry plugin", body = ErrorAnswer),
+        (status = 503, description = "The upload found every compile slot busy", body = ErrorAnswer),
+    ))]
 pub async fn get_upload(
     State(app): AppState,
     Path(sha256): Path<String>,
@@ -372,7 +453,12 @@ pub async fn get_upload(
     match upload {
         Some(Upload::Compiling) => Ok(ok(
             StatusCode::OK,
-            json!({"ok": true, "status": "compiling", "sha256": sha256}),
+            Compiling {
+                ok: true,
+                status: UploadStatus::Compiling,
+                sha256,
+                poll: None,
+            },
         )),
         Some(Upload::Done { meta, created }) => Ok(uploaded(meta, created)),
         Some(Upload::Failed(error)) => Err(error),
@@ -434,32 +520,13 @@ async fn read_multipart_file(request: Request, max: u64) -> Result<Option<Vec<u8
     ))
 }
 
-/// The body of `POST /api/runs`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunBody {
-    source: String,
-    #[serde(default)]
-    plugin: Option<String>,
-    /// A script to run without storing it, instead of a plugin.
-    #[serde(default)]
-    script: Option<String>,
-    #[serde(default)]
-    params: Option<serde_json::Value>,
-    #[serde(default)]
-    query: Option<String>,
-    #[serde(default)]
-    limit: Option<u64>,
-    #[serde(default)]
-    preview: bool,
-}
-
+/// How `POST /api/runs` answers: one JSON envelope, the page's event stream, or a file in
+/// one of the output formats the command line writes too.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum RunFormat {
     Json,
     Events,
-    Ndjson,
-    Csv,
+    File(Format),
 }
 
 fn run_format(query: Option<&str>) -> Result<RunFormat, ApiError> {
@@ -471,8 +538,8 @@ fn run_format(query: Option<&str>) -> Result<RunFormat, ApiError> {
     match format {
         "json" => Ok(RunFormat::Json),
         "events" => Ok(RunFormat::Events),
-        "ndjson" => Ok(RunFormat::Ndjson),
-        "csv" => Ok(RunFormat::Csv),
+        "ndjson" => Ok(RunFormat::File(Format::Ndjson)),
+        "csv" => Ok(RunFormat::File(Format::Csv)),
         other => Err(ApiError::bad_request(
             "bad_format",
             format!(
@@ -511,7 +578,27 @@ fn new_run_id() -> String {
     sha256_hex(seed.as_bytes())[..16].to_owned()
 }
 
-/// `POST /api/runs[?format=json|ndjson|csv|events]`.
+/// `POST /api/runs[?format=json|ndjson|csv|events]`: runs a query, through a plugin or a
+/// script when one is given. `json` answers once with the rows; `ndjson` and `csv` stream
+/// the rows as a file; `events` streams NDJSON events (started, columns, rows, progress,
+/// done) for the page.
+#[utoipa::path(post, path = "/api/runs", tag = "runs",
+    request_body = RunBody,
+    params(("format" = Option<String>, Query, description = "json (default), ndjson, csv or events")),
+    responses(
+        (status = 200, description = "The run's rows", content(
+            (RunAnswer = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "Not a run body, bad params, an unknown format, no query, or a query the source refuses", body = ErrorAnswer),
+        (status = 404, description = "An unknown source or plugin", body = ErrorAnswer),
+        (status = 409, description = "Cancelled", body = ErrorAnswer),
+        (status = 413, description = "A body over 1 MiB, or a script over its limit", body = ErrorAnswer),
+        (status = 422, description = "The plugin failed or hit a limit", body = ErrorAnswer),
+        (status = 503, description = "Every run slot busy, the source unavailable, or no script runner", body = ErrorAnswer),
+        (status = 504, description = "The query ran past its timeout", body = ErrorAnswer),
+    ))]
 pub async fn run(
     State(app): AppState,
     RawQuery(query): RawQuery,
@@ -599,12 +686,8 @@ pub async fn run(
                 );
                 events.done(&report);
             }
-            _ => {
-                let file_format = if format == RunFormat::Csv {
-                    Format::Csv
-                } else {
-                    Format::Ndjson
-                };
+            RunFormat::Json => unreachable!("answered above"),
+            RunFormat::File(file_format) => {
                 let mut sink = output::sink(file_format, ChannelWriter::new(tx.clone()));
                 let report = run_blocking(
                     &app.runtime,
@@ -628,7 +711,7 @@ pub async fn run(
         None => None,
     };
     let content_type = match format {
-        RunFormat::Csv => "text/csv; charset=utf-8",
+        RunFormat::File(Format::Csv) => "text/csv; charset=utf-8",
         _ => "application/x-ndjson",
     };
     let guard = CancelOnDrop {
@@ -653,8 +736,8 @@ pub async fn run(
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type.parse().unwrap());
-    if format != RunFormat::Events {
-        let extension = if format == RunFormat::Csv {
+    if let RunFormat::File(file_format) = format {
+        let extension = if file_format == Format::Csv {
             "csv"
         } else {
             "ndjson"
@@ -729,7 +812,7 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
     let defaults = RunDefaults::of(&app.sources, &run.source);
     let limit = match format {
         RunFormat::Json | RunFormat::Events => Some(run.limit.unwrap_or(app.settings.default_rows)),
-        RunFormat::Ndjson | RunFormat::Csv => run.limit,
+        RunFormat::File(_) => run.limit,
     };
     Ok(RunRequest {
         plugin,
@@ -745,6 +828,12 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
 }
 
 /// `POST /api/runs/{id}/cancel`: stops the database query and the plugin.
+#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs",
+    params(("id" = String, Path, description = "The run's id, from its answer or its `started` event")),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 404, description = "No run in progress with that id", body = ErrorAnswer),
+    ))]
 pub async fn cancel_run(
     State(app): AppState,
     Path(id): Path<String>,
@@ -762,6 +851,14 @@ pub async fn cancel_run(
 }
 
 /// `POST /api/snippets`: stores a shareable run under an id derived from its content.
+#[utoipa::path(post, path = "/api/snippets", tag = "snippets",
+    request_body = Snippet,
+    responses(
+        (status = 201, description = "Stored", body = SnippetLink),
+        (status = 200, description = "Stored before", body = SnippetLink),
+        (status = 400, description = "Not a snippet", body = ErrorAnswer),
+        (status = 404, description = "An unknown source or plugin", body = ErrorAnswer),
+    ))]
 pub async fn put_snippet(
     State(app): AppState,
     request_body: Result<Bytes, BytesRejection>,
@@ -792,12 +889,17 @@ pub async fn put_snippet(
     } else {
         StatusCode::OK
     };
-    Ok(ok(
-        status,
-        json!({"ok": true, "id": id, "url": format!("/s/{id}")}),
-    ))
+    let url = format!("/s/{id}");
+    Ok(ok(status, SnippetLink { ok: true, id, url }))
 }
 
+/// `GET /api/snippets/{id}`: a shared run.
+#[utoipa::path(get, path = "/api/snippets/{id}", tag = "snippets",
+    params(("id" = String, Path, description = "The snippet's id")),
+    responses(
+        (status = 200, description = "The snippet", body = SnippetAnswer),
+        (status = 404, description = "No such snippet", body = ErrorAnswer),
+    ))]
 pub async fn get_snippet(
     State(app): AppState,
     Path(id): Path<String>,
@@ -815,7 +917,11 @@ pub async fn get_snippet(
         })?;
     Ok(ok(
         StatusCode::OK,
-        json!({"ok": true, "id": id, "snippet": snippet}),
+        SnippetAnswer {
+            ok: true,
+            id,
+            snippet,
+        },
     ))
 }
 

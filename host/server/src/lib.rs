@@ -6,6 +6,7 @@
 //! always the envelope `{"ok": false, "error": {"kind", "message"}}` with a fitting status.
 
 mod api;
+pub mod bodies;
 mod pages;
 pub mod store;
 mod stream;

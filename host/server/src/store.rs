@@ -23,7 +23,7 @@ use quarry_runtime::cache::write_atomically;
 use quarry_runtime::{LoadedPlugin, script, sha256_hex};
 
 /// What a stored plugin is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     /// A compiled component.
@@ -37,7 +37,7 @@ pub enum PluginKind {
 }
 
 /// A stored plugin's listing entry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginMeta {
     pub sha256: String,
     #[serde(default)]
@@ -59,13 +59,15 @@ pub struct PluginMeta {
 }
 
 /// A shared run: everything needed to fill the playground and run it again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"source": "demo", "plugin": null, "params": {}, "query": "SELECT * FROM airports LIMIT 5"}))]
 pub struct Snippet {
     /// SHA-256 of the plugin; `None` for a plain query.
     pub plugin: Option<String>,
     pub source: String,
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub params: serde_json::Value,
     pub query: Option<String>,
 }

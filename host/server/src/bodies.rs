@@ -1,0 +1,245 @@
+//! The JSON bodies of the API: what requests send and what answers carry. Their schemas,
+//! with the handlers' `#[utoipa::path]` attributes, make `/api/openapi.json` ([`ApiDoc`]),
+//! so the document says what the handlers send; a schema-conformance fuzzer checks it
+//! against the running server (`tests/server/openapi.rs`).
+
+use quarry_core::{Backend, Query};
+use quarry_engine::run::RunStats;
+use quarry_runtime::LogLine;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::store::{PluginKind, PluginMeta, Snippet};
+
+/// The envelope of every error: `ok` is false, `error` says what and why. A failed run's
+/// error also carries the run's `query`, `stats` and `logs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorAnswer {
+    /// Always false.
+    pub ok: bool,
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// The error inside the envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable name for the kind of error, e.g. `bad_json`, `unknown_plugin`, `timeout`.
+    pub kind: String,
+    /// What happened, for people.
+    pub message: String,
+    /// The row of the batch a plugin's error names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u32>,
+}
+
+/// A configured source, as `GET /api/sources` lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceInfo {
+    /// The name runs give as `source`.
+    pub name: String,
+    /// The database family.
+    pub backend: Backend,
+    /// Where the data lives: a file, or hosts and database; never a password.
+    pub address: String,
+}
+
+/// `GET /api/sources`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourcesAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// Every source, `demo` first.
+    pub sources: Vec<SourceInfo>,
+}
+
+/// `GET /api/plugins`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginsAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The library, newest first.
+    pub plugins: Vec<PluginMeta>,
+}
+
+/// `GET /api/plugins/{sha256}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The plugin's listing.
+    pub plugin: PluginMeta,
+}
+
+/// Where an upload is.
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadStatus {
+    /// Being compiled; ask again at `poll`.
+    Compiling,
+    /// In the library.
+    Done,
+}
+
+/// A plugin or script in the library after an upload: `created` is false when it was there
+/// already.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    /// Always true.
+    pub ok: bool,
+    /// `done`.
+    pub status: UploadStatus,
+    /// Whether this upload added it.
+    pub created: bool,
+    /// Its listing.
+    pub plugin: PluginMeta,
+}
+
+/// An upload sent with `Prefer: respond-async` that is still compiling.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Compiling {
+    /// Always true.
+    pub ok: bool,
+    /// `compiling`.
+    pub status: UploadStatus,
+    /// The upload's SHA-256: its address once it is in the library.
+    pub sha256: String,
+    /// Where to ask how it is going (`GET /api/uploads/{sha256}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll: Option<String>,
+}
+
+/// `GET /api/uploads/{sha256}`: still compiling, or in the library.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UploadState {
+    /// Still compiling.
+    Compiling(Compiling),
+    /// In the library.
+    Done(Uploaded),
+}
+
+/// `POST /api/scripts`: a script to store in the library.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"script": "function transform(rows) { return rows.filter(r => r.dep_delay > 60); }", "name": "late departures"}))]
+pub struct ScriptBody {
+    /// The JavaScript: it defines `transform(rows)` or `transformColumns(columns, length)`,
+    /// `buildQuery(source, params)` and/or `finish()`.
+    pub script: String,
+    /// The library's name for it [default: `script`].
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/runs`: what to run.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"source": "demo", "query": "SELECT carrier, name FROM airlines ORDER BY carrier"}))]
+pub struct RunBody {
+    /// A configured source, e.g. `demo`.
+    #[schema(example = "demo")]
+    pub source: String,
+    /// SHA-256 of a library plugin or script.
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// JavaScript to run (not stored) instead of a plugin.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// The plugin's params: a JSON object [default: `{}`].
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<serde_json::Value>,
+    /// SQL, CQL or MongoDB JSON, used when the plugin builds no query.
+    #[serde(default)]
+    #[schema(example = "SELECT carrier, name FROM airlines ORDER BY carrier")]
+    pub query: Option<String>,
+    /// Stop after this many output rows [default: the server's, for JSON and events].
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub limit: Option<u64>,
+    /// Also send the first batch from the database (events format).
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// An output column of a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ColumnInfo {
+    /// The column's name.
+    pub name: String,
+    /// Its type: boolean, int64, float64, text, bytes, timestamp, date, uuid, decimal, json.
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// A run's answer in the `json` format. The handler writes it straight from the columnar
+/// batches, without building this value; this is its shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The run's id (for `POST /api/runs/{id}/cancel` while it runs).
+    pub run: String,
+    /// The output columns.
+    pub columns: Vec<ColumnInfo>,
+    /// The output rows, one array of cells per row, in column order.
+    #[schema(value_type = Vec<Vec<Value>>)]
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// The output stopped at the row limit.
+    pub truncated: bool,
+    /// The query that ran, when one did.
+    pub query: Option<Query>,
+    /// Time in each stage, and rows in and out.
+    pub stats: RunStats,
+    /// The plugin's log, and the source's warnings.
+    pub logs: Vec<LogLine>,
+}
+
+/// `POST /api/snippets`: a shared run's link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnippetLink {
+    /// Always true.
+    pub ok: bool,
+    /// The snippet's id.
+    pub id: String,
+    /// The playground's page for it.
+    pub url: String,
+}
+
+/// `GET /api/snippets/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnippetAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The snippet's id.
+    pub id: String,
+    /// What the playground fills in.
+    pub snippet: Snippet,
+}
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Quarry",
+        description = "Run sandboxed WebAssembly plugins and scripts over databases. Every error is the envelope `{\"ok\": false, \"error\": {\"kind\", \"message\"}}` with a fitting status."
+    ),
+    paths(
+        crate::api::sources,
+        crate::api::list_plugins,
+        crate::api::upload_plugin,
+        crate::api::get_plugin,
+        crate::api::plugin_wasm,
+        crate::api::plugin_script,
+        crate::api::put_script,
+        crate::api::get_upload,
+        crate::api::run,
+        crate::api::cancel_run,
+        crate::api::put_snippet,
+        crate::api::get_snippet,
+        crate::api::openapi,
+    ),
+    components(schemas(PluginKind))
+)]
+pub struct ApiDoc;

@@ -17,7 +17,7 @@ pub enum LogFormat {
 /// Installs the process's log subscriber. The filter is `level` when given (a level such
 /// as `debug`, or a `RUST_LOG`-style filter such as `quarry_server=debug,info`), else
 /// `RUST_LOG`, else `default`.
-pub fn init(level: Option<&str>, format: LogFormat, default: &str) -> anyhow::Result<()> {
+pub(crate) fn init(level: Option<&str>, format: LogFormat, default: &str) -> anyhow::Result<()> {
     let filter = match level {
         Some(level) => {
             EnvFilter::try_new(level).map_err(|e| anyhow::anyhow!("--log-level `{level}`: {e}"))?

@@ -1,8 +1,20 @@
 //! `quarry`: the command line over the Quarry crates.
+//!
+//! # Layout
+//!
+//! - `cli`: the arguments, the dispatch, and what several commands share.
+//! - one module per command: `run`, `serve`, `seed`, `sources`, `plugin` (`inspect`),
+//!   `scaffold` (`plugin new` and its templates); `quarry bench` is `quarry-bench`'s.
+//! - `logging`: log lines on stderr, text or JSON.
 
 mod cli;
 mod logging;
+mod plugin;
+mod run;
 mod scaffold;
+mod seed;
+mod serve;
+mod sources;
 
 use std::process::ExitCode;
 

@@ -55,7 +55,7 @@ pub enum ScaffoldError {
 }
 
 /// One file of a project.
-struct File {
+pub(crate) struct File {
     /// Where it goes in the project.
     path: &'static str,
     text: &'static str,
@@ -86,7 +86,7 @@ macro_rules! file {
     };
 }
 
-const RUST: &[File] = &[
+pub(crate) const RUST: &[File] = &[
     file!(template "Cargo.toml" from "plugins/templates/rust/Cargo.toml"),
     // The versions the SDK is built and tested with, as a start.
     file!(copy "Cargo.lock" from "plugins/Cargo.lock"),
@@ -95,7 +95,7 @@ const RUST: &[File] = &[
     file!(template ".gitignore" from "plugins/templates/rust/.gitignore"),
 ];
 
-const TS: &[File] = &[
+pub(crate) const TS: &[File] = &[
     file!(template "package.json" from "plugins/templates/ts/package.json"),
     // The SDK's own lockfile: the same packages at the versions its build is tested with
     // (npm writes the project's name into it on the first install).
@@ -115,7 +115,7 @@ const TS: &[File] = &[
     file!(copy "wit/quarry.wit" from "plugins/wit/quarry.wit"),
 ];
 
-const PYTHON: &[File] = &[
+pub(crate) const PYTHON: &[File] = &[
     file!(template "app.py" from "plugins/templates/python/app.py"),
     file!(template "test_app.py" from "plugins/templates/python/test_app.py"),
     file!(script "build.sh" from "plugins/templates/python/build.sh"),
@@ -184,14 +184,14 @@ impl fmt::Display for Created {
 }
 
 /// `quarry plugin new`.
-pub fn main(args: NewArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn main(args: NewArgs) -> anyhow::Result<ExitCode> {
     let created = create(&args)?;
     print!("{created}");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Writes the project `args` asks for.
-pub fn create(args: &NewArgs) -> Result<Created, ScaffoldError> {
+pub(crate) fn create(args: &NewArgs) -> Result<Created, ScaffoldError> {
     if !is_plugin_name(&args.name) {
         return Err(ScaffoldError::BadName(args.name.clone()));
     }

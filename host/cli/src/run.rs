@@ -1,0 +1,276 @@
+//! `quarry run`: a query through an optional plugin or script, printed as a table, JSON,
+//! NDJSON or CSV; with several `--source`s, compare mode.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use quarry_engine::compare::{Collected, first_difference};
+use quarry_engine::output::{self, Format};
+use quarry_engine::run::{
+    Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, run_blocking,
+};
+use quarry_runtime::{Limits, PluginError, Runtime};
+use quarry_sources::config::Config;
+use quarry_sources::{DEMO, demo};
+
+use crate::cli::{LimitArgs, format_parser, load_plugin, load_script, read_params, runtime};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The plugin (.wasm component) to run; without it the query's rows are printed as they come.
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// A JavaScript script (a .js file defining transform(rows) or
+    /// transformColumns(columns, length), buildQuery(source, params) and/or finish()) to
+    /// run instead of a plugin.
+    #[arg(long, conflicts_with = "plugin")]
+    pub script: Option<PathBuf>,
+    /// The script runner for --script [default: $QUARRY_SCRIPT_RUNNER, else the one
+    /// `cargo plugins` built beside this executable].
+    #[arg(long)]
+    pub script_runner: Option<PathBuf>,
+    /// The plugin's params: a JSON object, or @FILE to read it from a file.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// The source to query: `demo` (the embedded database), a configured source, or
+    /// `sqlite:PATH`. Give it more than once to compare the outputs of several sources.
+    #[arg(long, default_value = DEMO)]
+    pub source: Vec<String>,
+    /// The query (SQL for SQLite), used when the plugin does not build one. When comparing,
+    /// give it once for every source, or once per --source, in the same order, when the
+    /// sources speak different dialects (SQL, CQL, Mongo JSON).
+    #[arg(long)]
+    pub query: Vec<String>,
+    #[arg(long, default_value = "table", value_parser = format_parser())]
+    pub format: Format,
+    /// Stop after this many output rows.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Rows per batch from the database to the plugin [default: the source's, or 1024].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// The longest the database may spend on the query, in seconds [default: the source's, or 30].
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+pub(crate) fn run(
+    data_dir: &Path,
+    config: &Config,
+    args: RunArgs,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let params = read_params(&args.params)?;
+    let limits = args.limits.apply(Limits::default())?;
+    let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
+    let runtime = Arc::new(runtime(data_dir, &limits)?);
+    let plugin = match (&args.plugin, &args.script) {
+        (Some(path), _) => Some(load_plugin(&runtime, path)?),
+        (None, Some(path)) => Some(load_script(&runtime, path, args.script_runner.as_deref())?),
+        (None, None) => None,
+    };
+    if args.source.iter().any(|s| s == DEMO) && !demo::is_built(data_dir) {
+        eprintln!(
+            "Building the demo database in {} (first run only)…",
+            data_dir.display()
+        );
+    }
+    let queries: Vec<Option<String>> = match args.query.len() {
+        0 => vec![None; args.source.len()],
+        1 => vec![args.query.first().cloned(); args.source.len()],
+        n if n == args.source.len() => args.query.iter().cloned().map(Some).collect(),
+        n => bail!(
+            "--query was given {n} times for {} sources: give it once for all, or once per --source in the same order",
+            args.source.len()
+        ),
+    };
+    let mut requests = Vec::new();
+    for (source, query) in args.source.iter().zip(queries) {
+        let defaults = RunDefaults::of(&sources, source);
+        let batch_rows = args.batch_size.unwrap_or(defaults.batch_rows);
+        if batch_rows == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        let timeout = match args.timeout {
+            Some(secs) => {
+                Duration::try_from_secs_f64(secs).context("--timeout must be a positive number")?
+            }
+            None => defaults.timeout,
+        };
+        requests.push(RunRequest {
+            plugin: plugin.clone(),
+            params: params.clone(),
+            query,
+            limit: args.limit,
+            batch_rows,
+            limits: limits.clone(),
+            timeout,
+            ..RunRequest::new(source.clone())
+        });
+    }
+    let session = Session {
+        runtime,
+        sources,
+        handle: tokio.handle().clone(),
+    };
+    if requests.len() > 1 {
+        return compare(&session, requests);
+    }
+    let request = requests.remove(0);
+    let mut sink = output::sink(args.format, BufWriter::new(std::io::stdout()));
+    let report = session.run(request, sink.as_mut(), std::io::stderr().is_terminal());
+    finish(report)
+}
+
+/// What every run of one command shares.
+pub(crate) struct Session {
+    runtime: Arc<Runtime>,
+    sources: quarry_sources::Sources,
+    handle: tokio::runtime::Handle,
+}
+
+impl Session {
+    /// Runs one request on a thread of its own (the plugin side blocks) while the async
+    /// runtime serves the source.
+    fn run(&self, request: RunRequest, sink: &mut dyn Sink, show_progress: bool) -> RunReport {
+        let mut meter = ProgressMeter::new(show_progress);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let report = run_blocking(
+                    &self.runtime,
+                    &self.sources,
+                    &self.handle,
+                    request,
+                    sink,
+                    |p| meter.show(p),
+                );
+                meter.clear();
+                report
+            })
+            .join()
+            .expect("a run does not panic")
+        })
+    }
+}
+
+/// Prints a run's log and truncation notice, and turns its result into an exit code.
+pub(crate) fn finish(report: RunReport) -> anyhow::Result<ExitCode> {
+    for line in &report.logs {
+        eprintln!("[{}] {}", line.level, line.message);
+    }
+    match report.result {
+        Ok(()) => {
+            if report.truncated {
+                eprintln!(
+                    "Output truncated at {} rows (--limit).",
+                    report.stats.rows_out
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RunError::Plugin(PluginError::Trap {
+            plugin,
+            export,
+            message,
+            backtrace,
+        })) => {
+            eprintln!("error: plugin {plugin} trapped in {export}: {message}");
+            if !backtrace.is_empty() {
+                eprintln!("{backtrace}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Compare mode: runs every request, then reports whether each output matches the first.
+pub(crate) fn compare(session: &Session, requests: Vec<RunRequest>) -> anyhow::Result<ExitCode> {
+    let mut outputs = Vec::new();
+    for request in requests {
+        let name = request.source.clone();
+        let mut collected = Collected::default();
+        let report = session.run(request, &mut collected, false);
+        for line in &report.logs {
+            eprintln!("[{name}] [{}] {}", line.level, line.message);
+        }
+        report
+            .result
+            .with_context(|| format!("the run on `{name}` failed"))?;
+        println!(
+            "{name}: {} rows in {:.1} ms",
+            collected.rows(),
+            report.stats.total_ms
+        );
+        outputs.push((name, collected));
+    }
+    let (first, rest) = outputs.split_first().expect("two or more sources");
+    let mut all_match = true;
+    for (name, output) in rest {
+        match first_difference(&first.1, output) {
+            None => println!("{} and {name}: the outputs match", first.0),
+            Some(difference) => {
+                all_match = false;
+                println!(
+                    "{} and {name} differ; first difference: {difference}",
+                    first.0
+                );
+            }
+        }
+    }
+    Ok(if all_match {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A live row counter on stderr, when stderr is a terminal and the run is long.
+pub(crate) struct ProgressMeter {
+    enabled: bool,
+    started: Instant,
+    last: Option<Instant>,
+}
+
+impl ProgressMeter {
+    fn new(enabled: bool) -> Self {
+        ProgressMeter {
+            enabled,
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn show(&mut self, p: Progress) {
+        let now = Instant::now();
+        if !self.enabled
+            || now - self.started < Duration::from_millis(500)
+            || self
+                .last
+                .is_some_and(|t| now - t < Duration::from_millis(200))
+        {
+            return;
+        }
+        self.last = Some(now);
+        let rate = p.rows_in as f64 / (now - self.started).as_secs_f64();
+        eprint!(
+            "\r\x1b[K{} rows read, {} out, {:.0} rows/s",
+            p.rows_in, p.rows_out, rate
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn clear(&self) {
+        if self.last.is_some() {
+            eprint!("\r\x1b[K");
+        }
+    }
+}

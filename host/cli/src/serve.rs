@@ -1,0 +1,115 @@
+//! `quarry serve`: the playground and its JSON API.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use quarry_core::size::parse as parse_bytes;
+use quarry_runtime::{Limits, script};
+use quarry_sources::config::Config;
+
+use crate::cli::{LimitArgs, runtime, say_compiling};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// The largest plugin upload, e.g. 16MiB.
+    #[arg(long, value_parser = parse_bytes, default_value = "16MiB")]
+    pub max_upload: u64,
+    /// Runs (and plugin compilations) in progress at once [default: two per core].
+    #[arg(long)]
+    pub max_runs: Option<usize>,
+    /// Runs that may wait for a slot; beyond this a run is answered 503 busy.
+    #[arg(long, default_value_t = 64)]
+    pub max_queue: usize,
+    /// Add this .wasm plugin, or every .wasm plugin in this directory, to the library when
+    /// starting; repeatable (QUARRY_PLUGINS takes a `:`-separated list).
+    #[arg(long, env = "QUARRY_PLUGINS", value_delimiter = ':')]
+    pub plugins: Vec<PathBuf>,
+    /// The script runner (script_runner.wasm) that runs JavaScript scripts [default:
+    /// $QUARRY_SCRIPT_RUNNER, else the one `cargo plugins` built beside this executable].
+    #[arg(long)]
+    pub script_runner: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+pub(crate) fn serve(
+    data_dir: &Path,
+    config: &Config,
+    args: ServeArgs,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    let limits = args.limits.apply(Limits::default())?;
+    let runtime = Arc::new(runtime(data_dir, &limits)?);
+    let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
+    let settings = quarry_server::Settings {
+        max_upload: args.max_upload,
+        limits,
+        max_runs: args
+            .max_runs
+            .unwrap_or_else(quarry_server::default_max_runs),
+        max_queue: args.max_queue,
+        ..Default::default()
+    };
+    let app = quarry_server::App::new(runtime, sources, data_dir, settings)
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    match args.script_runner.or_else(script::find_runner) {
+        Some(path) => {
+            let wasm = std::fs::read(&path)
+                .with_context(|| format!("cannot read the script runner {}", path.display()))?;
+            app.install_runner(&wasm).map_err(|e| {
+                anyhow::anyhow!("the script runner {} was refused: {e}", path.display())
+            })?;
+        }
+        None => eprintln!("warning: {}", script::NO_RUNNER),
+    }
+    for path in &args.plugins {
+        let (added, refused) = app
+            .preload(path, say_compiling)
+            .with_context(|| format!("cannot read plugins from {}", path.display()))?;
+        eprintln!("added {added} plugin(s) from {}", path.display());
+        for (path, why) in refused {
+            eprintln!("warning: {} was refused: {why}", path.display());
+        }
+    }
+    // The first run should not wait for the demo database to be built.
+    quarry_sources::demo::ensure(data_dir)?;
+    let app = Arc::new(app);
+    tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        eprintln!("Quarry is serving on http://{}", listener.local_addr()?);
+        quarry_server::serve(listener, app, shutdown_signal()).await?;
+        eprintln!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl+C, or SIGTERM (what `docker stop` sends).
+pub(crate) async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    eprintln!("shutting down: finishing the runs in progress…");
+}

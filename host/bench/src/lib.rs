@@ -3,22 +3,111 @@
 //!
 //! Pipelines run interleaved (A, B, A, B, …) so that noise on a shared machine hits both
 //! sides alike; each figure is the median of the rounds.
+//!
+//! # Layout
+//!
+//! - this file: the harness ([`main`], [`BenchArgs`]), the native Rust baselines the plugins
+//!   are measured against (also the tests' reference answers), the lifecycle and HTTP-path
+//!   figures, client loops in Python for the distributed backends, and the SVG chart.
+//! - [`load`]: HTTP load on a playground server (loopback only), for `--isolation` and the
+//!   load test.
+
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-
 pub mod load;
+
+/// Why `quarry bench` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Flags that do not make a bench.
+    #[error("{0}")]
+    Usage(String),
+    /// A file that cannot be read, or a program that cannot be run.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file or program.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A file that cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// A plugin the runtime refuses.
+    #[error("{} was refused: {source}", path.display())]
+    Refused {
+        /// The plugin file.
+        path: PathBuf,
+        /// Why.
+        source: PluginError,
+    },
+    /// A measurement's own check failed: the figures would be wrong.
+    #[error("{0}")]
+    Check(String),
+    /// Anything else the file system or network said.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The plugin runtime did not start.
+    #[error(transparent)]
+    Start(#[from] quarry_runtime::StartError),
+    /// A plugin failed.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// A run failed.
+    #[error(transparent)]
+    Run(#[from] quarry_engine::run::RunError),
+    /// A source failed.
+    #[error(transparent)]
+    Source(#[from] quarry_sources::SourceError),
+    /// `quarry.toml` is wrong.
+    #[error(transparent)]
+    Config(#[from] quarry_sources::config::ConfigError),
+    /// The demo database could not be built.
+    #[error(transparent)]
+    Demo(#[from] quarry_sources::demo::DemoError),
+    /// Seeding PostgreSQL for the bench failed.
+    #[error(transparent)]
+    Seed(#[from] quarry_sources::seed::SeedError),
+    /// The HTTP load failed.
+    #[error(transparent)]
+    Load(#[from] load::LoadError),
+}
+
+/// A built plugin's bytes, or an error that says how to build them.
+fn read_plugin(path: &Path) -> Result<Vec<u8>, BenchError> {
+    std::fs::read(path).map_err(|e| BenchError::Read {
+        path: path.to_owned(),
+        source: std::io::Error::new(
+            e.kind(),
+            format!("{e} (build the plugins with `cargo plugins`)"),
+        ),
+    })
+}
+
+fn refused(path: &Path) -> impl FnOnce(PluginError) -> BenchError + '_ {
+    move |e| BenchError::Refused {
+        path: path.to_owned(),
+        source: e,
+    }
+}
 
 use quarry_core::batch::{Batch, Column, ColumnBuilder, DataType, Field, Values};
 use quarry_engine::run::{PluginChoice, RunRequest, Sink, run_blocking};
-use quarry_runtime::{Limits, LoadedPlugin, Runtime, script};
+use quarry_runtime::{Limits, LoadedPlugin, PluginError, Runtime, script};
 use quarry_sources::config::Config;
 use quarry_sources::{Backend, DEMO, Sources, demo};
 
+/// The flags of `quarry bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Directory holding the built plugins (identity.wasm, units.wasm).
@@ -84,14 +173,15 @@ pub struct BenchArgs {
 const ALL_FLIGHTS: &str = "SELECT * FROM flights";
 const ALL_FLIGHTS_MONGO: &str = r#"{"collection": "flights", "projection": {"_id": 0}}"#;
 
+/// `quarry bench`: measures what `args` asks for on `config`'s sources and prints it.
 pub fn main(
     data_dir: &Path,
     config: &Config,
     args: BenchArgs,
     tokio: &tokio::runtime::Runtime,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, BenchError> {
     if args.rounds == 0 {
-        bail!("--rounds must be at least 1");
+        return Err(BenchError::Usage("--rounds must be at least 1".into()));
     }
     demo::ensure(data_dir)?;
     if args.isolation {
@@ -99,8 +189,7 @@ pub fn main(
     }
     if args.lifecycle {
         let runtime = Runtime::in_data_dir(data_dir, &Limits::default())?;
-        let wasm = std::fs::read(args.plugins.join("identity.wasm"))
-            .context("cannot read identity.wasm (build the plugins with `cargo plugins`)")?;
+        let wasm = read_plugin(&args.plugins.join("identity.wasm"))?;
         let (identity, _) = runtime.load(&wasm)?;
         let (p50, p99) = instantiate_times(&runtime, &identity, args.instances)?;
         println!(
@@ -118,21 +207,13 @@ pub fn main(
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = Runtime::in_data_dir(data_dir, &Limits::default())?;
-    let load = |name: &str| -> anyhow::Result<Arc<LoadedPlugin>> {
+    let load = |name: &str| -> Result<Arc<LoadedPlugin>, BenchError> {
         let path = args.plugins.join(format!("{name}.wasm"));
-        let bytes = std::fs::read(&path).with_context(|| {
-            format!(
-                "cannot read {} (build the plugins with `cargo plugins`)",
-                path.display()
-            )
-        })?;
-        Ok(runtime
-            .load(&bytes)
-            .with_context(|| format!("{} was refused", path.display()))?
-            .0)
+        let bytes = read_plugin(&path)?;
+        Ok(runtime.load(&bytes).map_err(refused(&path))?.0)
     };
     let identity = load("identity")?;
-    let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
+    let sources = config.sources(data_dir)?;
     let backend = sources.get(&args.source)?.backend();
     let query = args.query.clone().unwrap_or_else(|| {
         match backend {
@@ -147,7 +228,7 @@ pub fn main(
         args.batch_sizes.clone()
     };
     if batch_sizes.contains(&0) {
-        bail!("--batch-size must be at least 1");
+        return Err(BenchError::Usage("--batch-size must be at least 1".into()));
     }
     let handle = tokio.handle().clone();
     let bench = Bench {
@@ -161,10 +242,10 @@ pub fn main(
     let fields = batches.first().map(Batch::fields).unwrap_or_default();
     const KINDS: [&str; 5] = ["identity", "map", "filter", "aggregate", "scripts"];
     if let Some(bad) = args.pipelines.iter().find(|p| !KINDS.contains(&p.as_str())) {
-        bail!(
+        return Err(BenchError::Usage(format!(
             "--pipelines: no pipeline `{bad}`; there are {}",
             KINDS.join(", ")
-        );
+        )));
     }
     let wanted = |kind: &str| args.pipelines.is_empty() || args.pipelines.iter().any(|p| p == kind);
     let mut pipelines = vec![Pipeline::native("no plugin", Native::None, 0)];
@@ -235,11 +316,11 @@ pub fn main(
         );
     }
     for path in &args.user_plugins {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let (plugin, _) = runtime
-            .load(&bytes)
-            .with_context(|| format!("{} was refused", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|e| BenchError::Read {
+            path: path.clone(),
+            source: e,
+        })?;
+        let (plugin, _) = runtime.load(&bytes).map_err(refused(path))?;
         let name = format!("{} (your plugin)", plugin.info.name);
         pipelines.push(Pipeline::plugin(&name, &plugin, &args.params, 0));
     }
@@ -275,7 +356,10 @@ pub fn main(
     if let Some(path) = &args.chart {
         let title = format!("Quarry: rows/s of {query}, by batch size");
         let svg = chart_svg(&title, &series);
-        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, svg).map_err(|e| BenchError::Write {
+            path: path.clone(),
+            source: e,
+        })?;
         println!("chart written to {}\n", path.display());
     }
     println!(
@@ -361,7 +445,7 @@ fn client_loops(
     source: &str,
     python: &Path,
     rounds: usize,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     let Some(s) = config.sources.iter().find(|s| s.name == source) else {
         println!("No client loop for `{source}`: it is not a server source of quarry.toml.\n");
         return Ok(());
@@ -370,7 +454,7 @@ fn client_loops(
     if let Some(password) = s.password_env.as_ref().and_then(|v| std::env::var(v).ok()) {
         env.push(("PGPASSWORD", password));
     }
-    let needs = |what: &str| anyhow::anyhow!("source `{source}` has no {what}");
+    let needs = |what: &str| BenchError::Usage(format!("source `{source}` has no {what}"));
     let (client, backend, address, table) = match s.backend {
         Backend::Postgres | Backend::Cockroach => (
             "psycopg2 fetchall()",
@@ -433,12 +517,15 @@ fn client_loops(
             .args([backend, &address, &table, "1"])
             .envs(env.iter().cloned())
             .output()
-            .with_context(|| format!("cannot run {}", python.display()))?;
+            .map_err(|e| BenchError::Read {
+                path: python.to_owned(),
+                source: e,
+            })?;
         if !out.status.success() {
-            bail!(
+            return Err(BenchError::Check(format!(
                 "the {client} loop failed (scripts/bench-clients.sh installs the clients):\n{}",
                 String::from_utf8_lossy(&out.stderr)
-            );
+            )));
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
         let (rows, seconds) = stdout
@@ -446,7 +533,7 @@ fn client_loops(
             .collect::<Vec<_>>()
             .get(..2)
             .and_then(|f| Some((f[0].parse::<u64>().ok()?, f[1].parse::<f64>().ok()?)))
-            .with_context(|| format!("the client loop printed {stdout:?}"))?;
+            .ok_or_else(|| BenchError::Check(format!("the client loop printed {stdout:?}")))?;
         client_rows = rows;
         // The first round warms caches and is not counted.
         if round > 0 {
@@ -455,7 +542,9 @@ fn client_loops(
         }
     }
     if quarry_rows != client_rows {
-        bail!("Quarry read {quarry_rows} rows but the client loop {client_rows}");
+        return Err(BenchError::Check(format!(
+            "Quarry read {quarry_rows} rows but the client loop {client_rows}"
+        )));
     }
     let (quarry, client_t) = (median(&mut quarry_times), median(&mut client_times));
     let rate = |t: Duration| quarry_rows as f64 / t.as_secs_f64();
@@ -488,7 +577,7 @@ fn lifecycle(
     identity: &LoadedPlugin,
     data_dir: &Path,
     handle: &tokio::runtime::Handle,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     println!("\nPlugin lifecycle (each a median of 5; the cache is a fresh directory):");
     println!(
         "{:<16} {:>12} {:>16} {:>10}",
@@ -528,15 +617,20 @@ fn lifecycle(
             let started = Instant::now();
             let (_, stats) = runtime.load(&wasm)?;
             cold.push(started.elapsed());
-            anyhow::ensure!(!stats.from_cache, "{name}: the first load compiled");
+            if stats.from_cache {
+                return Err(BenchError::Check(format!(
+                    "{name}: the first load compiled"
+                )));
+            }
             let runtime = fresh()?;
             let started = Instant::now();
             let (_, stats) = runtime.load(&wasm)?;
             cached.push(started.elapsed());
-            anyhow::ensure!(
-                stats.from_cache,
-                "{name}: the second load came from the cache"
-            );
+            if !stats.from_cache {
+                return Err(BenchError::Check(format!(
+                    "{name}: the second load came from the cache"
+                )));
+            }
         }
         println!(
             "{name:<16} {:>9.0} KiB {:>13.1} ms {:>7.2} ms",
@@ -571,11 +665,11 @@ fn new_scripts(
     runtime: &Runtime,
     data_dir: &Path,
     handle: &tokio::runtime::Handle,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     let wasm = std::fs::read(plugin_dir.join(script::RUNNER_FILE))?;
     let (runner, _) = runtime.load(&wasm)?;
     let sources = Sources::with_demo(data_dir);
-    let units = script::starter("units").context("the units starter script")?;
+    let units = script::starter("units").expect("the units starter script is built in");
     let rounds = 20;
     let (mut totals, mut beside_query) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -730,7 +824,7 @@ impl Bench<'_> {
         rounds: usize,
         pipelines: &[Pipeline],
         input_bytes: usize,
-    ) -> anyhow::Result<Vec<(String, Vec<(usize, f64)>)>> {
+    ) -> Result<Vec<(String, Vec<(usize, f64)>)>, BenchError> {
         println!(
             "{:<40} {:>7} {:>10} {:>10} {:>8} {:>8}",
             "pipeline", "batch", "median", "rows/s", "MB/s", "ratio"
@@ -776,7 +870,7 @@ impl Bench<'_> {
         rounds: usize,
         batch_rows: usize,
         pipelines: &[Pipeline],
-    ) -> anyhow::Result<Vec<Timing>> {
+    ) -> Result<Vec<Timing>, BenchError> {
         let mut times: Vec<Vec<Duration>> = vec![Vec::new(); pipelines.len()];
         let mut rows_in = vec![0u64; pipelines.len()];
         for _ in 0..rounds + 1 {
@@ -814,7 +908,7 @@ impl Bench<'_> {
             .collect())
     }
 
-    fn collect_batches(&self, source: &str) -> anyhow::Result<Vec<Batch>> {
+    fn collect_batches(&self, source: &str) -> Result<Vec<Batch>, BenchError> {
         collect_batches(
             self.runtime,
             self.sources,
@@ -834,7 +928,7 @@ pub fn collect_batches(
     source: &str,
     query: &str,
     batch_rows: usize,
-) -> anyhow::Result<Vec<Batch>> {
+) -> Result<Vec<Batch>, BenchError> {
     let mut keep = quarry_engine::compare::Collected::default();
     let request = RunRequest {
         query: Some(query.to_owned()),
@@ -1029,11 +1123,11 @@ fn transform_only(
     native: Option<&Pipeline>,
     batches: &[Batch],
     rounds: usize,
-) -> anyhow::Result<(Duration, Option<Duration>)> {
+) -> Result<(Duration, Option<Duration>), BenchError> {
     let (loaded, params) = plugin
         .plugin
         .as_ref()
-        .context("a plugin pipeline has a plugin")?;
+        .expect("a plugin pipeline has a plugin");
     let limits = Limits {
         output_rows: u64::MAX,
         output_bytes: u64::MAX,
@@ -1071,7 +1165,7 @@ fn instantiate_times(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
     n: usize,
-) -> anyhow::Result<(Duration, Duration)> {
+) -> Result<(Duration, Duration), BenchError> {
     let mut times = Vec::with_capacity(n);
     for _ in 0..n.max(1) {
         let started = Instant::now();
@@ -1090,7 +1184,7 @@ fn isolation(
     data_dir: &Path,
     args: &BenchArgs,
     tokio: &tokio::runtime::Runtime,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, BenchError> {
     use crate::load::{Load, Report};
     let server = Server::start(data_dir, &args.plugins, &["units", "hostile"], tokio)?;
     let (address, units, hostile) = (server.address, &server.plugins[0], &server.plugins[1]);
@@ -1105,8 +1199,7 @@ fn isolation(
         load.runs_per_client,
         quarry_server::default_max_runs()
     );
-    let result =
-        crate::load::isolation(address, load, &units, &hostile).map_err(anyhow::Error::msg)?;
+    let result = crate::load::isolation(address, load, &units, &hostile)?;
     println!(
         "{:<28} {:>6} {:>10} {:>10} {:>10} {:>8}",
         "load", "runs", "p50", "p99", "wall", "p99 ×"
@@ -1163,7 +1256,7 @@ impl Server {
         plugin_dir: &Path,
         names: &[&str],
         tokio: &tokio::runtime::Runtime,
-    ) -> anyhow::Result<Server> {
+    ) -> Result<Server, BenchError> {
         let runtime = Arc::new(Runtime::in_data_dir(data_dir, &Limits::default())?);
         let store = tempfile::tempdir()?;
         let app = quarry_server::App::new(
@@ -1177,10 +1270,10 @@ impl Server {
             let path = plugin_dir.join(format!("{name}.wasm"));
             let (_, refused) = app.preload(&path, |_, _| {})?;
             if let Some((path, why)) = refused.first() {
-                bail!(
+                return Err(BenchError::Check(format!(
                     "{} was refused: {why} (build the plugins with `cargo plugins`)",
                     path.display()
-                );
+                )));
             }
             plugins.push(quarry_runtime::sha256_hex(&std::fs::read(&path)?));
         }
@@ -1189,7 +1282,7 @@ impl Server {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let address = listener.local_addr()?;
             tokio::spawn(quarry_server::serve(listener, app, std::future::pending()));
-            anyhow::Ok(address)
+            Ok::<_, std::io::Error>(address)
         })?;
         Ok(Server {
             address,
@@ -1201,17 +1294,17 @@ impl Server {
 
 /// The HTTP path: latency of a small run end to end (a fresh connection per request, the
 /// way a page's fetch without keep-alive goes), and throughput with 1, 8 and 64 clients.
-fn http_path(server: &Server, requests: usize) -> anyhow::Result<()> {
+fn http_path(server: &Server, requests: usize) -> Result<(), BenchError> {
     use crate::load::{Load, post, run};
     let body = r#"{"source": "demo", "query": "SELECT carrier, name FROM airlines LIMIT 5"}"#;
     let check: Arc<crate::load::Check> = Arc::new(
         |answer: &serde_json::Value| match answer["rows"].as_array().map(Vec::len) {
             Some(5) => Ok(()),
-            other => Err(format!("{other:?} rows")),
+            other => Err(crate::load::Mismatch(format!("{other:?} rows"))),
         },
     );
     for _ in 0..50 {
-        post(server.address, "/api/runs", body).map_err(anyhow::Error::msg)?;
+        post(server.address, "/api/runs", body)?;
     }
     let one = run(
         server.address,
@@ -1222,8 +1315,7 @@ fn http_path(server: &Server, requests: usize) -> anyhow::Result<()> {
         body,
         check.clone(),
         None,
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     println!("\nHTTP path: POST /api/runs, 5 rows of airlines, a new connection per request:");
     println!(
         "  one client, {} runs: p50 {:.2} ms   p99 {:.2} ms",
@@ -1236,14 +1328,13 @@ fn http_path(server: &Server, requests: usize) -> anyhow::Result<()> {
             clients,
             runs_per_client: (requests / clients).max(10),
         };
-        let report =
-            run(server.address, load, body, check.clone(), None).map_err(anyhow::Error::msg)?;
+        let report = run(server.address, load, body, check.clone(), None)?;
         if !report.failures.is_empty() {
-            bail!(
+            return Err(BenchError::Check(format!(
                 "{clients} clients: {} runs failed: {}",
                 report.failures.len(),
                 report.failures[0]
-            );
+            )));
         }
         println!(
             "  {clients:>2} client(s): {:>6.0} runs/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
@@ -1385,7 +1476,7 @@ fn postgres_sources(
     data_dir: &Path,
     url: &str,
     tokio: &tokio::runtime::Runtime,
-) -> anyhow::Result<Sources> {
+) -> Result<Sources, BenchError> {
     use quarry_sources::postgres::PostgresSource;
     let seed_to = quarry_sources::seed::Target::Postgres(PostgresSource::new(
         "pg",
@@ -1394,15 +1485,13 @@ fn postgres_sources(
         1,
     )?);
     let demo = demo::ensure(data_dir)?;
-    tokio
-        .block_on(quarry_sources::seed::seed(
-            &seed_to,
-            &demo,
-            &["flights".to_owned()],
-            None,
-            &mut |_, _| {},
-        ))
-        .map_err(anyhow::Error::msg)?;
+    tokio.block_on(quarry_sources::seed::seed(
+        &seed_to,
+        &demo,
+        &["flights".to_owned()],
+        None,
+        &mut |_, _| {},
+    ))?;
     let mut sources = Sources::with_demo(data_dir);
     sources.insert(
         Arc::new(PostgresSource::new("pg", url, Backend::Postgres, 4)?),

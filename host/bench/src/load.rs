@@ -2,9 +2,8 @@
 //! in turn, optionally with one hostile client among them. `quarry bench --isolation` and
 //! the load test use it. It refuses any address that is not loopback.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Barrier};
+use std::net::SocketAddr;
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -27,6 +26,7 @@ pub struct Report {
     pub failures: Vec<String>,
     /// The hostile run's status and error kind.
     pub hostile: Option<(u16, String)>,
+    /// From the start of the load to its last answer.
     pub wall: Duration,
 }
 
@@ -42,7 +42,45 @@ impl Report {
 }
 
 /// Checks one well-behaved answer.
-pub type Check = dyn Fn(&Value) -> Result<(), String> + Send + Sync;
+pub type Check = dyn Fn(&Value) -> Result<(), Mismatch> + Send + Sync;
+
+/// A well-behaved answer that is not what its [`Check`] expects.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
+
+/// Why a load could not run, or one of its requests failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Load is only ever put on loopback.
+    #[error("load is only ever put on loopback, not {0}")]
+    NotLoopback(SocketAddr),
+    /// The request did not get an HTTP answer.
+    #[error("{0}")]
+    Http(#[from] ureq::Error),
+    /// An answer that is not JSON.
+    #[error("status {status}, not JSON: {message}")]
+    NotJson {
+        /// The answer's status.
+        status: u16,
+        /// The parser's words.
+        message: String,
+    },
+    /// A well-behaved run that did not succeed.
+    #[error("status {status}: {body}")]
+    Failed {
+        /// The answer's status.
+        status: u16,
+        /// Its body.
+        body: Value,
+    },
+    /// A well-behaved run whose answer is wrong.
+    #[error(transparent)]
+    Mismatch(#[from] Mismatch),
+    /// A client thread panicked.
+    #[error("a load client panicked")]
+    ClientPanicked,
+}
 
 /// Runs `load` against the server at `address`: every client but one posts `normal` to
 /// `/api/runs` again and again; that one posts `hostile` once when given (otherwise it
@@ -53,9 +91,9 @@ pub fn run(
     normal: &str,
     check: Arc<Check>,
     hostile: Option<&str>,
-) -> Result<Report, String> {
+) -> Result<Report, LoadError> {
     if !address.ip().is_loopback() {
-        return Err(format!("load is only ever put on loopback, not {address}"));
+        return Err(LoadError::NotLoopback(address));
     }
     let clients = load.clients.max(1);
     let start = Arc::new(Barrier::new(clients));
@@ -72,7 +110,7 @@ pub fn run(
                 if let Some(body) = hostile {
                     mine.hostile = Some(match post(address, "/api/runs", &body) {
                         Ok((status, answer)) => (status, error_kind(&answer)),
-                        Err(e) => (0, e),
+                        Err(e) => (0, e.to_string()),
                     });
                     return mine;
                 }
@@ -80,16 +118,23 @@ pub fn run(
                     let sent = Instant::now();
                     let outcome =
                         post(address, "/api/runs", &normal).and_then(|(status, answer)| {
-                            let value: Value = serde_json::from_slice(&answer)
-                                .map_err(|e| format!("status {status}, not JSON: {e}"))?;
+                            let value: Value = serde_json::from_slice(&answer).map_err(|e| {
+                                LoadError::NotJson {
+                                    status,
+                                    message: e.to_string(),
+                                }
+                            })?;
                             if status != 200 {
-                                return Err(format!("status {status}: {value}"));
+                                return Err(LoadError::Failed {
+                                    status,
+                                    body: value,
+                                });
                             }
-                            check(&value)
+                            Ok(check(&value)?)
                         });
                     match outcome {
                         Ok(()) => mine.latencies.push(sent.elapsed()),
-                        Err(e) => mine.failures.push(e),
+                        Err(e) => mine.failures.push(e.to_string()),
                     }
                 }
                 mine
@@ -98,9 +143,7 @@ pub fn run(
         .collect();
     let mut report = Report::default();
     for thread in threads {
-        let mine = thread
-            .join()
-            .map_err(|_| "a load client panicked".to_owned())?;
+        let mine = thread.join().map_err(|_| LoadError::ClientPanicked)?;
         report.latencies.extend(mine.latencies);
         report.failures.extend(mine.failures);
         report.hostile = report.hostile.or(mine.hostile);
@@ -117,34 +160,32 @@ fn error_kind(answer: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(answer).chars().take(200).collect())
 }
 
-/// One HTTP/1.1 POST of a JSON body on a fresh connection: (status, body).
-pub fn post(address: SocketAddr, path: &str, body: &str) -> Result<(u16, Vec<u8>), String> {
-    let mut stream = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: quarry\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send: {e}"))?;
-    let mut answer = Vec::new();
-    stream
-        .read_to_end(&mut answer)
-        .map_err(|e| format!("receive: {e}"))?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no HTTP answer")?;
-    let status = std::str::from_utf8(&answer[..split])
-        .ok()
-        .and_then(|head| head.get(9..12))
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status line")?;
-    Ok((status, answer[split + 4..].to_vec()))
+/// One HTTP POST of a JSON body on a fresh connection, the way a page's fetch without
+/// keep-alive goes: (status, body).
+pub fn post(address: SocketAddr, path: &str, body: &str) -> Result<(u16, Vec<u8>), LoadError> {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    let agent = AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            // Every status is an answer to read, not an error.
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .max_idle_connections(0)
+            // Loopback only: never a proxy from the environment.
+            .proxy(None)
+            .build()
+            .into()
+    });
+    let mut answer = agent
+        .post(format!("http://{address}{path}"))
+        .content_type("application/json")
+        .send(body)?;
+    let status = answer.status().as_u16();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()?;
+    Ok((status, body))
 }
 
 #[cfg(test)]
@@ -176,7 +217,7 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(error.contains("loopback"), "{error}");
+        assert!(matches!(error, LoadError::NotLoopback(_)), "{error}");
     }
 }
 
@@ -184,8 +225,11 @@ mod tests {
 /// client whose plugin loops forever, then with one whose plugin eats memory.
 #[derive(Debug)]
 pub struct Isolation {
+    /// Every client well-behaved.
     pub baseline: Report,
+    /// One client's plugin loops forever.
     pub looping: Report,
+    /// One client's plugin eats memory.
     pub hoarding: Report,
 }
 
@@ -196,7 +240,7 @@ pub fn isolation(
     load: Load,
     units: &str,
     hostile: &str,
-) -> Result<Isolation, String> {
+) -> Result<Isolation, LoadError> {
     let normal = serde_json::json!({
         "source": "demo", "plugin": units, "limit": 5000,
         "query": "SELECT carrier, distance, air_time FROM flights LIMIT 5000",
@@ -210,7 +254,7 @@ pub fn isolation(
         if rows == 5000 && converted {
             Ok(())
         } else {
-            Err(format!("{rows} rows, converted: {converted}"))
+            Err(Mismatch(format!("{rows} rows, converted: {converted}")))
         }
     });
     let attack = |kind: &str| {

@@ -134,7 +134,7 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin {
             command: PluginCommand::New(args),
         } => crate::scaffold::main(args),
-        Command::Bench(args) => quarry_bench::main(&cli.data_dir, &config, args, &tokio),
+        Command::Bench(args) => Ok(quarry_bench::main(&cli.data_dir, &config, args, &tokio)?),
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
         Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),
     }

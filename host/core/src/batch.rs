@@ -10,10 +10,15 @@ use std::fmt;
 /// Logical type of a column. Each one is stored in one physical [`Values`] case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataType {
+    /// True or false.
     Boolean,
+    /// Signed 64-bit integer.
     Int64,
+    /// 64-bit float.
     Float64,
+    /// UTF-8 text.
     Text,
+    /// Raw bytes.
     Bytes,
     /// Microseconds since 1970-01-01T00:00:00Z, stored as int64.
     Timestamp,
@@ -30,14 +35,20 @@ pub enum DataType {
 /// The physical storage of a column, one case per `vector` case of the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Physical {
+    /// A list of booleans.
     Boolean,
+    /// A list of int64.
     Int64,
+    /// A list of float64.
     Float64,
+    /// UTF-8 text as offsets and bytes.
     Text,
+    /// Bytes as offsets and bytes.
     Bytes,
 }
 
 impl DataType {
+    /// Every logical type, in the contract's order.
     pub const ALL: [DataType; 10] = [
         DataType::Boolean,
         DataType::Int64,
@@ -51,6 +62,7 @@ impl DataType {
         DataType::Json,
     ];
 
+    /// The physical case that stores this type.
     pub fn physical(self) -> Physical {
         match self {
             DataType::Boolean => Physical::Boolean,
@@ -77,6 +89,7 @@ impl DataType {
         }
     }
 
+    /// Whether values are numbers (int64, float64, decimal); the table aligns them right.
     pub fn is_numeric(self) -> bool {
         matches!(
             self,
@@ -94,7 +107,9 @@ impl fmt::Display for DataType {
 /// Variable-length values: value i is `data[offsets[i]..offsets[i + 1]]`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct VarData {
+    /// Start of each value in `data`, plus the end of the last; the first is 0.
     pub offsets: Vec<u32>,
+    /// All values' bytes, back to back.
     pub data: Vec<u8>,
 }
 
@@ -122,14 +137,20 @@ impl VarData {
 /// The values of one column; one entry per row, nulls hold a placeholder.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Values {
+    /// Boolean values.
     Boolean(Vec<bool>),
+    /// Int64 values, also timestamps and dates.
     Int64(Vec<i64>),
+    /// Float64 values.
     Float64(Vec<f64>),
+    /// UTF-8 values, also uuids, decimals and JSON.
     Text(VarData),
+    /// Byte-string values.
     Bytes(VarData),
 }
 
 impl Values {
+    /// The physical case of these values.
     pub fn physical(&self) -> Physical {
         match self {
             Values::Boolean(_) => Physical::Boolean,
@@ -161,27 +182,38 @@ impl Values {
     }
 }
 
+/// One named, typed column of a batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Column {
+    /// Column name, as the output shows it.
     pub name: String,
+    /// Logical type of the values.
     pub data_type: DataType,
     /// Arrow validity bitmap, LSB first; `None` when the column has no nulls.
     pub validity: Option<Vec<u8>>,
+    /// One entry per row.
     pub values: Values,
 }
 
 /// One cell, borrowed from its column, for output formats and comparisons.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Cell<'a> {
+    /// No value.
     Null,
+    /// A boolean.
     Boolean(bool),
+    /// An int64, also a timestamp or date.
     Int64(i64),
+    /// A float64.
     Float64(f64),
+    /// Text, also a uuid, decimal or JSON.
     Text(&'a str),
+    /// Bytes.
     Bytes(&'a [u8]),
 }
 
 impl Column {
+    /// Whether `row` holds a value rather than a null.
     pub fn is_valid(&self, row: usize) -> bool {
         match &self.validity {
             None => true,
@@ -204,6 +236,7 @@ impl Column {
         }
     }
 
+    /// Number of nulls in the first `num_rows` rows.
     pub fn null_count(&self, num_rows: usize) -> usize {
         (0..num_rows).filter(|&row| !self.is_valid(row)).count()
     }
@@ -217,14 +250,18 @@ impl Column {
 /// A slice of a result set; every column holds exactly `num_rows` entries.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
+    /// Number of rows.
     pub num_rows: usize,
+    /// The columns, in output order.
     pub columns: Vec<Column>,
 }
 
 /// Name and type of one output column.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Field {
+    /// Column name.
     pub name: String,
+    /// Logical type.
     #[serde(rename = "type", serialize_with = "serialize_type")]
     pub data_type: DataType,
 }
@@ -236,42 +273,78 @@ fn serialize_type<S: serde::Serializer>(t: &DataType, s: S) -> Result<S::Ok, S::
 /// Why a batch does not follow the layout rules.
 #[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum BatchError {
+    /// A column holds a different number of values than the batch has rows.
     #[error("column `{column}` holds {actual} values but the batch says it has {expected} rows")]
     Length {
+        /// The column's name.
         column: String,
+        /// Rows the batch declares.
         expected: usize,
+        /// Values the column holds.
         actual: usize,
     },
+    /// A column's values are not the physical case its type needs.
     #[error("column `{column}` is declared {data_type} but holds {physical:?} values")]
     TypeMismatch {
+        /// The column's name.
         column: String,
+        /// The declared type.
         data_type: DataType,
+        /// The physical case found.
         physical: Physical,
     },
+    /// The first offset of a text or bytes column is not 0.
     #[error("column `{column}`: the first offset is {first}, it must be 0")]
-    FirstOffset { column: String, first: u32 },
+    FirstOffset {
+        /// The column's name.
+        column: String,
+        /// The first offset.
+        first: u32,
+    },
+    /// An offset is smaller than the one before it.
     #[error("column `{column}`: offsets decrease at row {row}")]
-    OffsetsNotMonotonic { column: String, row: usize },
+    OffsetsNotMonotonic {
+        /// The column's name.
+        column: String,
+        /// The row whose end offset is smaller than its start.
+        row: usize,
+    },
+    /// The last offset points past the end of the data.
     #[error(
         "column `{column}`: offset {offset} at row {row} is past the end of its {len} data bytes"
     )]
     OffsetOutOfRange {
+        /// The column's name.
         column: String,
+        /// The row whose end offset is too large.
         row: usize,
+        /// The offset.
         offset: u32,
+        /// Length of the data, in bytes.
         len: usize,
     },
+    /// The validity bitmap is shorter than the rows need.
     #[error("column `{column}`: the validity bitmap has {actual} bytes, {expected} are needed")]
     ValidityTooShort {
+        /// The column's name.
         column: String,
+        /// Bytes the rows need.
         expected: usize,
+        /// Bytes the bitmap has.
         actual: usize,
     },
+    /// A text value is not valid UTF-8, or starts inside a character.
     #[error("column `{column}`: row {row} is not valid UTF-8")]
-    NotUtf8 { column: String, row: usize },
+    NotUtf8 {
+        /// The column's name.
+        column: String,
+        /// The row that holds the bad byte.
+        row: usize,
+    },
 }
 
 impl Batch {
+    /// Name and type of each column.
     pub fn fields(&self) -> Vec<Field> {
         self.columns
             .iter()
@@ -429,6 +502,7 @@ pub struct ColumnBuilder {
 }
 
 impl ColumnBuilder {
+    /// An empty builder, with room for `capacity` rows.
     pub fn new(name: impl Into<String>, data_type: DataType, capacity: usize) -> Self {
         let values = match data_type.physical() {
             Physical::Boolean => Values::Boolean(Vec::with_capacity(capacity)),
@@ -447,14 +521,17 @@ impl ColumnBuilder {
         }
     }
 
+    /// The column's logical type.
     pub fn data_type(&self) -> DataType {
         self.data_type
     }
 
+    /// Rows pushed so far.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no row was pushed yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -472,6 +549,7 @@ impl ColumnBuilder {
         self.len += 1;
     }
 
+    /// Appends a null.
     pub fn push_null(&mut self) {
         match &mut self.values {
             Values::Boolean(v) => v.push(false),
@@ -491,6 +569,7 @@ impl ColumnBuilder {
         self.set_valid(true);
     }
 
+    /// Appends `value`. Panics if the column is not int64, timestamp or date.
     pub fn push_i64(&mut self, value: i64) {
         let Values::Int64(v) = &mut self.values else {
             panic!("{} is not int64", self.name)
@@ -499,6 +578,7 @@ impl ColumnBuilder {
         self.set_valid(true);
     }
 
+    /// Appends `value`. Panics if the column is not float64.
     pub fn push_f64(&mut self, value: f64) {
         let Values::Float64(v) = &mut self.values else {
             panic!("{} is not float64", self.name)
@@ -507,6 +587,7 @@ impl ColumnBuilder {
         self.set_valid(true);
     }
 
+    /// Appends `value`. Panics if the column is not text, uuid, decimal or JSON.
     pub fn push_str(&mut self, value: &str) {
         let Values::Text(v) = &mut self.values else {
             panic!("{} is not text", self.name)
@@ -515,6 +596,7 @@ impl ColumnBuilder {
         self.set_valid(true);
     }
 
+    /// Appends `value`. Panics if the column is not bytes.
     pub fn push_bytes(&mut self, value: &[u8]) {
         let Values::Bytes(v) = &mut self.values else {
             panic!("{} is not bytes", self.name)

@@ -23,6 +23,7 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The lowercase name, as `quarry.toml` and the contract spell it.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
@@ -39,11 +40,17 @@ impl Backend {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Value {
+    /// Null.
     Null,
+    /// A boolean.
     Boolean(bool),
+    /// A signed 64-bit integer.
     Int64(i64),
+    /// A 64-bit float.
     Float64(f64),
+    /// Text.
     Text(String),
+    /// Bytes.
     Bytes(Vec<u8>),
 }
 
@@ -51,25 +58,37 @@ pub enum Value {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Statement {
+    /// The statement, with the backend's own placeholders.
     pub text: String,
+    /// Values for the placeholders, in order.
     pub params: Vec<Value>,
 }
 
+/// A MongoDB `find`. The JSON fields are MongoDB Extended JSON (relaxed).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MongoFind {
+    /// The collection to read.
     pub collection: String,
+    /// The filter document.
     pub filter: String,
+    /// Which fields to return; all when `None`.
     pub projection: Option<String>,
+    /// The sort document.
     pub sort: Option<String>,
+    /// Documents to skip first.
     pub skip: Option<u64>,
+    /// Most documents to return.
     pub limit: Option<u64>,
 }
 
+/// A MongoDB `aggregate`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MongoAggregate {
+    /// The collection to read.
     pub collection: String,
+    /// The pipeline, a JSON array of stages in Extended JSON.
     pub pipeline: String,
 }
 
@@ -78,9 +97,13 @@ pub struct MongoAggregate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Query {
+    /// A SQL statement (SQLite, PostgreSQL, CockroachDB).
     Sql(Statement),
+    /// A CQL statement (ScyllaDB, Cassandra).
     Cql(Statement),
+    /// A MongoDB `find`.
     MongoFind(MongoFind),
+    /// A MongoDB `aggregate`.
     MongoAggregate(MongoAggregate),
 }
 

@@ -80,6 +80,7 @@ pub fn write_timestamp(out: &mut impl Write, micros: i64) -> fmt::Result {
     out.write_char('Z')
 }
 
+/// [`write_timestamp`] into a new `String`.
 pub fn format_timestamp(micros: i64) -> String {
     let mut s = String::with_capacity(24);
     // Writing to a String cannot fail.
@@ -87,6 +88,7 @@ pub fn format_timestamp(micros: i64) -> String {
     s
 }
 
+/// [`write_date`] into a new `String`.
 pub fn format_date(days: i64) -> String {
     let mut s = String::with_capacity(10);
     let _ = write_date(&mut s, days);

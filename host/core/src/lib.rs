@@ -13,6 +13,8 @@
 //! - [`size`]: sizes in bytes as people read and type them.
 //! - [`datetime`]: calendar arithmetic for timestamps and dates.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod contract;
 pub mod datetime;

@@ -9,7 +9,9 @@ use quarry_core::batch::{Batch, Cell, DataType, Field};
 /// Keeps a run's output in memory for comparison.
 #[derive(Default)]
 pub struct Collected {
+    /// The output columns; batches from before a widening lack the last ones.
     pub fields: Vec<Field>,
+    /// Every output batch, in order.
     pub batches: Vec<Batch>,
 }
 
@@ -36,6 +38,7 @@ impl Sink for Collected {
 }
 
 impl Collected {
+    /// Rows in all the batches.
     pub fn rows(&self) -> usize {
         self.batches.iter().map(|b| b.num_rows).sum()
     }

@@ -7,6 +7,8 @@
 //! - [`output`]: table, JSON, NDJSON and CSV sinks.
 //! - [`compare`]: compare mode, the same run on several sources.
 
+#![warn(missing_docs)]
+
 pub mod compare;
 pub mod output;
 pub mod run;

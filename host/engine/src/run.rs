@@ -31,21 +31,28 @@ pub trait Sink: Send {
         let _ = fields;
         Ok(false)
     }
+    /// Writes one batch of rows, in the columns last given to `start` or `widen`.
     fn batch(&mut self, batch: &Batch) -> std::io::Result<()>;
+    /// After the last batch: closes the output (a JSON array, a table's row count) and
+    /// flushes.
     fn finish(&mut self) -> std::io::Result<()>;
 }
 
 /// A plugin chosen for a run, with what loading it cost.
 #[derive(Clone)]
 pub struct PluginChoice {
+    /// The loaded plugin.
     pub plugin: Arc<LoadedPlugin>,
+    /// What loading it cost.
     pub load: LoadStats,
 }
 
 /// Everything a run needs to know.
 #[derive(Clone)]
 pub struct RunRequest {
+    /// The source's name, or `sqlite:PATH`.
     pub source: String,
+    /// The plugin, if any; without one the rows go straight to the output.
     pub plugin: Option<PluginChoice>,
     /// The params object as JSON text.
     pub params: String,
@@ -55,6 +62,7 @@ pub struct RunRequest {
     pub limit: Option<u64>,
     /// Rows per batch from the source.
     pub batch_rows: usize,
+    /// The plugin's limits; `batch_rows` also caps the source's batches.
     pub limits: Limits,
     /// The longest the database may spend on the query.
     pub timeout: Duration,
@@ -116,27 +124,38 @@ impl RunRequest {
 pub struct RunStats {
     /// Compiling the plugin or loading it from the cache.
     pub load_ms: f64,
+    /// Whether the plugin came from a cache rather than the compiler.
     pub load_from_cache: bool,
+    /// Starting the plugin instance.
     pub instantiate_ms: f64,
     /// Waiting for rows from the database.
     pub query_ms: f64,
     /// Inside the plugin's transform and finish.
     pub transform_ms: f64,
+    /// The whole run.
     pub total_ms: f64,
+    /// Rows from the database.
     pub rows_in: u64,
+    /// Rows written to the output.
     pub rows_out: u64,
 }
 
+/// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The params are not a JSON object.
     #[error("params must be a JSON object: {0}")]
     Params(String),
+    /// Neither the request nor the plugin gave a query.
     #[error("nothing to run: give a query, or a plugin that builds one")]
     NoQuery,
+    /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The plugin failed.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// The output could not be written.
     #[error("writing the output failed: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -145,10 +164,15 @@ pub enum RunError {
 /// it succeeded. Logs and figures are kept on failure too; they often explain it.
 #[derive(Debug)]
 pub struct RunReport {
+    /// `Ok` when the run succeeded.
     pub result: Result<(), RunError>,
+    /// The query, once known; `None` when the run failed before it had one.
     pub query: Option<Query>,
+    /// The output columns.
     pub fields: Vec<Field>,
+    /// Time spent, and rows in and out.
     pub stats: RunStats,
+    /// The run's warnings, then the plugin's log lines.
     pub logs: Vec<LogLine>,
     /// The output stopped at the row limit.
     pub truncated: bool,
@@ -159,7 +183,9 @@ pub struct RunReport {
 /// Progress of a long run, reported after every batch.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
+    /// Rows from the database so far.
     pub rows_in: u64,
+    /// Rows written to the output so far.
     pub rows_out: u64,
 }
 

@@ -21,12 +21,17 @@ pub use generated::{Plugin, PluginPre};
 /// What a plugin says about itself in `describe()`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PluginInfo {
+    /// The plugin's name.
     pub name: String,
+    /// The plugin's version.
     pub version: String,
+    /// What the plugin does, in a sentence or two.
     pub description: String,
     /// JSON Schema of the params object, when the plugin takes params.
     pub params_schema: Option<String>,
+    /// Whether the run asks `build-query` for the query.
     pub builds_query: bool,
+    /// Whether rows go through `transform`; if not, they go straight to the output.
     pub transforms: bool,
 }
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+/// Compiled plugins in one directory, for one engine's settings.
 pub struct ArtifactCache {
     dir: PathBuf,
     /// Distinguishes artifacts of engines with different settings or versions.
@@ -21,6 +22,7 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
+    /// A cache in `dir` for artifacts of `engine`.
     pub fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

@@ -9,6 +9,8 @@
 //! limiter, CPU time through epoch deadlines, output and logs by counting. Hitting one, or
 //! trapping, ends the run with a [`PluginError`] naming the plugin and the cause.
 
+#![warn(missing_docs)]
+
 mod bindings;
 pub mod cache;
 mod limits;
@@ -44,14 +46,20 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The wasm stack a plugin may use; deep recursion traps past it.
 const MAX_WASM_STACK: usize = 512 << 10;
 
+/// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
+    /// Finest detail.
     Trace,
+    /// Detail for debugging.
     Debug,
+    /// Normal progress.
     Info,
+    /// Something looks wrong.
     Warn,
+    /// Something failed.
     Error,
 }
 
@@ -70,11 +78,17 @@ impl fmt::Display for LogLevel {
 /// The plugin's exports, for error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Export {
+    /// Creating the instance (its start functions).
     Instantiate,
+    /// `describe`.
     Describe,
+    /// `init`.
     Init,
+    /// `build-query`.
     BuildQuery,
+    /// `transform`.
     Transform,
+    /// `finish`.
     Finish,
 }
 
@@ -131,62 +145,104 @@ impl From<quarry_core::upload::FileProblem> for PluginError {
     }
 }
 
+/// Why a plugin could not be loaded, or a call into it failed.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum PluginError {
+    /// The file does not start with the WebAssembly magic bytes.
     #[error("not a WebAssembly file (it does not start with \\0asm)")]
     NotWasm,
+    /// A core module rather than a component.
     #[error(
         "this is a core WebAssembly module, not a component; build the plugin for wasm32-wasip2 \
          (`cargo build --target wasm32-wasip2`)"
     )]
     NotComponent,
+    /// The component does not validate or compile.
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
+    /// The component imports something other than WASI and the log interface.
     #[error(
         "the component imports {0}, which Quarry does not provide; plugins may import only WASI and quarry:plugin/log"
     )]
     UnsupportedImport(String),
+    /// The component's exports are not the contract's `plugin` world.
     #[error("the component does not implement the quarry:plugin/plugin world: {0}")]
     WrongWorld(String),
+    /// The plugin hit one of the run's limits.
     #[error("plugin {plugin} hit its {limit} in {export}")]
     Limit {
+        /// The plugin.
         plugin: PluginId,
+        /// The export that was running.
         export: Export,
+        /// The limit, with its value.
         limit: Limit,
     },
+    /// The plugin trapped (a panic, say).
     #[error("plugin {plugin} trapped in {export}: {message}")]
     Trap {
+        /// The plugin.
         plugin: PluginId,
+        /// The export that was running.
         export: Export,
+        /// The trap, and the last lines of the log when there are any.
         message: String,
+        /// The wasm backtrace; empty when there is none.
         backtrace: String,
     },
+    /// The plugin returned an error of its own.
     #[error("plugin {plugin} failed in {export}: {message}{}", row.map(|r| format!(" (row {r} of the batch)")).unwrap_or_default())]
     Failed {
+        /// The plugin.
         plugin: PluginId,
+        /// The export that returned it.
         export: Export,
+        /// The plugin's message.
         message: String,
+        /// The row of the input batch that caused it, when the plugin says.
         row: Option<u32>,
     },
+    /// The plugin returned a batch that breaks the layout rules.
     #[error("plugin {plugin} returned an invalid batch from {export}: {error}")]
     InvalidBatch {
+        /// The plugin.
         plugin: PluginId,
+        /// The export that returned it.
         export: Export,
+        /// What is wrong with the batch.
         error: BatchError,
     },
+    /// A batch's columns differ from the output's other than by columns added at the end.
     #[error("plugin {plugin} changed its output columns in {export}: first {before}, now {after}")]
     SchemaChanged {
+        /// The plugin (`source` when no plugin transforms the rows).
         plugin: PluginId,
+        /// The export that returned the batch.
         export: Export,
+        /// The output's columns, as `name type` pairs.
         before: String,
+        /// The batch's columns, the same way.
         after: String,
     },
+    /// The run was cancelled while the plugin ran.
     #[error("plugin {plugin} was cancelled in {export}")]
-    Cancelled { plugin: PluginId, export: Export },
+    Cancelled {
+        /// The plugin.
+        plugin: PluginId,
+        /// The export that was running.
+        export: Export,
+    },
+    /// Every plugin instance slot is in use.
     #[error("too many plugin runs at once: {0}")]
     Busy(String),
+    /// A call failed for a reason that is neither a limit nor a trap.
     #[error("plugin {plugin}: {message}")]
-    Host { plugin: PluginId, message: String },
+    Host {
+        /// The plugin.
+        plugin: PluginId,
+        /// The error, with its causes.
+        message: String,
+    },
 }
 
 /// Process-wide settings of the runtime.
@@ -224,9 +280,13 @@ pub struct Runtime {
 
 /// A validated, compiled plugin, ready to instantiate.
 pub struct LoadedPlugin {
+    /// Its identity, from [`LoadedPlugin::sha256`].
     pub id: PluginId,
+    /// SHA-256 of its bytes in hex; for a script, of its text and runner.
     pub sha256: String,
+    /// What `describe` returned; for a script, what [`script::info`] makes of its text.
     pub info: PluginInfo,
+    /// Size in bytes of the component, or of a script's text.
     pub size: usize,
     /// Imports the component declares, e.g. `wasi:cli/stdout@0.2.3`.
     pub imports: Vec<String>,
@@ -261,6 +321,7 @@ impl LoadStats {
     };
 }
 
+/// SHA-256 of `bytes`, in lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -333,6 +394,7 @@ impl Runtime {
         })
     }
 
+    /// The default limits for runs, from [`RuntimeConfig::limits`].
     pub fn default_limits(&self) -> &Limits {
         &self.limits
     }
@@ -527,12 +589,15 @@ impl PluginRun {
         }
     }
 
+    /// Calls `describe`: the plugin's name, version and abilities.
     pub fn describe(&mut self) -> Result<PluginInfo, PluginError> {
         Ok(self
             .call(Export::Describe, |b, s| b.call_describe(s))?
             .into())
     }
 
+    /// Calls `init` with the source the run reads and the user's params (a JSON object's
+    /// text).
     pub fn init(
         &mut self,
         source_name: &str,
@@ -544,6 +609,7 @@ impl PluginRun {
             .map_err(|e| self.failed(Export::Init, e))
     }
 
+    /// Calls `build-query`: the query to run, or `None` when the user supplies it.
     pub fn build_query(&mut self) -> Result<Option<Query>, PluginError> {
         let query = self
             .call(Export::BuildQuery, |b, s| b.call_build_query(s))?
@@ -563,6 +629,7 @@ impl PluginRun {
         self.check_output(Export::Transform, output)
     }
 
+    /// Calls `finish`: trailing rows (aggregates), checked like [`PluginRun::transform`]'s.
     pub fn finish(&mut self) -> Result<Option<Batch>, PluginError> {
         let output = self
             .call(Export::Finish, |b, s| b.call_finish(s))?

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use quarry_core::size::format as bytes;
 
+/// The limits one run works under.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Linear memory a plugin instance may grow to.
@@ -38,11 +39,17 @@ impl Default for Limits {
 /// Which limit a run hit, with the value in force.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Limit {
+    /// Linear memory, in bytes.
     Memory(u64),
+    /// Plugin CPU time over the run.
     CpuTime(Duration),
+    /// Rows output.
     OutputRows(u64),
+    /// Bytes output.
     OutputBytes(u64),
+    /// Log bytes.
     LogBytes(usize),
+    /// Rows in one batch.
     BatchRows(u32),
     /// The wasm stack (an engine setting), hit by unbounded recursion.
     Stack(usize),

@@ -22,7 +22,9 @@ use super::bindings::{log, wit as types};
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogLine {
+    /// Its severity; stdout writes at `info`, stderr at `warn`.
     pub level: LogLevel,
+    /// The text.
     pub message: String,
 }
 

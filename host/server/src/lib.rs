@@ -5,6 +5,8 @@
 //! Every page action has an API call; the pages' JavaScript uses the same API. Errors are
 //! always the envelope `{"ok": false, "error": {"kind", "message"}}` with a fitting status.
 
+#![warn(missing_docs)]
+
 mod api;
 pub mod bodies;
 mod pages;
@@ -121,9 +123,13 @@ impl Gate {
 
 /// Everything the handlers share.
 pub struct App {
+    /// The plugin runtime every run uses.
     pub runtime: Arc<Runtime>,
+    /// The sources runs can read.
     pub sources: Sources,
+    /// The plugin library and shared snippets.
     pub store: Store,
+    /// The server's settings.
     pub settings: Settings,
     /// Cancel flags of the runs in progress, by run id.
     runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
@@ -150,6 +156,8 @@ enum Upload {
 const MAX_FINISHED_UPLOADS: usize = 256;
 
 impl App {
+    /// The shared state of a server; opens (creating when needed) the store under
+    /// `data_dir`.
     pub fn new(
         runtime: Arc<Runtime>,
         sources: Sources,
@@ -178,6 +186,7 @@ impl App {
         Ok(self.runner.get_or_init(|| runner).clone())
     }
 
+    /// Whether a script runner is installed, so scripts can run.
     pub fn has_script_runner(&self) -> bool {
         self.runner.get().is_some()
     }

@@ -39,22 +39,31 @@ pub enum PluginKind {
 /// A stored plugin's listing entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginMeta {
+    /// SHA-256 of the stored bytes or, for a script, of its text and runner.
     pub sha256: String,
+    /// Component, script or runner.
     #[serde(default)]
     pub kind: PluginKind,
     /// A script's runner (its SHA-256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<String>,
+    /// The plugin's name, from `describe`.
     pub name: String,
+    /// The plugin's version, from `describe`.
     pub version: String,
+    /// What the plugin does, from `describe`.
     pub description: String,
     /// JSON Schema of the params, as the plugin gave it.
     pub params_schema: Option<String>,
+    /// Whether the plugin builds the query.
     pub builds_query: bool,
+    /// Whether rows go through the plugin's `transform`.
     pub transforms: bool,
+    /// Size in bytes: the component's, or the script's text.
     pub size: u64,
     /// RFC 3339, UTC.
     pub uploaded_at: String,
+    /// Imports the component declares.
     pub imports: Vec<String>,
 }
 
@@ -65,10 +74,13 @@ pub struct PluginMeta {
 pub struct Snippet {
     /// SHA-256 of the plugin; `None` for a plain query.
     pub plugin: Option<String>,
+    /// The source to run on.
     pub source: String,
+    /// The params object.
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub params: serde_json::Value,
+    /// Query text; `None` when the plugin builds the query.
     pub query: Option<String>,
 }
 
@@ -76,18 +88,23 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
 
+/// Why the store cannot give a plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// No such plugin is stored.
     #[error("no plugin {0} in the library")]
     UnknownPlugin(String),
+    /// A stored file no longer matches its SHA-256.
     #[error(
         "the stored plugin {0} does not match its SHA-256 (its file was changed on disk); it will not run"
     )]
     Corrupt(String),
+    /// The file system failed.
     #[error("the store cannot be read or written: {0}")]
     Io(#[from] io::Error),
 }
 
+/// The plugin library and snippets on disk, under the data directory.
 pub struct Store {
     plugins: PathBuf,
     snippets: PathBuf,
@@ -251,6 +268,7 @@ impl Store {
         Ok((id, true))
     }
 
+    /// A stored snippet by id; `None` when there is none or `id` is not a snippet id.
     pub fn snippet(&self, id: &str) -> io::Result<Option<Snippet>> {
         if !is_snippet_id(id) {
             return Ok(None);
@@ -306,11 +324,11 @@ fn canonical(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-pub fn is_sha256(s: &str) -> bool {
+pub(crate) fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-pub fn is_snippet_id(s: &str) -> bool {
+pub(crate) fn is_snippet_id(s: &str) -> bool {
     s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

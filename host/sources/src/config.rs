@@ -16,9 +16,11 @@ use crate::seed::Target;
 use crate::sqlite::SqliteSource;
 use crate::{Backend, DEMO, Source, Sources};
 
+/// The parsed `quarry.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The `[[source]]` tables, in file order.
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
 }
@@ -27,7 +29,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
+    /// The name runs choose the source by; `demo` is taken.
     pub name: String,
+    /// The database family.
     pub backend: Backend,
     /// Connection URL (postgres, cockroach, mongo), without the password.
     pub url: Option<String>,
@@ -39,6 +43,7 @@ pub struct SourceConfig {
     pub database: Option<String>,
     /// Keyspace (scylla, cassandra).
     pub keyspace: Option<String>,
+    /// The user to log in as.
     pub user: Option<String>,
     /// The environment variable holding the password.
     pub password_env: Option<String>,
@@ -60,7 +65,9 @@ fn default_pool_size() -> usize {
 /// Per-source defaults for runs that do not set their own.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SourceSettings {
+    /// The longest a query may run (`statement_timeout`).
     pub timeout: Option<Duration>,
+    /// Rows per batch (`batch_size`).
     pub batch_rows: Option<usize>,
 }
 

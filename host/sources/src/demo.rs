@@ -111,6 +111,7 @@ pub struct DemoSource {
 }
 
 impl DemoSource {
+    /// The demo source, building its file in `data_dir` on first use.
     pub fn new(data_dir: PathBuf) -> Self {
         DemoSource {
             data_dir,

@@ -4,6 +4,8 @@
 //! channel, so a plugin sees the first batch before the last row is read and memory stays
 //! flat however large the result.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod demo;
 pub mod mongo;
@@ -39,10 +41,12 @@ pub struct StreamOptions {
 }
 
 impl StreamOptions {
+    /// Whether the run was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
 
+    /// Adds a warning to the run's log.
     pub fn note(&self, message: String) {
         self.notes
             .lock()
@@ -54,29 +58,49 @@ impl StreamOptions {
 /// The sending half of a run's batch channel.
 pub type BatchSender = mpsc::Sender<Batch>;
 
+/// Why a source could not run a query.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// No source has this name.
     #[error("unknown source `{name}`; known sources: {known}")]
-    Unknown { name: String, known: String },
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names there are, comma-separated.
+        known: String,
+    },
+    /// The query is in another backend's dialect.
     #[error("source `{source_name}` ({backend}) cannot run a {kind} query")]
     WrongDialect {
+        /// The source.
         source_name: String,
+        /// The source's backend.
         backend: &'static str,
+        /// The kind of query (`SQL`, `CQL`, `MongoDB find`, `MongoDB aggregate`).
         kind: &'static str,
     },
+    /// The query is malformed, or the database failed it.
     #[error("source `{source_name}`: {message}")]
     Query {
+        /// The source.
         source_name: String,
+        /// What went wrong, in the driver's or database's words.
         message: String,
     },
+    /// A guard refused a statement that could write.
     #[error("source `{source_name}`: only read-only statements may run; refused: {statement}")]
     NotReadOnly {
+        /// The source.
         source_name: String,
+        /// The statement refused.
         statement: String,
     },
+    /// The query ran past the run's timeout.
     #[error("source `{source_name}`: the query ran longer than its {timeout:?} timeout")]
     Timeout {
+        /// The source.
         source_name: String,
+        /// The run's timeout.
         timeout: Duration,
     },
     /// The server gave up on the query by a limit of its own (Cassandra's
@@ -85,15 +109,22 @@ pub enum SourceError {
         "source `{source_name}`: the server timed the query out before the run's {timeout:?} timeout: {message}"
     )]
     ServerTimeout {
+        /// The source.
         source_name: String,
+        /// The run's timeout.
         timeout: Duration,
+        /// The server's message.
         message: String,
     },
+    /// The database cannot be reached or opened (down, a wrong address, a missing file).
     #[error("source `{source_name}` is unavailable: {message}")]
     Unavailable {
+        /// The source.
         source_name: String,
+        /// What went wrong.
         message: String,
     },
+    /// The run was cancelled before the query ended.
     #[error("the run was cancelled")]
     Cancelled,
 }
@@ -101,8 +132,10 @@ pub enum SourceError {
 /// A database a run can read from.
 #[async_trait::async_trait]
 pub trait Source: Send + Sync {
+    /// The name runs choose the source by.
     fn name(&self) -> &str;
 
+    /// The database family, for the query dialect.
     fn backend(&self) -> Backend;
 
     /// Where the data lives, for listings: a file, or hosts and database; never a password.
@@ -137,6 +170,7 @@ pub struct Sources {
     settings: BTreeMap<String, crate::config::SourceSettings>,
 }
 
+/// The name of the embedded demo source.
 pub const DEMO: &str = "demo";
 
 impl Sources {
@@ -149,6 +183,7 @@ impl Sources {
         }
     }
 
+    /// Adds or replaces a source, with its configured defaults.
     pub fn insert(&mut self, source: Arc<dyn Source>, settings: crate::config::SourceSettings) {
         self.settings.insert(source.name().to_owned(), settings);
         self.by_name.insert(source.name().to_owned(), source);
@@ -173,6 +208,7 @@ impl Sources {
         })
     }
 
+    /// Every source, in name order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Source>> {
         self.by_name.values()
     }

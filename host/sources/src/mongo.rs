@@ -25,6 +25,7 @@ use super::{
 };
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
 
+/// A MongoDB database; reads run `find` and `aggregate` in it.
 pub struct MongoSource {
     name: String,
     uri: String,
@@ -38,6 +39,8 @@ pub struct MongoSource {
 }
 
 impl MongoSource {
+    /// A source for `database` at `uri`, with at most `pool_size` connections; it connects
+    /// on first use.
     pub fn new(name: &str, uri: &str, database: &str, pool_size: usize) -> Self {
         MongoSource {
             name: name.to_owned(),
@@ -50,6 +53,7 @@ impl MongoSource {
         }
     }
 
+    /// User and password from the configuration; with a user, they replace any in the URI.
     pub fn set_credentials(&mut self, user: Option<&str>, password: Option<&str>) {
         self.user = user.map(str::to_owned);
         self.password = password.map(str::to_owned);

@@ -34,6 +34,7 @@ use quarry_core::batch::{Batch, ColumnBuilder, DataType};
 const PG_EPOCH_DAYS: i64 = 10_957;
 const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
 
+/// A PostgreSQL or CockroachDB database, with a pool of connections.
 pub struct PostgresSource {
     name: String,
     /// A libpq-style URL or key=value string, with the password already filled in.
@@ -49,6 +50,8 @@ pub struct PostgresSource {
 }
 
 impl PostgresSource {
+    /// A source for `url`, with at most `pool_size` connections at once; nothing connects
+    /// yet. A URL that does not parse is an error.
     pub fn new(
         name: &str,
         url: &str,

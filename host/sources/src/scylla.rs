@@ -27,6 +27,7 @@ use quarry_core::batch::{Batch, ColumnBuilder, DataType};
 /// The smallest page asked of the server: the DataStax drivers' default fetch size.
 const MIN_PAGE_ROWS: usize = 5000;
 
+/// A ScyllaDB or Cassandra cluster, one session per source.
 pub struct ScyllaSource {
     name: String,
     contact_points: Vec<String>,
@@ -39,6 +40,7 @@ pub struct ScyllaSource {
 }
 
 impl ScyllaSource {
+    /// A source for the cluster at `contact_points`, in `keyspace`; it connects on first use.
     pub fn new(name: &str, contact_points: Vec<String>, keyspace: Option<String>) -> Self {
         ScyllaSource {
             name: name.to_owned(),
@@ -50,6 +52,7 @@ impl ScyllaSource {
         }
     }
 
+    /// User and password from the configuration; no user, no authentication.
     pub fn set_credentials(&mut self, user: Option<&str>, password: Option<&str>) {
         self.credentials = user.map(|u| (u.to_owned(), password.unwrap_or_default().to_owned()));
     }
@@ -113,6 +116,7 @@ impl ScyllaSource {
         builder
     }
 
+    /// The configured keyspace.
     pub fn keyspace(&self) -> Option<&str> {
         self.keyspace.as_deref()
     }

@@ -36,8 +36,11 @@ const CQL_CONCURRENCY: usize = 128;
 
 /// A server source that can be seeded.
 pub enum Target {
+    /// PostgreSQL or CockroachDB.
     Postgres(PostgresSource),
+    /// MongoDB.
     Mongo(MongoSource),
+    /// ScyllaDB or Cassandra.
     Scylla(ScyllaSource),
 }
 
@@ -54,7 +57,9 @@ impl Target {
 /// What seeding did to one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableReport {
+    /// The table's name.
     pub table: String,
+    /// Rows the table holds afterwards.
     pub rows: u64,
     /// The table already held these rows and was left alone.
     pub kept: bool,

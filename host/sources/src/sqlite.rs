@@ -16,12 +16,14 @@ use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Val
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
 use quarry_core::datetime;
 
+/// A SQLite database file, opened read-only for each run.
 pub struct SqliteSource {
     name: String,
     path: PathBuf,
 }
 
 impl SqliteSource {
+    /// A source for the file at `path`; nothing is opened yet.
     pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         SqliteSource {
             name: name.into(),
@@ -41,6 +43,7 @@ impl SqliteSource {
         Ok(SqliteSource::new(name, path))
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -8,6 +8,17 @@
 //! Every call into a plugin runs under the run's [`Limits`]: memory through a resource
 //! limiter, CPU time through epoch deadlines, output and logs by counting. Hitting one, or
 //! trapping, ends the run with a [`PluginError`] naming the plugin and the cause.
+//!
+//! # Layout
+//!
+//! - this file: [`Runtime`] (engine, linker, loading), [`PluginRun`] (one run's instance)
+//!   and the classification of traps into [`PluginError`]s.
+//! - `bindings`: the `quarry:plugin` WIT world, and batches and queries across it.
+//! - `sandbox`: a run's store state: WASI with nothing granted, the resource limiter, the
+//!   log.
+//! - `limits`: [`Limits`] and the [`Limit`] a run hits.
+//! - [`cache`]: compiled components on disk, by SHA-256 and engine.
+//! - [`script`]: scripts, JavaScript run by the script runner component.
 
 #![warn(missing_docs)]
 

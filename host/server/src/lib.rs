@@ -4,6 +4,16 @@
 //!
 //! Every page action has an API call; the pages' JavaScript uses the same API. Errors are
 //! always the envelope `{"ok": false, "error": {"kind", "message"}}` with a fitting status.
+//!
+//! # Layout
+//!
+//! - this file: [`App`] (what the handlers share), [`router`], [`serve`], the error
+//!   envelope, and the layers every request passes (request ids, logs, panics).
+//! - `api`: the JSON API's handlers; [`bodies`]: their request and answer types, and the
+//!   OpenAPI document built from them.
+//! - `pages`: the HTML pages and the embedded static assets.
+//! - `stream`: a run's rows as JSON, NDJSON events or a file, as they come.
+//! - [`store`]: the plugin library and shared snippets on disk.
 
 #![warn(missing_docs)]
 

@@ -3,6 +3,15 @@
 //! A source runs one read-only query and streams its rows as [`Batch`]es into a bounded
 //! channel, so a plugin sees the first batch before the last row is read and memory stays
 //! flat however large the result.
+//!
+//! # Layout
+//!
+//! - this file: the [`Source`] trait, [`StreamOptions`], [`SourceError`] and [`Sources`].
+//! - [`sqlite`]: SQLite files, read-only; [`demo`]: the embedded nycflights13 database.
+//! - [`postgres`]: PostgreSQL and CockroachDB; [`scylla`]: ScyllaDB and Apache Cassandra;
+//!   [`mongo`]: MongoDB and MongoDB-wire servers. Each maps its types to the batch's.
+//! - [`config`]: the `[[source]]` tables of `quarry.toml`.
+//! - [`seed`]: `quarry seed`, the demo copied into a server source.
 
 #![warn(missing_docs)]
 

@@ -24,7 +24,7 @@ pub const RUNNER_FILE: &str = "script_runner.wasm";
 pub const MAX_SCRIPT_BYTES: usize = 256 << 10;
 
 /// The starter scripts, for the demo data: the playground offers them and the benchmark
-/// runs them (plugins/scripts; tests/scripts.rs checks their answers).
+/// runs them (plugins/scripts; tests/plugins/scripts.rs checks their answers).
 pub const STARTERS: [(&str, &str); 5] = [
     ("units", include_str!("../../../plugins/scripts/units.js")),
     (

@@ -466,3 +466,61 @@ fn a_server_restart_mid_run_is_a_clear_error_and_the_next_run_works() {
     report.result.unwrap();
     assert_eq!(out.column("n"), [Owned::Int(16)]);
 }
+
+/// The pool opens at most `pool_size` connections however many runs ask at once, reuses
+/// them, and closes a connection whose run failed instead of handing it to the next run.
+#[test]
+fn the_pool_caps_and_reuses_connections_and_drops_a_failed_ones() {
+    let Some(url) = url() else { return };
+    let _server = common::shared(&SERVER);
+    let source = Arc::new(PostgresSource::new("pool", &url, Backend::Postgres, 2).unwrap());
+    let backend_pid = |source: Arc<PostgresSource>, text: &'static str| async move {
+        let options = quarry_sources::StreamOptions {
+            batch_rows: 10,
+            max_rows: None,
+            timeout: Duration::from_secs(30),
+            cancel: Default::default(),
+            notes: Default::default(),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let query = quarry_sources::Query::Sql(quarry_sources::Statement {
+            text: text.into(),
+            params: vec![],
+        });
+        let result = source.stream(query, options, tx).await;
+        let batch = rx.recv().await;
+        result.map(|()| match batch.unwrap().columns[0].cell(0).into() {
+            Owned::Int(pid) => pid,
+            other => panic!("pid: {other:?}"),
+        })
+    };
+    let pid_after_a_nap = "SELECT pg_backend_pid() AS pid FROM pg_sleep(0.2)";
+    tokio().block_on(async {
+        let runs: Vec<_> = (0..6)
+            .map(|_| tokio::spawn(backend_pid(source.clone(), pid_after_a_nap)))
+            .collect();
+        let mut pids = std::collections::BTreeSet::new();
+        for run in runs {
+            pids.insert(run.await.unwrap().unwrap());
+        }
+        assert!(
+            (1..=2).contains(&pids.len()),
+            "six runs on a pool of two used the connections {pids:?}"
+        );
+
+        // One connection: the failed run's is closed, so the next run has a new one.
+        let single = Arc::new(PostgresSource::new("single", &url, Backend::Postgres, 1).unwrap());
+        let pid = "SELECT pg_backend_pid() AS pid";
+        let before = backend_pid(single.clone(), pid).await.unwrap();
+        assert_eq!(backend_pid(single.clone(), pid).await.unwrap(), before);
+        let failed = backend_pid(single.clone(), "SELECT 1 / 0 AS pid").await;
+        assert!(
+            matches!(failed, Err(SourceError::Query { .. })),
+            "{failed:?}"
+        );
+        let after = backend_pid(single.clone(), pid).await.unwrap();
+        assert_ne!(before, after, "the connection of the failed run came back");
+        let reused = backend_pid(single.clone(), pid).await.unwrap();
+        assert_eq!(after, reused, "an idle connection is reused");
+    });
+}

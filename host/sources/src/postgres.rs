@@ -1,7 +1,7 @@
 //! PostgreSQL and CockroachDB, through `tokio-postgres`.
 //!
 //! One backend, two flavours: the server's version string tells them apart. Every run
-//! takes a pooled connection, opens a `READ ONLY` transaction with a `statement_timeout`,
+//! takes a connection from a `deadpool-postgres` pool, opens a `READ ONLY` transaction with a `statement_timeout`,
 //! prepares the statement (extended protocol: one statement, never the simple protocol on
 //! plugin text), binds its parameters, and fetches the result through a portal one batch
 //! at a time. The transaction is always rolled back.
@@ -13,13 +13,13 @@
 //! `sslmode=require` connections are plain, as on a local or compose network.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
 use postgres_protocol::types as wire;
-use tokio::sync::{Mutex, Semaphore};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
@@ -39,12 +39,12 @@ pub struct PostgresSource {
     name: String,
     /// A libpq-style URL or key=value string, with the password already filled in.
     config: tokio_postgres::Config,
-    /// Idle connections, reused by later runs.
-    idle: Mutex<Vec<Client>>,
-    /// Caps the connections in use at the pool size.
-    slots: Semaphore,
+    /// At most this many connections at once.
+    pool_size: usize,
+    /// Made on first use, once the credentials and TLS settings are final.
+    pool: OnceLock<Pool>,
     /// `Backend` as a number: what the configuration said until the server says otherwise.
-    flavour: AtomicU8,
+    flavour: Arc<AtomicU8>,
     /// How to make TLS connections when the URL requires them.
     tls: MakeRustlsConnect,
 }
@@ -65,9 +65,9 @@ impl PostgresSource {
         Ok(PostgresSource {
             name: name.to_owned(),
             config,
-            idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(pool_size.max(1)),
-            flavour: AtomicU8::new(backend as u8),
+            pool_size: pool_size.max(1),
+            pool: OnceLock::new(),
+            flavour: Arc::new(AtomicU8::new(backend as u8)),
             tls: MakeRustlsConnect::new(tls_config(None).map_err(|e| {
                 SourceError::Unavailable {
                     source_name: name.to_owned(),
@@ -80,6 +80,7 @@ impl PostgresSource {
     /// Trusts the CA certificates in the PEM file `path` for TLS, besides the Mozilla roots.
     pub fn set_tls_ca_file(&mut self, path: &Path) -> Result<(), TlsError> {
         self.tls = MakeRustlsConnect::new(tls_config(Some(path))?);
+        self.pool = OnceLock::new();
         Ok(())
     }
 
@@ -99,6 +100,7 @@ impl PostgresSource {
         if let Some(database) = database {
             self.config.dbname(database);
         }
+        self.pool = OnceLock::new();
     }
 
     fn host_list(&self) -> String {
@@ -159,14 +161,47 @@ impl PostgresSource {
         }
     }
 
-    /// A connected client: an idle one that is still open, or a new connection.
-    async fn client(&self) -> Result<Client, SourceError> {
-        while let Some(client) = self.idle.lock().await.pop() {
-            if !client.is_closed() {
-                return Ok(client);
+    /// The pool, made on first use: it waits for a free connection when all `pool_size`
+    /// are in use, reuses an idle one that is still open, and learns the flavour from each
+    /// new connection.
+    fn pool(&self) -> &Pool {
+        self.pool.get_or_init(|| {
+            let settings = ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            };
+            let manager = if self.config.get_ssl_mode() == SslMode::Require {
+                Manager::from_config(self.config.clone(), self.tls.clone(), settings)
+            } else {
+                Manager::from_config(self.config.clone(), NoTls, settings)
+            };
+            let flavour = Arc::clone(&self.flavour);
+            let learn_flavour = deadpool_postgres::Hook::async_fn(move |client, _| {
+                let flavour = Arc::clone(&flavour);
+                Box::pin(async move {
+                    let found = detect_flavour(client)
+                        .await
+                        .map_err(deadpool_postgres::HookError::Backend)?;
+                    flavour.store(found as u8, Ordering::Relaxed);
+                    Ok(())
+                })
+            });
+            Pool::builder(manager)
+                .max_size(self.pool_size)
+                .post_create(learn_flavour)
+                .build()
+                .expect("a pool with a runtime and no timeouts always builds")
+        })
+    }
+
+    /// A connection from the pool: an idle one that is still open, or a new one.
+    async fn client(&self) -> Result<deadpool_postgres::Object, SourceError> {
+        self.pool().get().await.map_err(|e| match e {
+            PoolError::Backend(e) => self.unavailable(describe(&e)),
+            PoolError::PostCreateHook(deadpool_postgres::HookError::Backend(e)) => {
+                self.unavailable(describe(&e))
             }
-        }
-        self.connect().await
+            other => self.unavailable(other),
+        })
     }
 
     /// A new connection outside the pool, with no read-only transaction: runs use
@@ -189,16 +224,9 @@ impl PostgresSource {
             tokio::spawn(connection);
             client
         };
-        let version: String = client
-            .query_one("SELECT version()", &[])
+        let flavour = detect_flavour(&client)
             .await
-            .map_err(|e| self.unavailable(e))?
-            .get(0);
-        let flavour = if version.contains("CockroachDB") {
-            Backend::Cockroach
-        } else {
-            Backend::Postgres
-        };
+            .map_err(|e| self.unavailable(e))?;
         self.flavour.store(flavour as u8, Ordering::Relaxed);
         Ok(client)
     }
@@ -331,16 +359,11 @@ impl Source for PostgresSource {
         options: StreamOptions,
         out: BatchSender,
     ) -> Result<(), SourceError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        let mut client = self.client().await?;
-        let result = self.run(&mut client, query, &options, &out).await;
-        // A connection whose run failed mid-transaction is dropped, not reused.
-        if result.is_ok() && !client.is_closed() {
-            self.idle.lock().await.push(client);
+        let mut checkout = Checkout(Some(self.client().await?));
+        let client = checkout.0.as_mut().expect("just checked out");
+        let result = self.run(client, query, &options, &out).await;
+        if result.is_ok() {
+            checkout.reuse();
         }
         result.map_err(|e| match e {
             SourceError::Timeout { .. } | SourceError::Cancelled => e,
@@ -355,20 +378,44 @@ impl Source for PostgresSource {
     }
 
     async fn check(&self) -> Result<String, SourceError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| self.unavailable(e))?;
         let client = self.client().await?;
         let version: String = client
             .query_one("SELECT version()", &[])
             .await
             .map_err(|e| self.unavailable(e))?
             .get(0);
-        self.idle.lock().await.push(client);
         Ok(version)
     }
+}
+
+/// A connection taken from the pool for one run. Unless the run ended well it is closed
+/// rather than reused: a run that failed, or whose future was dropped, may have left its
+/// transaction or a statement unfinished.
+struct Checkout(Option<deadpool_postgres::Object>);
+
+impl Checkout {
+    /// Gives the connection back to the pool.
+    fn reuse(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// CockroachDB or PostgreSQL, by the server's version string.
+async fn detect_flavour(client: &Client) -> Result<Backend, tokio_postgres::Error> {
+    let version: String = client.query_one("SELECT version()", &[]).await?.get(0);
+    Ok(if version.contains("CockroachDB") {
+        Backend::Cockroach
+    } else {
+        Backend::Postgres
+    })
 }
 
 /// The server's message, or the cause under the driver's summary ("db error", "error

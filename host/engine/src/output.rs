@@ -96,7 +96,7 @@ pub fn cell_text(data_type: DataType, cell: Cell<'_>) -> Option<Cow<'_, str>> {
 
 /// A cell as text into `out`, as [`cell_text`] gives it (nothing for null): the way to
 /// write many cells with one reused buffer.
-pub fn render_text(out: &mut String, data_type: DataType, cell: Cell<'_>) {
+pub(crate) fn render_text(out: &mut String, data_type: DataType, cell: Cell<'_>) {
     // Writing to a String cannot fail.
     let _ = match cell {
         Cell::Null => Ok(()),

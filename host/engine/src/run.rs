@@ -85,7 +85,7 @@ pub struct RunDefaults {
 
 impl RunDefaults {
     /// Quarry's own defaults.
-    pub const BUILT_IN: RunDefaults = RunDefaults {
+    pub(crate) const BUILT_IN: RunDefaults = RunDefaults {
         batch_rows: 1024,
         timeout: Duration::from_secs(30),
     };

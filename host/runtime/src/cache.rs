@@ -15,7 +15,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Compiled plugins in one directory, for one engine's settings.
-pub struct ArtifactCache {
+pub(crate) struct ArtifactCache {
     dir: PathBuf,
     /// Distinguishes artifacts of engines with different settings or versions.
     engine_key: String,

@@ -141,13 +141,13 @@ impl Store {
     }
 
     /// Stores the script runner, unlisted, so scripts stored for it can always run.
-    pub fn put_runner(&self, wasm: &[u8], runner: &LoadedPlugin) -> io::Result<PluginMeta> {
+    pub(crate) fn put_runner(&self, wasm: &[u8], runner: &LoadedPlugin) -> io::Result<PluginMeta> {
         self.put(PluginKind::Runner, None, wasm, runner)
             .map(|(meta, _)| meta)
     }
 
     /// Stores a script (made with [`LoadedPlugin::with_script`]) run by `runner`.
-    pub fn put_script(
+    pub(crate) fn put_script(
         &self,
         script: &LoadedPlugin,
         runner: &str,
@@ -217,7 +217,7 @@ impl Store {
     }
 
     /// A stored plugin's bytes, checked against its hash.
-    pub fn plugin_wasm(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn plugin_wasm(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
         match self.plugin(sha256) {
             Some(meta) if meta.kind != PluginKind::Script => {}
             _ => return Err(StoreError::UnknownPlugin(sha256.to_owned())),
@@ -257,7 +257,7 @@ impl Store {
     }
 
     /// Stores a snippet under the id derived from its content; `false` when it was there.
-    pub fn put_snippet(&self, snippet: &Snippet) -> io::Result<(String, bool)> {
+    pub(crate) fn put_snippet(&self, snippet: &Snippet) -> io::Result<(String, bool)> {
         let id = snippet_id(snippet);
         let path = self.snippets.join(format!("{id}.json"));
         if self.snippet(&id)?.as_ref() == Some(snippet) {
@@ -300,7 +300,7 @@ impl Store {
 }
 
 /// 16 hex digits of the SHA-256 of the snippet's canonical JSON (object keys sorted).
-pub fn snippet_id(snippet: &Snippet) -> String {
+pub(crate) fn snippet_id(snippet: &Snippet) -> String {
     let canonical = serde_json::json!({
         "plugin": snippet.plugin,
         "source": snippet.source,

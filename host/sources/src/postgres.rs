@@ -561,7 +561,7 @@ struct Decoder {
 }
 
 /// The Quarry type of a PostgreSQL type, or `None` when it is not mapped.
-pub fn quarry_type(ty: &Type) -> Option<DataType> {
+pub(crate) fn quarry_type(ty: &Type) -> Option<DataType> {
     if let Kind::Array(_) = ty.kind() {
         return Some(DataType::Json);
     }

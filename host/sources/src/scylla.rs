@@ -123,7 +123,7 @@ impl ScyllaSource {
 
     /// A new session with no keyspace (which may not exist yet): runs use
     /// [`Source::stream`]; only `quarry seed` writes through this.
-    pub async fn admin_session(&self) -> Result<Session, SourceError> {
+    pub(crate) async fn admin_session(&self) -> Result<Session, SourceError> {
         self.builder()
             .build()
             .await
@@ -383,7 +383,7 @@ fn new_builders(columns: &[(String, DataType)], rows: usize) -> Vec<ColumnBuilde
 pub use quarry_core::guard::cql::guard;
 
 /// The Quarry type of a CQL type.
-pub fn quarry_type(t: &ColumnType<'_>) -> DataType {
+pub(crate) fn quarry_type(t: &ColumnType<'_>) -> DataType {
     match t {
         ColumnType::Native(n) => match n {
             NativeType::Ascii | NativeType::Text => DataType::Text,

@@ -27,7 +27,7 @@ use crate::{Query, Source, Statement, StreamOptions};
 use quarry_core::batch::{Batch, Cell, DataType};
 
 /// The demo's tables, in the order they are seeded.
-pub const TABLES: [&str; 5] = ["airlines", "airports", "planes", "weather", "flights"];
+pub(crate) const TABLES: [&str; 5] = ["airlines", "airports", "planes", "weather", "flights"];
 
 /// Rows per write: one `COPY`, one `insert_many`.
 const CHUNK_ROWS: usize = 16_384;
@@ -222,7 +222,7 @@ fn cql(e: impl std::fmt::Display) -> SeedProblem {
 }
 
 /// The ScyllaDB primary key of each demo table, and whether it needs the extra `id` column.
-pub fn cql_key(table: &str) -> (&'static str, bool) {
+pub(crate) fn cql_key(table: &str) -> (&'static str, bool) {
     match table {
         "airlines" => ("carrier", false),
         "airports" => ("faa", false),
@@ -272,7 +272,7 @@ fn cql_type(t: DataType) -> &'static str {
 }
 
 /// The `CREATE TABLE` for a demo table on a SQL server.
-pub fn sql_create(table: &str, columns: &[(String, DataType)]) -> String {
+pub(crate) fn sql_create(table: &str, columns: &[(String, DataType)]) -> String {
     let mut defs: Vec<String> = columns
         .iter()
         .map(|(name, t)| format!("{name} {}", sql_type(*t)))
@@ -284,7 +284,7 @@ pub fn sql_create(table: &str, columns: &[(String, DataType)]) -> String {
 }
 
 /// The `CREATE TABLE` for a demo table in a keyspace.
-pub fn cql_create(keyspace: &str, table: &str, columns: &[(String, DataType)]) -> String {
+pub(crate) fn cql_create(keyspace: &str, table: &str, columns: &[(String, DataType)]) -> String {
     let (key, id) = cql_key(table);
     let mut defs: Vec<String> = Vec::new();
     if id {
@@ -301,7 +301,7 @@ pub fn cql_create(keyspace: &str, table: &str, columns: &[(String, DataType)]) -
 
 /// One batch as CSV for `COPY … FROM STDIN WITH CSV`: nulls are empty fields, text is
 /// always quoted (so an empty string stays an empty string).
-pub fn csv_rows(batch: &Batch) -> String {
+pub(crate) fn csv_rows(batch: &Batch) -> String {
     let mut out = String::new();
     for row in 0..batch.num_rows {
         for (i, column) in batch.columns.iter().enumerate() {
@@ -337,7 +337,7 @@ pub fn csv_rows(batch: &Batch) -> String {
 }
 
 /// A demo cell as a BSON value.
-pub fn bson_value(data_type: DataType, cell: Cell<'_>) -> bson::Bson {
+pub(crate) fn bson_value(data_type: DataType, cell: Cell<'_>) -> bson::Bson {
     use bson::Bson;
     match cell {
         Cell::Null => Bson::Null,
@@ -363,7 +363,7 @@ pub fn bson_value(data_type: DataType, cell: Cell<'_>) -> bson::Bson {
 }
 
 /// A demo cell as a CQL value for the column type [`cql_type`] chose.
-pub fn cql_value(data_type: DataType, cell: Cell<'_>) -> Option<scylla::value::CqlValue> {
+pub(crate) fn cql_value(data_type: DataType, cell: Cell<'_>) -> Option<scylla::value::CqlValue> {
     use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
     Some(match cell {
         Cell::Null => return None,

@@ -301,7 +301,7 @@ impl rusqlite::ToSql for SqlValue<'_> {
 
 /// The Quarry type of a declared SQLite column type, by name first, then by SQLite's
 /// affinity rules. `None` (no declared type, e.g. an expression) means: infer from values.
-pub fn declared_type(decl: &str) -> Option<DataType> {
+pub(crate) fn declared_type(decl: &str) -> Option<DataType> {
     let upper = decl.to_ascii_uppercase();
     let base = upper.split('(').next().unwrap_or("").trim();
     Some(match base {

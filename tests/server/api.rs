@@ -542,6 +542,7 @@ fn a_cancelled_run_stops_the_plugin_and_says_so() {
             .clone()
             .oneshot(
                 Request::post("/api/runs?format=events")
+                    .header(header::CONTENT_TYPE, "application/json")
                     .body(Body::from(request.to_string()))
                     .unwrap(),
             )
@@ -926,6 +927,7 @@ fn runs_beyond_the_slots_and_the_queue_are_turned_away_busy() {
     let router = server.router();
     let post = |uri: &str, body: Value| {
         Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.to_string()))
             .unwrap()
     };

@@ -393,6 +393,7 @@ fn serve_answers_then_shuts_down_gracefully() {
             .args(["serve", "--bind", "127.0.0.1:0", "--plugins"])
             .arg(plugins.path())
             .env("QUARRY_DATA", store.path())
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -413,7 +414,7 @@ fn serve_answers_then_shuts_down_gracefully() {
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
         write!(
             stream,
-            "GET /api/plugins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET /api/plugins HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut answer = String::new();

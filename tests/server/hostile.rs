@@ -16,7 +16,7 @@ use quarry_server::Settings;
 use serde_json::{Value, json};
 
 /// A server in this process, on a free loopback port.
-fn server(settings: Settings) -> (SocketAddr, tempfile::TempDir) {
+pub(crate) fn server(settings: Settings) -> (SocketAddr, tempfile::TempDir) {
     let store = tempfile::tempdir().unwrap();
     let app = web_app(store.path(), settings);
     let listener = tokio()
@@ -28,7 +28,7 @@ fn server(settings: Settings) -> (SocketAddr, tempfile::TempDir) {
 }
 
 /// Sends raw bytes, reads the answer to the end: (status, headers + body text).
-fn raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
+pub(crate) fn raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -52,7 +52,7 @@ fn call(
     body: &[u8],
 ) -> (u16, String) {
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: quarry\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -61,13 +61,13 @@ fn call(
 }
 
 /// The JSON body of an answer.
-fn body(answer: &str) -> Value {
+pub(crate) fn body(answer: &str) -> Value {
     let text = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
     serde_json::from_str(text).unwrap_or_else(|_| panic!("not a JSON body: {answer}"))
 }
 
 /// Asserts an error envelope with `status` and `kind`.
-fn envelope(answer: (u16, String), status: u16, kind: &str) {
+pub(crate) fn envelope(answer: (u16, String), status: u16, kind: &str) {
     let (got, text) = answer;
     assert_eq!(got, status, "{text}");
     let body = body(&text);
@@ -275,7 +275,7 @@ fn a_1_gib_upload_is_refused_at_its_declared_length() {
     let (address, _store) = server(Settings::default());
     let started = Instant::now();
     let headers = format!(
-        "POST /api/plugins HTTP/1.1\r\nHost: quarry\r\nConnection: close\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/plugins HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\n\r\n",
         1u64 << 30
     );
     // Only the first megabyte is ever sent: the answer must not wait for the rest.
@@ -296,7 +296,7 @@ fn an_upload_of_unknown_length_is_cut_at_the_limit() {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    write!(stream, "POST /api/plugins HTTP/1.1\r\nHost: quarry\r\nConnection: close\r\nContent-Type: application/wasm\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    write!(stream, "POST /api/plugins HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/wasm\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
     // Chunks of 64 KiB until the server answers (or 64 MiB, far past the limit).
     let chunk = vec![b'a'; 64 << 10];
     let mut sent = 0usize;
@@ -333,7 +333,7 @@ fn a_compressed_bomb_is_never_inflated() {
     let bomb = gzip.finish().unwrap();
     assert!(bomb.len() < 1 << 20);
     let mut request = format!(
-        "POST /api/plugins HTTP/1.1\r\nHost: quarry\r\nConnection: close\r\nContent-Type: application/wasm\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/plugins HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/wasm\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
         bomb.len()
     )
     .into_bytes();
@@ -350,7 +350,7 @@ fn slow_clients_do_not_hold_up_the_others() {
         .map(|_| {
             let mut s = TcpStream::connect(address).unwrap();
             s.write_all(
-                b"POST /api/runs HTTP/1.1\r\nHost: quarry\r\nContent-Length: 100\r\n\r\n{\"sou",
+                b"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"sou",
             )
             .unwrap();
             s
@@ -366,6 +366,47 @@ fn slow_clients_do_not_hold_up_the_others() {
         started.elapsed()
     );
     drop(slow);
+}
+
+#[test]
+fn stalled_clients_are_cut_off_after_the_read_timeout() {
+    let (address, _store) = server(Settings {
+        read_timeout: Duration::from_secs(1),
+        ..Settings::default()
+    });
+    let stall = |request: &[u8]| {
+        let mut s = TcpStream::connect(address).unwrap();
+        s.write_all(request).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // Fifty that stop in the middle of their headers, ten in the middle of their body.
+    let mut stalled: Vec<TcpStream> = (0..50)
+        .map(|_| stall(b"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty"))
+        .collect();
+    stalled.extend((0..10).map(|_| {
+        stall(
+            b"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"sou",
+        )
+    }));
+    let started = Instant::now();
+    for (i, mut s) in stalled.into_iter().enumerate() {
+        let mut answer = Vec::new();
+        // The server closes the connection (after an error answer, for a stalled body).
+        s.read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("connection {i} was not closed: {e}"));
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+            "connection {i}: {answer}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    still_serves(address);
 }
 
 #[test]
@@ -436,7 +477,7 @@ fn a_burst_of_thousands_of_requests_gets_clean_answers() {
 fn try_call(address: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Option<()> {
     let mut stream = TcpStream::connect(address).ok()?;
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: quarry\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();

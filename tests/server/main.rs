@@ -8,6 +8,7 @@ mod api;
 mod browser;
 mod cli;
 mod compose;
+mod cross_origin;
 mod hostile;
 mod load;
 mod logs;

@@ -35,6 +35,23 @@ pub struct ServeArgs {
     /// $QUARRY_SCRIPT_RUNNER, else the one `cargo plugins` built beside this executable].
     #[arg(long)]
     pub script_runner: Option<PathBuf>,
+    /// The address people reach this server at, e.g. https://quarry.example.com when it
+    /// sits behind a proxy: its host is answered to and pages from it may post.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Also answer to this host name (besides IP addresses, `localhost` and the public
+    /// URL's host); repeatable. Requests for any other name are refused, which stops DNS
+    /// rebinding.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Let pages of this one origin (e.g. https://tools.example.com) call the API from
+    /// their scripts (CORS). Without it no CORS headers are sent.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors_origin: Option<String>,
+    /// Seconds a client may take to send a request's headers, or pause while sending its
+    /// body, before its connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
+    pub read_timeout: f64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -55,6 +72,15 @@ pub(crate) fn serve(
             .max_runs
             .unwrap_or_else(quarry_server::default_max_runs),
         max_queue: args.max_queue,
+        allowed: quarry_server::browser::Allowed::new(
+            args.public_url.as_deref(),
+            &args.allow_hosts,
+            args.cors_origin.as_deref(),
+        )?,
+        read_timeout: std::time::Duration::try_from_secs_f64(args.read_timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .context("--read-timeout must be a positive number of seconds")?,
         ..Default::default()
     };
     let app = quarry_server::App::new(runtime, sources, data_dir, settings)

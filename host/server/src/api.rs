@@ -69,9 +69,14 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// A JSON request body as `T`, with serde's message (naming the field) when it is not.
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+/// A JSON request body as `T`: refused unless it says it is JSON (415), with serde's
+/// message (naming the field) when it is not what `T` wants.
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    request_body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    crate::browser::json_content(headers)?;
+    serde_json::from_slice(&body(request_body)?).map_err(|e| {
         ApiError::bad_request("bad_json", format!("the request body is not valid: {e}"))
     })
 }
@@ -226,15 +231,17 @@ fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlug
         (status = 201, description = "Stored", body = Uploaded),
         (status = 200, description = "Stored before", body = Uploaded),
         (status = 400, description = "Not a script body, or empty", body = ErrorAnswer),
+        (status = 415, description = "The body is not `application/json`", body = ErrorAnswer),
         (status = 413, description = "Larger than scripts may be", body = ErrorAnswer),
         (status = 422, description = "The script does not start", body = ErrorAnswer),
         (status = 503, description = "No script runner, or every run slot busy", body = ErrorAnswer),
     ))]
 pub async fn put_script(
     State(app): AppState,
+    headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body: ScriptBody = parse(&body(request_body)?)?;
+    let body: ScriptBody = json_body(&headers, request_body)?;
     let script = script_plugin(&app, &body.script, body.name.as_deref())?;
     let slot = app.gate.enter().await?;
     let store = app.clone();
@@ -301,6 +308,7 @@ fn unknown_plugin(sha256: &str) -> ApiError {
         (status = 200, description = "Stored before", body = Uploaded),
         (status = 202, description = "Compiling (with `Prefer: respond-async`)", body = Compiling),
         (status = 400, description = "Not a WebAssembly component, or an empty upload", body = ErrorAnswer),
+        (status = 415, description = "Neither `application/wasm` nor a multipart form", body = ErrorAnswer),
         (status = 413, description = "Larger than the upload limit", body = ErrorAnswer),
         (status = 422, description = "A component that is not a Quarry plugin", body = ErrorAnswer),
         (status = 503, description = "Every compile slot busy", body = ErrorAnswer),
@@ -332,6 +340,18 @@ pub async fn upload_plugin(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let raw_wasm = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or("").trim() == "application/wasm");
+    if !multipart && !raw_wasm {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the plugin as `Content-Type: application/wasm`, or as the file of a \
+             multipart/form-data form",
+        ));
+    }
     let wasm = if multipart {
         read_multipart_file(request, max).await?
     } else {
@@ -592,6 +612,7 @@ fn new_run_id() -> String {
             (String = "text/csv"),
         )),
         (status = 400, description = "Not a run body, bad params, an unknown format, no query, or a query the source refuses", body = ErrorAnswer),
+        (status = 415, description = "The body is not `application/json`", body = ErrorAnswer),
         (status = 404, description = "An unknown source or plugin", body = ErrorAnswer),
         (status = 409, description = "Cancelled", body = ErrorAnswer),
         (status = 413, description = "A body over 1 MiB, or a script over its limit", body = ErrorAnswer),
@@ -602,10 +623,11 @@ fn new_run_id() -> String {
 pub async fn run(
     State(app): AppState,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let format = run_format(query.as_deref())?;
-    let run: RunBody = parse(&body(request_body)?)?;
+    let run: RunBody = json_body(&headers, request_body)?;
     let slot = app.gate.enter().await?;
     let request = prepare(&app, run, format).await?;
     let id = new_run_id();
@@ -857,13 +879,15 @@ pub async fn cancel_run(
         (status = 201, description = "Stored", body = SnippetLink),
         (status = 200, description = "Stored before", body = SnippetLink),
         (status = 400, description = "Not a snippet", body = ErrorAnswer),
+        (status = 415, description = "The body is not `application/json`", body = ErrorAnswer),
         (status = 404, description = "An unknown source or plugin", body = ErrorAnswer),
     ))]
 pub async fn put_snippet(
     State(app): AppState,
+    headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let snippet: Snippet = parse(&body(request_body)?)?;
+    let snippet: Snippet = json_body(&headers, request_body)?;
     if snippet.source.starts_with("sqlite:") || app.sources.get(&snippet.source).is_err() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -12,6 +12,8 @@
 //! - `api`: the JSON API's handlers; [`bodies`]: their request and answer types, and the
 //!   OpenAPI document built from them.
 //! - `pages`: the HTML pages and the embedded static assets.
+//! - [`browser`]: the host and origin checks and the security headers that keep pages
+//!   of other sites from driving the server.
 //! - `stream`: a run's rows as JSON, NDJSON events or a file, as they come.
 //! - [`store`]: the plugin library and shared snippets on disk.
 
@@ -19,6 +21,7 @@
 
 mod api;
 pub mod bodies;
+pub mod browser;
 mod pages;
 pub mod store;
 mod stream;
@@ -40,6 +43,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::store::{PluginKind, Store, StoreError};
@@ -59,6 +63,11 @@ pub struct Settings {
     pub max_runs: usize,
     /// Runs waiting for a slot; beyond this a run is turned away as `busy`.
     pub max_queue: usize,
+    /// The host names and origins the server answers to.
+    pub allowed: browser::Allowed,
+    /// How long a client may take to send a request's headers, and may pause while
+    /// sending its body, before the connection is closed.
+    pub read_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -69,6 +78,8 @@ impl Default for Settings {
             default_rows: 1000,
             max_runs: default_max_runs(),
             max_queue: 64,
+            allowed: browser::Allowed::default(),
+            read_timeout: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -281,7 +292,9 @@ impl App {
 /// The whole application: pages, assets and the JSON API.
 pub fn router(app: Arc<App>) -> Router {
     let upload = post(api::upload_plugin).layer(DefaultBodyLimit::disable());
-    Router::new()
+    let cors = app.settings.allowed.cors();
+    let read_timeout = app.settings.read_timeout;
+    let router = Router::new()
         .route("/", get(pages::playground))
         .route("/plugins", get(pages::plugins))
         .route("/plugins/{sha256}", get(pages::plugin))
@@ -302,6 +315,16 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(RequestBodyTimeoutLayer::new(read_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            browser::guard,
+        ));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(CatchPanicLayer::custom(panicked))
         // Outermost first: number the request, log it in its span, answer with its number.
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -385,14 +408,48 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; runs in progress are let finish.
+///
+/// HTTP/1.1 through hyper, with a timer, so that a client that sends its headers slower
+/// than the read timeout is cut off (axum's own `serve` has no such timeout): stalled
+/// connections cannot pile up until the file descriptors run out.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let read_timeout = app.settings.read_timeout;
+    let router = router(app);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
 }
 
 /// The address `quarry serve` binds by default.

@@ -55,7 +55,17 @@ fn pages_of_other_sites_are_refused_and_nothing_runs_or_is_stored() {
     let multipart = ("Content-Type", "multipart/form-data; boundary=x");
     let evil = ("Origin", "https://evil.example");
     let upload = "--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.wasm\"\r\n\r\n\0asm\r\n--x--\r\n";
-    let attacks: Vec<(&str, &str, &str, Vec<(&str, &str)>, &str, u16, &str)> = vec![
+    // Method, path, Host, headers, body; the status and error kind expected.
+    type Attack<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+        u16,
+        &'a str,
+    );
+    let attacks: Vec<Attack> = vec![
         // fetch() with a "simple" content type: no preflight, so the Origin is all we see.
         (
             "POST",

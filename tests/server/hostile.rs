@@ -44,7 +44,7 @@ pub(crate) fn raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
     (status, answer)
 }
 
-fn call(
+pub(crate) fn call(
     address: SocketAddr,
     method: &str,
     path: &str,

@@ -10,14 +10,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// `quarry serve` with `args`, its stderr lines arriving on a channel.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    address: String,
-    lines: mpsc::Receiver<String>,
+    pub(crate) address: String,
+    pub(crate) lines: mpsc::Receiver<String>,
 }
 
 impl Serve {
-    fn start(args: &[&str]) -> Serve {
+    pub(crate) fn start(args: &[&str]) -> Serve {
         let data = crate::common::data_dir();
         let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
             .args(["serve", "--bind", "127.0.0.1:0"])

@@ -13,3 +13,4 @@ mod hostile;
 mod load;
 mod logs;
 mod openapi;
+mod operator;

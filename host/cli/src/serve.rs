@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// body, before its connection is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
     pub read_timeout: f64,
+    /// Serve /metrics, /healthz and /readyz on this address, and not on --bind.
+    #[arg(long, value_name = "ADDRESS")]
+    pub admin_bind: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -81,6 +84,7 @@ pub(crate) fn serve(
             .ok()
             .filter(|t| !t.is_zero())
             .context("--read-timeout must be a positive number of seconds")?,
+        admin_apart: args.admin_bind.is_some(),
         ..Default::default()
     };
     let app = quarry_server::App::new(runtime, sources, data_dir, settings)
@@ -112,7 +116,40 @@ pub(crate) fn serve(
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
         eprintln!("Quarry is serving on http://{}", listener.local_addr()?);
-        quarry_server::serve(listener, app, shutdown_signal()).await?;
+        // One signal stops both servers.
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let stopping = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.changed().await;
+            }
+        };
+        let admin = match args.admin_bind {
+            Some(address) => {
+                let admin = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (--admin-bind)"))?;
+                eprintln!(
+                    "metrics and health checks on http://{}",
+                    admin.local_addr()?
+                );
+                Some(tokio::spawn(quarry_server::serve_router(
+                    admin,
+                    quarry_server::admin_router(app.clone()),
+                    app.settings.read_timeout,
+                    stopping(),
+                )))
+            }
+            None => None,
+        };
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(());
+        });
+        quarry_server::serve(listener, app, stopping()).await?;
+        if let Some(admin) = admin {
+            admin.await??;
+        }
         eprintln!("stopped");
         anyhow::Ok(())
     })?;

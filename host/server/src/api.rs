@@ -23,7 +23,7 @@ use crate::bodies::{
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
 use quarry_core::size;
 use quarry_engine::output::{self, Format};
-use quarry_engine::run::{PluginChoice, RunDefaults, RunRequest, run_blocking};
+use quarry_engine::run::{PluginChoice, RunDefaults, RunReport, RunRequest, run_blocking};
 use quarry_runtime::script::MAX_SCRIPT_BYTES;
 use quarry_runtime::{LoadStats, LoadedPlugin, sha256_hex};
 
@@ -67,6 +67,24 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         };
         ApiError::new(status, kind, e.body_text())
     })
+}
+
+/// Runs `request` on the blocking thread it is called on, and counts it for `/metrics`.
+fn counted_run(
+    app: &App,
+    handle: &tokio::runtime::Handle,
+    request: RunRequest,
+    sink: &mut dyn quarry_engine::run::Sink,
+    progress: impl FnMut(quarry_engine::run::Progress),
+) -> RunReport {
+    // A name that is no source is not a label: the counters stay bounded.
+    let source = match app.sources.get(&request.source) {
+        Ok(source) => source.name().to_owned(),
+        Err(_) => "unknown".to_owned(),
+    };
+    let report = run_blocking(&app.runtime, &app.sources, handle, request, sink, progress);
+    app.metrics.run(&source, &report);
+    report
 }
 
 /// A JSON request body as `T`: refused unless it says it is JSON (415), with serde's
@@ -650,14 +668,7 @@ pub async fn run(
             let _registered = registered;
             let app = &_registered.app;
             let mut rows = Rows::default();
-            let report = run_blocking(
-                &app.runtime,
-                &app.sources,
-                &handle,
-                request,
-                &mut rows,
-                |_| {},
-            );
+            let report = counted_run(app, &handle, request, &mut rows, |_| {});
             (report, rows)
         })
         .await?;
@@ -698,27 +709,15 @@ pub async fn run(
                 let mut events = Events::new(tx.clone());
                 let _ = events.send(&json!({"event": "started", "run": id}));
                 let mut progress_events = Events::new(tx.clone());
-                let report = run_blocking(
-                    &app.runtime,
-                    &app.sources,
-                    &handle,
-                    request,
-                    &mut events,
-                    |p| progress_events.progress(p),
-                );
+                let report = counted_run(app, &handle, request, &mut events, |p| {
+                    progress_events.progress(p)
+                });
                 events.done(&report);
             }
             RunFormat::Json => unreachable!("answered above"),
             RunFormat::File(file_format) => {
                 let mut sink = output::sink(file_format, ChannelWriter::new(tx.clone()));
-                let report = run_blocking(
-                    &app.runtime,
-                    &app.sources,
-                    &handle,
-                    request,
-                    &mut *sink,
-                    |_| {},
-                );
+                let report = counted_run(app, &handle, request, &mut *sink, |_| {});
                 if let Err(e) = &report.result {
                     let _ = tx.blocking_send(Msg::Failed(ApiError::run(e)));
                 }
@@ -827,7 +826,9 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
                 return Err(unknown_plugin(&sha256));
             }
             let loader = app.clone();
+            let in_memory = app.runtime.loaded(&sha256).is_some();
             let (plugin, load) = blocking(move || loader.plugin(&sha256)).await??;
+            app.metrics.plugin_load(&load, in_memory);
             Some(PluginChoice { plugin, load })
         }
     };

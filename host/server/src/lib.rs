@@ -14,6 +14,7 @@
 //! - `pages`: the HTML pages and the embedded static assets.
 //! - [`browser`]: the host and origin checks and the security headers that keep pages
 //!   of other sites from driving the server.
+//! - `metrics`: `/metrics`, `/healthz`, `/readyz` ([`admin_router`]) and the counters.
 //! - `stream`: a run's rows as JSON, NDJSON events or a file, as they come.
 //! - [`store`]: the plugin library and shared snippets on disk.
 
@@ -22,6 +23,7 @@
 mod api;
 pub mod bodies;
 pub mod browser;
+mod metrics;
 mod pages;
 pub mod store;
 mod stream;
@@ -50,6 +52,8 @@ use crate::store::{PluginKind, Store, StoreError};
 use quarry_runtime::{Limits, LoadStats, LoadedPlugin, PluginError, Runtime};
 use quarry_sources::Sources;
 
+pub use metrics::admin_router;
+
 /// Settings of a server.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -68,6 +72,9 @@ pub struct Settings {
     /// How long a client may take to send a request's headers, and may pause while
     /// sending its body, before the connection is closed.
     pub read_timeout: std::time::Duration,
+    /// `/metrics`, `/healthz` and `/readyz` are served apart ([`admin_router`], on
+    /// `--admin-bind`), not by [`router`].
+    pub admin_apart: bool,
 }
 
 impl Default for Settings {
@@ -80,6 +87,7 @@ impl Default for Settings {
             max_queue: 64,
             allowed: browser::Allowed::default(),
             read_timeout: std::time::Duration::from_secs(15),
+            admin_apart: false,
         }
     }
 }
@@ -160,6 +168,8 @@ pub struct App {
     runner: OnceLock<Arc<LoadedPlugin>>,
     /// Uploads compiled off the request path (`Prefer: respond-async`), by SHA-256.
     uploads: Mutex<HashMap<String, Upload>>,
+    /// What `/metrics` reports.
+    metrics: metrics::Metrics,
 }
 
 /// Where an upload compiled in the background is.
@@ -194,6 +204,7 @@ impl App {
             runs: Mutex::default(),
             runner: OnceLock::new(),
             uploads: Mutex::default(),
+            metrics: metrics::Metrics::default(),
         })
     }
 
@@ -294,6 +305,7 @@ pub fn router(app: Arc<App>) -> Router {
     let upload = post(api::upload_plugin).layer(DefaultBodyLimit::disable());
     let cors = app.settings.allowed.cors();
     let read_timeout = app.settings.read_timeout;
+    let admin = (!app.settings.admin_apart).then(metrics::admin_routes);
     let router = Router::new()
         .route("/", get(pages::playground))
         .route("/plugins", get(pages::plugins))
@@ -319,7 +331,15 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             browser::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::count_errors,
         ));
+    let router = match admin {
+        Some(admin) => router.merge(admin),
+        None => router,
+    };
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -417,9 +437,18 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     let read_timeout = app.settings.read_timeout;
-    let router = router(app);
+    serve_router(listener, router(app), read_timeout, shutdown).await
+}
+
+/// Serves `router` (the [`router`] or the [`admin_router`]) as [`serve`] does.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    read_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -583,6 +612,7 @@ impl IntoResponse for ApiError {
         (
             self.status,
             [(header::CONTENT_TYPE, "application/json")],
+            axum::Extension(metrics::ErrorKind(self.kind)),
             body.to_string(),
         )
             .into_response()

@@ -123,6 +123,14 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the store can be written: a file is created and removed in each directory.
+    pub fn check(&self) -> io::Result<()> {
+        for dir in [&self.plugins, &self.snippets] {
+            tempfile::NamedTempFile::with_prefix_in(".tmp-ready", dir)?.close()?;
+        }
+        Ok(())
+    }
+
     /// Deletes the temporary files of writes a crash interrupted (never renamed into place,
     /// so never part of an entry).
     fn remove_unfinished_writes(&self) {

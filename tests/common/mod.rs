@@ -326,6 +326,7 @@ pub fn web_app(
         quarry_sources::config::SourceSettings {
             timeout: Some(std::time::Duration::from_millis(300)),
             batch_rows: None,
+            ..Default::default()
         },
     );
     let config = RuntimeConfig {

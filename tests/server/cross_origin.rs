@@ -14,7 +14,7 @@ const RUN: &str = r#"{"source": "demo", "query": "SELECT count(*) AS n FROM airl
 const SNIPPET: &str = r#"{"source": "demo", "plugin": null, "params": {}, "query": "SELECT 1"}"#;
 
 /// A request with exactly these headers (plus Host, Content-Length and Connection).
-fn send(
+pub(crate) fn send(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -34,7 +34,7 @@ fn send(
     raw(address, request.as_bytes())
 }
 
-fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
     let head = answer.split("\r\n\r\n").next()?;
     head.lines().find_map(|line| {
         let (n, v) = line.split_once(':')?;

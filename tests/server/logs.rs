@@ -18,11 +18,15 @@ pub(crate) struct Serve {
 
 impl Serve {
     pub(crate) fn start(args: &[&str]) -> Serve {
-        let data = crate::common::data_dir();
+        Serve::start_in(&crate::common::data_dir(), args)
+    }
+
+    /// With the data directory `data`.
+    pub(crate) fn start_in(data: &std::path::Path, args: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(args)
-            .env("QUARRY_DATA", &data)
+            .env("QUARRY_DATA", data)
             .env_remove("RUST_LOG")
             .stderr(Stdio::piped())
             .spawn()

@@ -14,3 +14,4 @@ mod load;
 mod logs;
 mod openapi;
 mod operator;
+mod roles;

@@ -32,6 +32,7 @@ fn sources() -> Sources {
         SourceSettings {
             timeout: Some(Duration::from_millis(500)),
             batch_rows: None,
+            ..Default::default()
         },
     );
     if let Some(url) = postgres_url() {
@@ -41,6 +42,7 @@ fn sources() -> Sources {
             SourceSettings {
                 timeout: Some(Duration::from_secs(1)),
                 batch_rows: None,
+                ..Default::default()
             },
         );
     }

@@ -70,6 +70,11 @@ pub enum Command {
     /// the database: each table is dropped and loaded again unless it already holds the
     /// demo's rows.
     Seed(SeedArgs),
+    /// Manage who may use `quarry serve --auth token`: users, roles and tokens.
+    Users {
+        #[command(subcommand)]
+        command: crate::users::UsersCommand,
+    },
 }
 
 /// Per-run plugin limits; each defaults to a safe value.
@@ -137,6 +142,7 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => Ok(quarry_bench::main(&cli.data_dir, &config, args, &tokio)?),
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
         Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),
+        Command::Users { command } => crate::users::users(&cli.data_dir, command),
     }
 }
 

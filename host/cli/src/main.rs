@@ -4,7 +4,8 @@
 //!
 //! - `cli`: the arguments, the dispatch, and what several commands share.
 //! - one module per command: `run`, `serve`, `seed`, `sources`, `plugin` (`inspect`),
-//!   `scaffold` (`plugin new` and its templates); `quarry bench` is `quarry-bench`'s.
+//!   `scaffold` (`plugin new` and its templates), `users`; `quarry bench` is
+//!   `quarry-bench`'s.
 //! - `logging`: log lines on stderr, text or JSON.
 
 mod cli;
@@ -15,6 +16,7 @@ mod scaffold;
 mod seed;
 mod serve;
 mod sources;
+mod users;
 
 use std::process::ExitCode;
 

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// body, before its connection is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 15.0)]
     pub read_timeout: f64,
+    /// `token`: every API call and page needs a token (`quarry users add`) or a signed-in
+    /// session. `none`: whoever reaches the port may do anything, for one person on their
+    /// own machine. [default: none on a loopback address; other addresses need token]
+    #[arg(long, value_parser = ["token", "none"])]
+    pub auth: Option<String>,
     /// Serve /metrics, /healthz and /readyz on this address, and not on --bind.
     #[arg(long, value_name = "ADDRESS")]
     pub admin_bind: Option<std::net::SocketAddr>,
@@ -85,6 +90,7 @@ pub(crate) fn serve(
             .filter(|t| !t.is_zero())
             .context("--read-timeout must be a positive number of seconds")?,
         admin_apart: args.admin_bind.is_some(),
+        auth: auth_mode(args.auth.as_deref(), args.bind)?,
         ..Default::default()
     };
     let app = quarry_server::App::new(runtime, sources, data_dir, settings)
@@ -154,6 +160,27 @@ pub(crate) fn serve(
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--auth`, or its default: none on loopback. Serving other addresses without tokens
+/// would let anyone on the network at every configured database, so that is refused.
+fn auth_mode(
+    flag: Option<&str>,
+    bind: std::net::SocketAddr,
+) -> anyhow::Result<quarry_server::auth::AuthMode> {
+    use quarry_server::auth::AuthMode;
+    match flag {
+        Some("token") => Ok(AuthMode::Token),
+        Some(_) => Ok(AuthMode::None),
+        None if bind.ip().is_loopback() => Ok(AuthMode::None),
+        None => anyhow::bail!(
+            "serving on {bind}, which is not a loopback address, needs --auth token: anyone \
+             who reaches it could otherwise run queries on every configured source. Create \
+             the first admin with `quarry users add NAME --role admin` (it prints their token), \
+             then start with `quarry serve --bind {bind} --auth token`. (--auth none serves \
+             it open, if that is what you mean.)"
+        ),
+    }
 }
 
 /// Ctrl+C, or SIGTERM (what `docker stop` sends).

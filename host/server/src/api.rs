@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -16,11 +17,13 @@ use tokio::sync::mpsc;
 
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
+use crate::auth::Caller;
 use crate::bodies::{
     Compiling, ErrorAnswer, PluginAnswer, PluginsAnswer, RunAnswer, RunBody, ScriptBody,
     SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer, UploadState, UploadStatus, Uploaded,
 };
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
+use crate::users::Role;
 use quarry_core::size;
 use quarry_engine::output::{self, Format};
 use quarry_engine::run::{PluginChoice, RunDefaults, RunReport, RunRequest, run_blocking};
@@ -69,6 +72,38 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
+/// Refuses a run the caller's role does not allow: a viewer runs a stored plugin that
+/// builds its own query, or exactly a saved snippet; nobody runs on a source their role
+/// may not use (which, to them, does not exist).
+fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiError> {
+    if !app.may_use(caller, &run.source) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named `{}`", run.source),
+        ));
+    }
+    if caller.role >= Role::Author {
+        return Ok(());
+    }
+    let stored_plugin_alone = run.plugin.is_some() && run.script.is_none() && run.query.is_none();
+    let as_saved = Snippet {
+        plugin: run.plugin.clone(),
+        source: run.source.clone(),
+        params: run.params.clone().unwrap_or_else(|| json!({})),
+        query: run.query.clone(),
+    };
+    let saved = run.script.is_none()
+        && matches!(app.store.snippet(&crate::store::snippet_id(&as_saved)), Ok(Some(s)) if s == as_saved);
+    if stored_plugin_alone || saved {
+        return Ok(());
+    }
+    caller.require(
+        Role::Author,
+        "run scripts or queries of their own (a viewer runs stored plugins and saved snippets)",
+    )
+}
+
 /// Runs `request` on the blocking thread it is called on, and counts it for `/metrics`.
 fn counted_run(
     app: &App,
@@ -102,10 +137,11 @@ fn json_body<T: serde::de::DeserializeOwned>(
 /// `GET /api/sources`: the sources runs may use.
 #[utoipa::path(get, path = "/api/sources", tag = "sources",
     responses((status = 200, description = "Every source", body = SourcesAnswer)))]
-pub async fn sources(State(app): AppState) -> Response {
+pub async fn sources(State(app): AppState, Extension(caller): Extension<Caller>) -> Response {
     let sources = app
         .sources
         .iter()
+        .filter(|s| app.may_use(&caller, s.name()))
         .map(|s| SourceInfo {
             name: s.name().to_owned(),
             backend: s.backend(),
@@ -640,19 +676,21 @@ fn new_run_id() -> String {
     ))]
 pub async fn run(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let format = run_format(query.as_deref())?;
     let run: RunBody = json_body(&headers, request_body)?;
+    may_run(&app, &caller, &run)?;
     let slot = app.gate.enter().await?;
     let request = prepare(&app, run, format).await?;
     let id = new_run_id();
     app.runs
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone(), request.cancel.clone());
+        .insert(id.clone(), (caller.name.clone(), request.cancel.clone()));
     let registered = Registered {
         app: app.clone(),
         id: id.clone(),
@@ -859,16 +897,22 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
     ))]
 pub async fn cancel_run(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let runs = app.runs.lock().unwrap_or_else(|e| e.into_inner());
-    let cancel = runs.get(&id).ok_or_else(|| {
+    let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_run",
             "no run in progress with that id (it may have ended)",
         )
-    })?;
+    };
+    let (owner, cancel) = runs.get(&id).ok_or_else(unknown)?;
+    // Someone else's run is not even there, unless an admin asks.
+    if *owner != caller.name && caller.role < Role::Admin {
+        return Err(unknown());
+    }
     cancel.store(true, Ordering::Relaxed);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -885,11 +929,15 @@ pub async fn cancel_run(
     ))]
 pub async fn put_snippet(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let snippet: Snippet = json_body(&headers, request_body)?;
-    if snippet.source.starts_with("sqlite:") || app.sources.get(&snippet.source).is_err() {
+    if snippet.source.starts_with("sqlite:")
+        || app.sources.get(&snippet.source).is_err()
+        || !app.may_use(&caller, &snippet.source)
+    {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_source",

@@ -86,6 +86,13 @@ impl Allowed {
         Ok(allowed)
     }
 
+    /// Whether `--public-url` is `https://`, so cookies may be `Secure`.
+    pub(crate) fn is_https(&self) -> bool {
+        self.origins
+            .first()
+            .is_some_and(|o| o.starts_with("https://"))
+    }
+
     fn answers_to(&self, host: &str) -> bool {
         let name = host_name(host);
         let bare = name.trim_start_matches('[').trim_end_matches(']');

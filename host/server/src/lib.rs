@@ -12,6 +12,8 @@
 //! - `api`: the JSON API's handlers; [`bodies`]: their request and answer types, and the
 //!   OpenAPI document built from them.
 //! - `pages`: the HTML pages and the embedded static assets.
+//! - [`auth`]: who is calling (token, session cookie, or the local admin) and what their
+//!   role allows; [`users`]: the identities, tokens and sessions in `quarry.db`.
 //! - [`browser`]: the host and origin checks and the security headers that keep pages
 //!   of other sites from driving the server.
 //! - `metrics`: `/metrics`, `/healthz`, `/readyz` ([`admin_router`]) and the counters.
@@ -21,12 +23,14 @@
 #![warn(missing_docs)]
 
 mod api;
+pub mod auth;
 pub mod bodies;
 pub mod browser;
 mod metrics;
 mod pages;
 pub mod store;
 mod stream;
+pub mod users;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -75,6 +79,8 @@ pub struct Settings {
     /// `/metrics`, `/healthz` and `/readyz` are served apart ([`admin_router`], on
     /// `--admin-bind`), not by [`router`].
     pub admin_apart: bool,
+    /// Whether callers need a token.
+    pub auth: auth::AuthMode,
 }
 
 impl Default for Settings {
@@ -88,6 +94,7 @@ impl Default for Settings {
             allowed: browser::Allowed::default(),
             read_timeout: std::time::Duration::from_secs(15),
             admin_apart: false,
+            auth: auth::AuthMode::None,
         }
     }
 }
@@ -160,8 +167,10 @@ pub struct App {
     pub store: Store,
     /// The server's settings.
     pub settings: Settings,
-    /// Cancel flags of the runs in progress, by run id.
-    runs: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// The runs in progress, by run id: who started each, and its cancel flag.
+    runs: Mutex<HashMap<String, (String, Arc<AtomicBool>)>>,
+    /// Who may use the server.
+    pub users: users::Users,
     /// Slots for runs and compilations.
     gate: Gate,
     /// The script runner new scripts run on, once installed.
@@ -199,6 +208,7 @@ impl App {
             runtime,
             sources,
             store: Store::open(data_dir)?,
+            users: users::Users::open(data_dir).map_err(std::io::Error::other)?,
             gate: Gate::new(settings.max_runs, settings.max_queue),
             settings,
             runs: Mutex::default(),
@@ -311,6 +321,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/plugins", get(pages::plugins))
         .route("/plugins/{sha256}", get(pages::plugin))
         .route("/s/{id}", get(pages::snippet))
+        .route("/signin", get(pages::sign_in_form).post(pages::sign_in))
+        .route("/signout", post(pages::sign_out))
         .route("/static/{file}", get(pages::asset))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/sources", get(api::sources))
@@ -328,6 +340,10 @@ pub fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 20))
         .layer(RequestBodyTimeoutLayer::new(read_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::identify,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             browser::guard,
@@ -408,7 +424,13 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+    tracing::info_span!(
+        "request",
+        id,
+        method = %request.method(),
+        path = request.uri().path(),
+        user = tracing::field::Empty
+    )
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::App;
+use crate::auth::{Caller, SESSION_COOKIE, cookie};
 use crate::store::{PluginKind, PluginMeta};
 use quarry_core::size;
 
@@ -53,6 +55,7 @@ impl From<&PluginMeta> for PluginRow {
 #[template(path = "playground.html")]
 struct PlaygroundPage {
     initial_state: String,
+    account: Option<String>,
 }
 
 #[derive(Template)]
@@ -60,6 +63,7 @@ struct PlaygroundPage {
 struct PluginsPage {
     plugins: Vec<PluginRow>,
     max_upload: String,
+    account: Option<String>,
 }
 
 #[derive(Template)]
@@ -70,6 +74,7 @@ struct PluginPage {
     imports: Vec<String>,
     /// A script's text; empty for a compiled plugin.
     script: String,
+    account: Option<String>,
 }
 
 #[derive(Template)]
@@ -77,6 +82,20 @@ struct PluginPage {
 struct ErrorPage {
     status: u16,
     message: String,
+    account: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage {
+    next: String,
+    problem: Option<String>,
+    account: Option<String>,
+}
+
+/// The signed-in user's name, for the header's sign-out; none without authentication.
+fn account(caller: &Caller) -> Option<String> {
+    caller.signed_in.then(|| caller.name.clone())
 }
 
 fn render(page: impl Template) -> Response {
@@ -94,6 +113,7 @@ pub fn error_page(status: StatusCode, message: String) -> Response {
     let mut response = render(ErrorPage {
         status: status.as_u16(),
         message,
+        account: None,
     });
     *response.status_mut() = status;
     response
@@ -111,6 +131,7 @@ fn script_json(value: &serde_json::Value) -> String {
 
 fn playground_state(
     app: &App,
+    caller: &Caller,
     selected: Option<String>,
     snippet: serde_json::Value,
     problem: Option<String>,
@@ -118,6 +139,7 @@ fn playground_state(
     let sources: Vec<serde_json::Value> = app
         .sources
         .iter()
+        .filter(|s| app.may_use(caller, s.name()))
         .map(|s| json!({"name": s.name(), "backend": s.backend().name()}))
         .collect();
     let plugins: Vec<serde_json::Value> = app
@@ -151,15 +173,24 @@ fn playground_state(
 }
 
 /// `/`: the playground; `?plugin=SHA256` preselects a library plugin.
-pub async fn playground(State(app): AppState, Query(q): Query<PlaygroundQuery>) -> Response {
+pub async fn playground(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<PlaygroundQuery>,
+) -> Response {
     let selected = q.plugin.filter(|sha| app.store.plugin(sha).is_some());
     render(PlaygroundPage {
-        initial_state: playground_state(&app, selected, serde_json::Value::Null, None),
+        initial_state: playground_state(&app, &caller, selected, serde_json::Value::Null, None),
+        account: account(&caller),
     })
 }
 
 /// `/s/{id}`: the playground filled from a shared snippet, which it runs at once.
-pub async fn snippet(State(app): AppState, Path(id): Path<String>) -> Response {
+pub async fn snippet(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
     let snippet = match app.store.snippet(&id) {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -176,7 +207,10 @@ pub async fn snippet(State(app): AppState, Path(id): Path<String>) -> Response {
         Some(format!(
             "This link runs plugin {sha}, which is not in this server's library."
         ))
-    } else if app.sources.get(&snippet.source).is_err() || snippet.source.starts_with("sqlite:") {
+    } else if app.sources.get(&snippet.source).is_err()
+        || snippet.source.starts_with("sqlite:")
+        || !app.may_use(&caller, &snippet.source)
+    {
         Some(format!(
             "This link runs on source `{}`, which this server does not have.",
             snippet.source
@@ -187,20 +221,26 @@ pub async fn snippet(State(app): AppState, Path(id): Path<String>) -> Response {
     let mut shared = serde_json::to_value(&snippet).unwrap_or_default();
     shared["id"] = json!(id);
     render(PlaygroundPage {
-        initial_state: playground_state(&app, snippet.plugin.clone(), shared, problem),
+        initial_state: playground_state(&app, &caller, snippet.plugin.clone(), shared, problem),
+        account: account(&caller),
     })
 }
 
 /// `/plugins`: the library and the upload form.
-pub async fn plugins(State(app): AppState) -> Response {
+pub async fn plugins(State(app): AppState, Extension(caller): Extension<Caller>) -> Response {
     render(PluginsPage {
         plugins: app.store.plugins().iter().map(PluginRow::from).collect(),
         max_upload: size::format(app.settings.max_upload),
+        account: account(&caller),
     })
 }
 
 /// `/plugins/{sha256}`: one plugin's description, schema and download.
-pub async fn plugin(State(app): AppState, Path(sha256): Path<String>) -> Response {
+pub async fn plugin(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(sha256): Path<String>,
+) -> Response {
     let Some(meta) = app.store.plugin(&sha256) else {
         return error_page(
             StatusCode::NOT_FOUND,
@@ -228,7 +268,85 @@ pub async fn plugin(State(app): AppState, Path(sha256): Path<String>) -> Respons
         params_schema,
         imports: meta.imports.clone(),
         script,
+        account: account(&caller),
     })
+}
+
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// Where to go after signing in: a path on this server, else the playground.
+fn local_path(next: Option<String>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into())
+}
+
+/// `GET /signin`: the form that turns a token into a session.
+pub async fn sign_in_form(State(app): AppState, Query(q): Query<SignInQuery>) -> Response {
+    if app.settings.auth == crate::auth::AuthMode::None {
+        return axum::response::Redirect::to("/").into_response();
+    }
+    render(SignInPage {
+        next: local_path(q.next),
+        problem: None,
+        account: None,
+    })
+}
+
+/// `POST /signin`: a token from the form; a session cookie and the page asked for, or the
+/// form again.
+pub async fn sign_in(State(app): AppState, Form(form): Form<SignInForm>) -> Response {
+    let next = local_path(form.next);
+    match app.users.sign_in(form.token.trim()) {
+        Ok(Some((session, user))) => {
+            tracing::info!(user = %user.name, "signed in");
+            let secure = if app.settings.allowed.is_https() {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                crate::users::SESSION_LIFETIME.as_secs()
+            );
+            (
+                [(header::SET_COOKIE, cookie)],
+                axum::response::Redirect::to(&next),
+            )
+                .into_response()
+        }
+        Ok(None) => {
+            let mut page = render(SignInPage {
+                next,
+                problem: Some("That token is not one this server gave out.".into()),
+                account: None,
+            });
+            *page.status_mut() = StatusCode::UNAUTHORIZED;
+            page
+        }
+        Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// `POST /signout`: ends the session and clears its cookie.
+pub async fn sign_out(State(app): AppState, headers: axum::http::HeaderMap) -> Response {
+    if let Some(session) = cookie(&headers, SESSION_COOKIE) {
+        let _ = app.users.sign_out(session);
+    }
+    let cleared = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    (
+        [(header::SET_COOKIE, cleared)],
+        axum::response::Redirect::to("/signin"),
+    )
+        .into_response()
 }
 
 /// The files in `web/static`, compiled into the binary.

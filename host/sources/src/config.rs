@@ -56,19 +56,24 @@ pub struct SourceConfig {
     pub statement_timeout: Option<f64>,
     /// Rows per batch from this source.
     pub batch_size: Option<usize>,
+    /// The roles that may use this source when `quarry serve --auth token` asks who is
+    /// calling (`viewer`, `author`, `admin`); every role when absent.
+    pub roles: Option<Vec<String>>,
 }
 
 fn default_pool_size() -> usize {
     4
 }
 
-/// Per-source defaults for runs that do not set their own.
-#[derive(Clone, Copy, Debug, Default)]
+/// Per-source defaults for runs that do not set their own, and who may use the source.
+#[derive(Clone, Debug, Default)]
 pub struct SourceSettings {
     /// The longest a query may run (`statement_timeout`).
     pub timeout: Option<Duration>,
     /// Rows per batch (`batch_size`).
     pub batch_rows: Option<usize>,
+    /// The roles that may use the source (`roles`); all when `None`.
+    pub roles: Option<Vec<String>>,
 }
 
 impl Config {
@@ -101,6 +106,16 @@ impl Config {
             if !seen.insert(&s.name) {
                 return Err(ConfigError::DuplicateName(s.name.clone()));
             }
+            for role in s.roles.iter().flatten() {
+                if !["viewer", "author", "admin"].contains(&role.as_str()) {
+                    return Err(ConfigError::Source {
+                        name: s.name.clone(),
+                        problem: format!(
+                            "unknown role `{role}` in roles: use viewer, author or admin"
+                        ),
+                    });
+                }
+            }
         }
         Ok(config)
     }
@@ -114,6 +129,7 @@ impl Config {
                     .statement_timeout
                     .and_then(|t| Duration::try_from_secs_f64(t).ok()),
                 batch_rows: s.batch_size,
+                roles: s.roles.clone(),
             };
             let source: Arc<dyn Source> = match build(s)? {
                 Built::Sqlite(source) => Arc::new(source),

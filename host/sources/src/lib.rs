@@ -200,7 +200,7 @@ impl Sources {
 
     /// The configured defaults of a source (none for `demo` and `sqlite:PATH`).
     pub fn settings(&self, name: &str) -> crate::config::SourceSettings {
-        self.settings.get(name).copied().unwrap_or_default()
+        self.settings.get(name).cloned().unwrap_or_default()
     }
 
     /// A source by name; `sqlite:PATH` opens a SQLite file read-only without configuration.

@@ -27,4 +27,6 @@ ENV QUARRY_DATA=/var/lib/quarry \
     QUARRY_SCRIPT_RUNNER=/usr/share/quarry/script_runner.wasm
 WORKDIR /var/lib/quarry
 EXPOSE 8080
-CMD ["quarry", "serve", "--bind", "0.0.0.0:8080"]
+# Every address, so tokens: `docker exec CONTAINER quarry users add NAME --role admin`
+# prints the first one. (docker-compose.yml serves it open, on the host's loopback only.)
+CMD ["quarry", "serve", "--bind", "0.0.0.0:8080", "--auth", "token"]

@@ -3,7 +3,7 @@
 # plugins, prints one plugin run over all 336,776 flights of 2013 as a taste of the command
 # line, then serves the playground with the examples in its library on
 # http://127.0.0.1:8080 (Ctrl+C stops it). Extra arguments go to `quarry serve`, e.g.
-# `scripts/demo.sh --bind 0.0.0.0:8080`.
+# `scripts/demo.sh --bind 0.0.0.0:8080 --auth token` (after `quarry users add`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -169,9 +169,10 @@ fn the_quarry_service_is_built_here_and_serves_one_url() {
     assert!(dockerfile.contains("QUARRY_SCRIPT_RUNNER=/usr/share/quarry/script_runner.wasm"));
     assert_eq!(
         strings(&quarry["command"]),
-        ["quarry", "serve", "--bind", "0.0.0.0:8080"]
+        ["quarry", "serve", "--bind", "0.0.0.0:8080", "--auth", "none"]
     );
-    assert_eq!(strings(&quarry["ports"]), ["8080:8080"]);
+    // Open without tokens, so reachable from this machine only.
+    assert_eq!(strings(&quarry["ports"]), ["127.0.0.1:8080:8080"]);
     assert_eq!(
         quarry["depends_on"]["seed"]["condition"].as_str(),
         Some("service_completed_successfully")
@@ -180,7 +181,9 @@ fn the_quarry_service_is_built_here_and_serves_one_url() {
     for (name, s) in compose["services"].as_mapping().unwrap() {
         if name.as_str() != Some("quarry") {
             assert!(
-                !strings(&s["ports"]).iter().any(|p| p.starts_with("8080:")),
+                !strings(&s["ports"])
+                    .iter()
+                    .any(|p| p.starts_with("8080:") || p.starts_with("127.0.0.1:8080:")),
                 "{name:?} publishes 8080"
             );
         }

@@ -169,7 +169,14 @@ fn the_quarry_service_is_built_here_and_serves_one_url() {
     assert!(dockerfile.contains("QUARRY_SCRIPT_RUNNER=/usr/share/quarry/script_runner.wasm"));
     assert_eq!(
         strings(&quarry["command"]),
-        ["quarry", "serve", "--bind", "0.0.0.0:8080", "--auth", "none"]
+        [
+            "quarry",
+            "serve",
+            "--bind",
+            "0.0.0.0:8080",
+            "--auth",
+            "none"
+        ]
     );
     // Open without tokens, so reachable from this machine only.
     assert_eq!(strings(&quarry["ports"]), ["127.0.0.1:8080:8080"]);

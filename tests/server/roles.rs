@@ -459,3 +459,48 @@ fn users_are_managed_from_the_command_line_and_tokens_stay_out_of_logs() {
     assert!(log.contains(r#""user":"ada""#), "{log}");
     assert!(!log.contains(&token[4..]), "a token in the log:\n{log}");
 }
+
+#[test]
+fn each_caller_has_a_share_of_the_runs() {
+    // Two users, three runs a minute each.
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(
+        store.path(),
+        Settings {
+            auth: AuthMode::Token,
+            max_runs_per_minute: 3,
+            ..Settings::default()
+        },
+    );
+    let ada = app.users.add("ada", Role::Author).unwrap();
+    let bob = app.users.add("bob", Role::Author).unwrap();
+    let listener = tokio()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
+    let run = |token: &str| {
+        let bearer = format!("Bearer {token}");
+        send(
+            address,
+            "POST",
+            "/api/runs",
+            &address.to_string(),
+            &[
+                ("Authorization", &bearer),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"source": "demo", "query": "SELECT 1 AS one"}"#,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(run(&ada).0, 200);
+    }
+    let (status, refused) = run(&ada);
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(json_of(&refused)["error"]["kind"], json!("too_many_runs"));
+    let retry: u64 = header(&refused, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Bob's share is his own.
+    assert_eq!(run(&bob).0, 200);
+}

@@ -27,6 +27,13 @@ pub struct ServeArgs {
     /// Runs that may wait for a slot; beyond this a run is answered 503 busy.
     #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
+    /// Runs one caller (a user; a client address with --auth none) may have at once;
+    /// beyond it 429 with Retry-After.
+    #[arg(long, default_value_t = 8)]
+    pub max_runs_per_caller: usize,
+    /// Runs one caller may start in a minute; beyond it 429 with Retry-After.
+    #[arg(long, default_value_t = 600)]
+    pub max_runs_per_minute: u32,
     /// Add this .wasm plugin, or every .wasm plugin in this directory, to the library when
     /// starting; repeatable (QUARRY_PLUGINS takes a `:`-separated list).
     #[arg(long, env = "QUARRY_PLUGINS", value_delimiter = ':')]
@@ -80,6 +87,8 @@ pub(crate) fn serve(
             .max_runs
             .unwrap_or_else(quarry_server::default_max_runs),
         max_queue: args.max_queue,
+        max_runs_per_caller: args.max_runs_per_caller,
+        max_runs_per_minute: args.max_runs_per_minute,
         allowed: quarry_server::browser::Allowed::new(
             args.public_url.as_deref(),
             &args.allow_hosts,

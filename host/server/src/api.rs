@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -677,6 +677,7 @@ fn new_run_id() -> String {
 pub async fn run(
     State(app): AppState,
     Extension(caller): Extension<Caller>,
+    client: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
@@ -684,6 +685,18 @@ pub async fn run(
     let format = run_format(query.as_deref())?;
     let run: RunBody = json_body(&headers, request_body)?;
     may_run(&app, &caller, &run)?;
+    // Each user, or each client address when nobody signs in, has their share of runs.
+    let sharer = match (app.settings.auth, client) {
+        (crate::auth::AuthMode::None, Some(Extension(ConnectInfo(address)))) => {
+            address.ip().to_string()
+        }
+        _ => caller.name.clone(),
+    };
+    let ticket = app.quota.start(&sharer).map_err(|e| e.into_response());
+    let ticket = match ticket {
+        Ok(ticket) => ticket,
+        Err(refusal) => return Ok(refusal),
+    };
     let slot = app.gate.enter().await?;
     let request = prepare(&app, run, format).await?;
     let id = new_run_id();
@@ -703,6 +716,7 @@ pub async fn run(
         let (report, rows) = blocking(move || {
             let _span = span.entered();
             let _slot = slot;
+            let _ticket = ticket;
             let _registered = registered;
             let app = &_registered.app;
             let mut rows = Rows::default();
@@ -740,6 +754,7 @@ pub async fn run(
     tokio::task::spawn_blocking(move || {
         let _span = span.entered();
         let _slot = slot;
+        let _ticket = ticket;
         let _registered = registered;
         let app = &_registered.app;
         match format {

@@ -17,6 +17,7 @@
 //! - [`browser`]: the host and origin checks and the security headers that keep pages
 //!   of other sites from driving the server.
 //! - `metrics`: `/metrics`, `/healthz`, `/readyz` ([`admin_router`]) and the counters.
+//! - `quota`: runs at once and runs a minute per caller (`429` beyond them).
 //! - `stream`: a run's rows as JSON, NDJSON events or a file, as they come.
 //! - [`store`]: the plugin library and shared snippets on disk.
 
@@ -28,6 +29,7 @@ pub mod bodies;
 pub mod browser;
 mod metrics;
 mod pages;
+mod quota;
 pub mod store;
 mod stream;
 pub mod users;
@@ -81,6 +83,10 @@ pub struct Settings {
     pub admin_apart: bool,
     /// Whether callers need a token.
     pub auth: auth::AuthMode,
+    /// Runs one caller (a user, or a client address without tokens) may have at once.
+    pub max_runs_per_caller: usize,
+    /// Runs one caller may start in a minute.
+    pub max_runs_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -95,6 +101,8 @@ impl Default for Settings {
             read_timeout: std::time::Duration::from_secs(15),
             admin_apart: false,
             auth: auth::AuthMode::None,
+            max_runs_per_caller: 8,
+            max_runs_per_minute: 600,
         }
     }
 }
@@ -179,6 +187,8 @@ pub struct App {
     uploads: Mutex<HashMap<String, Upload>>,
     /// What `/metrics` reports.
     metrics: metrics::Metrics,
+    /// Each caller's share of the runs.
+    quota: quota::Quota,
 }
 
 /// Where an upload compiled in the background is.
@@ -210,6 +220,7 @@ impl App {
             store: Store::open(data_dir)?,
             users: users::Users::open(data_dir).map_err(std::io::Error::other)?,
             gate: Gate::new(settings.max_runs, settings.max_queue),
+            quota: quota::Quota::new(settings.max_runs_per_caller, settings.max_runs_per_minute),
             settings,
             runs: Mutex::default(),
             runner: OnceLock::new(),
@@ -471,12 +482,13 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, most likely: wait for some to close.
                     tracing::warn!(error = %e, "cannot accept a connection");
@@ -486,7 +498,16 @@ pub async fn serve_router(
             },
             () = &mut shutdown => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // Handlers may ask for the client's address (`ConnectInfo`), e.g. for its quota.
+        let service = router
+            .clone()
+            .map_request(move |mut request: axum::extract::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            });
+        let service = hyper_util::service::TowerToHyperService::new(service);
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(read_timeout)

@@ -1,0 +1,162 @@
+//! Fair share: each caller (a user with `--auth token`, a client address without) may
+//! have a few runs at once and so many a minute; beyond either the answer is
+//! `429 too_many_runs` with `Retry-After`, so one caller cannot take every run slot.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::ApiError;
+
+/// The length of the window `runs_per_minute` counts in.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Callers not seen for this long are forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+
+#[derive(Default)]
+struct Usage {
+    running: usize,
+    window_start: Option<Instant>,
+    started_in_window: u32,
+    last_seen: Option<Instant>,
+}
+
+/// Per-caller counts of runs in progress and runs started this minute.
+pub(crate) struct Quota {
+    at_once: usize,
+    per_minute: u32,
+    usage: Arc<Mutex<HashMap<String, Usage>>>,
+}
+
+/// A run counted against its caller until dropped.
+pub(crate) struct Ticket {
+    caller: String,
+    usage: Arc<Mutex<HashMap<String, Usage>>>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = usage.get_mut(&self.caller) {
+            u.running = u.running.saturating_sub(1);
+        }
+    }
+}
+
+/// A run refused by the quota, with when to try again.
+#[derive(Debug)]
+pub(crate) struct TooMany {
+    retry_after: Duration,
+    message: String,
+}
+
+impl IntoResponse for TooMany {
+    fn into_response(self) -> Response {
+        let seconds = self.retry_after.as_secs().max(1);
+        let mut response =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_runs", self.message)
+                .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        response
+    }
+}
+
+impl Quota {
+    pub(crate) fn new(at_once: usize, per_minute: u32) -> Quota {
+        Quota {
+            at_once: at_once.max(1),
+            per_minute: per_minute.max(1),
+            usage: Arc::default(),
+        }
+    }
+
+    /// Counts a run for `caller`, or says why not and when to try again.
+    pub(crate) fn start(&self, caller: &str) -> Result<Ticket, TooMany> {
+        self.start_at(caller, Instant::now())
+    }
+
+    fn start_at(&self, caller: &str, now: Instant) -> Result<Ticket, TooMany> {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        if usage.len() > 10_000 {
+            usage.retain(|_, u| {
+                u.running > 0 || u.last_seen.is_some_and(|t| now - t < FORGET_AFTER)
+            });
+        }
+        let u = usage.entry(caller.to_owned()).or_default();
+        u.last_seen = Some(now);
+        if u.running >= self.at_once {
+            return Err(TooMany {
+                retry_after: Duration::from_secs(1),
+                message: format!(
+                    "{caller} has {} runs in progress, the most one caller may have at once \
+                     (quarry serve --max-runs-per-caller); try again when one ends",
+                    u.running
+                ),
+            });
+        }
+        let start = *u.window_start.get_or_insert(now);
+        if now - start >= WINDOW {
+            u.window_start = Some(now);
+            u.started_in_window = 0;
+        }
+        if u.started_in_window >= self.per_minute {
+            let retry_after = WINDOW.saturating_sub(now - u.window_start.unwrap_or(now));
+            return Err(TooMany {
+                retry_after,
+                message: format!(
+                    "{caller} started {} runs this minute, the most one caller may \
+                     (quarry serve --max-runs-per-minute); try again in {} s",
+                    u.started_in_window,
+                    retry_after.as_secs().max(1)
+                ),
+            });
+        }
+        u.started_in_window += 1;
+        u.running += 1;
+        Ok(Ticket {
+            caller: caller.to_owned(),
+            usage: self.usage.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_at_once_are_capped_per_caller_and_freed_when_they_end() {
+        let quota = Quota::new(2, 100);
+        let a1 = quota.start("a").unwrap();
+        let _a2 = quota.start("a").unwrap();
+        let refused = quota.start("a").unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(1));
+        let _b = quota
+            .start("b")
+            .expect("another caller has their own share");
+        drop(a1);
+        quota.start("a").expect("a slot came free");
+    }
+
+    #[test]
+    fn runs_per_minute_are_capped_and_the_window_moves_on() {
+        let quota = Quota::new(10, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            drop(quota.start_at("a", t0).unwrap());
+        }
+        let refused = quota
+            .start_at("a", t0 + Duration::from_secs(20))
+            .unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(40));
+        quota
+            .start_at("a", t0 + Duration::from_secs(61))
+            .expect("a new minute");
+    }
+}

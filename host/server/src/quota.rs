@@ -17,7 +17,7 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Callers not seen for this long are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Usage {
     running: usize,
     window_start: Option<Instant>,
@@ -33,6 +33,7 @@ pub(crate) struct Quota {
 }
 
 /// A run counted against its caller until dropped.
+#[derive(Debug)]
 pub(crate) struct Ticket {
     caller: String,
     usage: Arc<Mutex<HashMap<String, Usage>>>,

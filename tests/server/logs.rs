@@ -53,6 +53,11 @@ impl Serve {
         }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Posts a JSON run; returns the answer's `x-request-id` and JSON body.
     fn run(&self, body: &str) -> (String, Value) {
         let mut stream = TcpStream::connect(&self.address).unwrap();

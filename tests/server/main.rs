@@ -14,4 +14,5 @@ mod load;
 mod logs;
 mod openapi;
 mod operator;
+mod paging;
 mod roles;

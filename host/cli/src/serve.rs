@@ -34,6 +34,14 @@ pub struct ServeArgs {
     /// Runs one caller may start in a minute; beyond it 429 with Retry-After.
     #[arg(long, default_value_t = 600)]
     pub max_runs_per_minute: u32,
+    /// The most bytes of rows in one JSON answer, e.g. 32MiB; beyond it the answer is
+    /// truncated and its `next` page goes on.
+    #[arg(long, value_parser = parse_bytes, default_value = "32MiB")]
+    pub max_answer_bytes: u64,
+    /// The most memory all JSON answers being gathered may hold together, e.g. 2GiB;
+    /// beyond it a run is answered 503 busy [default: a quarter of the machine's memory].
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory_budget: Option<u64>,
     /// Add this .wasm plugin, or every .wasm plugin in this directory, to the library when
     /// starting; repeatable (QUARRY_PLUGINS takes a `:`-separated list).
     #[arg(long, env = "QUARRY_PLUGINS", value_delimiter = ':')]
@@ -89,6 +97,10 @@ pub(crate) fn serve(
         max_queue: args.max_queue,
         max_runs_per_caller: args.max_runs_per_caller,
         max_runs_per_minute: args.max_runs_per_minute,
+        max_answer_bytes: args.max_answer_bytes,
+        memory_budget: args
+            .memory_budget
+            .unwrap_or_else(quarry_server::default_memory_budget),
         allowed: quarry_server::browser::Allowed::new(
             args.public_url.as_deref(),
             &args.allow_hosts,

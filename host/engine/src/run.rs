@@ -33,6 +33,11 @@ pub trait Sink: Send {
     }
     /// Writes one batch of rows, in the columns last given to `start` or `widen`.
     fn batch(&mut self, batch: &Batch) -> std::io::Result<()>;
+    /// Whether this output takes no more rows (an answer at its size cap): the run then
+    /// stops as if its row limit were reached, and is reported truncated.
+    fn is_full(&self) -> bool {
+        false
+    }
     /// After the last batch: closes the output (a JSON array, a table's row count) and
     /// flushes.
     fn finish(&mut self) -> std::io::Result<()>;
@@ -445,6 +450,9 @@ impl Pipeline<'_> {
         self.report.stats.rows_out += batch.num_rows as u64;
         if batch.num_rows > 0 {
             self.sink.batch(&batch)?;
+            if self.sink.is_full() {
+                self.report.truncated = true;
+            }
         }
         Ok(())
     }

@@ -684,6 +684,55 @@ pub async fn run(
 ) -> Result<Response, ApiError> {
     let format = run_format(query.as_deref())?;
     let run: RunBody = json_body(&headers, request_body)?;
+    run_as(app, caller, client, format, run).await
+}
+
+/// `GET /api/runs/page/{token}`: the `next` page of a JSON answer.
+#[utoipa::path(get, path = "/api/runs/page/{token}", tag = "runs",
+    params(("token" = String, Path, description = "From the `next` of the previous page")),
+    responses(
+        (status = 200, description = "The page's rows", body = RunAnswer),
+        (status = 400, description = "Not a page token, or what the run answers", body = ErrorAnswer),
+        (status = 404, description = "An unknown source or plugin", body = ErrorAnswer),
+        (status = 422, description = "The plugin failed or hit a limit", body = ErrorAnswer),
+        (status = 503, description = "Every run slot busy, or the source unavailable", body = ErrorAnswer),
+    ))]
+pub async fn run_page(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    client: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    use base64::Engine;
+    let not_a_page =
+        |why: String| ApiError::bad_request("bad_page", format!("not a page token: {why}"));
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .map_err(|e| not_a_page(e.to_string()))?;
+    let run: RunBody = serde_json::from_slice(&json).map_err(|e| not_a_page(e.to_string()))?;
+    run_as(app, caller, client, RunFormat::Json, run).await
+}
+
+/// The URL of the page after the first `offset` rows of `run`.
+fn next_page(run: &RunBody, offset: u64) -> String {
+    use base64::Engine;
+    let mut next = run.clone();
+    next.offset = Some(offset);
+    let json = serde_json::to_vec(&next).unwrap_or_default();
+    format!(
+        "/api/runs/page/{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    )
+}
+
+/// A run for `caller` in `format`, once their role and share allow it.
+async fn run_as(
+    app: Arc<App>,
+    caller: Caller,
+    client: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    format: RunFormat,
+    run: RunBody,
+) -> Result<Response, ApiError> {
     may_run(&app, &caller, &run)?;
     // Each user, or each client address when nobody signs in, has their share of runs.
     let sharer = match (app.settings.auth, client) {
@@ -698,6 +747,7 @@ pub async fn run(
         Err(refusal) => return Ok(refusal),
     };
     let slot = app.gate.enter().await?;
+    let page = (run.clone(), run.offset.unwrap_or(0));
     let request = prepare(&app, run, format).await?;
     let id = new_run_id();
     app.runs
@@ -719,7 +769,7 @@ pub async fn run(
             let _ticket = ticket;
             let _registered = registered;
             let app = &_registered.app;
-            let mut rows = Rows::default();
+            let mut rows = Rows::new(page.1, app.settings.max_answer_bytes, app.budget.share());
             let report = counted_run(app, &handle, request, &mut rows, |_| {});
             (report, rows)
         })
@@ -733,20 +783,37 @@ pub async fn run(
                 .extend(details.as_object().unwrap().clone());
             return Ok(ok(error.status, body));
         }
-        let mut out = Vec::new();
-        out.extend_from_slice(b"{\"ok\":true,\"run\":");
-        out.extend_from_slice(json!(id).to_string().as_bytes());
-        out.extend_from_slice(b",\"columns\":");
-        out.extend_from_slice(stream::columns_json(&rows.fields).to_string().as_bytes());
-        out.extend_from_slice(b",\"rows\":");
-        out.extend_from_slice(&rows.json());
-        out.extend_from_slice(b",\"truncated\":");
-        out.extend_from_slice(if report.truncated { b"true" } else { b"false" });
-        for (key, value) in details.as_object().unwrap() {
-            out.extend_from_slice(format!(",{}:{value}", json!(key)).as_bytes());
+        // The answer is written from the batches' own buffers, not copied into one.
+        let head = format!(
+            "{{\"ok\":true,\"run\":{},\"columns\":{},\"rows\":",
+            json!(id),
+            stream::columns_json(&rows.fields)
+        );
+        let mut tail = format!(",\"truncated\":{}", report.truncated);
+        if report.truncated {
+            let next = next_page(&page.0, page.1 + rows.rows);
+            tail.push_str(&format!(",\"next\":{}", json!(next)));
         }
-        out.push(b'}');
-        return Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response());
+        for (key, value) in details.as_object().unwrap() {
+            tail.push_str(&format!(",{}:{value}", json!(key)));
+        }
+        tail.push('}');
+        let (pieces, held) = rows.into_json();
+        let length: usize = head.len() + pieces.iter().map(Bytes::len).sum::<usize>() + tail.len();
+        let body = std::iter::once(Bytes::from(head))
+            .chain(pieces)
+            .chain(std::iter::once(Bytes::from(tail)))
+            .map(move |piece| {
+                // The budget share is given back once the body is sent (or dropped).
+                let _ = &held;
+                Ok::<_, std::convert::Infallible>(piece)
+            });
+        let body = Body::from_stream(futures_util::stream::iter(body));
+        let headers = [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
+        ];
+        return Ok((headers, body).into_response());
     }
 
     let (tx, mut rx) = mpsc::channel::<Msg>(16);
@@ -886,8 +953,19 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
         }
     };
     let defaults = RunDefaults::of(&app.sources, &run.source);
+    if run.offset.is_some() && format != RunFormat::Json {
+        return Err(ApiError::bad_request(
+            "bad_offset",
+            "offset pages the JSON format's answers; the other formats stream every row",
+        ));
+    }
+    // A page's rows are counted from the run's first: the engine stops after the page.
     let limit = match format {
-        RunFormat::Json | RunFormat::Events => Some(run.limit.unwrap_or(app.settings.default_rows)),
+        RunFormat::Json | RunFormat::Events => Some(
+            run.limit
+                .unwrap_or(app.settings.default_rows)
+                .saturating_add(run.offset.unwrap_or(0)),
+        ),
         RunFormat::File(_) => run.limit,
     };
     Ok(RunRequest {

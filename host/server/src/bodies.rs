@@ -133,7 +133,7 @@ pub struct ScriptBody {
 }
 
 /// `POST /api/runs`: what to run.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"source": "demo", "query": "SELECT carrier, name FROM airlines ORDER BY carrier"}))]
 pub struct RunBody {
@@ -161,6 +161,10 @@ pub struct RunBody {
     /// Also send the first batch from the database (events format).
     #[serde(default)]
     pub preview: bool,
+    /// Leave out this many output rows first: the `next` page of a JSON answer does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub offset: Option<u64>,
 }
 
 /// An output column of a run.
@@ -186,8 +190,12 @@ pub struct RunAnswer {
     /// The output rows, one array of cells per row, in column order.
     #[schema(value_type = Vec<Vec<Value>>)]
     pub rows: Vec<Vec<serde_json::Value>>,
-    /// The output stopped at the row limit.
+    /// The output stopped at the row limit, or at the size an answer may have.
     pub truncated: bool,
+    /// When truncated: the following page, a URL on this server that a plain `GET`
+    /// answers in this same shape (the run again, its first rows left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
     /// The query that ran, when one did.
     pub query: Option<Query>,
     /// Time in each stage, and rows in and out.
@@ -235,6 +243,7 @@ pub struct SnippetAnswer {
         crate::api::put_script,
         crate::api::get_upload,
         crate::api::run,
+        crate::api::run_page,
         crate::api::cancel_run,
         crate::api::put_snippet,
         crate::api::get_snippet,

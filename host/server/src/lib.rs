@@ -59,6 +59,7 @@ use quarry_runtime::{Limits, LoadStats, LoadedPlugin, PluginError, Runtime};
 use quarry_sources::Sources;
 
 pub use metrics::admin_router;
+pub use quota::default_memory_budget;
 
 /// Settings of a server.
 #[derive(Clone, Debug)]
@@ -87,6 +88,12 @@ pub struct Settings {
     pub max_runs_per_caller: usize,
     /// Runs one caller may start in a minute.
     pub max_runs_per_minute: u32,
+    /// The most bytes of rows one JSON answer holds; beyond it the answer is truncated
+    /// and its `next` page goes on.
+    pub max_answer_bytes: u64,
+    /// The most bytes all JSON answers being gathered may hold together; beyond it a run
+    /// is answered `503 busy`.
+    pub memory_budget: u64,
 }
 
 impl Default for Settings {
@@ -103,6 +110,8 @@ impl Default for Settings {
             auth: auth::AuthMode::None,
             max_runs_per_caller: 8,
             max_runs_per_minute: 600,
+            max_answer_bytes: 32 << 20,
+            memory_budget: quota::default_memory_budget(),
         }
     }
 }
@@ -189,6 +198,8 @@ pub struct App {
     metrics: metrics::Metrics,
     /// Each caller's share of the runs.
     quota: quota::Quota,
+    /// The memory JSON answers may hold.
+    budget: Arc<quota::Budget>,
 }
 
 /// Where an upload compiled in the background is.
@@ -221,6 +232,7 @@ impl App {
             users: users::Users::open(data_dir).map_err(std::io::Error::other)?,
             gate: Gate::new(settings.max_runs, settings.max_queue),
             quota: quota::Quota::new(settings.max_runs_per_caller, settings.max_runs_per_minute),
+            budget: quota::Budget::new(settings.memory_budget),
             settings,
             runs: Mutex::default(),
             runner: OnceLock::new(),
@@ -344,6 +356,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/scripts", post(api::put_script))
         .route("/api/uploads/{sha256}", get(api::get_upload))
         .route("/api/runs", post(api::run))
+        .route("/api/runs/page/{token}", get(api::run_page))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
         .route("/api/snippets", post(api::put_snippet))
         .route("/api/snippets/{id}", get(api::get_snippet))
@@ -616,6 +629,9 @@ impl ApiError {
                 PluginError::Limit { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_limit"),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_error"),
             },
+            RunError::Output(e) if e.kind() == std::io::ErrorKind::OutOfMemory => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy")
+            }
             RunError::Output(_) => (StatusCode::INTERNAL_SERVER_ERROR, "output"),
         };
         let mut error = ApiError::new(status, kind, e.to_string());

@@ -39,6 +39,7 @@ pub(crate) struct Metrics {
     plugin_loads: Family<Labels, Counter>,
     queued: Gauge,
     running: Gauge,
+    answer_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -57,6 +58,7 @@ impl Default for Metrics {
             plugin_loads: Family::default(),
             queued: Gauge::default(),
             running: Gauge::default(),
+            answer_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -98,6 +100,11 @@ impl Default for Metrics {
             "runs_in_progress",
             "Runs and compilations holding a slot",
             metrics.running.clone(),
+        );
+        registry.register(
+            "answer_bytes_held",
+            "Bytes held by JSON answers being gathered (see --memory-budget)",
+            metrics.answer_bytes.clone(),
         );
         Metrics {
             registry,
@@ -192,6 +199,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     app.metrics
         .running
         .set((gate.max_runs - gate.slots.available_permits()) as i64);
+    app.metrics.answer_bytes.set(app.budget.held() as i64);
     let mut text = String::new();
     if let Err(e) = encode(&mut text, &app.metrics.registry) {
         tracing::error!(error = %e, "cannot encode the metrics");

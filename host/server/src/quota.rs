@@ -127,9 +127,104 @@ impl Quota {
     }
 }
 
+/// The memory that JSON answers being gathered may hold, all runs together. A run whose
+/// answer would take it past the limit ends as `503 busy`, so concurrent large answers
+/// cannot exhaust the server's memory.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    held: std::sync::atomic::AtomicU64,
+    limit: u64,
+}
+
+/// One answer's share of the [`Budget`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Held {
+    budget: Arc<Budget>,
+    bytes: u64,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64) -> Arc<Budget> {
+        Arc::new(Budget {
+            held: Default::default(),
+            limit,
+        })
+    }
+
+    /// An empty share.
+    pub(crate) fn share(self: &Arc<Self>) -> Held {
+        Held {
+            budget: self.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes held now.
+    pub(crate) fn held(&self) -> u64 {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Held {
+    /// Takes `bytes` more, or fails with `OutOfMemory` when the budget has not that much.
+    pub(crate) fn grow(&mut self, bytes: u64) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
+        let before = self.budget.held.fetch_add(bytes, Ordering::SeqCst);
+        if before + bytes > self.budget.limit {
+            self.budget.held.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!(
+                    "the answers being gathered hold the server's whole memory budget of {} \
+                     (quarry serve --memory-budget); try again shortly, ask for fewer rows, \
+                     or stream them (?format=ndjson)",
+                    quarry_core::size::format(self.budget.limit)
+                ),
+            ));
+        }
+        self.bytes += bytes;
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget
+            .held
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A quarter of the machine's memory (from `/proc/meminfo`), else 1 GiB.
+pub fn default_memory_budget() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+    total_kib.map_or(1 << 30, |kib| kib * 1024 / 4)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_hold_no_more_than_the_budget_together() {
+        let budget = Budget::new(100);
+        let mut a = budget.share();
+        let mut b = budget.share();
+        a.grow(60).unwrap();
+        let refused = b.grow(50).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::OutOfMemory);
+        b.grow(40).unwrap();
+        assert_eq!(budget.held(), 100);
+        drop(a);
+        assert_eq!(budget.held(), 40);
+        b.grow(50).unwrap();
+    }
 
     #[test]
     fn runs_at_once_are_capped_per_caller_and_freed_when_they_end() {

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::ApiError;
+use crate::quota::Held;
 use quarry_core::batch::{Batch, Cell, DataType, Field};
 use quarry_engine::output::write_json_cell;
 use quarry_engine::run::{Progress, RunReport, Sink};
@@ -46,8 +47,8 @@ pub fn columns_json(fields: &[Field]) -> serde_json::Value {
 
 /// Appends the batch's rows as comma-separated JSON arrays; `first` says whether rows
 /// were written before.
-pub fn write_rows(out: &mut Vec<u8>, batch: &Batch, mut first: bool) {
-    for row in 0..batch.num_rows {
+pub fn write_rows(out: &mut Vec<u8>, batch: &Batch, rows: std::ops::Range<usize>, mut first: bool) {
+    for row in rows {
         if !first {
             out.push(b',');
         }
@@ -65,12 +66,37 @@ pub fn write_rows(out: &mut Vec<u8>, batch: &Batch, mut first: bool) {
 
 /// Collects a run's rows for the JSON answer. Rows from before a column was added are
 /// shorter; they are padded with null when the answer is written.
-#[derive(Default)]
+///
+/// The answer leaves out its first `offset` rows (a `next` page), stops taking rows once
+/// it holds `cap` bytes (it is then full, and the run ends truncated), and holds its bytes
+/// against the server's memory budget.
 pub struct Rows {
     pub fields: Vec<Field>,
     /// Each batch's rows as JSON arrays, with the number of columns it had.
     chunks: Vec<(usize, Vec<u8>)>,
-    rows: u64,
+    /// Rows in the answer.
+    pub rows: u64,
+    /// Rows still to leave out.
+    skip: u64,
+    cap: u64,
+    bytes: u64,
+    full: bool,
+    held: Held,
+}
+
+impl Rows {
+    pub(crate) fn new(offset: u64, cap: u64, held: Held) -> Rows {
+        Rows {
+            fields: Vec::new(),
+            chunks: Vec::new(),
+            rows: 0,
+            skip: offset,
+            cap,
+            bytes: 0,
+            full: false,
+            held,
+        }
+    }
 }
 
 impl Sink for Rows {
@@ -85,11 +111,27 @@ impl Sink for Rows {
     }
 
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {
+        let skipped = self.skip.min(batch.num_rows as u64) as usize;
+        self.skip -= skipped as u64;
         let mut out = Vec::new();
-        write_rows(&mut out, batch, true);
+        for row in skipped..batch.num_rows {
+            // Every answer has a row, however large, so that `next` moves on.
+            if self.rows > 0 && self.bytes + out.len() as u64 >= self.cap {
+                self.full = true;
+                break;
+            }
+            let before = out.len();
+            write_rows(&mut out, batch, row..row + 1, before == 0);
+            self.held.grow((out.len() - before) as u64)?;
+            self.rows += 1;
+        }
+        self.bytes += out.len() as u64;
         self.chunks.push((batch.columns.len(), out));
-        self.rows += batch.num_rows as u64;
         Ok(())
+    }
+
+    fn is_full(&self) -> bool {
+        self.full
     }
 
     fn finish(&mut self) -> io::Result<()> {
@@ -98,22 +140,23 @@ impl Sink for Rows {
 }
 
 impl Rows {
-    /// The `rows` array.
-    pub fn json(&self) -> Vec<u8> {
+    /// The `rows` array, in pieces for the response body (the batches' own buffers, not a
+    /// copy), and the budget share they hold until the body is sent.
+    pub fn into_json(self) -> (Vec<Bytes>, Held) {
         let width = self.fields.len();
-        let mut out = Vec::with_capacity(self.chunks.iter().map(|c| c.1.len() + 2).sum());
-        out.push(b'[');
+        let mut pieces = Vec::with_capacity(self.chunks.len() * 2 + 2);
+        pieces.push(Bytes::from_static(b"["));
         let mut first = true;
-        for (columns, chunk) in &self.chunks {
+        for (columns, chunk) in self.chunks {
             if chunk.is_empty() {
                 continue;
             }
             if !first {
-                out.push(b',');
+                pieces.push(Bytes::from_static(b","));
             }
             first = false;
-            if *columns == width {
-                out.extend_from_slice(chunk);
+            if columns == width {
+                pieces.push(Bytes::from(chunk));
             } else {
                 // Re-split this batch's rows to pad each one.
                 let rows: Vec<serde_json::Value> =
@@ -128,11 +171,11 @@ impl Rows {
                         row.to_string()
                     })
                     .collect();
-                out.extend_from_slice(padded.join(",").as_bytes());
+                pieces.push(Bytes::from(padded.join(",")));
             }
         }
-        out.push(b']');
-        out
+        pieces.push(Bytes::from_static(b"]"));
+        (pieces, self.held)
     }
 }
 
@@ -223,7 +266,7 @@ impl Events {
             let mut rows = b"{\"event\":\"preview\",\"columns\":".to_vec();
             rows.extend_from_slice(columns_json(&batch.fields()).to_string().as_bytes());
             rows.extend_from_slice(b",\"rows\":[");
-            write_rows(&mut rows, batch, true);
+            write_rows(&mut rows, batch, 0..batch.num_rows, true);
             rows.extend_from_slice(b"]}\n");
             let _ = self.send_line(rows);
         }
@@ -254,7 +297,7 @@ impl Sink for Events {
 
     fn batch(&mut self, batch: &Batch) -> io::Result<()> {
         let mut line = b"{\"event\":\"rows\",\"rows\":[".to_vec();
-        write_rows(&mut line, batch, true);
+        write_rows(&mut line, batch, 0..batch.num_rows, true);
         line.extend_from_slice(b"]}\n");
         self.send_line(line)
     }
@@ -280,7 +323,7 @@ mod tests {
             columns: vec![b.finish()],
         };
         let mut out = Vec::new();
-        write_rows(&mut out, &batch, true);
+        write_rows(&mut out, &batch, 0..batch.num_rows, true);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"[9007199254740991],["9007199254740992"],["-9007199254740992"],["9223372036854775807"]"#

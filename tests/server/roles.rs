@@ -504,3 +504,74 @@ fn each_caller_has_a_share_of_the_runs() {
     // Bob's share is his own.
     assert_eq!(run(&bob).0, 200);
 }
+
+#[test]
+fn the_history_shows_each_caller_their_runs_and_admins_everyones() {
+    let team = team();
+    let query = |q: &str| json!({"source": "demo", "query": q}).to_string();
+    assert_eq!(
+        team.call(
+            Some(Role::Author),
+            "POST",
+            "/api/runs",
+            &query("SELECT 1 AS one")
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        team.call(
+            Some(Role::Author),
+            "POST",
+            "/api/runs",
+            &query("SELECT nothing FROM nowhere")
+        )
+        .0,
+        400
+    );
+    let stored = json!({"source": "demo", "plugin": team.between, "params":
+        {"origin": "JFK", "dest": "LAX", "from": "2013-03-01", "to": "2013-03-02"}});
+    let (status, answer) = team.call(Some(Role::Viewer), "POST", "/api/runs", &stored.to_string());
+    assert_eq!(status, 200, "{answer}");
+
+    let history = |role: Role, path: &str| {
+        let (status, answer) = team.call(Some(role), "GET", path, "");
+        (status, json_of(&answer))
+    };
+    let (status, mine) = history(Role::Author, "/api/history");
+    assert_eq!(status, 200);
+    let runs = mine["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{mine}");
+    // Newest first: the failed run, with its error.
+    assert_eq!(runs[0]["outcome"], json!("query_error"));
+    assert!(runs[0]["error"].as_str().unwrap().contains("nowhere"));
+    assert_eq!(runs[0]["query"], json!("SELECT nothing FROM nowhere"));
+    assert_eq!(runs[1]["outcome"], json!("ok"));
+    assert_eq!(runs[1]["rows_out"], json!(1));
+    assert!(runs.iter().all(|r| r["user"] == json!("author")));
+
+    let (_, viewer) = history(Role::Viewer, "/api/history");
+    let runs = viewer["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["plugin"], json!(team.between));
+    assert_eq!(runs[0]["params"]["origin"], json!("JFK"));
+    assert!(
+        runs[0]["query"].as_str().unwrap().contains("flights"),
+        "the query the plugin built"
+    );
+    assert_eq!(history(Role::Viewer, "/api/history?user=author").0, 403);
+
+    let (_, all) = history(Role::Admin, "/api/history");
+    assert_eq!(all["runs"].as_array().unwrap().len(), 3);
+    let (_, authors) = history(Role::Admin, "/api/history?user=author&limit=1");
+    assert_eq!(authors["runs"].as_array().unwrap().len(), 1);
+    let older = authors["runs"][0]["seq"].as_i64().unwrap();
+    let (_, page) = history(
+        Role::Admin,
+        &format!("/api/history?user=author&before={older}"),
+    );
+    assert_eq!(page["runs"][0]["outcome"], json!("ok"));
+    for (_, token) in &team.tokens {
+        assert!(!all.to_string().contains(token.as_str()));
+    }
+}

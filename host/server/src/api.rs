@@ -19,8 +19,9 @@ use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
 use crate::auth::Caller;
 use crate::bodies::{
-    Compiling, ErrorAnswer, PluginAnswer, PluginsAnswer, RunAnswer, RunBody, ScriptBody,
-    SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer, UploadState, UploadStatus, Uploaded,
+    Compiling, ErrorAnswer, HistoryAnswer, PluginAnswer, PluginsAnswer, RunAnswer, RunBody,
+    ScriptBody, SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer, UploadState, UploadStatus,
+    Uploaded,
 };
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
 use crate::users::Role;
@@ -104,9 +105,12 @@ fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiError> {
     )
 }
 
-/// Runs `request` on the blocking thread it is called on, and counts it for `/metrics`.
+/// Runs `request` on the blocking thread it is called on, counts it for `/metrics`, and
+/// writes it to the history as run `id` of `user`.
 fn counted_run(
     app: &App,
+    id: &str,
+    user: &str,
     handle: &tokio::runtime::Handle,
     request: RunRequest,
     sink: &mut dyn quarry_engine::run::Sink,
@@ -117,8 +121,10 @@ fn counted_run(
         Ok(source) => source.name().to_owned(),
         Err(_) => "unknown".to_owned(),
     };
+    let recorded = request.clone();
     let report = run_blocking(&app.runtime, &app.sources, handle, request, sink, progress);
-    app.metrics.run(&source, &report);
+    let outcome = app.metrics.run(&source, &report);
+    app.history.record(id, user, &recorded, &report, &outcome);
     report
 }
 
@@ -759,6 +765,8 @@ async fn run_as(
         id: id.clone(),
     };
     let handle = tokio::runtime::Handle::current();
+    // For the history.
+    let (rid, user) = (id.clone(), caller.name.clone());
     // The run's log line (quarry-engine writes it) names the run and, through the request's
     // span, the request.
     let span = tracing::info_span!("run", id = %id);
@@ -770,7 +778,7 @@ async fn run_as(
             let _registered = registered;
             let app = &_registered.app;
             let mut rows = Rows::new(page.1, app.settings.max_answer_bytes, app.budget.share());
-            let report = counted_run(app, &handle, request, &mut rows, |_| {});
+            let report = counted_run(app, &rid, &user, &handle, request, &mut rows, |_| {});
             (report, rows)
         })
         .await?;
@@ -829,7 +837,7 @@ async fn run_as(
                 let mut events = Events::new(tx.clone());
                 let _ = events.send(&json!({"event": "started", "run": id}));
                 let mut progress_events = Events::new(tx.clone());
-                let report = counted_run(app, &handle, request, &mut events, |p| {
+                let report = counted_run(app, &rid, &user, &handle, request, &mut events, |p| {
                     progress_events.progress(p)
                 });
                 events.done(&report);
@@ -837,7 +845,7 @@ async fn run_as(
             RunFormat::Json => unreachable!("answered above"),
             RunFormat::File(file_format) => {
                 let mut sink = output::sink(file_format, ChannelWriter::new(tx.clone()));
-                let report = counted_run(app, &handle, request, &mut *sink, |_| {});
+                let report = counted_run(app, &rid, &user, &handle, request, &mut *sink, |_| {});
                 if let Err(e) = &report.result {
                     let _ = tx.blocking_send(Msg::Failed(ApiError::run(e)));
                 }
@@ -1098,4 +1106,52 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
+
+/// What `GET /api/history` takes.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct HistoryQuery {
+    /// Only this user's runs (admins; others see only their own).
+    user: Option<String>,
+    /// Only runs on this source.
+    source: Option<String>,
+    /// Only runs older than this `seq` (the next page).
+    before: Option<i64>,
+    /// At most this many, up to 500 [default: 50].
+    limit: Option<u32>,
+}
+
+/// `GET /api/history`: finished runs, newest first: the caller's own, or an admin's choice
+/// of everyone's.
+#[utoipa::path(get, path = "/api/history", tag = "runs",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "The runs, newest first", body = HistoryAnswer),
+        (status = 403, description = "Another user's runs, asked by someone not an admin", body = ErrorAnswer),
+    ))]
+pub async fn history(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    axum::extract::Query(q): axum::extract::Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let user = match q.user {
+        Some(user) if user != caller.name => {
+            caller.require(Role::Admin, "see other users' runs")?;
+            Some(user)
+        }
+        Some(user) => Some(user),
+        None if caller.role == Role::Admin => None,
+        None => Some(caller.name.clone()),
+    };
+    let filter = crate::history::HistoryFilter {
+        user,
+        source: q.source,
+        before: q.before,
+        limit: q.limit.unwrap_or(50).clamp(1, 500),
+    };
+    let app2 = app.clone();
+    let runs = blocking(move || app2.history.list(&filter))
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    Ok(ok(StatusCode::OK, HistoryAnswer { ok: true, runs }))
 }

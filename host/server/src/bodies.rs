@@ -204,6 +204,15 @@ pub struct RunAnswer {
     pub logs: Vec<LogLine>,
 }
 
+/// `GET /api/history`: finished runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The runs.
+    pub runs: Vec<crate::history::HistoryEntry>,
+}
+
 /// `POST /api/snippets`: a shared run's link.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SnippetLink {
@@ -244,6 +253,7 @@ pub struct SnippetAnswer {
         crate::api::get_upload,
         crate::api::run,
         crate::api::run_page,
+        crate::api::history,
         crate::api::cancel_run,
         crate::api::put_snippet,
         crate::api::get_snippet,

@@ -14,6 +14,7 @@
 //! - `pages`: the HTML pages and the embedded static assets.
 //! - [`auth`]: who is calling (token, session cookie, or the local admin) and what their
 //!   role allows; [`users`]: the identities, tokens and sessions in `quarry.db`.
+//! - `db`: `quarry.db` and its migrations; [`history`]: who ran what (`/api/history`).
 //! - [`browser`]: the host and origin checks and the security headers that keep pages
 //!   of other sites from driving the server.
 //! - `metrics`: `/metrics`, `/healthz`, `/readyz` ([`admin_router`]) and the counters.
@@ -27,6 +28,8 @@ mod api;
 pub mod auth;
 pub mod bodies;
 pub mod browser;
+mod db;
+pub mod history;
 mod metrics;
 mod pages;
 mod quota;
@@ -188,6 +191,8 @@ pub struct App {
     runs: Mutex<HashMap<String, (String, Arc<AtomicBool>)>>,
     /// Who may use the server.
     pub users: users::Users,
+    /// Who ran what.
+    pub history: history::History,
     /// Slots for runs and compilations.
     gate: Gate,
     /// The script runner new scripts run on, once installed.
@@ -230,6 +235,7 @@ impl App {
             sources,
             store: Store::open(data_dir)?,
             users: users::Users::open(data_dir).map_err(std::io::Error::other)?,
+            history: history::History::open(data_dir).map_err(std::io::Error::other)?,
             gate: Gate::new(settings.max_runs, settings.max_queue),
             quota: quota::Quota::new(settings.max_runs_per_caller, settings.max_runs_per_minute),
             budget: quota::Budget::new(settings.memory_budget),
@@ -357,6 +363,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/uploads/{sha256}", get(api::get_upload))
         .route("/api/runs", post(api::run))
         .route("/api/runs/page/{token}", get(api::run_page))
+        .route("/api/history", get(api::history))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
         .route("/api/snippets", post(api::put_snippet))
         .route("/api/snippets/{id}", get(api::get_snippet))

@@ -114,15 +114,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts a finished run.
-    pub(crate) fn run(&self, source: &str, report: &RunReport) {
+    /// Counts a finished run; returns its outcome (`ok` or the error's kind).
+    pub(crate) fn run(&self, source: &str, report: &RunReport) -> String {
         let outcome = match &report.result {
             Ok(()) => "ok".to_owned(),
             Err(e) => crate::ApiError::run(e).kind,
         };
         let source = vec![("source", source.to_owned())];
         let mut labels = source.clone();
-        labels.push(("outcome", outcome));
+        labels.push(("outcome", outcome.clone()));
         self.runs.get_or_create(&labels).inc();
         self.run_seconds
             .get_or_create(&source)
@@ -138,6 +138,7 @@ impl Metrics {
                 .get_or_create(&vec![("limit", limit.name().to_owned())])
                 .inc();
         }
+        outcome
     }
 
     /// Counts a plugin readied for a run.

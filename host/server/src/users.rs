@@ -1,13 +1,10 @@
 //! Who may use the server: identities with a role, their tokens, and the browser sessions
-//! they sign in to, in `<data>/quarry.db` (SQLite).
+//! they sign in to, in `<data>/quarry.db` (SQLite, see `db`).
 //!
 //! A token is shown once, when `quarry users add` makes it; only its SHA-256 is kept, so
 //! neither the database nor a log can give it back. A session is a random id in an
 //! `HttpOnly`, `SameSite=Strict` cookie, kept (as its hash) until sign-out, the user's
 //! removal, or its expiry.
-//!
-//! The schema carries its version in `PRAGMA user_version`; each migration runs once, in
-//! a transaction, when the server or a `quarry users` command opens the file.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -97,19 +94,6 @@ pub enum UserError {
 /// How long a browser session lasts.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// The migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE users (
-         name TEXT PRIMARY KEY,
-         role TEXT NOT NULL CHECK (role IN ('viewer', 'author', 'admin')),
-         token_sha256 TEXT NOT NULL UNIQUE,
-         created_at TEXT NOT NULL
-     );
-     CREATE TABLE sessions (
-         id_sha256 TEXT PRIMARY KEY,
-         user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-         expires_at INTEGER NOT NULL
-     );"];
-
 /// The users database.
 pub struct Users {
     db: Mutex<Connection>,
@@ -119,26 +103,8 @@ pub struct Users {
 impl Users {
     /// Opens `<data_dir>/quarry.db`, creating it and bringing its schema up to date.
     pub fn open(data_dir: &Path) -> Result<Users, UserError> {
-        let file = data_dir.join("quarry.db");
-        let path = file.display().to_string();
-        let failed = |source| UserError::Database {
-            path: path.clone(),
-            source,
-        };
-        let mut db = Connection::open(&file).map_err(failed)?;
-        db.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
-        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
-            .map_err(failed)?;
-        let applied: usize = db
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(failed)?;
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-            let tx = db.transaction().map_err(failed)?;
-            tx.execute_batch(migration).map_err(failed)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-                .map_err(failed)?;
-            tx.commit().map_err(failed)?;
-        }
+        let (db, path) = crate::db::open(data_dir)
+            .map_err(|(path, source)| UserError::Database { path, source })?;
         Ok(Users {
             db: Mutex::new(db),
             path,

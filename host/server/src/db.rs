@@ -1,0 +1,64 @@
+//! `<data>/quarry.db`: the server's SQLite database of users, sessions and the run history.
+//!
+//! The schema carries its version in `PRAGMA user_version`; each migration runs once, in a
+//! transaction, when the server or a `quarry users` command opens the file. Migrations are
+//! only ever appended.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// The migrations, in order.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (
+         name TEXT PRIMARY KEY,
+         role TEXT NOT NULL CHECK (role IN ('viewer', 'author', 'admin')),
+         token_sha256 TEXT NOT NULL UNIQUE,
+         created_at TEXT NOT NULL
+     );
+     CREATE TABLE sessions (
+         id_sha256 TEXT PRIMARY KEY,
+         user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+         expires_at INTEGER NOT NULL
+     );",
+    "CREATE TABLE runs (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         id TEXT NOT NULL,
+         user TEXT NOT NULL,
+         started_at TEXT NOT NULL,
+         source TEXT NOT NULL,
+         plugin TEXT,
+         query TEXT,
+         params TEXT NOT NULL,
+         rows_in INTEGER NOT NULL,
+         rows_out INTEGER NOT NULL,
+         ms REAL NOT NULL,
+         outcome TEXT NOT NULL,
+         error TEXT
+     );
+     CREATE INDEX runs_by_user ON runs (user, seq);",
+];
+
+/// Opens `<data_dir>/quarry.db` (creating it) with its schema up to date; the path is
+/// returned for error messages.
+pub(crate) fn open(data_dir: &Path) -> Result<(Connection, String), (String, rusqlite::Error)> {
+    let file = data_dir.join("quarry.db");
+    let path = file.display().to_string();
+    let failed = |e| (path.clone(), e);
+    let mut db = Connection::open(&file).map_err(failed)?;
+    db.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
+    db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+        .map_err(failed)?;
+    let applied: usize = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(failed)?;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = db.transaction().map_err(failed)?;
+        tx.execute_batch(migration).map_err(failed)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+    }
+    Ok((db, path))
+}

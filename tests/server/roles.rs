@@ -173,7 +173,27 @@ fn every_role_against_every_endpoint() {
         ("POST", "/api/plugins".into(), upload, Role::Author),
         ("POST", "/api/scripts".into(), script, Role::Author),
         ("POST", "/api/snippets".into(), snippet, Role::Author),
+        ("GET", "/api/history".into(), String::new(), Role::Viewer),
         ("GET", "/api/users".into(), String::new(), Role::Admin),
+        (
+            "POST",
+            "/api/users".into(),
+            r#"{"name": "new", "role": "viewer"}"#.into(),
+            Role::Admin,
+        ),
+        (
+            "DELETE",
+            "/api/users/nobody".into(),
+            String::new(),
+            Role::Admin,
+        ),
+        (
+            "DELETE",
+            "/api/snippets/0123456789abcdef".into(),
+            String::new(),
+            Role::Admin,
+        ),
+        // Last: the admin's call deletes it.
         (
             "DELETE",
             format!("/api/plugins/{units}"),
@@ -574,4 +594,111 @@ fn the_history_shows_each_caller_their_runs_and_admins_everyones() {
     for (_, token) in &team.tokens {
         assert!(!all.to_string().contains(token.as_str()));
     }
+}
+
+#[test]
+fn an_admin_deletes_plugins_and_snippets_and_manages_users() {
+    let team = team();
+    let admin = Some(Role::Admin);
+    // A shared run of the units plugin.
+    let snippet = json!({"source": "demo", "plugin": team.units, "params": {},
+        "query": "SELECT * FROM flights LIMIT 3"});
+    let (_, link) = team.call(
+        Some(Role::Author),
+        "POST",
+        "/api/snippets",
+        &snippet.to_string(),
+    );
+    let id = json_of(&link)["id"].as_str().unwrap().to_owned();
+    let run =
+        json!({"source": "demo", "plugin": team.units, "query": "SELECT * FROM flights LIMIT 3"});
+    assert_eq!(
+        team.call(Some(Role::Author), "POST", "/api/runs", &run.to_string())
+            .0,
+        200
+    );
+
+    assert_eq!(
+        team.call(admin, "DELETE", &format!("/api/plugins/{}", team.units), "")
+            .0,
+        204
+    );
+    // Gone from the library and from runs, although the server had it loaded.
+    assert_eq!(
+        team.call(admin, "GET", &format!("/api/plugins/{}", team.units), "")
+            .0,
+        404
+    );
+    let (_, list) = team.call(admin, "GET", "/api/plugins", "");
+    assert!(!list.contains(&team.units));
+    let (status, answer) = team.call(Some(Role::Author), "POST", "/api/runs", &run.to_string());
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(json_of(&answer)["error"]["kind"], json!("unknown_plugin"));
+    assert_eq!(
+        team.call(admin, "DELETE", &format!("/api/plugins/{}", team.units), "")
+            .0,
+        404
+    );
+
+    assert_eq!(
+        team.call(admin, "DELETE", &format!("/api/snippets/{id}"), "")
+            .0,
+        204
+    );
+    assert_eq!(
+        team.call(admin, "GET", &format!("/api/snippets/{id}"), "")
+            .0,
+        404
+    );
+
+    // Users over the API: the token works at once, and stops when the user is removed.
+    let (status, added) = team.call(
+        admin,
+        "POST",
+        "/api/users",
+        r#"{"name": "grace", "role": "viewer"}"#,
+    );
+    assert_eq!(status, 201, "{added}");
+    let token = json_of(&added)["token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let host = team.address.to_string();
+    let as_grace = [("Authorization", bearer.as_str())];
+    assert_eq!(
+        send(team.address, "GET", "/api/sources", &host, &as_grace, "").0,
+        200
+    );
+    assert_eq!(
+        team.call(
+            admin,
+            "POST",
+            "/api/users",
+            r#"{"name": "grace", "role": "admin"}"#
+        )
+        .0,
+        409
+    );
+    assert_eq!(
+        team.call(
+            admin,
+            "POST",
+            "/api/users",
+            r#"{"name": "x", "role": "owner"}"#
+        )
+        .0,
+        400
+    );
+    let (_, users) = team.call(admin, "GET", "/api/users", "");
+    let names: Vec<String> = json_of(&users)["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["admin", "author", "grace", "viewer"]);
+    assert!(!users.contains("qry_"), "no tokens in the list: {users}");
+    assert_eq!(team.call(admin, "DELETE", "/api/users/grace", "").0, 204);
+    assert_eq!(
+        send(team.address, "GET", "/api/sources", &host, &as_grace, "").0,
+        401
+    );
 }

@@ -19,9 +19,9 @@ use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
 use crate::auth::Caller;
 use crate::bodies::{
-    Compiling, ErrorAnswer, HistoryAnswer, PluginAnswer, PluginsAnswer, RunAnswer, RunBody,
-    ScriptBody, SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer, UploadState, UploadStatus,
-    Uploaded,
+    AddedUser, Compiling, ErrorAnswer, HistoryAnswer, NewUser, PluginAnswer, PluginsAnswer,
+    RunAnswer, RunBody, ScriptBody, SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer,
+    UploadState, UploadStatus, Uploaded, UsersAnswer,
 };
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
 use crate::users::Role;
@@ -1154,4 +1154,127 @@ pub async fn history(
         .await?
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
     Ok(ok(StatusCode::OK, HistoryAnswer { ok: true, runs }))
+}
+
+/// `DELETE /api/plugins/{sha256}` (admins): removes a plugin or script from the library.
+#[utoipa::path(delete, path = "/api/plugins/{sha256}", tag = "plugins",
+    params(("sha256" = String, Path, description = "The plugin's SHA-256")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not an admin", body = ErrorAnswer),
+        (status = 404, description = "No such plugin", body = ErrorAnswer),
+    ))]
+pub async fn delete_plugin(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    if !app.store.delete_plugin(&sha256).map_err(store_failed)? {
+        return Err(unknown_plugin(&sha256));
+    }
+    tracing::info!(user = %caller.name, plugin = %sha256, "deleted a plugin");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /api/snippets/{id}` (admins): removes a shared run; its link stops working.
+#[utoipa::path(delete, path = "/api/snippets/{id}", tag = "snippets",
+    params(("id" = String, Path, description = "The snippet's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not an admin", body = ErrorAnswer),
+        (status = 404, description = "No such snippet", body = ErrorAnswer),
+    ))]
+pub async fn delete_snippet(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !app.store.delete_snippet(&id).map_err(store_failed)? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_snippet",
+            "no shared run has that id",
+        ));
+    }
+    tracing::info!(user = %caller.name, snippet = %id, "deleted a snippet");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn store_failed(e: std::io::Error) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+}
+
+fn users_failed(e: crate::users::UserError) -> ApiError {
+    use crate::users::UserError;
+    match e {
+        UserError::UnknownRole(_) | UserError::BadName(_) => {
+            ApiError::bad_request("bad_user", e.to_string())
+        }
+        UserError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "user_exists", e.to_string()),
+        UserError::Unknown(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_user", e.to_string())
+        }
+        UserError::Database { .. } | UserError::Random(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+        }
+    }
+}
+
+/// `GET /api/users` (admins): everyone who may sign in, and their roles.
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    responses(
+        (status = 200, description = "The users, by name", body = UsersAnswer),
+        (status = 403, description = "Not an admin", body = ErrorAnswer),
+    ))]
+pub async fn list_users(State(app): AppState) -> Result<Response, ApiError> {
+    let users = app.users.list().map_err(users_failed)?;
+    Ok(ok(StatusCode::OK, UsersAnswer { ok: true, users }))
+}
+
+/// `POST /api/users` (admins): adds a user; the answer holds their token, shown this once.
+#[utoipa::path(post, path = "/api/users", tag = "users",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Added", body = AddedUser),
+        (status = 400, description = "Not a user name or role", body = ErrorAnswer),
+        (status = 403, description = "Not an admin", body = ErrorAnswer),
+        (status = 409, description = "The name is taken", body = ErrorAnswer),
+        (status = 415, description = "The body is not `application/json`", body = ErrorAnswer),
+    ))]
+pub async fn add_user(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    request_body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let new: NewUser = json_body(&headers, request_body)?;
+    let role = new.role.parse().map_err(users_failed)?;
+    let token = app.users.add(&new.name, role).map_err(users_failed)?;
+    tracing::info!(user = %caller.name, added = %new.name, role = %new.role, "added a user");
+    Ok(ok(
+        StatusCode::CREATED,
+        AddedUser {
+            ok: true,
+            name: new.name,
+            token,
+        },
+    ))
+}
+
+/// `DELETE /api/users/{name}` (admins): their token and sessions stop working at once.
+#[utoipa::path(delete, path = "/api/users/{name}", tag = "users",
+    params(("name" = String, Path, description = "The user's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin", body = ErrorAnswer),
+        (status = 404, description = "No such user", body = ErrorAnswer),
+    ))]
+pub async fn remove_user(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    app.users.remove(&name).map_err(users_failed)?;
+    tracing::info!(user = %caller.name, removed = %name, "removed a user");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -213,6 +213,37 @@ pub struct HistoryAnswer {
     pub runs: Vec<crate::history::HistoryEntry>,
 }
 
+/// `GET /api/users`: everyone who may sign in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsersAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The users, by name.
+    pub users: Vec<crate::users::User>,
+}
+
+/// `POST /api/users`: who to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "grace", "role": "viewer"}))]
+pub struct NewUser {
+    /// Letters, digits, `.`, `_`, `-` or `@`.
+    pub name: String,
+    /// `viewer`, `author` or `admin`.
+    pub role: String,
+}
+
+/// `POST /api/users`: the new user's token, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddedUser {
+    /// Always true.
+    pub ok: bool,
+    /// The user's name.
+    pub name: String,
+    /// Their token, for `Authorization: Bearer` or the sign-in form.
+    pub token: String,
+}
+
 /// `POST /api/snippets`: a shared run's link.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SnippetLink {
@@ -254,6 +285,11 @@ pub struct SnippetAnswer {
         crate::api::run,
         crate::api::run_page,
         crate::api::history,
+        crate::api::delete_plugin,
+        crate::api::delete_snippet,
+        crate::api::list_users,
+        crate::api::add_user,
+        crate::api::remove_user,
         crate::api::cancel_run,
         crate::api::put_snippet,
         crate::api::get_snippet,

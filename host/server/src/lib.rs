@@ -276,6 +276,10 @@ impl App {
     /// A library plugin or script, loaded (compiled, or from the runtime's caches) on first
     /// use, with what loading it took. A script loads the runner it was stored for.
     fn plugin(&self, sha256: &str) -> Result<(Arc<LoadedPlugin>, LoadStats), ApiError> {
+        // A deleted plugin may still be loaded in memory: the store decides.
+        if self.store.plugin(sha256).is_none() {
+            return Err(StoreError::UnknownPlugin(sha256.to_owned()).into());
+        }
         if let Some(plugin) = self.runtime.loaded(sha256) {
             return Ok((plugin, LoadStats::IN_MEMORY));
         }
@@ -356,7 +360,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/sources", get(api::sources))
         .route("/api/plugins", get(api::list_plugins).merge(upload))
-        .route("/api/plugins/{sha256}", get(api::get_plugin))
+        .route(
+            "/api/plugins/{sha256}",
+            get(api::get_plugin).delete(api::delete_plugin),
+        )
         .route("/api/plugins/{sha256}/wasm", get(api::plugin_wasm))
         .route("/api/plugins/{sha256}/script", get(api::plugin_script))
         .route("/api/scripts", post(api::put_script))
@@ -366,7 +373,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/history", get(api::history))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
         .route("/api/snippets", post(api::put_snippet))
-        .route("/api/snippets/{id}", get(api::get_snippet))
+        .route(
+            "/api/snippets/{id}",
+            get(api::get_snippet).delete(api::delete_snippet),
+        )
+        .route("/api/users", get(api::list_users).post(api::add_user))
+        .route("/api/users/{name}", axum::routing::delete(api::remove_user))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 20))

@@ -290,6 +290,32 @@ impl Store {
         }
     }
 
+    /// Deletes a plugin or script: its listing first, so that it is gone at once, then its
+    /// bytes. `false` when there was none; runners are not deleted (stored scripts need
+    /// them).
+    pub(crate) fn delete_plugin(&self, sha256: &str) -> io::Result<bool> {
+        let Some(meta) = self.plugin(sha256).filter(|m| m.kind != PluginKind::Runner) else {
+            return Ok(false);
+        };
+        std::fs::remove_file(self.meta_path(sha256))?;
+        match std::fs::remove_file(self.content_path(&meta)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(true),
+        }
+    }
+
+    /// Deletes a snippet; `false` when there was none.
+    pub(crate) fn delete_snippet(&self, id: &str) -> io::Result<bool> {
+        if !is_snippet_id(id) {
+            return Ok(false);
+        }
+        match std::fs::remove_file(self.snippets.join(format!("{id}.json"))) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The file with a plugin's bytes or a script's text.
     fn content_path(&self, meta: &PluginMeta) -> PathBuf {
         match meta.kind {

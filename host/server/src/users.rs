@@ -53,7 +53,7 @@ impl std::str::FromStr for Role {
 }
 
 /// Someone the server knows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// The name given to `quarry users add`.
     pub name: String,

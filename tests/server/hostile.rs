@@ -2,6 +2,9 @@
 //! Every answer must be a clean 4xx/5xx envelope (never a panic or a dropped connection),
 //! the server must keep serving, and stored plugins and snippets must survive a SIGKILL at
 //! any moment.
+//!
+//! The attacks run twice: as here, on a server without tokens, and in `with_tokens` on a
+//! server with `--auth token`, sent with an admin's token (the answers must be the same).
 
 use crate::common;
 
@@ -15,16 +18,61 @@ use common::*;
 use quarry_server::Settings;
 use serde_json::{Value, json};
 
-/// A server in this process, on a free loopback port.
+thread_local! {
+    /// Set by the `with_tokens` tests: their servers ask for tokens.
+    static WITH_TOKENS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The admin token of each server started with tokens, by address: [`raw`] sends it.
+static TOKENS: std::sync::Mutex<std::collections::BTreeMap<SocketAddr, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// A server in this process, on a free loopback port (asking for tokens in the
+/// `with_tokens` tests).
 pub(crate) fn server(settings: Settings) -> (SocketAddr, tempfile::TempDir) {
     let store = tempfile::tempdir().unwrap();
+    let with_tokens = WITH_TOKENS.get();
+    let settings = if with_tokens {
+        Settings {
+            auth: quarry_server::auth::AuthMode::Token,
+            ..settings
+        }
+    } else {
+        settings
+    };
     let app = web_app(store.path(), settings);
+    let token = with_tokens.then(|| {
+        app.users
+            .add("hostile-admin", quarry_server::users::Role::Admin)
+            .unwrap()
+    });
     let listener = tokio()
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let address = listener.local_addr().unwrap();
     tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
+    if let Some(token) = token {
+        // The server does ask: without the token, nothing.
+        let (status, _) = raw(
+            address,
+            b"GET /api/sources HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 401);
+        TOKENS.lock().unwrap().insert(address, token);
+    }
     (address, store)
+}
+
+/// `request` with the server's admin token after its request line, when it has one.
+fn with_token(address: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let token = TOKENS.lock().unwrap().get(&address).cloned();
+    let (Some(token), Some(end)) = (token, request.windows(2).position(|w| w == b"\r\n")) else {
+        return request.to_vec();
+    };
+    let mut out = request[..end + 2].to_vec();
+    out.extend_from_slice(format!("Authorization: Bearer {token}\r\n").as_bytes());
+    out.extend_from_slice(&request[end + 2..]);
+    out
 }
 
 /// Sends raw bytes, reads the answer to the end: (status, headers + body text).
@@ -33,7 +81,7 @@ pub(crate) fn raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    stream.write_all(request).unwrap();
+    stream.write_all(&with_token(address, request)).unwrap();
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer).into_owned();
@@ -636,5 +684,32 @@ fn a_sigkill_during_uploads_and_snippet_saves_leaves_no_partial_entry() {
     assert!(
         stored.0 > 0 && stored.1 > 0,
         "the kills came after some writes: {stored:?}"
+    );
+}
+
+/// The attacks again, on a server that asks for tokens, with an admin's.
+mod with_tokens {
+    macro_rules! with_tokens {
+        ($($test:ident),* $(,)?) => {$(
+            #[test]
+            fn $test() {
+                super::WITH_TOKENS.set(true);
+                super::$test();
+            }
+        )*};
+    }
+
+    with_tokens!(
+        malformed_json_is_a_clean_400,
+        wrong_types_are_a_clean_400,
+        missing_fields_are_a_clean_400,
+        unknown_plugin_ids_are_a_clean_404,
+        path_traversal_in_every_path_parameter_finds_nothing,
+        wrong_methods_get_the_envelope,
+        an_oversized_json_body_is_a_clean_413,
+        a_1_gib_upload_is_refused_at_its_declared_length,
+        a_compressed_bomb_is_never_inflated,
+        slow_clients_do_not_hold_up_the_others,
+        a_burst_of_thousands_of_requests_gets_clean_answers,
     );
 }

@@ -341,6 +341,24 @@ pub fn web_app(
     Arc::new(app)
 }
 
+/// Adds the built plugin `name` to `app`'s library; returns its SHA-256.
+pub fn store_plugin(app: &quarry_server::App, name: &str) -> String {
+    let wasm = std::fs::read(plugin_path(name)).unwrap();
+    let (plugin, _) = app.runtime.load(&wasm).unwrap();
+    app.store.put_plugin(&wasm, &plugin).unwrap();
+    plugin.sha256.clone()
+}
+
+/// Serves `app` in this process on a free loopback port, until the test process ends.
+pub fn serve_app(app: Arc<quarry_server::App>) -> std::net::SocketAddr {
+    let listener = tokio()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
+    address
+}
+
 /// Runs `quarry run --source SOURCE --query QUERY --format ndjson [--limit N]` with the
 /// sources of `config`, and returns the rows it printed and its peak memory (VmHWM, read
 /// from /proc while it runs), in bytes: how a test shows that rows stream.

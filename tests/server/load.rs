@@ -29,18 +29,9 @@ fn one_hostile_run_among_64_neither_fails_nor_starves_the_others() {
             ..Settings::default()
         },
     );
-    let add = |name: &str| {
-        let wasm = std::fs::read(plugin_path(name)).unwrap();
-        let (plugin, _) = app.runtime.load(&wasm).unwrap();
-        app.store.put_plugin(&wasm, &plugin).unwrap();
-        plugin.sha256.clone()
-    };
+    let add = |name: &str| store_plugin(&app, name);
     let (units, hostile) = (add("units"), add("hostile"));
-    let listener = tokio()
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
+    let address = serve_app(app);
 
     let load = Load {
         clients: 64,

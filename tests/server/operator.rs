@@ -33,18 +33,9 @@ fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
 fn metrics_count_runs_rows_limits_loads_and_error_answers() {
     let store = tempfile::tempdir().unwrap();
     let app = web_app(store.path(), Settings::default());
-    let add = |name: &str| {
-        let wasm = std::fs::read(plugin_path(name)).unwrap();
-        let (plugin, _) = app.runtime.load(&wasm).unwrap();
-        app.store.put_plugin(&wasm, &plugin).unwrap();
-        plugin.sha256.clone()
-    };
+    let add = |name: &str| store_plugin(&app, name);
     let (units, hostile) = (add("units"), add("hostile"));
-    let listener = tokio()
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
+    let address = serve_app(app);
     let run = |body: serde_json::Value| {
         call(
             address,
@@ -134,15 +125,7 @@ fn ready_when_the_store_and_every_source_answer() {
         Settings::default(),
     )
     .unwrap();
-    let listener = tokio()
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio().spawn(quarry_server::serve(
-        listener,
-        Arc::new(app),
-        std::future::pending(),
-    ));
+    let address = serve_app(Arc::new(app));
     let (status, ready) = get(address, "/readyz", "127.0.0.1");
     assert_eq!(status, 503, "{ready}");
     let ready = body(&ready);

@@ -47,26 +47,13 @@ fn team() -> Team {
     })
     .unwrap();
     let app = quarry_server::App::new(Arc::new(runtime), sources, store.path(), settings).unwrap();
-    let add = |name: &str| {
-        let wasm = std::fs::read(plugin_path(name)).unwrap();
-        let (plugin, _) = app.runtime.load(&wasm).unwrap();
-        app.store.put_plugin(&wasm, &plugin).unwrap();
-        plugin.sha256.clone()
-    };
+    let add = |name: &str| store_plugin(&app, name);
     let (units, between) = (add("units"), add("flights_between"));
     let tokens = Role::ALL
         .into_iter()
         .map(|role| (role, app.users.add(role.name(), role).unwrap()))
         .collect();
-    let listener = tokio()
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio().spawn(quarry_server::serve(
-        listener,
-        Arc::new(app),
-        std::future::pending(),
-    ));
+    let address = serve_app(Arc::new(app));
     Team {
         address,
         tokens,
@@ -113,9 +100,8 @@ fn json_of(answer: &str) -> Value {
 fn every_role_against_every_endpoint() {
     let team = team();
     let (units, between) = (&team.units, &team.between);
-    let units_wasm = String::from_utf8(std::fs::read(plugin_path("units")).unwrap());
-    // Not UTF-8: upload a tiny non-component instead; the role check comes first.
-    let upload = units_wasm.map_or_else(|_| "\0asm\u{1}\0\0\0".to_owned(), |s| s);
+    // A wasm header alone: the role check comes before the upload's.
+    let upload = "\0asm\u{1}\0\0\0".to_owned();
     let run_query = json!({"source": "demo", "query": "SELECT 1 AS one"}).to_string();
     let run_stored = json!({"source": "demo", "plugin": between, "params":
         {"origin": "JFK", "dest": "LAX", "from": "2013-03-01", "to": "2013-03-02"}})
@@ -494,11 +480,7 @@ fn each_caller_has_a_share_of_the_runs() {
     );
     let ada = app.users.add("ada", Role::Author).unwrap();
     let bob = app.users.add("bob", Role::Author).unwrap();
-    let listener = tokio()
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio().spawn(quarry_server::serve(listener, app, std::future::pending()));
+    let address = serve_app(app);
     let run = |token: &str| {
         let bearer = format!("Bearer {token}");
         send(

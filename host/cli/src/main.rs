@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - `cli`: the arguments, the dispatch, and what several commands share.
+//! - `cli`: the arguments and the dispatch.
+//! - `shared`: what several commands use (limit flags, the runtime, loading plugins).
 //! - one module per command: `run`, `serve`, `seed`, `sources`, `plugin` (`inspect`),
 //!   `scaffold` (`plugin new` and its templates), `users`; `quarry bench` is
 //!   `quarry-bench`'s.
@@ -15,6 +16,7 @@ mod run;
 mod scaffold;
 mod seed;
 mod serve;
+mod shared;
 mod sources;
 mod users;
 

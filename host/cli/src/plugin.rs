@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use quarry_runtime::Limits;
 
-use crate::cli::{load_plugin, runtime};
+use crate::shared::{load_plugin, runtime};
 
 #[derive(Subcommand, Debug)]
 pub enum PluginCommand {

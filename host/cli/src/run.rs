@@ -19,7 +19,7 @@ use quarry_runtime::{Limits, PluginError, Runtime};
 use quarry_sources::config::Config;
 use quarry_sources::{DEMO, demo};
 
-use crate::cli::{LimitArgs, format_parser, load_plugin, load_script, read_params, runtime};
+use crate::shared::{LimitArgs, format_parser, load_plugin, load_script, read_params, runtime};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {

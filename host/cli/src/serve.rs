@@ -11,7 +11,7 @@ use quarry_core::size::parse as parse_bytes;
 use quarry_runtime::{Limits, script};
 use quarry_sources::config::Config;
 
-use crate::cli::{LimitArgs, runtime, say_compiling};
+use crate::shared::{LimitArgs, runtime, say_compiling};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {

@@ -33,6 +33,39 @@ use quarry_runtime::{LoadStats, LoadedPlugin, sha256_hex};
 
 type AppState = State<Arc<App>>;
 
+/// The API's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Quarry",
+        description = "Run sandboxed WebAssembly plugins and scripts over databases. Every error is the envelope `{\"ok\": false, \"error\": {\"kind\", \"message\"}}` with a fitting status."
+    ),
+    paths(
+        sources,
+        list_plugins,
+        upload_plugin,
+        get_plugin,
+        plugin_wasm,
+        plugin_script,
+        put_script,
+        get_upload,
+        run,
+        run_page,
+        history,
+        delete_plugin,
+        delete_snippet,
+        list_users,
+        add_user,
+        remove_user,
+        cancel_run,
+        put_snippet,
+        get_snippet,
+        openapi,
+    ),
+    components(schemas(PluginKind))
+)]
+struct ApiDoc;
+
 /// `GET /api/openapi.json`: this document, built from the handlers and their types.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
@@ -40,7 +73,7 @@ pub async fn openapi() -> Response {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let document = DOCUMENT.get_or_init(|| {
         use utoipa::OpenApi as _;
-        crate::bodies::ApiDoc::openapi()
+        ApiDoc::openapi()
             .to_pretty_json()
             .expect("the document serializes")
     });

@@ -1,15 +1,15 @@
 //! The JSON bodies of the API: what requests send and what answers carry. Their schemas,
-//! with the handlers' `#[utoipa::path]` attributes, make `/api/openapi.json` ([`ApiDoc`]),
-//! so the document says what the handlers send; a schema-conformance fuzzer checks it
+//! with the handlers' `#[utoipa::path]` attributes, make `/api/openapi.json`, so the
+//! document says what the handlers send; a schema-conformance fuzzer checks it
 //! against the running server (`tests/server/openapi.rs`).
 
 use quarry_core::{Backend, Query};
 use quarry_engine::run::RunStats;
 use quarry_runtime::LogLine;
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use crate::store::{PluginKind, PluginMeta, Snippet};
+use crate::store::{PluginMeta, Snippet};
 
 /// The envelope of every error: `ok` is false, `error` says what and why. A failed run's
 /// error also carries the run's `query`, `stats` and `logs`.
@@ -265,36 +265,3 @@ pub struct SnippetAnswer {
     /// What the playground fills in.
     pub snippet: Snippet,
 }
-
-/// The API's OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Quarry",
-        description = "Run sandboxed WebAssembly plugins and scripts over databases. Every error is the envelope `{\"ok\": false, \"error\": {\"kind\", \"message\"}}` with a fitting status."
-    ),
-    paths(
-        crate::api::sources,
-        crate::api::list_plugins,
-        crate::api::upload_plugin,
-        crate::api::get_plugin,
-        crate::api::plugin_wasm,
-        crate::api::plugin_script,
-        crate::api::put_script,
-        crate::api::get_upload,
-        crate::api::run,
-        crate::api::run_page,
-        crate::api::history,
-        crate::api::delete_plugin,
-        crate::api::delete_snippet,
-        crate::api::list_users,
-        crate::api::add_user,
-        crate::api::remove_user,
-        crate::api::cancel_run,
-        crate::api::put_snippet,
-        crate::api::get_snippet,
-        crate::api::openapi,
-    ),
-    components(schemas(PluginKind))
-)]
-pub struct ApiDoc;

@@ -9,8 +9,8 @@
 //!
 //! - this file: [`App`] (what the handlers share), [`router`], [`serve`], the error
 //!   envelope, and the layers every request passes (request ids, logs, panics).
-//! - `api`: the JSON API's handlers; [`bodies`]: their request and answer types, and the
-//!   OpenAPI document built from them.
+//! - `api`: the JSON API's handlers and the OpenAPI document built from them;
+//!   [`bodies`]: their request and answer types.
 //! - `pages`: the HTML pages and the embedded static assets.
 //! - [`auth`]: who is calling (token, session cookie, or the local admin) and what their
 //!   role allows; [`users`]: the identities, tokens and sessions in `quarry.db`.

@@ -778,19 +778,91 @@ fn broken_scripts_are_refused_with_their_line_and_column() {
 }
 
 #[test]
-fn a_plugin_changed_on_disk_is_refused_not_run() {
+fn plugins_and_snippets_kept_as_files_are_imported_and_nothing_is_lost() {
+    // The layout of an earlier Quarry: plugins/<sha>.{wasm,json}, snippets/<id>.json.
+    let data = tempfile::tempdir().unwrap();
+    let (plugins, snippets) = (data.path().join("plugins"), data.path().join("snippets"));
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(&snippets).unwrap();
+    let wasm = std::fs::read(plugin_path("identity")).unwrap();
+    let sha = quarry_runtime::sha256_hex(&wasm);
+    let meta = |sha: &str| {
+        json!({"sha256": sha, "kind": "component", "name": "identity", "version": "0.1.0",
+               "description": "", "params_schema": null, "builds_query": false,
+               "transforms": true, "size": 3, "uploaded_at": "2026-11-01T10:00:00Z",
+               "imports": []})
+        .to_string()
+    };
+    std::fs::write(plugins.join(format!("{sha}.wasm")), &wasm).unwrap();
+    std::fs::write(plugins.join(format!("{sha}.json")), meta(&sha)).unwrap();
+    // One whose bytes were changed on disk: not imported, but kept.
+    let bad = "b".repeat(64);
+    std::fs::write(plugins.join(format!("{bad}.wasm")), &wasm).unwrap();
+    std::fs::write(plugins.join(format!("{bad}.json")), meta(&bad)).unwrap();
+    let snippet =
+        json!({"plugin": sha, "source": "demo", "params": {}, "query": "SELECT 1 AS one"});
+    std::fs::write(snippets.join("0123456789abcdef.json"), snippet.to_string()).unwrap();
+
+    let server = Server {
+        app: web_app(data.path(), Settings::default()),
+        _store: tempfile::tempdir().unwrap(),
+    };
+    let (_, listed) = server.get("/api/plugins");
+    let listed: Vec<&str> = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [sha.as_str()]);
+    let (status, body) = server.post(
+        "/api/runs",
+        &json!({"source": "demo", "plugin": sha, "query": "SELECT 1 AS one"}).to_string(),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The snippet keeps its link (ids are made from the content, as before): saving it
+    // again finds it there.
+    let (status, link) = server.post("/api/snippets", &snippet.to_string());
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let id = link["id"].as_str().unwrap();
+    let (status, body) = server.get(&format!("/api/snippets/{id}"));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["snippet"], snippet);
+    // The files moved aside, the refused one among them; opening again imports nothing.
+    assert!(!plugins.exists() && !snippets.exists());
+    let aside = data.path().join("imported-files");
+    assert!(aside.join("plugins").join(format!("{bad}.json")).is_file());
+    assert!(aside.join("plugins").join(format!("{sha}.wasm")).is_file());
+    let again = Server {
+        app: web_app(data.path(), Settings::default()),
+        _store: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(
+        again.get("/api/plugins").1["plugins"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_plugin_changed_in_the_store_is_refused_not_run() {
     let store = tempfile::tempdir().unwrap();
     let server = Server {
         app: web_app(store.path(), Settings::default()),
         _store: tempfile::tempdir().unwrap(),
     };
     let sha = server.add("identity");
-    // A fresh server (nothing loaded in memory) over the tampered file.
-    let path = store.path().join("plugins").join(format!("{sha}.wasm"));
-    let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    // A fresh server (nothing loaded in memory) over the tampered bytes.
+    let db = rusqlite::Connection::open(store.path().join("quarry.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE plugins SET content = CAST(content || x'00' AS BLOB) WHERE sha256 = ?1",
+            [&sha],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
     let fresh = Server {
         app: web_app(store.path(), Settings::default()),
         _store: tempfile::tempdir().unwrap(),

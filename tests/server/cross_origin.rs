@@ -256,7 +256,10 @@ fn pages_of_other_sites_are_refused_and_nothing_runs_or_is_stored() {
     let (status, plugins) = send(address, "GET", "/api/plugins", &own, &[], "");
     assert_eq!(status, 200);
     assert_eq!(body(&plugins)["plugins"], json!([]), "{plugins}");
-    let snippets = std::fs::read_dir(store.path().join("snippets")).map_or(0, |d| d.count());
+    let db = rusqlite::Connection::open(store.path().join("quarry.db")).unwrap();
+    let snippets: i64 = db
+        .query_row("SELECT count(*) FROM snippets", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(snippets, 0);
 }
 

@@ -1,4 +1,5 @@
-//! `<data>/quarry.db`: the server's SQLite database of users, sessions and the run history.
+//! `<data>/quarry.db`: the server's SQLite database: the plugin library and snippets,
+//! users, sessions and the run history.
 //!
 //! The schema carries its version in `PRAGMA user_version`; each migration runs once, in a
 //! transaction, when the server or a `quarry users` command opens the file. Migrations are
@@ -38,6 +39,18 @@ const MIGRATIONS: &[&str] = &[
          error TEXT
      );
      CREATE INDEX runs_by_user ON runs (user, seq);",
+    "CREATE TABLE plugins (
+         sha256 TEXT PRIMARY KEY,
+         kind TEXT NOT NULL CHECK (kind IN ('component', 'script', 'runner')),
+         meta TEXT NOT NULL,
+         content BLOB NOT NULL,
+         uploaded_at TEXT NOT NULL
+     );
+     CREATE TABLE snippets (
+         id TEXT PRIMARY KEY,
+         body TEXT NOT NULL,
+         created_at TEXT NOT NULL
+     );",
 ];
 
 /// Opens `<data_dir>/quarry.db` (creating it) with its schema up to date; the path is

@@ -1,25 +1,23 @@
-//! The server's plugin library and shared snippets, kept in the data directory.
+//! The server's plugin library and shared snippets, kept in `quarry.db` (see `db`):
 //!
 //! ```text
-//! <data>/plugins/<sha256>.wasm   the plugin's bytes, named by their SHA-256
-//! <data>/plugins/<sha256>.js     a script's text (its SHA-256 also covers its runner's)
-//! <data>/plugins/<sha256>.json   what describe() said, its size and upload time
-//! <data>/snippets/<id>.json      plugin hash, source name, params, query text
+//! plugins   sha256, kind (component | script | runner), meta (what describe() said, size,
+//!           upload time, as JSON), content (the component's bytes or the script's text)
+//! snippets  id (16 hex digits of the content's SHA-256), body (plugin, source, params, query)
 //! ```
 //!
-//! Every file is written to a temporary file in the same directory, synced, and renamed
-//! into place, so a crash leaves either the whole entry or none of it. A plugin is listed
-//! only once its metadata exists, which is written after its bytes. Reading a plugin's
-//! bytes checks their hash against the name: a file changed on disk is refused, never run.
-//! Names from requests are checked to be exactly 64 (plugin) or 16 (snippet) lowercase
-//! hex digits before they touch a path.
+//! A plugin's listing and bytes are one row written in one statement, so a crash leaves
+//! the whole entry or none of it. Reading a plugin's bytes checks them against its hash:
+//! bytes changed in the database are refused, never run. Plugins and snippets an earlier
+//! Quarry kept as files are imported when the store first opens.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Mutex;
 
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use quarry_runtime::cache::write_atomically;
 use quarry_runtime::{LoadedPlugin, script, sha256_hex};
 
 /// What a stored plugin is.
@@ -94,53 +92,46 @@ pub enum StoreError {
     /// No such plugin is stored.
     #[error("no plugin {0} in the library")]
     UnknownPlugin(String),
-    /// A stored file no longer matches its SHA-256.
+    /// Stored bytes no longer match their SHA-256.
     #[error(
-        "the stored plugin {0} does not match its SHA-256 (its file was changed on disk); it will not run"
+        "the stored plugin {0} does not match its SHA-256 (it was changed in the store); it will not run"
     )]
     Corrupt(String),
-    /// The file system failed.
+    /// The database failed.
     #[error("the store cannot be read or written: {0}")]
     Io(#[from] io::Error),
 }
 
-/// The plugin library and snippets on disk, under the data directory.
+/// The plugin library and snippets, in the server's database (`quarry.db`).
 pub struct Store {
-    plugins: PathBuf,
-    snippets: PathBuf,
+    db: Mutex<Connection>,
+}
+
+/// A database failure, as the store's callers see it.
+fn failed(e: rusqlite::Error) -> io::Error {
+    io::Error::other(e)
 }
 
 impl Store {
-    /// Opens (creating when needed) the store under `data_dir`.
+    /// Opens (creating when needed) the store in `data_dir`. Plugins and snippets that an
+    /// earlier Quarry kept as files (`plugins/`, `snippets/`) are imported the first time,
+    /// and the files moved to `imported-files/`.
     pub fn open(data_dir: &Path) -> io::Result<Store> {
-        let store = Store {
-            plugins: data_dir.join("plugins"),
-            snippets: data_dir.join("snippets"),
-        };
-        std::fs::create_dir_all(&store.plugins)?;
-        std::fs::create_dir_all(&store.snippets)?;
-        store.remove_unfinished_writes();
+        let (db, _) = crate::db::open(data_dir).map_err(|(_, e)| failed(e))?;
+        let store = Store { db: Mutex::new(db) };
+        store.import_files(data_dir)?;
         Ok(store)
     }
 
-    /// Whether the store can be written: a file is created and removed in each directory.
-    pub fn check(&self) -> io::Result<()> {
-        for dir in [&self.plugins, &self.snippets] {
-            tempfile::NamedTempFile::with_prefix_in(".tmp-ready", dir)?.close()?;
-        }
-        Ok(())
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Deletes the temporary files of writes a crash interrupted (never renamed into place,
-    /// so never part of an entry).
-    fn remove_unfinished_writes(&self) {
-        for dir in [&self.plugins, &self.snippets] {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                if entry.file_name().to_string_lossy().starts_with(".tmp") {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
+    /// Whether the store can be written: a write transaction starts and is rolled back.
+    pub fn check(&self) -> io::Result<()> {
+        self.db()
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(failed)
     }
 
     /// Stores a loaded plugin's bytes and listing; `false` when it was already there.
@@ -172,9 +163,7 @@ impl Store {
         plugin: &LoadedPlugin,
     ) -> io::Result<(PluginMeta, bool)> {
         if let Some(meta) = self.plugin(&plugin.sha256) {
-            if self.content_path(&meta).is_file() {
-                return Ok((meta, false));
-            }
+            return Ok((meta, false));
         }
         let meta = PluginMeta {
             sha256: plugin.sha256.clone(),
@@ -190,25 +179,42 @@ impl Store {
             uploaded_at: now_rfc3339(),
             imports: plugin.imports.clone(),
         };
-        write_atomically(&self.content_path(&meta), bytes)?;
-        let json = serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?;
-        write_atomically(&self.meta_path(&meta.sha256), &json)?;
-        Ok((meta, true))
+        let created = self.insert(&meta, bytes)?;
+        Ok((meta, created))
+    }
+
+    /// Writes a plugin's listing and bytes in one statement, so both or neither are
+    /// stored; `false` when it was there.
+    fn insert(&self, meta: &PluginMeta, bytes: &[u8]) -> io::Result<bool> {
+        let json = serde_json::to_string(meta).map_err(io::Error::other)?;
+        let kind = serde_json::to_value(meta.kind).map_err(io::Error::other)?;
+        let inserted = self
+            .db()
+            .execute(
+                "INSERT INTO plugins (sha256, kind, meta, content, uploaded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sha256) DO NOTHING",
+                params![meta.sha256, kind.as_str(), json, bytes, meta.uploaded_at],
+            )
+            .map_err(failed)?;
+        Ok(inserted == 1)
     }
 
     /// Every stored plugin and script, newest first (runners are not listed).
     pub fn plugins(&self) -> Vec<PluginMeta> {
-        let mut all: Vec<PluginMeta> = std::fs::read_dir(&self.plugins)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                let sha = name.strip_suffix(".json")?;
-                self.plugin(sha)
+        let db = self.db();
+        let Ok(mut statement) = db.prepare(
+            "SELECT meta FROM plugins WHERE kind != 'runner' ORDER BY uploaded_at DESC, sha256",
+        ) else {
+            return Vec::new();
+        };
+        let mut all: Vec<PluginMeta> = statement
+            .query_map([], |r| r.get::<_, String>(0))
+            .map(|rows| {
+                rows.flatten()
+                    .filter_map(|json| serde_json::from_str(&json).ok())
+                    .collect()
             })
-            .filter(|meta| meta.kind != PluginKind::Runner)
-            .collect();
+            .unwrap_or_default();
         all.sort_by(|a, b| b.uploaded_at.cmp(&a.uploaded_at).then(a.name.cmp(&b.name)));
         all
     }
@@ -218,10 +224,30 @@ impl Store {
         if !is_sha256(sha256) {
             return None;
         }
-        let text = std::fs::read(self.meta_path(sha256)).ok()?;
-        serde_json::from_slice(&text)
+        let json: String = self
+            .db()
+            .query_row(
+                "SELECT meta FROM plugins WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()??;
+        serde_json::from_str(&json)
             .ok()
             .filter(|m: &PluginMeta| m.sha256 == sha256)
+    }
+
+    /// A plugin's stored bytes (a script's text), when there are any.
+    fn content(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db()
+            .query_row(
+                "SELECT content FROM plugins WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| StoreError::Io(failed(e)))
     }
 
     /// A stored plugin's bytes, checked against its hash.
@@ -230,13 +256,9 @@ impl Store {
             Some(meta) if meta.kind != PluginKind::Script => {}
             _ => return Err(StoreError::UnknownPlugin(sha256.to_owned())),
         }
-        let wasm = match std::fs::read(self.wasm_path(sha256)) {
-            Ok(wasm) => wasm,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::UnknownPlugin(sha256.to_owned()));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let wasm = self
+            .content(sha256)?
+            .ok_or_else(|| StoreError::UnknownPlugin(sha256.to_owned()))?;
         if sha256_hex(&wasm) != sha256 {
             return Err(StoreError::Corrupt(sha256.to_owned()));
         }
@@ -251,13 +273,8 @@ impl Store {
             (PluginKind::Script, Some(runner)) => runner.clone(),
             _ => return Err(unknown()),
         };
-        let text = match std::fs::read(self.content_path(&meta)) {
-            Ok(bytes) => {
-                String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(sha256.into()))?
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(unknown()),
-            Err(e) => return Err(e.into()),
-        };
+        let bytes = self.content(sha256)?.ok_or_else(unknown)?;
+        let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(sha256.into()))?;
         if script::sha256(&text, &runner) != sha256 {
             return Err(StoreError::Corrupt(sha256.to_owned()));
         }
@@ -267,12 +284,17 @@ impl Store {
     /// Stores a snippet under the id derived from its content; `false` when it was there.
     pub(crate) fn put_snippet(&self, snippet: &Snippet) -> io::Result<(String, bool)> {
         let id = snippet_id(snippet);
-        let path = self.snippets.join(format!("{id}.json"));
         if self.snippet(&id)?.as_ref() == Some(snippet) {
             return Ok((id, false));
         }
-        let json = serde_json::to_vec_pretty(snippet).map_err(io::Error::other)?;
-        write_atomically(&path, &json)?;
+        let json = serde_json::to_string(snippet).map_err(io::Error::other)?;
+        self.db()
+            .execute(
+                "INSERT INTO snippets (id, body, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                params![id, json, now_rfc3339()],
+            )
+            .map_err(failed)?;
         Ok((id, true))
     }
 
@@ -281,55 +303,115 @@ impl Store {
         if !is_snippet_id(id) {
             return Ok(None);
         }
-        match std::fs::read(self.snippets.join(format!("{id}.json"))) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(io::Error::other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let json: Option<String> = self
+            .db()
+            .query_row("SELECT body FROM snippets WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(failed)?;
+        json.map(|json| serde_json::from_str(&json).map_err(io::Error::other))
+            .transpose()
     }
 
-    /// Deletes a plugin or script: its listing first, so that it is gone at once, then its
-    /// bytes. `false` when there was none; runners are not deleted (stored scripts need
-    /// them).
+    /// Deletes a plugin or script; `false` when there was none. Runners are not deleted
+    /// (stored scripts need them).
     pub(crate) fn delete_plugin(&self, sha256: &str) -> io::Result<bool> {
-        let Some(meta) = self.plugin(sha256).filter(|m| m.kind != PluginKind::Runner) else {
-            return Ok(false);
-        };
-        std::fs::remove_file(self.meta_path(sha256))?;
-        match std::fs::remove_file(self.content_path(&meta)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(true),
-        }
+        let deleted = self
+            .db()
+            .execute(
+                "DELETE FROM plugins WHERE sha256 = ?1 AND kind != 'runner'",
+                [sha256],
+            )
+            .map_err(failed)?;
+        Ok(deleted == 1)
     }
 
     /// Deletes a snippet; `false` when there was none.
     pub(crate) fn delete_snippet(&self, id: &str) -> io::Result<bool> {
-        if !is_snippet_id(id) {
-            return Ok(false);
-        }
-        match std::fs::remove_file(self.snippets.join(format!("{id}.json"))) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+        let deleted = self
+            .db()
+            .execute("DELETE FROM snippets WHERE id = ?1", [id])
+            .map_err(failed)?;
+        Ok(deleted == 1)
     }
 
-    /// The file with a plugin's bytes or a script's text.
-    fn content_path(&self, meta: &PluginMeta) -> PathBuf {
-        match meta.kind {
-            PluginKind::Script => self.plugins.join(format!("{}.js", meta.sha256)),
-            PluginKind::Component | PluginKind::Runner => self.wasm_path(&meta.sha256),
+    /// Imports what an earlier Quarry kept in files: `plugins/<sha256>.json` with its
+    /// `.wasm` or `.js`, and `snippets/<id>.json`. Each entry is checked (a plugin's bytes
+    /// against its hash) and imported unless the store has it; then the two directories
+    /// move to `imported-files/`, so nothing is lost and nothing imported twice.
+    fn import_files(&self, data_dir: &Path) -> io::Result<()> {
+        let (plugins, snippets) = (data_dir.join("plugins"), data_dir.join("snippets"));
+        if !plugins.is_dir() && !snippets.is_dir() {
+            return Ok(());
         }
-    }
-
-    fn wasm_path(&self, sha256: &str) -> PathBuf {
-        self.plugins.join(format!("{sha256}.wasm"))
-    }
-
-    fn meta_path(&self, sha256: &str) -> PathBuf {
-        self.plugins.join(format!("{sha256}.json"))
+        let (mut imported, mut refused) = (0, Vec::new());
+        for entry in std::fs::read_dir(&plugins).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let meta: Option<PluginMeta> = std::fs::read(&path)
+                .ok()
+                .and_then(|json| serde_json::from_slice(&json).ok());
+            let Some(meta) = meta.filter(|m| is_sha256(&m.sha256)) else {
+                refused.push(path);
+                continue;
+            };
+            let extension = if meta.kind == PluginKind::Script {
+                "js"
+            } else {
+                "wasm"
+            };
+            let bytes = std::fs::read(plugins.join(format!("{}.{extension}", meta.sha256)));
+            let whole = match (&bytes, meta.kind, &meta.runner) {
+                (Ok(b), PluginKind::Script, Some(runner)) => std::str::from_utf8(b)
+                    .is_ok_and(|text| script::sha256(text, runner) == meta.sha256),
+                (Ok(b), PluginKind::Component | PluginKind::Runner, _) => {
+                    sha256_hex(b) == meta.sha256
+                }
+                _ => false,
+            };
+            match bytes {
+                Ok(bytes) if whole => {
+                    self.insert(&meta, &bytes)?;
+                    imported += 1;
+                }
+                _ => refused.push(path),
+            }
+        }
+        for entry in std::fs::read_dir(&snippets).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let snippet: Option<Snippet> = std::fs::read(&path)
+                .ok()
+                .and_then(|json| serde_json::from_slice(&json).ok());
+            match snippet {
+                Some(snippet) => {
+                    self.put_snippet(&snippet)?;
+                    imported += 1;
+                }
+                None if path.extension().is_some_and(|e| e == "json") => refused.push(path),
+                None => {}
+            }
+        }
+        let aside = data_dir.join("imported-files");
+        std::fs::create_dir_all(&aside)?;
+        for dir in [plugins, snippets] {
+            if dir.is_dir() {
+                let name = dir.file_name().expect("a directory name").to_owned();
+                std::fs::rename(&dir, aside.join(name))?;
+            }
+        }
+        tracing::info!(
+            imported,
+            refused = refused.len(),
+            kept_in = %aside.display(),
+            "imported the plugins and snippets kept as files"
+        );
+        for path in refused {
+            tracing::warn!(file = %path.display(), "not imported: unreadable, or its bytes do not match its hash");
+        }
+        Ok(())
     }
 }
 

@@ -165,7 +165,7 @@ fn eight_runs_of_huge_rows_stay_under_the_memory_budget() {
     );
     assert!(outcomes.contains(&"truncated"), "{outcomes:?}");
     // The budget (96 MiB) bounds the answers; the runs' plugin instances and batches in
-    // flight come on top (162 MiB in all when this was written; 4.3 GB without the cap
+    // flight come on top (133 MiB in all when this was written; 4.3 GB without the cap
     // and the budget).
     assert!(
         peak < before + (96 << 20) + (256 << 20),

@@ -393,19 +393,25 @@ fn users_are_managed_from_the_command_line_and_tokens_stay_out_of_logs() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (ok, stdout, _) = quarry(&["users", "add", "ada", "--role", "admin"]);
-    assert!(ok);
+    // The store where `--store` says, for `users` and `serve` alike.
+    let store = format!("sqlite:{}", data.path().join("team.db").display());
+    let (ok, stdout, stderr) =
+        quarry(&["users", "add", "ada", "--role", "admin", "--store", &store]);
+    assert!(ok, "{stderr}");
+    assert!(data.path().join("team.db").is_file());
+    let (ok, _, stderr) = quarry(&["users", "list", "--store", "postgresql://db/quarry"]);
+    assert!(!ok && stderr.contains("not built yet"), "{stderr}");
     let token = stdout.lines().last().unwrap().to_owned();
     assert!(token.starts_with("qry_"), "{stdout}");
-    let (ok, _, stderr) = quarry(&["users", "add", "ada", "--role", "viewer"]);
+    let (ok, _, stderr) = quarry(&["users", "add", "ada", "--role", "viewer", "--store", &store]);
     assert!(!ok && stderr.contains("exists"), "{stderr}");
     let (ok, _, stderr) = quarry(&["users", "add", "bob", "--role", "owner"]);
     assert!(
         !ok && stderr.contains("viewer, author or admin"),
         "{stderr}"
     );
-    quarry(&["users", "add", "bob", "--role", "viewer"]);
-    let (_, list, _) = quarry(&["users", "list"]);
+    quarry(&["users", "add", "bob", "--role", "viewer", "--store", &store]);
+    let (_, list, _) = quarry(&["users", "list", "--store", &store]);
     let names: Vec<(&str, &str)> = list
         .lines()
         .map(|l| {
@@ -415,9 +421,9 @@ fn users_are_managed_from_the_command_line_and_tokens_stay_out_of_logs() {
         .collect();
     assert_eq!(names, [("ada", "admin"), ("bob", "viewer")]);
     assert!(!list.contains("qry_"));
-    let (ok, _, _) = quarry(&["users", "remove", "bob"]);
+    let (ok, _, _) = quarry(&["users", "remove", "bob", "--store", &store]);
     assert!(ok);
-    let (ok, _, stderr) = quarry(&["users", "remove", "bob"]);
+    let (ok, _, stderr) = quarry(&["users", "remove", "bob", "--store", &store]);
     assert!(!ok && stderr.contains("no user named `bob`"), "{stderr}");
 
     // A server on a non-loopback address without --auth refuses to start, and says how.
@@ -429,8 +435,10 @@ fn users_are_managed_from_the_command_line_and_tokens_stay_out_of_logs() {
     );
 
     // With the token: requests are logged with the user's name, never the token.
-    let serve =
-        crate::logs::Serve::start_in(data.path(), &["--auth", "token", "--log-format", "json"]);
+    let serve = crate::logs::Serve::start_in(
+        data.path(),
+        &["--auth", "token", "--log-format", "json", "--store", &store],
+    );
     let address: SocketAddr = serve.address.parse().unwrap();
     let bearer = format!("Bearer {token}");
     let (status, answer) = send(

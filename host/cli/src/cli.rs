@@ -64,6 +64,10 @@ pub enum Command {
     Seed(SeedArgs),
     /// Manage who may use `quarry serve --auth token`: users, roles and tokens.
     Users {
+        /// The store `quarry serve --store` uses: sqlite:PATH [default: the data
+        /// directory's quarry.db].
+        #[arg(long, value_name = "URL", global = true)]
+        store: Option<String>,
         #[command(subcommand)]
         command: crate::users::UsersCommand,
     },
@@ -92,6 +96,8 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => Ok(quarry_bench::main(&cli.data_dir, &config, args, &tokio)?),
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
         Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),
-        Command::Users { command } => crate::users::users(&cli.data_dir, command),
+        Command::Users { store, command } => {
+            crate::users::users(&cli.data_dir, store.as_deref(), command)
+        }
     }
 }

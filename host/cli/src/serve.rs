@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// own machine. [default: none on a loopback address; other addresses need token]
     #[arg(long, value_parser = ["token", "none"])]
     pub auth: Option<String>,
+    /// Where plugins, snippets, users and the run history are kept: sqlite:PATH [default:
+    /// the data directory's quarry.db].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Serve /metrics, /healthz and /readyz on this address, and not on --bind.
     #[arg(long, value_name = "ADDRESS")]
     pub admin_bind: Option<std::net::SocketAddr>,
@@ -112,6 +116,10 @@ pub(crate) fn serve(
             .context("--read-timeout must be a positive number of seconds")?,
         admin_apart: args.admin_bind.is_some(),
         auth: auth_mode(args.auth.as_deref(), args.bind)?,
+        store: Some(
+            quarry_server::store_file(data_dir, args.store.as_deref())
+                .map_err(anyhow::Error::msg)?,
+        ),
         ..Default::default()
     };
     let app = quarry_server::App::new(runtime, sources, data_dir, settings)

@@ -33,9 +33,16 @@ fn parse_role(s: &str) -> Result<Role, String> {
         .map_err(|e: quarry_server::users::UserError| e.to_string())
 }
 
-pub(crate) fn users(data_dir: &Path, command: UsersCommand) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(data_dir)?;
-    let users = Users::open(data_dir)?;
+pub(crate) fn users(
+    data_dir: &Path,
+    store: Option<&str>,
+    command: UsersCommand,
+) -> anyhow::Result<ExitCode> {
+    let file = quarry_server::store_file(data_dir, store).map_err(anyhow::Error::msg)?;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let users = Users::open(&file)?;
     match command {
         UsersCommand::Add { name, role } => {
             let token = users.add(&name, role)?;

@@ -785,6 +785,14 @@ async fn run_as(
         Ok(ticket) => ticket,
         Err(refusal) => return Ok(refusal),
     };
+    // A JSON answer reserves the memory it may hold before it takes a run slot.
+    let held =
+        match format {
+            RunFormat::Json => Some(app.budget.reserve(app.settings.max_answer_bytes).map_err(
+                |e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            )?),
+            _ => None,
+        };
     let slot = app.gate.enter().await?;
     let page = (run.clone(), run.offset.unwrap_or(0));
     let request = prepare(&app, run, format).await?;
@@ -810,7 +818,8 @@ async fn run_as(
             let _ticket = ticket;
             let _registered = registered;
             let app = &_registered.app;
-            let mut rows = Rows::new(page.1, app.settings.max_answer_bytes, app.budget.share());
+            let held = held.expect("reserved for the JSON format");
+            let mut rows = Rows::new(page.1, app.settings.max_answer_bytes, held);
             let report = counted_run(app, &rid, &user, &handle, request, &mut rows, |_| {});
             (report, rows)
         })

@@ -5,7 +5,7 @@
 //! transaction, when the server or a `quarry users` command opens the file. Migrations are
 //! only ever appended.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -53,13 +53,28 @@ const MIGRATIONS: &[&str] = &[
      );",
 ];
 
-/// Opens `<data_dir>/quarry.db` (creating it) with its schema up to date; the path is
+/// The database file: `sqlite:PATH` from `--store`, else `<data_dir>/quarry.db`.
+pub fn store_file(data_dir: &Path, store: Option<&str>) -> Result<PathBuf, String> {
+    match store {
+        None => Ok(data_dir.join("quarry.db")),
+        Some(url) => match url.split_once(':') {
+            Some(("sqlite", path)) if !path.is_empty() => Ok(PathBuf::from(path)),
+            Some(("postgresql" | "postgres", _)) => Err(
+                "a PostgreSQL or CockroachDB store is not built yet; use sqlite:PATH \
+                 (the default is the data directory's quarry.db)"
+                    .into(),
+            ),
+            _ => Err(format!("--store takes sqlite:PATH, not `{url}`")),
+        },
+    }
+}
+
+/// Opens the database `file` (creating it) with its schema up to date; the path is
 /// returned for error messages.
-pub(crate) fn open(data_dir: &Path) -> Result<(Connection, String), (String, rusqlite::Error)> {
-    let file = data_dir.join("quarry.db");
+pub(crate) fn open(file: &Path) -> Result<(Connection, String), (String, rusqlite::Error)> {
     let path = file.display().to_string();
     let failed = |e| (path.clone(), e);
-    let mut db = Connection::open(&file).map_err(failed)?;
+    let mut db = Connection::open(file).map_err(failed)?;
     db.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
     db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
         .map_err(failed)?;

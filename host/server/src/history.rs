@@ -64,9 +64,9 @@ pub struct History {
 }
 
 impl History {
-    /// Opens the history in `<data_dir>/quarry.db`.
-    pub fn open(data_dir: &Path) -> Result<History, rusqlite::Error> {
-        let (db, _) = crate::db::open(data_dir).map_err(|(_, e)| e)?;
+    /// Opens the history in the database `file`.
+    pub fn open(file: &Path) -> Result<History, rusqlite::Error> {
+        let (db, _) = crate::db::open(file).map_err(|(_, e)| e)?;
         Ok(History { db: Mutex::new(db) })
     }
 

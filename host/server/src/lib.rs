@@ -61,6 +61,7 @@ use crate::store::{PluginKind, Store, StoreError};
 use quarry_runtime::{Limits, LoadStats, LoadedPlugin, PluginError, Runtime};
 use quarry_sources::Sources;
 
+pub use db::store_file;
 pub use metrics::admin_router;
 pub use quota::default_memory_budget;
 
@@ -87,6 +88,8 @@ pub struct Settings {
     pub admin_apart: bool,
     /// Whether callers need a token.
     pub auth: auth::AuthMode,
+    /// The database file (`--store sqlite:PATH`); `<data_dir>/quarry.db` when `None`.
+    pub store: Option<PathBuf>,
     /// Runs one caller (a user, or a client address without tokens) may have at once.
     pub max_runs_per_caller: usize,
     /// Runs one caller may start in a minute.
@@ -111,6 +114,7 @@ impl Default for Settings {
             read_timeout: std::time::Duration::from_secs(15),
             admin_apart: false,
             auth: auth::AuthMode::None,
+            store: None,
             max_runs_per_caller: 8,
             max_runs_per_minute: 600,
             max_answer_bytes: 32 << 20,
@@ -230,12 +234,16 @@ impl App {
         data_dir: &Path,
         settings: Settings,
     ) -> std::io::Result<App> {
+        let db_file = settings
+            .store
+            .clone()
+            .unwrap_or_else(|| data_dir.join("quarry.db"));
         Ok(App {
             runtime,
             sources,
-            store: Store::open(data_dir)?,
-            users: users::Users::open(data_dir).map_err(std::io::Error::other)?,
-            history: history::History::open(data_dir).map_err(std::io::Error::other)?,
+            store: Store::open_at(data_dir, &db_file)?,
+            users: users::Users::open(&db_file).map_err(std::io::Error::other)?,
+            history: history::History::open(&db_file).map_err(std::io::Error::other)?,
             gate: Gate::new(settings.max_runs, settings.max_queue),
             quota: quota::Quota::new(settings.max_runs_per_caller, settings.max_runs_per_minute),
             budget: quota::Budget::new(settings.memory_budget),
@@ -648,9 +656,6 @@ impl ApiError {
                 PluginError::Limit { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_limit"),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_error"),
             },
-            RunError::Output(e) if e.kind() == std::io::ErrorKind::OutOfMemory => {
-                (StatusCode::SERVICE_UNAVAILABLE, "busy")
-            }
             RunError::Output(_) => (StatusCode::INTERNAL_SERVER_ERROR, "output"),
         };
         let mut error = ApiError::new(status, kind, e.to_string());

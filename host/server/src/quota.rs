@@ -127,9 +127,11 @@ impl Quota {
     }
 }
 
-/// The memory that JSON answers being gathered may hold, all runs together. A run whose
-/// answer would take it past the limit ends as `503 busy`, so concurrent large answers
-/// cannot exhaust the server's memory.
+/// The memory that JSON answers being gathered may hold, all runs together. Each JSON run
+/// reserves the most its answer may hold (`--max-answer-bytes`) before it starts; a run
+/// that finds too little left is answered `503 busy` at once. Reserving up front, rather
+/// than as the rows come, means that runs admitted always finish: eight runs growing
+/// together cannot each take an eighth and all fail.
 #[derive(Debug)]
 pub(crate) struct Budget {
     held: std::sync::atomic::AtomicU64,
@@ -151,39 +153,33 @@ impl Budget {
         })
     }
 
-    /// An empty share.
-    pub(crate) fn share(self: &Arc<Self>) -> Held {
-        Held {
-            budget: self.clone(),
-            bytes: 0,
-        }
-    }
-
-    /// Bytes held now.
-    pub(crate) fn held(&self) -> u64 {
-        self.held.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Held {
-    /// Takes `bytes` more, or fails with `OutOfMemory` when the budget has not that much.
-    pub(crate) fn grow(&mut self, bytes: u64) -> std::io::Result<()> {
+    /// Reserves `bytes` (at most the whole budget), or fails with `OutOfMemory` when
+    /// the budget has not that much left.
+    pub(crate) fn reserve(self: &Arc<Self>, bytes: u64) -> std::io::Result<Held> {
         use std::sync::atomic::Ordering;
-        let before = self.budget.held.fetch_add(bytes, Ordering::SeqCst);
-        if before + bytes > self.budget.limit {
-            self.budget.held.fetch_sub(bytes, Ordering::SeqCst);
+        let bytes = bytes.min(self.limit);
+        let before = self.held.fetch_add(bytes, Ordering::SeqCst);
+        if before + bytes > self.limit {
+            self.held.fetch_sub(bytes, Ordering::SeqCst);
             return Err(std::io::Error::new(
                 std::io::ErrorKind::OutOfMemory,
                 format!(
                     "the answers being gathered hold the server's whole memory budget of {} \
                      (quarry serve --memory-budget); try again shortly, ask for fewer rows, \
                      or stream them (?format=ndjson)",
-                    quarry_core::size::format(self.budget.limit)
+                    quarry_core::size::format(self.limit)
                 ),
             ));
         }
-        self.bytes += bytes;
-        Ok(())
+        Ok(Held {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Bytes held now.
+    pub(crate) fn held(&self) -> u64 {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -212,18 +208,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_hold_no_more_than_the_budget_together() {
+    fn answers_reserve_their_share_before_they_start() {
         let budget = Budget::new(100);
-        let mut a = budget.share();
-        let mut b = budget.share();
-        a.grow(60).unwrap();
-        let refused = b.grow(50).unwrap_err();
+        let a = budget.reserve(60).unwrap();
+        let refused = budget.reserve(50).unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::OutOfMemory);
-        b.grow(40).unwrap();
+        let _b = budget.reserve(40).unwrap();
         assert_eq!(budget.held(), 100);
         drop(a);
         assert_eq!(budget.held(), 40);
-        b.grow(50).unwrap();
+        // More than the whole budget reserves the whole budget.
+        assert!(budget.reserve(1000).is_err());
+        drop(_b);
+        assert_eq!(budget.reserve(1000).unwrap().bytes, 100);
     }
 
     #[test]

@@ -117,7 +117,13 @@ impl Store {
     /// earlier Quarry kept as files (`plugins/`, `snippets/`) are imported the first time,
     /// and the files moved to `imported-files/`.
     pub fn open(data_dir: &Path) -> io::Result<Store> {
-        let (db, _) = crate::db::open(data_dir).map_err(|(_, e)| failed(e))?;
+        Store::open_at(data_dir, &data_dir.join("quarry.db"))
+    }
+
+    /// Opens the store in the database `file`, importing `data_dir`'s files as
+    /// [`Store::open`] does.
+    pub fn open_at(data_dir: &Path, file: &Path) -> io::Result<Store> {
+        let (db, _) = crate::db::open(file).map_err(|(_, e)| failed(e))?;
         let store = Store { db: Mutex::new(db) };
         store.import_files(data_dir)?;
         Ok(store)

@@ -68,8 +68,8 @@ pub fn write_rows(out: &mut Vec<u8>, batch: &Batch, rows: std::ops::Range<usize>
 /// shorter; they are padded with null when the answer is written.
 ///
 /// The answer leaves out its first `offset` rows (a `next` page), stops taking rows once
-/// it holds `cap` bytes (it is then full, and the run ends truncated), and holds its bytes
-/// against the server's memory budget.
+/// it holds `cap` bytes (it is then full, and the run ends truncated), within the share
+/// of the server's memory budget reserved for it.
 pub struct Rows {
     pub fields: Vec<Field>,
     /// Each batch's rows as JSON arrays, with the number of columns it had.
@@ -120,9 +120,8 @@ impl Sink for Rows {
                 self.full = true;
                 break;
             }
-            let before = out.len();
-            write_rows(&mut out, batch, row..row + 1, before == 0);
-            self.held.grow((out.len() - before) as u64)?;
+            let first = out.is_empty();
+            write_rows(&mut out, batch, row..row + 1, first);
             self.rows += 1;
         }
         self.bytes += out.len() as u64;
@@ -344,7 +343,7 @@ mod tests {
                 .collect(),
         };
         let budget = crate::quota::Budget::new(1 << 20);
-        let mut rows = Rows::new(0, 1 << 20, budget.share());
+        let mut rows = Rows::new(0, 1 << 20, budget.reserve(1 << 20).unwrap());
         let first = batch(&["a"]);
         rows.start(&first.fields()).unwrap();
         rows.batch(&first).unwrap();

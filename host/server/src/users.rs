@@ -101,10 +101,11 @@ pub struct Users {
 }
 
 impl Users {
-    /// Opens `<data_dir>/quarry.db`, creating it and bringing its schema up to date.
-    pub fn open(data_dir: &Path) -> Result<Users, UserError> {
-        let (db, path) = crate::db::open(data_dir)
-            .map_err(|(path, source)| UserError::Database { path, source })?;
+    /// Opens the database `file` (see [`crate::store_file`]), creating it and bringing
+    /// its schema up to date.
+    pub fn open(file: &Path) -> Result<Users, UserError> {
+        let (db, path) =
+            crate::db::open(file).map_err(|(path, source)| UserError::Database { path, source })?;
         Ok(Users {
             db: Mutex::new(db),
             path,
@@ -280,7 +281,7 @@ mod tests {
     #[test]
     fn a_token_finds_its_user_and_is_not_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let users = Users::open(dir.path()).unwrap();
+        let users = Users::open(&dir.path().join("quarry.db")).unwrap();
         assert!(users.is_empty().unwrap());
         let token = users.add("ada", Role::Author).unwrap();
         assert!(token.starts_with("qry_") && token.len() == 68, "{token}");
@@ -301,7 +302,7 @@ mod tests {
     #[test]
     fn sessions_end_with_sign_out_and_with_the_user() {
         let dir = tempfile::tempdir().unwrap();
-        let users = Users::open(dir.path()).unwrap();
+        let users = Users::open(&dir.path().join("quarry.db")).unwrap();
         let token = users.add("grace", Role::Viewer).unwrap();
         let (session, user) = users.sign_in(&token).unwrap().unwrap();
         assert_eq!(user.name, "grace");
@@ -315,6 +316,6 @@ mod tests {
         assert!(matches!(users.remove("grace"), Err(UserError::Unknown(_))));
         // Reopening keeps the schema and runs no migration twice.
         drop(users);
-        Users::open(dir.path()).unwrap();
+        Users::open(&dir.path().join("quarry.db")).unwrap();
     }
 }

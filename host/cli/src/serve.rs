@@ -116,10 +116,7 @@ pub(crate) fn serve(
             .context("--read-timeout must be a positive number of seconds")?,
         admin_apart: args.admin_bind.is_some(),
         auth: auth_mode(args.auth.as_deref(), args.bind)?,
-        store: Some(
-            quarry_server::store_file(data_dir, args.store.as_deref())
-                .map_err(anyhow::Error::msg)?,
-        ),
+        store: Some(quarry_server::store_file(data_dir, args.store.as_deref())?),
         ..Default::default()
     };
     let app = quarry_server::App::new(runtime, sources, data_dir, settings)

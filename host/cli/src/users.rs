@@ -38,7 +38,7 @@ pub(crate) fn users(
     store: Option<&str>,
     command: UsersCommand,
 ) -> anyhow::Result<ExitCode> {
-    let file = quarry_server::store_file(data_dir, store).map_err(anyhow::Error::msg)?;
+    let file = quarry_server::store_file(data_dir, store)?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

@@ -54,19 +54,29 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The database file: `sqlite:PATH` from `--store`, else `<data_dir>/quarry.db`.
-pub fn store_file(data_dir: &Path, store: Option<&str>) -> Result<PathBuf, String> {
+pub fn store_file(data_dir: &Path, store: Option<&str>) -> Result<PathBuf, StoreUrlError> {
     match store {
         None => Ok(data_dir.join("quarry.db")),
         Some(url) => match url.split_once(':') {
             Some(("sqlite", path)) if !path.is_empty() => Ok(PathBuf::from(path)),
-            Some(("postgresql" | "postgres", _)) => Err(
-                "a PostgreSQL or CockroachDB store is not built yet; use sqlite:PATH \
-                 (the default is the data directory's quarry.db)"
-                    .into(),
-            ),
-            _ => Err(format!("--store takes sqlite:PATH, not `{url}`")),
+            Some(("postgresql" | "postgres", _)) => Err(StoreUrlError::NotBuilt),
+            _ => Err(StoreUrlError::Unknown(url.to_owned())),
         },
     }
+}
+
+/// A `--store` that names no store Quarry can open.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreUrlError {
+    /// `postgresql://…`.
+    #[error(
+        "a PostgreSQL or CockroachDB store is not built yet; use sqlite:PATH (the default is \
+         the data directory's quarry.db)"
+    )]
+    NotBuilt,
+    /// Anything else.
+    #[error("--store takes sqlite:PATH, not `{0}`")]
+    Unknown(String),
 }
 
 /// Opens the database `file` (creating it) with its schema up to date; the path is

@@ -61,7 +61,7 @@ use crate::store::{PluginKind, Store, StoreError};
 use quarry_runtime::{Limits, LoadStats, LoadedPlugin, PluginError, Runtime};
 use quarry_sources::Sources;
 
-pub use db::store_file;
+pub use db::{StoreUrlError, store_file};
 pub use metrics::admin_router;
 pub use quota::default_memory_budget;
 
@@ -211,6 +211,17 @@ pub struct App {
     budget: Arc<quota::Budget>,
 }
 
+/// Why the script runner could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The runtime refused the component.
+    #[error(transparent)]
+    Refused(#[from] PluginError),
+    /// The store could not keep it.
+    #[error("the store cannot keep it: {0}")]
+    Store(#[from] std::io::Error),
+}
+
 /// Where an upload compiled in the background is.
 #[derive(Clone)]
 enum Upload {
@@ -257,11 +268,9 @@ impl App {
 
     /// Makes `wasm` the script runner that new scripts run on, and stores it, so that the
     /// scripts stored for it keep running when a later server has a newer runner.
-    pub fn install_runner(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, String> {
-        let (runner, _) = self.runtime.load(wasm).map_err(|e| e.to_string())?;
-        self.store
-            .put_runner(wasm, &runner)
-            .map_err(|e| e.to_string())?;
+    pub fn install_runner(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, RunnerError> {
+        let (runner, _) = self.runtime.load(wasm)?;
+        self.store.put_runner(wasm, &runner)?;
         Ok(self.runner.get_or_init(|| runner).clone())
     }
 

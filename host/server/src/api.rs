@@ -23,7 +23,7 @@ use crate::bodies::{
     RunAnswer, RunBody, ScriptBody, SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer,
     UploadState, UploadStatus, Uploaded, UsersAnswer,
 };
-use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
+use crate::store::{PluginKind, PluginMeta, Snippet, StoreError, is_sha256};
 use crate::users::Role;
 use quarry_core::size;
 use quarry_engine::output::{self, Format};
@@ -1211,7 +1211,7 @@ pub async fn delete_plugin(
     Extension(caller): Extension<Caller>,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !app.store.delete_plugin(&sha256).map_err(store_failed)? {
+    if !app.store.delete_plugin(&sha256).map_err(StoreError::from)? {
         return Err(unknown_plugin(&sha256));
     }
     tracing::info!(user = %caller.name, plugin = %sha256, "deleted a plugin");
@@ -1231,7 +1231,7 @@ pub async fn delete_snippet(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !app.store.delete_snippet(&id).map_err(store_failed)? {
+    if !app.store.delete_snippet(&id).map_err(StoreError::from)? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_snippet",
@@ -1240,10 +1240,6 @@ pub async fn delete_snippet(
     }
     tracing::info!(user = %caller.name, snippet = %id, "deleted a snippet");
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-fn store_failed(e: std::io::Error) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
 }
 
 fn users_failed(e: crate::users::UserError) -> ApiError {

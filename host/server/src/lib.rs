@@ -294,14 +294,15 @@ impl App {
     /// use, with what loading it took. A script loads the runner it was stored for.
     fn plugin(&self, sha256: &str) -> Result<(Arc<LoadedPlugin>, LoadStats), ApiError> {
         // A deleted plugin may still be loaded in memory: the store decides.
-        if self.store.plugin(sha256).is_none() {
-            return Err(StoreError::UnknownPlugin(sha256.to_owned()).into());
-        }
+        let meta = self
+            .store
+            .plugin(sha256)
+            .ok_or_else(|| StoreError::UnknownPlugin(sha256.to_owned()))?;
         if let Some(plugin) = self.runtime.loaded(sha256) {
             return Ok((plugin, LoadStats::IN_MEMORY));
         }
-        match self.store.plugin(sha256) {
-            Some(meta) if meta.kind == PluginKind::Script => {
+        match meta.kind {
+            PluginKind::Script => {
                 let (text, runner) = self.store.script(sha256).map_err(ApiError::from)?;
                 let (runner, stats) = self.plugin(&runner)?;
                 Ok((Arc::new(runner.with_script(&text, &meta.name)), stats))

@@ -335,9 +335,11 @@ pub fn web_app(
         ..Default::default()
     };
     let runtime = Arc::new(Runtime::new(config).unwrap());
-    let app = quarry_server::App::new(runtime, sources, store, settings).unwrap();
+    let app = tokio()
+        .block_on(quarry_server::App::new(runtime, sources, store, settings))
+        .unwrap();
     let runner = std::fs::read(plugin_path("script_runner")).unwrap();
-    app.install_runner(&runner).unwrap();
+    tokio().block_on(app.install_runner(&runner)).unwrap();
     Arc::new(app)
 }
 
@@ -345,7 +347,9 @@ pub fn web_app(
 pub fn store_plugin(app: &quarry_server::App, name: &str) -> String {
     let wasm = std::fs::read(plugin_path(name)).unwrap();
     let (plugin, _) = app.runtime.load(&wasm).unwrap();
-    app.store.put_plugin(&wasm, &plugin).unwrap();
+    tokio()
+        .block_on(app.store.put_plugin(&wasm, &plugin))
+        .unwrap();
     plugin.sha256.clone()
 }
 

@@ -269,7 +269,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
         // A long run streams and stops on Cancel: the plugin busy-waits a minute per batch.
         let hostile = std::fs::read(plugin_path("hostile")).unwrap();
         let (plugin, _) = app.runtime.load(&hostile).unwrap();
-        app.store.put_plugin(&hostile, &plugin).unwrap();
+        app.store.put_plugin(&hostile, &plugin).await.unwrap();
         fresh
             .goto(&format!("{base}/?plugin={}", plugin.sha256))
             .await
@@ -398,7 +398,7 @@ fn write_run_and_share_a_script_in_a_real_browser() {
         fresh.goto(&link).await.unwrap();
         assert_eq!(grid_after_run(&fresh).await, rows);
         assert_eq!(value(&fresh, "script").await, script);
-        let stored = app.store.plugins();
+        let stored = app.store.plugins().await.unwrap();
         assert_eq!(stored.len(), 1, "the shared script is in the library");
         assert_eq!(stored[0].kind, quarry_server::store::PluginKind::Script);
         fresh.close().await.unwrap();

@@ -42,8 +42,11 @@ pub(crate) fn server(settings: Settings) -> (SocketAddr, tempfile::TempDir) {
     };
     let app = web_app(store.path(), settings);
     let token = with_tokens.then(|| {
-        app.users
-            .add("hostile-admin", quarry_server::users::Role::Admin)
+        tokio()
+            .block_on(
+                app.users
+                    .add("hostile-admin", quarry_server::users::Role::Admin),
+            )
             .unwrap()
     });
     let listener = tokio()

@@ -118,13 +118,14 @@ fn ready_when_the_store_and_every_source_answer() {
         ..Default::default()
     })
     .unwrap();
-    let app = quarry_server::App::new(
-        Arc::new(runtime),
-        sources,
-        store.path(),
-        Settings::default(),
-    )
-    .unwrap();
+    let app = tokio()
+        .block_on(quarry_server::App::new(
+            Arc::new(runtime),
+            sources,
+            store.path(),
+            Settings::default(),
+        ))
+        .unwrap();
     let address = serve_app(Arc::new(app));
     let (status, ready) = get(address, "/readyz", "127.0.0.1");
     assert_eq!(status, 503, "{ready}");

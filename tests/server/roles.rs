@@ -46,12 +46,22 @@ fn team() -> Team {
         ..Default::default()
     })
     .unwrap();
-    let app = quarry_server::App::new(Arc::new(runtime), sources, store.path(), settings).unwrap();
+    let app = tokio()
+        .block_on(quarry_server::App::new(
+            Arc::new(runtime),
+            sources,
+            store.path(),
+            settings,
+        ))
+        .unwrap();
     let add = |name: &str| store_plugin(&app, name);
     let (units, between) = (add("units"), add("flights_between"));
     let tokens = Role::ALL
         .into_iter()
-        .map(|role| (role, app.users.add(role.name(), role).unwrap()))
+        .map(|role| {
+            let token = tokio().block_on(app.users.add(role.name(), role));
+            (role, token.unwrap())
+        })
         .collect();
     let address = serve_app(Arc::new(app));
     Team {
@@ -486,8 +496,8 @@ fn each_caller_has_a_share_of_the_runs() {
             ..Settings::default()
         },
     );
-    let ada = app.users.add("ada", Role::Author).unwrap();
-    let bob = app.users.add("bob", Role::Author).unwrap();
+    let ada = tokio().block_on(app.users.add("ada", Role::Author)).unwrap();
+    let bob = tokio().block_on(app.users.add("bob", Role::Author)).unwrap();
     let address = serve_app(app);
     let run = |token: &str| {
         let bearer = format!("Bearer {token}");

@@ -78,6 +78,9 @@ pub enum BenchError {
     /// Seeding PostgreSQL for the bench failed.
     #[error(transparent)]
     Seed(#[from] quarry_sources::seed::SeedError),
+    /// The server's store could not be opened.
+    #[error(transparent)]
+    Store(#[from] quarry_server::OpenError),
     /// The HTTP load failed.
     #[error(transparent)]
     Load(#[from] load::LoadError),
@@ -1259,7 +1262,7 @@ impl Server {
     ) -> Result<Server, BenchError> {
         let runtime = Arc::new(Runtime::in_data_dir(data_dir, &Limits::default())?);
         let store = tempfile::tempdir()?;
-        let app = quarry_server::App::new(
+        let app = tokio.block_on(quarry_server::App::new(
             runtime,
             Sources::with_demo(data_dir),
             store.path(),
@@ -1269,11 +1272,11 @@ impl Server {
                 max_runs_per_minute: u32::MAX,
                 ..quarry_server::Settings::default()
             },
-        )?;
+        ))?;
         let mut plugins = Vec::new();
         for name in names {
             let path = plugin_dir.join(format!("{name}.wasm"));
-            let (_, refused) = app.preload(&path, |_, _| {})?;
+            let (_, refused) = tokio.block_on(app.preload(&path, |_, _| {}))?;
             if let Some((path, why)) = refused.first() {
                 return Err(BenchError::Check(format!(
                     "{} was refused: {why} (build the plugins with `cargo plugins`)",

@@ -97,7 +97,7 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
         Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),
         Command::Users { store, command } => {
-            crate::users::users(&cli.data_dir, store.as_deref(), command)
+            tokio.block_on(crate::users::users(&cli.data_dir, store.as_deref(), command))
         }
     }
 }

@@ -72,8 +72,9 @@ pub struct ServeArgs {
     /// own machine. [default: none on a loopback address; other addresses need token]
     #[arg(long, value_parser = ["token", "none"])]
     pub auth: Option<String>,
-    /// Where plugins, snippets, users and the run history are kept: sqlite:PATH [default:
-    /// the data directory's quarry.db].
+    /// Where plugins, snippets, users and the run history are kept: sqlite:PATH, or
+    /// postgresql://… (PostgreSQL or CockroachDB) for several hosts behind a load balancer
+    /// [default: the data directory's quarry.db].
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// Serve /metrics, /healthz and /readyz on this address, and not on --bind.
@@ -116,24 +117,28 @@ pub(crate) fn serve(
             .context("--read-timeout must be a positive number of seconds")?,
         admin_apart: args.admin_bind.is_some(),
         auth: auth_mode(args.auth.as_deref(), args.bind)?,
-        store: Some(quarry_server::store_file(data_dir, args.store.as_deref())?),
+        store: Some(quarry_server::StoreUrl::parse(
+            data_dir,
+            args.store.as_deref(),
+        )?),
         ..Default::default()
     };
-    let app = quarry_server::App::new(runtime, sources, data_dir, settings)
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    let app = tokio
+        .block_on(quarry_server::App::new(runtime, sources, data_dir, settings))
+        .context("cannot open the store")?;
     match args.script_runner.or_else(script::find_runner) {
         Some(path) => {
             let wasm = std::fs::read(&path)
                 .with_context(|| format!("cannot read the script runner {}", path.display()))?;
-            app.install_runner(&wasm).map_err(|e| {
+            tokio.block_on(app.install_runner(&wasm)).map_err(|e| {
                 anyhow::anyhow!("the script runner {} was refused: {e}", path.display())
             })?;
         }
         None => eprintln!("warning: {}", script::NO_RUNNER),
     }
     for path in &args.plugins {
-        let (added, refused) = app
-            .preload(path, say_compiling)
+        let (added, refused) = tokio
+            .block_on(app.preload(path, say_compiling))
             .with_context(|| format!("cannot read plugins from {}", path.display()))?;
         eprintln!("added {added} plugin(s) from {}", path.display());
         for (path, why) in refused {

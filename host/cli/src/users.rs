@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Subcommand;
 
@@ -33,19 +34,16 @@ fn parse_role(s: &str) -> Result<Role, String> {
         .map_err(|e: quarry_server::users::UserError| e.to_string())
 }
 
-pub(crate) fn users(
+pub(crate) async fn users(
     data_dir: &Path,
     store: Option<&str>,
     command: UsersCommand,
 ) -> anyhow::Result<ExitCode> {
-    let file = quarry_server::store_file(data_dir, store)?;
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let users = Users::open(&file)?;
+    let url = quarry_server::StoreUrl::parse(data_dir, store)?;
+    let users = Users::new(Arc::new(quarry_server::Db::open(&url).await?));
     match command {
         UsersCommand::Add { name, role } => {
-            let token = users.add(&name, role)?;
+            let token = users.add(&name, role).await?;
             eprintln!(
                 "added {name} ({}); their token, shown this once:",
                 role.name()
@@ -53,12 +51,12 @@ pub(crate) fn users(
             println!("{token}");
         }
         UsersCommand::List => {
-            for user in users.list()? {
+            for user in users.list().await? {
                 println!("{}\t{}\t{}", user.name, user.role.name(), user.created_at);
             }
         }
         UsersCommand::Remove { name } => {
-            users.remove(&name)?;
+            users.remove(&name).await?;
             eprintln!("removed {name}");
         }
     }

@@ -16,14 +16,15 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
-use super::{ApiError, App, MAX_FINISHED_UPLOADS, Upload};
+use super::{ApiError, App};
+use crate::hosts::Upload;
 use crate::auth::Caller;
 use crate::bodies::{
     AddedUser, Compiling, ErrorAnswer, HistoryAnswer, NewUser, PluginAnswer, PluginsAnswer,
     RunAnswer, RunBody, ScriptBody, SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer,
     UploadState, UploadStatus, Uploaded, UsersAnswer,
 };
-use crate::store::{PluginKind, PluginMeta, Snippet, StoreError, is_sha256};
+use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
 use crate::users::Role;
 use quarry_core::size;
 use quarry_engine::output::{self, Format};
@@ -109,7 +110,7 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 /// Refuses a run the caller's role does not allow: a viewer runs a stored plugin that
 /// builds its own query, or exactly a saved snippet; nobody runs on a source their role
 /// may not use (which, to them, does not exist).
-fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiError> {
+async fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiError> {
     if !app.may_use(caller, &run.source) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -128,7 +129,7 @@ fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiError> {
         query: run.query.clone(),
     };
     let saved = run.script.is_none()
-        && matches!(app.store.snippet(&crate::store::snippet_id(&as_saved)), Ok(Some(s)) if s == as_saved);
+        && app.store.snippet(&crate::store::snippet_id(&as_saved)).await? == Some(as_saved);
     if stored_plugin_alone || saved {
         return Ok(());
     }
@@ -157,7 +158,7 @@ fn counted_run(
     let recorded = request.clone();
     let report = run_blocking(&app.runtime, &app.sources, handle, request, sink, progress);
     let outcome = app.metrics.run(&source, &report);
-    app.history.record(id, user, &recorded, &report, &outcome);
+    handle.block_on(app.history.record(id, user, &recorded, &report, &outcome));
     report
 }
 
@@ -193,12 +194,9 @@ pub async fn sources(State(app): AppState, Extension(caller): Extension<Caller>)
 /// `GET /api/plugins`: the library.
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins",
     responses((status = 200, description = "Every plugin and script", body = PluginsAnswer)))]
-pub async fn list_plugins(State(app): AppState) -> Response {
-    let store = app.clone();
-    let plugins = blocking(move || store.store.plugins())
-        .await
-        .unwrap_or_default();
-    ok(StatusCode::OK, PluginsAnswer { ok: true, plugins })
+pub async fn list_plugins(State(app): AppState) -> Result<Response, ApiError> {
+    let plugins = app.store.plugins().await?;
+    Ok(ok(StatusCode::OK, PluginsAnswer { ok: true, plugins }))
 }
 
 /// `GET /api/plugins/{sha256}`: one library entry.
@@ -212,7 +210,7 @@ pub async fn get_plugin(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let plugin = stored(&app, &sha256)?;
+    let plugin = stored(&app, &sha256).await?;
     Ok(ok(StatusCode::OK, PluginAnswer { ok: true, plugin }))
 }
 
@@ -227,7 +225,7 @@ pub async fn plugin_wasm(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let meta = stored(&app, &sha256)?;
+    let meta = stored(&app, &sha256).await?;
     if meta.kind == PluginKind::Script {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -235,7 +233,7 @@ pub async fn plugin_wasm(
             format!("{sha256} is a script; its text is at /api/plugins/{sha256}/script"),
         ));
     }
-    let wasm = app.store.plugin_wasm(&sha256)?;
+    let wasm = app.store.plugin_wasm(&sha256).await?;
     let file: String = format!("{}-{}.wasm", meta.name, meta.version)
         .chars()
         .map(|c| {
@@ -270,7 +268,7 @@ pub async fn plugin_script(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let meta = stored(&app, &sha256)?;
+    let meta = stored(&app, &sha256).await?;
     if meta.kind != PluginKind::Script {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -280,7 +278,7 @@ pub async fn plugin_script(
             ),
         ));
     }
-    let (text, _) = app.store.script(&sha256)?;
+    let (text, _) = app.store.script(&sha256).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         text,
@@ -338,7 +336,7 @@ pub async fn put_script(
     let script = script_plugin(&app, &body.script, body.name.as_deref())?;
     let slot = app.gate.enter().await?;
     let store = app.clone();
-    let (meta, created) = blocking(move || {
+    let (script, runner) = blocking(move || {
         let _slot = slot;
         let runner = store.runner()?;
         let mut run = store
@@ -357,22 +355,18 @@ pub async fn put_script(
                 e.to_string(),
             )
         })?;
-        let stored = store
-            .store
-            .put_script(&script, &runner.sha256)
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
-            })?;
-        Ok::<_, ApiError>(stored)
+        Ok::<_, ApiError>((script, runner))
     })
     .await??;
+    let (meta, created) = app.store.put_script(&script, &runner.sha256).await?;
     Ok(uploaded(meta, created))
 }
 
 /// A library entry's listing, or 404 `unknown_plugin`.
-fn stored(app: &App, sha256: &str) -> Result<PluginMeta, ApiError> {
+async fn stored(app: &App, sha256: &str) -> Result<PluginMeta, ApiError> {
     app.store
         .plugin(sha256)
+        .await?
         .ok_or_else(|| unknown_plugin(sha256))
 }
 
@@ -471,29 +465,18 @@ pub async fn upload_plugin(
         return Ok(uploaded(meta, created));
     }
     let sha256 = sha256_hex(&wasm);
-    if let Some(meta) = app.store.plugin(&sha256) {
+    if let Some(meta) = app.store.plugin(&sha256).await? {
         return Ok(uploaded(meta, false));
     }
-    let first = {
-        let mut uploads = app.uploads.lock().unwrap_or_else(|e| e.into_inner());
-        if uploads.len() >= MAX_FINISHED_UPLOADS {
-            uploads.retain(|_, upload| matches!(upload, Upload::Compiling));
-        }
-        let first = !matches!(uploads.get(&sha256), Some(Upload::Compiling));
-        uploads.insert(sha256.clone(), Upload::Compiling);
-        first
-    };
-    if first {
+    // Any host may compile it; the store says whether one already is.
+    if app.hosts.begin_upload(&sha256).await? {
         let (app, sha256) = (app.clone(), sha256.clone());
         tokio::spawn(async move {
             let upload = match compile_and_store(app.clone(), wasm).await {
-                Ok((meta, created)) => Upload::Done { meta, created },
+                Ok((_, created)) => Upload::Done { created },
                 Err(error) => Upload::Failed(error),
             };
-            app.uploads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(sha256, upload);
+            app.hosts.finish_upload(&sha256, &upload).await;
         });
     }
     let poll = Some(format!("/api/uploads/{sha256}"));
@@ -528,16 +511,15 @@ fn uploaded(plugin: PluginMeta, created: bool) -> Response {
 /// Compiles a checked upload in a run slot, calls its `describe()` and stores it.
 async fn compile_and_store(app: Arc<App>, wasm: Vec<u8>) -> Result<(PluginMeta, bool), ApiError> {
     let slot = app.gate.enter().await?;
-    blocking(move || {
+    let runtime = app.runtime.clone();
+    let (wasm, plugin) = blocking(move || {
         let _slot = slot;
-        let (plugin, _) = app.runtime.load(&wasm).map_err(ApiError::upload)?;
-        let stored = app.store.put_plugin(&wasm, &plugin).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
-        })?;
-        drop(plugin); // the runtime keeps it in memory for the first run
-        Ok(stored)
+        let (plugin, _) = runtime.load(&wasm).map_err(ApiError::upload)?;
+        Ok::<_, ApiError>((wasm, plugin))
     })
-    .await?
+    .await??;
+    // The runtime keeps the plugin in memory for the first run.
+    Ok(app.store.put_plugin(&wasm, &plugin).await?)
 }
 
 /// `GET /api/uploads/{sha256}`: where an upload sent with `Prefer: respond-async` is:
@@ -557,13 +539,17 @@ pub async fn get_upload(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    let upload = app
-        .uploads
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&sha256)
-        .cloned();
-    match upload {
+    if !is_sha256(&sha256) {
+        return Err(unknown_plugin(&sha256));
+    }
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_upload",
+            "no upload with that SHA-256 is compiling or was stored",
+        )
+    };
+    match app.hosts.upload(&sha256).await? {
         Some(Upload::Compiling) => Ok(ok(
             StatusCode::OK,
             Compiling {
@@ -573,15 +559,15 @@ pub async fn get_upload(
                 poll: None,
             },
         )),
-        Some(Upload::Done { meta, created }) => Ok(uploaded(meta, created)),
+        Some(Upload::Done { created }) => match app.store.plugin(&sha256).await? {
+            Some(meta) => Ok(uploaded(meta, created)),
+            // Deleted since.
+            None => Err(unknown()),
+        },
         Some(Upload::Failed(error)) => Err(error),
-        None => match app.store.plugin(&sha256) {
+        None => match app.store.plugin(&sha256).await? {
             Some(meta) => Ok(uploaded(meta, false)),
-            None => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_upload",
-                "no upload with that SHA-256 is compiling or was stored",
-            )),
+            None => Err(unknown()),
         },
     }
 }
@@ -663,19 +649,17 @@ fn run_format(query: Option<&str>) -> Result<RunFormat, ApiError> {
     }
 }
 
-/// Removes a run from the cancel registry when it ends, however it ends.
+/// Removes a run from the runs in progress when it ends, however it ends.
 struct Registered {
     app: Arc<App>,
     id: String,
+    handle: tokio::runtime::Handle,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.app
-            .runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        let (hosts, id) = (self.app.hosts.clone(), std::mem::take(&mut self.id));
+        self.handle.spawn(async move { hosts.end_run(&id).await });
     }
 }
 
@@ -772,7 +756,7 @@ async fn run_as(
     format: RunFormat,
     run: RunBody,
 ) -> Result<Response, ApiError> {
-    may_run(&app, &caller, &run)?;
+    may_run(&app, &caller, &run).await?;
     // Each user, or each client address when nobody signs in, has their share of runs.
     let sharer = match (app.settings.auth, client) {
         (crate::auth::AuthMode::None, Some(Extension(ConnectInfo(address)))) => {
@@ -797,15 +781,15 @@ async fn run_as(
     let page = (run.clone(), run.offset.unwrap_or(0));
     let request = prepare(&app, run, format).await?;
     let id = new_run_id();
-    app.runs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone(), (caller.name.clone(), request.cancel.clone()));
+    app.hosts
+        .start_run(&id, &caller.name, request.cancel.clone())
+        .await?;
+    let handle = tokio::runtime::Handle::current();
     let registered = Registered {
         app: app.clone(),
         id: id.clone(),
+        handle: handle.clone(),
     };
-    let handle = tokio::runtime::Handle::current();
     // For the history.
     let (rid, user) = (id.clone(), caller.name.clone());
     // The run's log line (quarry-engine writes it) names the run and, through the request's
@@ -995,9 +979,8 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
             if !is_sha256(&sha256) {
                 return Err(unknown_plugin(&sha256));
             }
-            let loader = app.clone();
             let in_memory = app.runtime.loaded(&sha256).is_some();
-            let (plugin, load) = blocking(move || loader.plugin(&sha256)).await??;
+            let (plugin, load) = app.plugin(&sha256).await?;
             app.metrics.plugin_load(&load, in_memory);
             Some(PluginChoice { plugin, load })
         }
@@ -1043,20 +1026,14 @@ pub async fn cancel_run(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let runs = app.runs.lock().unwrap_or_else(|e| e.into_inner());
-    let unknown = || {
-        ApiError::new(
+    // Someone else's run is not even there, unless an admin asks.
+    if !app.hosts.cancel(&id, &caller).await? {
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_run",
             "no run in progress with that id (it may have ended)",
-        )
-    };
-    let (owner, cancel) = runs.get(&id).ok_or_else(unknown)?;
-    // Someone else's run is not even there, unless an admin asks.
-    if *owner != caller.name && caller.role < Role::Admin {
-        return Err(unknown());
+        ));
     }
-    cancel.store(true, Ordering::Relaxed);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1088,7 +1065,7 @@ pub async fn put_snippet(
         ));
     }
     if let Some(sha256) = &snippet.plugin {
-        stored(&app, sha256)?;
+        stored(&app, sha256).await?;
     }
     if !snippet.params.is_object() {
         return Err(ApiError::bad_request(
@@ -1096,10 +1073,7 @@ pub async fn put_snippet(
             "params must be a JSON object",
         ));
     }
-    let store = app.clone();
-    let (id, created) = blocking(move || store.store.put_snippet(&snippet))
-        .await?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
+    let (id, created) = app.store.put_snippet(&snippet).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -1123,7 +1097,7 @@ pub async fn get_snippet(
     let snippet = app
         .store
         .snippet(&id)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -1142,7 +1116,7 @@ pub async fn get_snippet(
 }
 
 /// Runs `f` on the blocking pool; a panic in it is a 500 envelope, not a dropped request.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -1191,10 +1165,7 @@ pub async fn history(
         before: q.before,
         limit: q.limit.unwrap_or(50).clamp(1, 500),
     };
-    let app2 = app.clone();
-    let runs = blocking(move || app2.history.list(&filter))
-        .await?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    let runs = app.history.list(&filter).await?;
     Ok(ok(StatusCode::OK, HistoryAnswer { ok: true, runs }))
 }
 
@@ -1211,7 +1182,7 @@ pub async fn delete_plugin(
     Extension(caller): Extension<Caller>,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !app.store.delete_plugin(&sha256).map_err(StoreError::from)? {
+    if !app.store.delete_plugin(&sha256).await? {
         return Err(unknown_plugin(&sha256));
     }
     tracing::info!(user = %caller.name, plugin = %sha256, "deleted a plugin");
@@ -1231,7 +1202,7 @@ pub async fn delete_snippet(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !app.store.delete_snippet(&id).map_err(StoreError::from)? {
+    if !app.store.delete_snippet(&id).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_snippet",
@@ -1252,8 +1223,9 @@ fn users_failed(e: crate::users::UserError) -> ApiError {
         UserError::Unknown(_) => {
             ApiError::new(StatusCode::NOT_FOUND, "unknown_user", e.to_string())
         }
-        UserError::Database { .. } | UserError::Random(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+        UserError::Database(e) => e.into(),
+        UserError::Random(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "random", e.to_string())
         }
     }
 }
@@ -1265,7 +1237,7 @@ fn users_failed(e: crate::users::UserError) -> ApiError {
         (status = 403, description = "Not an admin", body = ErrorAnswer),
     ))]
 pub async fn list_users(State(app): AppState) -> Result<Response, ApiError> {
-    let users = app.users.list().map_err(users_failed)?;
+    let users = app.users.list().await.map_err(users_failed)?;
     Ok(ok(StatusCode::OK, UsersAnswer { ok: true, users }))
 }
 
@@ -1287,7 +1259,7 @@ pub async fn add_user(
 ) -> Result<Response, ApiError> {
     let new: NewUser = json_body(&headers, request_body)?;
     let role = new.role.parse().map_err(users_failed)?;
-    let token = app.users.add(&new.name, role).map_err(users_failed)?;
+    let token = app.users.add(&new.name, role).await.map_err(users_failed)?;
     tracing::info!(user = %caller.name, added = %new.name, role = %new.role, "added a user");
     Ok(ok(
         StatusCode::CREATED,
@@ -1312,7 +1284,7 @@ pub async fn remove_user(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    app.users.remove(&name).map_err(users_failed)?;
+    app.users.remove(&name).await.map_err(users_failed)?;
     tracing::info!(user = %caller.name, removed = %name, "removed a user");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -100,7 +100,7 @@ pub(crate) async fn identify(
     let path = request.uri().path().to_owned();
     let caller = match app.settings.auth {
         AuthMode::None => Some(Caller::local()),
-        AuthMode::Token => match find(&app, request.headers()) {
+        AuthMode::Token => match find(&app, request.headers()).await {
             Ok(caller) => caller,
             Err(refusal) => return refusal.into_response(),
         },
@@ -144,16 +144,17 @@ pub(crate) async fn identify(
 
 /// The caller a bearer token or a session cookie names; an error for a token or
 /// session that names nobody (a wrong token is not the same as none).
-fn find(app: &App, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
-    let store_error = |e: crate::users::UserError| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+async fn find(app: &App, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
+    let store_error = |e: crate::users::UserError| match e {
+        crate::users::UserError::Database(e) => ApiError::from(e),
+        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", other.to_string()),
     };
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if let Some(token) = bearer {
-        let user = app.users.by_token(token.trim()).map_err(store_error)?;
+        let user = app.users.by_token(token.trim()).await.map_err(store_error)?;
         return match user {
             Some(user) => Ok(Some(signed_in(user))),
             None => Err(ApiError::new(
@@ -170,6 +171,7 @@ fn find(app: &App, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
     Ok(app
         .users
         .by_session(session)
+        .await
         .map_err(store_error)?
         .map(signed_in))
 }

@@ -1,12 +1,13 @@
 //! The run history: who ran what, when, on which source, and how it ended, in
-//! `<data>/quarry.db`. `GET /api/history` shows callers their own runs and admins
+//! the store. `GET /api/history` shows callers their own runs and admins
 //! everyone's; the newest 100,000 runs are kept.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
+
+use crate::db::{Db, DbError, Row, Value};
 
 use quarry_engine::run::{RunReport, RunRequest};
 
@@ -60,22 +61,22 @@ pub struct HistoryFilter {
 
 /// The history table.
 pub struct History {
-    db: Mutex<Connection>,
+    db: Arc<Db>,
+    /// Runs this host has written: every thousandth prunes the oldest.
+    written: AtomicU64,
 }
 
 impl History {
-    /// Opens the history in the database `file`.
-    pub fn open(file: &Path) -> Result<History, rusqlite::Error> {
-        let (db, _) = crate::db::open(file).map_err(|(_, e)| e)?;
-        Ok(History { db: Mutex::new(db) })
-    }
-
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    /// The history in `db`.
+    pub fn new(db: Arc<Db>) -> History {
+        History {
+            db,
+            written: AtomicU64::new(0),
+        }
     }
 
     /// Writes a finished run. A failure is logged, not raised: the run has happened.
-    pub(crate) fn record(
+    pub(crate) async fn record(
         &self,
         id: &str,
         user: &str,
@@ -92,73 +93,88 @@ impl History {
             .as_ref()
             .map(|q| q.text().to_owned())
             .or_else(|| request.query.clone());
-        let started = crate::store::now_rfc3339();
         let error = report.result.as_ref().err().map(|e| e.to_string());
-        let db = self.db();
-        let written = db
+        let written = self
+            .db
             .execute(
-                "INSERT INTO runs (id, user, started_at, source, plugin, query, params, rows_in,
-                     rows_out, ms, outcome, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
-                    id,
-                    user,
-                    started,
-                    request.source,
-                    plugin,
-                    query,
-                    request.params,
-                    report.stats.rows_in as i64,
-                    report.stats.rows_out as i64,
-                    report.stats.total_ms,
-                    outcome,
-                    error
+                "INSERT INTO runs (id, \"user\", started_at, source, plugin, query, params,
+                     rows_in, rows_out, ms, outcome, error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &[
+                    id.into(),
+                    user.into(),
+                    crate::store::now_rfc3339().into(),
+                    (&request.source).into(),
+                    plugin.into(),
+                    query.into(),
+                    (&request.params).into(),
+                    (report.stats.rows_in as i64).into(),
+                    (report.stats.rows_out as i64).into(),
+                    report.stats.total_ms.into(),
+                    outcome.into(),
+                    error.into(),
                 ],
             )
-            .and_then(|_| {
-                let last = db.last_insert_rowid();
-                if last % 1000 == 0 {
-                    db.execute("DELETE FROM runs WHERE seq <= ?1", [last - KEEP])?;
-                }
-                Ok(())
-            });
-        if let Err(e) = written {
+            .await;
+        let pruned = match written {
+            Ok(_) if self.written.fetch_add(1, Ordering::Relaxed) % 1000 == 999 => self
+                .db
+                .execute(
+                    "DELETE FROM runs WHERE seq < (SELECT seq FROM runs ORDER BY seq DESC
+                     LIMIT 1 OFFSET $1)",
+                    &[KEEP.into()],
+                )
+                .await
+                .map(drop),
+            other => other.map(drop),
+        };
+        if let Err(e) = pruned {
             tracing::error!(error = %e, run = id, "cannot write the run history");
         }
     }
 
     /// Runs that pass `filter`, newest first.
-    pub fn list(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, rusqlite::Error> {
-        let db = self.db();
-        let mut statement = db.prepare(
-            "SELECT seq, id, user, started_at, source, plugin, query, params, rows_in, rows_out,
-                    ms, outcome, error
-             FROM runs
-             WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR source = ?2)
-               AND (?3 IS NULL OR seq < ?3)
-             ORDER BY seq DESC LIMIT ?4",
-        )?;
-        let rows = statement.query_map(
-            params![filter.user, filter.source, filter.before, filter.limit],
-            |r| {
-                let params: String = r.get(7)?;
-                Ok(HistoryEntry {
-                    seq: r.get(0)?,
-                    id: r.get(1)?,
-                    user: r.get(2)?,
-                    started_at: r.get(3)?,
-                    source: r.get(4)?,
-                    plugin: r.get(5)?,
-                    query: r.get(6)?,
-                    params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
-                    rows_in: r.get::<_, i64>(8)? as u64,
-                    rows_out: r.get::<_, i64>(9)? as u64,
-                    ms: r.get(10)?,
-                    outcome: r.get(11)?,
-                    error: r.get(12)?,
-                })
-            },
-        )?;
-        rows.collect()
+    pub async fn list(&self, filter: &HistoryFilter) -> Result<Vec<HistoryEntry>, DbError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT seq, id, \"user\", started_at, source, plugin, query, params, rows_in,
+                        rows_out, ms, outcome, error
+                 FROM runs
+                 WHERE ($1 IS NULL OR \"user\" = $1) AND ($2 IS NULL OR source = $2)
+                   AND ($3 IS NULL OR seq < $3)
+                 ORDER BY seq DESC LIMIT $4",
+                &[
+                    filter.user.clone().into(),
+                    filter.source.clone().into(),
+                    filter.before.into(),
+                    i64::from(filter.limit).into(),
+                ],
+            )
+            .await?;
+        Ok(rows.into_iter().map(entry).collect())
+    }
+}
+
+/// A `runs` row, in the order `list` selects its columns.
+fn entry(row: Row) -> HistoryEntry {
+    let mut columns = row.into_iter();
+    let mut next = || columns.next().unwrap_or(Value::Null);
+    let seq = next().int().unwrap_or(0);
+    let text = |v: Value| v.text().unwrap_or_default();
+    HistoryEntry {
+        seq,
+        id: text(next()),
+        user: text(next()),
+        started_at: text(next()),
+        source: text(next()),
+        plugin: next().text(),
+        query: next().text(),
+        params: serde_json::from_str(&text(next())).unwrap_or(serde_json::Value::Null),
+        rows_in: next().int().unwrap_or(0) as u64,
+        rows_out: next().int().unwrap_or(0) as u64,
+        ms: next().real().unwrap_or(0.0),
+        outcome: text(next()),
+        error: next().text(),
     }
 }

@@ -13,14 +13,16 @@
 //!   [`bodies`]: their request and answer types.
 //! - `pages`: the HTML pages and the embedded static assets.
 //! - [`auth`]: who is calling (token, session cookie, or the local admin) and what their
-//!   role allows; [`users`]: the identities, tokens and sessions in `quarry.db`.
-//! - `db`: `quarry.db` and its migrations; [`history`]: who ran what (`/api/history`).
+//!   role allows; [`users`]: the identities, tokens and sessions in the store.
+//! - `db`: the store (SQLite, PostgreSQL or CockroachDB) and its migrations; [`history`]:
+//!   who ran what (`/api/history`); `hosts`: the runs in progress and upload states that
+//!   the hosts on one store share.
 //! - [`browser`]: the host and origin checks and the security headers that keep pages
 //!   of other sites from driving the server.
 //! - `metrics`: `/metrics`, `/healthz`, `/readyz` ([`admin_router`]) and the counters.
 //! - `quota`: runs at once and runs a minute per caller (`429` beyond them).
 //! - `stream`: a run's rows as JSON, NDJSON events or a file, as they come.
-//! - [`store`]: the plugin library and shared snippets on disk.
+//! - [`store`]: the plugin library and shared snippets.
 
 #![warn(missing_docs)]
 
@@ -30,6 +32,7 @@ pub mod bodies;
 pub mod browser;
 mod db;
 pub mod history;
+mod hosts;
 mod metrics;
 mod pages;
 mod quota;
@@ -37,11 +40,10 @@ pub mod store;
 mod stream;
 pub mod users;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -61,7 +63,7 @@ use crate::store::{PluginKind, Store, StoreError};
 use quarry_runtime::{Limits, LoadStats, LoadedPlugin, PluginError, Runtime};
 use quarry_sources::Sources;
 
-pub use db::{StoreUrlError, store_file};
+pub use db::{Db, DbError, StoreUrl, StoreUrlError, store_file};
 pub use metrics::admin_router;
 pub use quota::default_memory_budget;
 
@@ -88,8 +90,8 @@ pub struct Settings {
     pub admin_apart: bool,
     /// Whether callers need a token.
     pub auth: auth::AuthMode,
-    /// The database file (`--store sqlite:PATH`); `<data_dir>/quarry.db` when `None`.
-    pub store: Option<PathBuf>,
+    /// The store (`--store`); `<data_dir>/quarry.db` when `None`.
+    pub store: Option<StoreUrl>,
     /// Runs one caller (a user, or a client address without tokens) may have at once.
     pub max_runs_per_caller: usize,
     /// Runs one caller may start in a minute.
@@ -191,8 +193,8 @@ pub struct App {
     pub store: Store,
     /// The server's settings.
     pub settings: Settings,
-    /// The runs in progress, by run id: who started each, and its cancel flag.
-    runs: Mutex<HashMap<String, (String, Arc<AtomicBool>)>>,
+    /// The runs in progress and the upload states, shared with the other hosts.
+    hosts: Arc<hosts::Hosts>,
     /// Who may use the server.
     pub users: users::Users,
     /// Who ran what.
@@ -201,8 +203,6 @@ pub struct App {
     gate: Gate,
     /// The script runner new scripts run on, once installed.
     runner: OnceLock<Arc<LoadedPlugin>>,
-    /// Uploads compiled off the request path (`Prefer: respond-async`), by SHA-256.
-    uploads: Mutex<HashMap<String, Upload>>,
     /// What `/metrics` reports.
     metrics: metrics::Metrics,
     /// Each caller's share of the runs.
@@ -219,58 +219,58 @@ pub enum RunnerError {
     Refused(#[from] PluginError),
     /// The store could not keep it.
     #[error("the store cannot keep it: {0}")]
-    Store(#[from] std::io::Error),
+    Store(#[from] StoreError),
 }
 
-/// Where an upload compiled in the background is.
-#[derive(Clone)]
-enum Upload {
-    Compiling,
-    Done {
-        meta: crate::store::PluginMeta,
-        created: bool,
-    },
-    Failed(ApiError),
+/// Why the server's state could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The store cannot be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The data directory's files could not be imported.
+    #[error(transparent)]
+    Import(#[from] StoreError),
 }
-
-/// Finished uploads remembered for their pollers; older ones are dropped beyond this.
-const MAX_FINISHED_UPLOADS: usize = 256;
 
 impl App {
-    /// The shared state of a server; opens (creating when needed) the store under
-    /// `data_dir`.
-    pub fn new(
+    /// The shared state of a server; opens (creating when needed) the store: `--store`,
+    /// or `<data_dir>/quarry.db`. Must be called within a Tokio runtime, which then
+    /// also watches for cancels sent to other hosts.
+    pub async fn new(
         runtime: Arc<Runtime>,
         sources: Sources,
         data_dir: &Path,
         settings: Settings,
-    ) -> std::io::Result<App> {
-        let db_file = settings
-            .store
-            .clone()
-            .unwrap_or_else(|| data_dir.join("quarry.db"));
+    ) -> Result<App, OpenError> {
+        let url = match &settings.store {
+            Some(url) => url.clone(),
+            None => StoreUrl::Sqlite(data_dir.join("quarry.db")),
+        };
+        let db = Arc::new(Db::open(&url).await?);
+        let hosts = Arc::new(hosts::Hosts::new(db.clone()));
+        hosts::Hosts::watch(Arc::downgrade(&hosts));
         Ok(App {
             runtime,
             sources,
-            store: Store::open_at(data_dir, &db_file)?,
-            users: users::Users::open(&db_file).map_err(std::io::Error::other)?,
-            history: history::History::open(&db_file).map_err(std::io::Error::other)?,
+            store: Store::open(db.clone(), data_dir).await?,
+            users: users::Users::new(db.clone()),
+            history: history::History::new(db),
+            hosts,
             gate: Gate::new(settings.max_runs, settings.max_queue),
             quota: quota::Quota::new(settings.max_runs_per_caller, settings.max_runs_per_minute),
             budget: quota::Budget::new(settings.memory_budget),
             settings,
-            runs: Mutex::default(),
             runner: OnceLock::new(),
-            uploads: Mutex::default(),
             metrics: metrics::Metrics::default(),
         })
     }
 
     /// Makes `wasm` the script runner that new scripts run on, and stores it, so that the
     /// scripts stored for it keep running when a later server has a newer runner.
-    pub fn install_runner(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, RunnerError> {
+    pub async fn install_runner(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, RunnerError> {
         let (runner, _) = self.runtime.load(wasm)?;
-        self.store.put_runner(wasm, &runner)?;
+        self.store.put_runner(wasm, &runner).await?;
         Ok(self.runner.get_or_init(|| runner).clone())
     }
 
@@ -292,37 +292,43 @@ impl App {
 
     /// A library plugin or script, loaded (compiled, or from the runtime's caches) on first
     /// use, with what loading it took. A script loads the runner it was stored for.
-    fn plugin(&self, sha256: &str) -> Result<(Arc<LoadedPlugin>, LoadStats), ApiError> {
+    async fn plugin(&self, sha256: &str) -> Result<(Arc<LoadedPlugin>, LoadStats), ApiError> {
         // A deleted plugin may still be loaded in memory: the store decides.
         let meta = self
             .store
             .plugin(sha256)
+            .await?
             .ok_or_else(|| StoreError::UnknownPlugin(sha256.to_owned()))?;
         if let Some(plugin) = self.runtime.loaded(sha256) {
             return Ok((plugin, LoadStats::IN_MEMORY));
         }
-        match meta.kind {
+        let (wasm, script) = match meta.kind {
             PluginKind::Script => {
-                let (text, runner) = self.store.script(sha256).map_err(ApiError::from)?;
-                let (runner, stats) = self.plugin(&runner)?;
-                Ok((Arc::new(runner.with_script(&text, &meta.name)), stats))
+                let (text, runner) = self.store.script(sha256).await?;
+                (self.store.plugin_wasm(&runner).await?, Some(text))
             }
-            _ => {
-                let wasm = self.store.plugin_wasm(sha256).map_err(ApiError::from)?;
-                self.runtime.load(&wasm).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "plugin_error",
-                        e.to_string(),
-                    )
-                })
-            }
+            _ => (self.store.plugin_wasm(sha256).await?, None),
+        };
+        // Compiling takes a while: off the async workers.
+        let runtime = self.runtime.clone();
+        let (plugin, stats) = api::blocking(move || runtime.load(&wasm))
+            .await?
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "plugin_error",
+                    e.to_string(),
+                )
+            })?;
+        match script {
+            Some(text) => Ok((Arc::new(plugin.with_script(&text, &meta.name)), stats)),
+            None => Ok((plugin, stats)),
         }
     }
 
     /// Adds a `.wasm` file, or every `.wasm` file in a directory, to the library; returns
     /// how many it added and the files it refused, with why.
-    pub fn preload(
+    pub async fn preload(
         &self,
         path: &Path,
         compiling: impl Fn(&Path, usize),
@@ -340,17 +346,23 @@ impl App {
         };
         files.sort();
         for path in files {
-            let result = std::fs::read(&path)
+            let loaded = std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|wasm| {
                     let (plugin, _) = self
                         .runtime
                         .load_with(&wasm, || compiling(&path, wasm.len()))
                         .map_err(|e| e.to_string())?;
-                    self.store
-                        .put_plugin(&wasm, &plugin)
-                        .map_err(|e| e.to_string())
+                    Ok((wasm, plugin))
                 });
+            let result = match loaded {
+                Ok((wasm, plugin)) => self
+                    .store
+                    .put_plugin(&wasm, &plugin)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(why) => Err(why),
+            };
             match result {
                 Ok((_, true)) => added += 1,
                 Ok((_, false)) => {}
@@ -687,7 +699,23 @@ impl From<StoreError> for ApiError {
                 "corrupt_plugin",
                 e.to_string(),
             ),
+            StoreError::Db(e) => e.into(),
             StoreError::Io(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("{e}; try again shortly"),
+            ),
+            DbError::Failed { .. } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string())
             }
         }

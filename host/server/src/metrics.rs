@@ -240,7 +240,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
             .into_iter()
             .map(|(name, state)| (name, json!(state)))
             .collect();
-    let store = match app.store.check() {
+    let store = match app.store.check().await {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.to_string(),
     };

@@ -129,13 +129,13 @@ fn script_json(value: &serde_json::Value) -> String {
     value.to_string().replace('<', "\\u003c")
 }
 
-fn playground_state(
+async fn playground_state(
     app: &App,
     caller: &Caller,
     selected: Option<String>,
     snippet: serde_json::Value,
     problem: Option<String>,
-) -> String {
+) -> Result<String, crate::store::StoreError> {
     let sources: Vec<serde_json::Value> = app
         .sources
         .iter()
@@ -145,6 +145,7 @@ fn playground_state(
     let plugins: Vec<serde_json::Value> = app
         .store
         .plugins()
+        .await?
         .iter()
         .map(|p| {
             let schema = p
@@ -158,7 +159,7 @@ fn playground_state(
             })
         })
         .collect();
-    script_json(&json!({
+    Ok(script_json(&json!({
         "sources": sources,
         "plugins": plugins,
         "selected_plugin": selected,
@@ -169,7 +170,7 @@ fn playground_state(
             .iter()
             .map(|(name, text)| json!({"name": name, "text": text}))
             .collect::<Vec<_>>(),
-    }))
+    })))
 }
 
 /// `/`: the playground; `?plugin=SHA256` preselects a library plugin.
@@ -178,11 +179,17 @@ pub async fn playground(
     Extension(caller): Extension<Caller>,
     Query(q): Query<PlaygroundQuery>,
 ) -> Response {
-    let selected = q.plugin.filter(|sha| app.store.plugin(sha).is_some());
-    render(PlaygroundPage {
-        initial_state: playground_state(&app, &caller, selected, serde_json::Value::Null, None),
-        account: account(&caller),
-    })
+    let selected = match q.plugin {
+        Some(sha) if matches!(app.store.plugin(&sha).await, Ok(Some(_))) => Some(sha),
+        _ => None,
+    };
+    match playground_state(&app, &caller, selected, serde_json::Value::Null, None).await {
+        Ok(initial_state) => render(PlaygroundPage {
+            initial_state,
+            account: account(&caller),
+        }),
+        Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }
 
 /// `/s/{id}`: the playground filled from a shared snippet, which it runs at once.
@@ -191,7 +198,7 @@ pub async fn snippet(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    let snippet = match app.store.snippet(&id) {
+    let snippet = match app.store.snippet(&id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return error_page(StatusCode::NOT_FOUND, "No shared run has that link.".into());
@@ -199,11 +206,15 @@ pub async fn snippet(
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     // The link names code by hash and a source by name: say so when either is not here.
-    let problem = if let Some(sha) = snippet
-        .plugin
-        .as_deref()
-        .filter(|sha| app.store.plugin(sha).is_none())
-    {
+    let missing = match snippet.plugin.as_deref() {
+        Some(sha) => match app.store.plugin(sha).await {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(sha),
+            Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        },
+        None => None,
+    };
+    let problem = if let Some(sha) = missing {
         Some(format!(
             "This link runs plugin {sha}, which is not in this server's library."
         ))
@@ -220,16 +231,23 @@ pub async fn snippet(
     };
     let mut shared = serde_json::to_value(&snippet).unwrap_or_default();
     shared["id"] = json!(id);
-    render(PlaygroundPage {
-        initial_state: playground_state(&app, &caller, snippet.plugin.clone(), shared, problem),
-        account: account(&caller),
-    })
+    match playground_state(&app, &caller, snippet.plugin.clone(), shared, problem).await {
+        Ok(initial_state) => render(PlaygroundPage {
+            initial_state,
+            account: account(&caller),
+        }),
+        Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }
 
 /// `/plugins`: the library and the upload form.
 pub async fn plugins(State(app): AppState, Extension(caller): Extension<Caller>) -> Response {
+    let plugins = match app.store.plugins().await {
+        Ok(plugins) => plugins,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
     render(PluginsPage {
-        plugins: app.store.plugins().iter().map(PluginRow::from).collect(),
+        plugins: plugins.iter().map(PluginRow::from).collect(),
         max_upload: size::format(app.settings.max_upload),
         account: account(&caller),
     })
@@ -241,11 +259,15 @@ pub async fn plugin(
     Extension(caller): Extension<Caller>,
     Path(sha256): Path<String>,
 ) -> Response {
-    let Some(meta) = app.store.plugin(&sha256) else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "No plugin with that SHA-256 in the library.".into(),
-        );
+    let meta = match app.store.plugin(&sha256).await {
+        Ok(Some(meta)) => meta,
+        Ok(None) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "No plugin with that SHA-256 in the library.".into(),
+            );
+        }
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     let params_schema = meta
         .params_schema
@@ -257,7 +279,7 @@ pub async fn plugin(
         })
         .unwrap_or_default();
     let script = match meta.kind {
-        PluginKind::Script => match app.store.script(&sha256) {
+        PluginKind::Script => match app.store.script(&sha256).await {
             Ok((text, _)) => text,
             Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
@@ -305,7 +327,7 @@ pub async fn sign_in_form(State(app): AppState, Query(q): Query<SignInQuery>) ->
 /// form again.
 pub async fn sign_in(State(app): AppState, Form(form): Form<SignInForm>) -> Response {
     let next = local_path(form.next);
-    match app.users.sign_in(form.token.trim()) {
+    match app.users.sign_in(form.token.trim()).await {
         Ok(Some((session, user))) => {
             tracing::info!(user = %user.name, "signed in");
             let secure = if app.settings.allowed.is_https() {
@@ -339,7 +361,7 @@ pub async fn sign_in(State(app): AppState, Form(form): Form<SignInForm>) -> Resp
 /// `POST /signout`: ends the session and clears its cookie.
 pub async fn sign_out(State(app): AppState, headers: axum::http::HeaderMap) -> Response {
     if let Some(session) = cookie(&headers, SESSION_COOKIE) {
-        let _ = app.users.sign_out(session);
+        let _ = app.users.sign_out(session).await;
     }
     let cleared = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     (

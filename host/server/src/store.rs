@@ -1,4 +1,4 @@
-//! The server's plugin library and shared snippets, kept in `quarry.db` (see `db`):
+//! The server's plugin library and shared snippets, kept in the store (see `db`):
 //!
 //! ```text
 //! plugins   sha256, kind (component | script | runner), meta (what describe() said, size,
@@ -13,10 +13,11 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, DbError};
 
 use quarry_runtime::{LoadedPlugin, script, sha256_hex};
 
@@ -98,77 +99,72 @@ pub enum StoreError {
     )]
     Corrupt(String),
     /// The database failed.
-    #[error("the store cannot be read or written: {0}")]
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A file to import could not be read or moved.
+    #[error("{0}")]
     Io(#[from] io::Error),
 }
 
-/// The plugin library and snippets, in the server's database (`quarry.db`).
+/// The plugin library and snippets, in the store.
 pub struct Store {
-    db: Mutex<Connection>,
-}
-
-/// A database failure, as the store's callers see it.
-fn failed(e: rusqlite::Error) -> io::Error {
-    io::Error::other(e)
+    db: Arc<Db>,
 }
 
 impl Store {
-    /// Opens (creating when needed) the store in `data_dir`. Plugins and snippets that an
-    /// earlier Quarry kept as files (`plugins/`, `snippets/`) are imported the first time,
-    /// and the files moved to `imported-files/`.
-    pub fn open(data_dir: &Path) -> io::Result<Store> {
-        Store::open_at(data_dir, &data_dir.join("quarry.db"))
-    }
-
-    /// Opens the store in the database `file`, importing `data_dir`'s files as
-    /// [`Store::open`] does.
-    pub fn open_at(data_dir: &Path, file: &Path) -> io::Result<Store> {
-        let (db, _) = crate::db::open(file).map_err(|(_, e)| failed(e))?;
-        let store = Store { db: Mutex::new(db) };
-        store.import_files(data_dir)?;
+    /// The library in `db`. Plugins and snippets that an earlier Quarry kept as files in
+    /// `data_dir` (`plugins/`, `snippets/`) are imported the first time, and the files moved
+    /// to `imported-files/`.
+    pub async fn open(db: Arc<Db>, data_dir: &Path) -> Result<Store, StoreError> {
+        let store = Store { db };
+        store.import_files(data_dir).await?;
         Ok(store)
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether the store can be written: a write transaction starts and is rolled back.
-    pub fn check(&self) -> io::Result<()> {
-        self.db()
-            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
-            .map_err(failed)
+    /// Whether the store answers and can be written.
+    pub async fn check(&self) -> Result<(), DbError> {
+        self.db.check().await
     }
 
     /// Stores a loaded plugin's bytes and listing; `false` when it was already there.
-    pub fn put_plugin(&self, wasm: &[u8], plugin: &LoadedPlugin) -> io::Result<(PluginMeta, bool)> {
-        self.put(PluginKind::Component, None, wasm, plugin)
+    pub async fn put_plugin(
+        &self,
+        wasm: &[u8],
+        plugin: &LoadedPlugin,
+    ) -> Result<(PluginMeta, bool), StoreError> {
+        self.put(PluginKind::Component, None, wasm, plugin).await
     }
 
     /// Stores the script runner, unlisted, so scripts stored for it can always run.
-    pub(crate) fn put_runner(&self, wasm: &[u8], runner: &LoadedPlugin) -> io::Result<PluginMeta> {
+    pub(crate) async fn put_runner(
+        &self,
+        wasm: &[u8],
+        runner: &LoadedPlugin,
+    ) -> Result<PluginMeta, StoreError> {
         self.put(PluginKind::Runner, None, wasm, runner)
+            .await
             .map(|(meta, _)| meta)
     }
 
     /// Stores a script (made with [`LoadedPlugin::with_script`]) run by `runner`.
-    pub(crate) fn put_script(
+    pub(crate) async fn put_script(
         &self,
         script: &LoadedPlugin,
         runner: &str,
-    ) -> io::Result<(PluginMeta, bool)> {
+    ) -> Result<(PluginMeta, bool), StoreError> {
         let text = script.script().unwrap_or_default();
         self.put(PluginKind::Script, Some(runner), text.as_bytes(), script)
+            .await
     }
 
-    fn put(
+    async fn put(
         &self,
         kind: PluginKind,
         runner: Option<&str>,
         bytes: &[u8],
         plugin: &LoadedPlugin,
-    ) -> io::Result<(PluginMeta, bool)> {
-        if let Some(meta) = self.plugin(&plugin.sha256) {
+    ) -> Result<(PluginMeta, bool), StoreError> {
+        if let Some(meta) = self.plugin(&plugin.sha256).await? {
             return Ok((meta, false));
         }
         let meta = PluginMeta {
@@ -185,85 +181,86 @@ impl Store {
             uploaded_at: now_rfc3339(),
             imports: plugin.imports.clone(),
         };
-        let created = self.insert(&meta, bytes)?;
+        let created = self.insert(&meta, bytes).await?;
         Ok((meta, created))
     }
 
     /// Writes a plugin's listing and bytes in one statement, so both or neither are
     /// stored; `false` when it was there.
-    fn insert(&self, meta: &PluginMeta, bytes: &[u8]) -> io::Result<bool> {
+    async fn insert(&self, meta: &PluginMeta, bytes: &[u8]) -> Result<bool, StoreError> {
         let json = serde_json::to_string(meta).map_err(io::Error::other)?;
         let kind = serde_json::to_value(meta.kind).map_err(io::Error::other)?;
         let inserted = self
-            .db()
+            .db
             .execute(
                 "INSERT INTO plugins (sha256, kind, meta, content, uploaded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sha256) DO NOTHING",
-                params![meta.sha256, kind.as_str(), json, bytes, meta.uploaded_at],
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
+                &[
+                    (&meta.sha256).into(),
+                    kind.as_str().into(),
+                    json.into(),
+                    bytes.into(),
+                    (&meta.uploaded_at).into(),
+                ],
             )
-            .map_err(failed)?;
+            .await?;
         Ok(inserted == 1)
     }
 
     /// Every stored plugin and script, newest first (runners are not listed).
-    pub fn plugins(&self) -> Vec<PluginMeta> {
-        let db = self.db();
-        let Ok(mut statement) = db.prepare(
-            "SELECT meta FROM plugins WHERE kind != 'runner' ORDER BY uploaded_at DESC, sha256",
-        ) else {
-            return Vec::new();
-        };
-        let mut all: Vec<PluginMeta> = statement
-            .query_map([], |r| r.get::<_, String>(0))
-            .map(|rows| {
-                rows.flatten()
-                    .filter_map(|json| serde_json::from_str(&json).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+    pub async fn plugins(&self) -> Result<Vec<PluginMeta>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT meta FROM plugins WHERE kind <> 'runner' ORDER BY uploaded_at DESC, sha256",
+                &[],
+            )
+            .await?;
+        let mut all: Vec<PluginMeta> = rows
+            .into_iter()
+            .filter_map(|row| row.into_iter().next()?.text())
+            .filter_map(|json| serde_json::from_str(&json).ok())
+            .collect();
         all.sort_by(|a, b| b.uploaded_at.cmp(&a.uploaded_at).then(a.name.cmp(&b.name)));
-        all
+        Ok(all)
     }
 
     /// A stored plugin's listing, when there is one.
-    pub fn plugin(&self, sha256: &str) -> Option<PluginMeta> {
+    pub async fn plugin(&self, sha256: &str) -> Result<Option<PluginMeta>, StoreError> {
         if !is_sha256(sha256) {
-            return None;
+            return Ok(None);
         }
-        let json: String = self
-            .db()
-            .query_row(
-                "SELECT meta FROM plugins WHERE sha256 = ?1",
-                [sha256],
-                |r| r.get(0),
-            )
-            .optional()
-            .ok()??;
-        serde_json::from_str(&json)
-            .ok()
-            .filter(|m: &PluginMeta| m.sha256 == sha256)
+        let row = self
+            .db
+            .query_one("SELECT meta FROM plugins WHERE sha256 = $1", &[sha256.into()])
+            .await?;
+        Ok(row
+            .and_then(|row| row.into_iter().next()?.text())
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .filter(|m: &PluginMeta| m.sha256 == sha256))
     }
 
     /// A plugin's stored bytes (a script's text), when there are any.
-    fn content(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db()
-            .query_row(
-                "SELECT content FROM plugins WHERE sha256 = ?1",
-                [sha256],
-                |r| r.get(0),
+    async fn content(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                "SELECT content FROM plugins WHERE sha256 = $1",
+                &[sha256.into()],
             )
-            .optional()
-            .map_err(|e| StoreError::Io(failed(e)))
+            .await?;
+        Ok(row.and_then(|row| row.into_iter().next()?.blob()))
     }
 
     /// A stored plugin's bytes, checked against its hash.
-    pub(crate) fn plugin_wasm(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        match self.plugin(sha256) {
+    pub(crate) async fn plugin_wasm(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        match self.plugin(sha256).await? {
             Some(meta) if meta.kind != PluginKind::Script => {}
             _ => return Err(StoreError::UnknownPlugin(sha256.to_owned())),
         }
         let wasm = self
-            .content(sha256)?
+            .content(sha256)
+            .await?
             .ok_or_else(|| StoreError::UnknownPlugin(sha256.to_owned()))?;
         if sha256_hex(&wasm) != sha256 {
             return Err(StoreError::Corrupt(sha256.to_owned()));
@@ -272,14 +269,14 @@ impl Store {
     }
 
     /// A stored script's text and its runner's SHA-256, checked against its hash.
-    pub fn script(&self, sha256: &str) -> Result<(String, String), StoreError> {
+    pub async fn script(&self, sha256: &str) -> Result<(String, String), StoreError> {
         let unknown = || StoreError::UnknownPlugin(sha256.to_owned());
-        let meta = self.plugin(sha256).ok_or_else(unknown)?;
+        let meta = self.plugin(sha256).await?.ok_or_else(unknown)?;
         let runner = match (meta.kind, &meta.runner) {
             (PluginKind::Script, Some(runner)) => runner.clone(),
             _ => return Err(unknown()),
         };
-        let bytes = self.content(sha256)?.ok_or_else(unknown)?;
+        let bytes = self.content(sha256).await?.ok_or_else(unknown)?;
         let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(sha256.into()))?;
         if script::sha256(&text, &runner) != sha256 {
             return Err(StoreError::Corrupt(sha256.to_owned()));
@@ -288,57 +285,58 @@ impl Store {
     }
 
     /// Stores a snippet under the id derived from its content; `false` when it was there.
-    pub(crate) fn put_snippet(&self, snippet: &Snippet) -> io::Result<(String, bool)> {
+    pub(crate) async fn put_snippet(
+        &self,
+        snippet: &Snippet,
+    ) -> Result<(String, bool), StoreError> {
         let id = snippet_id(snippet);
-        if self.snippet(&id)?.as_ref() == Some(snippet) {
+        if self.snippet(&id).await?.as_ref() == Some(snippet) {
             return Ok((id, false));
         }
         let json = serde_json::to_string(snippet).map_err(io::Error::other)?;
-        self.db()
+        self.db
             .execute(
-                "INSERT INTO snippets (id, body, created_at) VALUES (?1, ?2, ?3)
+                "INSERT INTO snippets (id, body, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                params![id, json, now_rfc3339()],
+                &[(&id).into(), json.into(), now_rfc3339().into()],
             )
-            .map_err(failed)?;
+            .await?;
         Ok((id, true))
     }
 
     /// A stored snippet by id; `None` when there is none or `id` is not a snippet id.
-    pub fn snippet(&self, id: &str) -> io::Result<Option<Snippet>> {
+    pub async fn snippet(&self, id: &str) -> Result<Option<Snippet>, StoreError> {
         if !is_snippet_id(id) {
             return Ok(None);
         }
-        let json: Option<String> = self
-            .db()
-            .query_row("SELECT body FROM snippets WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(failed)?;
-        json.map(|json| serde_json::from_str(&json).map_err(io::Error::other))
+        let row = self
+            .db
+            .query_one("SELECT body FROM snippets WHERE id = $1", &[id.into()])
+            .await?;
+        row.and_then(|row| row.into_iter().next()?.text())
+            .map(|json| serde_json::from_str(&json).map_err(|e| io::Error::other(e).into()))
             .transpose()
     }
 
     /// Deletes a plugin or script; `false` when there was none. Runners are not deleted
     /// (stored scripts need them).
-    pub(crate) fn delete_plugin(&self, sha256: &str) -> io::Result<bool> {
+    pub(crate) async fn delete_plugin(&self, sha256: &str) -> Result<bool, StoreError> {
         let deleted = self
-            .db()
+            .db
             .execute(
-                "DELETE FROM plugins WHERE sha256 = ?1 AND kind != 'runner'",
-                [sha256],
+                "DELETE FROM plugins WHERE sha256 = $1 AND kind <> 'runner'",
+                &[sha256.into()],
             )
-            .map_err(failed)?;
+            .await?;
         Ok(deleted == 1)
     }
 
     /// Deletes a snippet; `false` when there was none.
-    pub(crate) fn delete_snippet(&self, id: &str) -> io::Result<bool> {
+    pub(crate) async fn delete_snippet(&self, id: &str) -> Result<bool, StoreError> {
         let deleted = self
-            .db()
-            .execute("DELETE FROM snippets WHERE id = ?1", [id])
-            .map_err(failed)?;
+            .db
+            .execute("DELETE FROM snippets WHERE id = $1", &[id.into()])
+            .await?;
         Ok(deleted == 1)
     }
 
@@ -346,7 +344,7 @@ impl Store {
     /// `.wasm` or `.js`, and `snippets/<id>.json`. Each entry is checked (a plugin's bytes
     /// against its hash) and imported unless the store has it; then the two directories
     /// move to `imported-files/`, so nothing is lost and nothing imported twice.
-    fn import_files(&self, data_dir: &Path) -> io::Result<()> {
+    async fn import_files(&self, data_dir: &Path) -> Result<(), StoreError> {
         let (plugins, snippets) = (data_dir.join("plugins"), data_dir.join("snippets"));
         if !plugins.is_dir() && !snippets.is_dir() {
             return Ok(());
@@ -380,7 +378,7 @@ impl Store {
             };
             match bytes {
                 Ok(bytes) if whole => {
-                    self.insert(&meta, &bytes)?;
+                    self.insert(&meta, &bytes).await?;
                     imported += 1;
                 }
                 _ => refused.push(path),
@@ -393,7 +391,7 @@ impl Store {
                 .and_then(|json| serde_json::from_slice(&json).ok());
             match snippet {
                 Some(snippet) => {
-                    self.put_snippet(&snippet)?;
+                    self.put_snippet(&snippet).await?;
                     imported += 1;
                 }
                 None if path.extension().is_some_and(|e| e == "json") => refused.push(path),
@@ -489,21 +487,28 @@ mod tests {
         assert_ne!(snippet_id(&a), snippet_id(&c));
     }
 
-    #[test]
-    fn snippets_persist_and_names_never_become_paths() {
+    async fn open(dir: &Path) -> Store {
+        let url = crate::db::StoreUrl::parse(dir, None).unwrap();
+        let db = Arc::new(Db::open(&url).await.unwrap());
+        Store::open(db, dir).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn snippets_persist_and_names_never_become_paths() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = open(dir.path()).await;
         let s = snippet(serde_json::json!({"x": 1}));
-        let (id, created) = store.put_snippet(&s).unwrap();
+        let (id, created) = store.put_snippet(&s).await.unwrap();
         assert!(created);
-        assert_eq!(store.put_snippet(&s).unwrap(), (id.clone(), false));
-        let reopened = Store::open(dir.path()).unwrap();
-        assert_eq!(reopened.snippet(&id).unwrap(), Some(s));
+        assert_eq!(store.put_snippet(&s).await.unwrap(), (id.clone(), false));
+        drop(store);
+        let reopened = open(dir.path()).await;
+        assert_eq!(reopened.snippet(&id).await.unwrap(), Some(s));
         for bad in ["../../etc/passwd", "..", "ABCDEF0123456789", ""] {
-            assert_eq!(reopened.snippet(bad).unwrap(), None, "{bad}");
-            assert!(reopened.plugin(bad).is_none());
+            assert_eq!(reopened.snippet(bad).await.unwrap(), None, "{bad}");
+            assert!(reopened.plugin(bad).await.unwrap().is_none());
             assert!(matches!(
-                reopened.plugin_wasm(bad),
+                reopened.plugin_wasm(bad).await,
                 Err(StoreError::UnknownPlugin(_))
             ));
         }

@@ -1,17 +1,17 @@
 //! Who may use the server: identities with a role, their tokens, and the browser sessions
-//! they sign in to, in `<data>/quarry.db` (SQLite, see `db`).
+//! they sign in to, in the store (see `db`).
 //!
 //! A token is shown once, when `quarry users add` makes it; only its SHA-256 is kept, so
 //! neither the database nor a log can give it back. A session is a random id in an
 //! `HttpOnly`, `SameSite=Strict` cookie, kept (as its hash) until sign-out, the user's
 //! removal, or its expiry.
 
-use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use crate::db::{Db, DbError, unix_now};
 
 use quarry_runtime::sha256_hex;
 
@@ -78,14 +78,9 @@ pub enum UserError {
     /// `users remove` of a name that does not exist.
     #[error("no user named `{0}`")]
     Unknown(String),
-    /// The database could not be read or written.
-    #[error("the users database {path}: {source}")]
-    Database {
-        /// The file.
-        path: String,
-        /// What SQLite said.
-        source: rusqlite::Error,
-    },
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Database(#[from] DbError),
     /// No randomness for a token.
     #[error("cannot make a random token: {0}")]
     Random(String),
@@ -94,37 +89,19 @@ pub enum UserError {
 /// How long a browser session lasts.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// The users database.
+/// The users, their tokens and sessions, in the store.
 pub struct Users {
-    db: Mutex<Connection>,
-    path: String,
+    db: Arc<Db>,
 }
 
 impl Users {
-    /// Opens the database `file` (see [`crate::store_file`]), creating it and bringing
-    /// its schema up to date.
-    pub fn open(file: &Path) -> Result<Users, UserError> {
-        let (db, path) =
-            crate::db::open(file).map_err(|(path, source)| UserError::Database { path, source })?;
-        Ok(Users {
-            db: Mutex::new(db),
-            path,
-        })
-    }
-
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn failed(&self, source: rusqlite::Error) -> UserError {
-        UserError::Database {
-            path: self.path.clone(),
-            source,
-        }
+    /// The users in `db`.
+    pub fn new(db: Arc<Db>) -> Users {
+        Users { db }
     }
 
     /// Adds `name` with `role`; returns the token, which is not kept.
-    pub fn add(&self, name: &str, role: Role) -> Result<String, UserError> {
+    pub async fn add(&self, name: &str, role: Role) -> Result<String, UserError> {
         let valid = !name.is_empty()
             && name.len() <= 64
             && name
@@ -135,18 +112,18 @@ impl Users {
         }
         let token = format!("qry_{}", random_hex()?);
         let added = self
-            .db()
+            .db
             .execute(
-                "INSERT INTO users (name, role, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO users (name, role, token_sha256, created_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (name) DO NOTHING",
-                params![
-                    name,
-                    role.name(),
-                    sha256_hex(token.as_bytes()),
-                    crate::store::now_rfc3339()
+                &[
+                    name.into(),
+                    role.name().into(),
+                    sha256_hex(token.as_bytes()).into(),
+                    crate::store::now_rfc3339().into(),
                 ],
             )
-            .map_err(|e| self.failed(e))?;
+            .await?;
         if added == 0 {
             return Err(UserError::Exists(name.to_owned()));
         }
@@ -154,11 +131,15 @@ impl Users {
     }
 
     /// Removes `name`, its token and its sessions.
-    pub fn remove(&self, name: &str) -> Result<(), UserError> {
+    pub async fn remove(&self, name: &str) -> Result<(), UserError> {
+        // CockroachDB may not cascade; the sessions go first either way.
+        self.db
+            .execute("DELETE FROM sessions WHERE \"user\" = $1", &[name.into()])
+            .await?;
         let removed = self
-            .db()
-            .execute("DELETE FROM users WHERE name = ?1", [name])
-            .map_err(|e| self.failed(e))?;
+            .db
+            .execute("DELETE FROM users WHERE name = $1", &[name.into()])
+            .await?;
         if removed == 0 {
             return Err(UserError::Unknown(name.to_owned()));
         }
@@ -166,99 +147,102 @@ impl Users {
     }
 
     /// Everyone, by name.
-    pub fn list(&self) -> Result<Vec<User>, UserError> {
-        let db = self.db();
-        let mut statement = db
-            .prepare("SELECT name, role, created_at FROM users ORDER BY name")
-            .map_err(|e| self.failed(e))?;
-        let rows = statement
-            .query_map([], |r| {
-                let role: String = r.get(1)?;
-                Ok(User {
-                    name: r.get(0)?,
-                    role: role.parse().unwrap_or(Role::Viewer),
-                    created_at: r.get(2)?,
-                })
-            })
-            .map_err(|e| self.failed(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.failed(e))
+    pub async fn list(&self) -> Result<Vec<User>, UserError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT name, role, created_at FROM users ORDER BY name",
+                &[],
+            )
+            .await?;
+        Ok(rows.into_iter().map(user_row).collect())
     }
 
     /// Whether anyone may sign in yet.
-    pub fn is_empty(&self) -> Result<bool, UserError> {
-        let n: i64 = self
-            .db()
-            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
-            .map_err(|e| self.failed(e))?;
-        Ok(n == 0)
+    pub async fn is_empty(&self) -> Result<bool, UserError> {
+        let row = self
+            .db
+            .query_one("SELECT count(*) FROM users", &[])
+            .await?;
+        Ok(row.and_then(|r| r.first()?.int()).unwrap_or(0) == 0)
     }
 
     /// Whose token this is.
-    pub fn by_token(&self, token: &str) -> Result<Option<User>, UserError> {
-        self.one(
-            "SELECT name, role, created_at FROM users WHERE token_sha256 = ?1",
-            &sha256_hex(token.as_bytes()),
-        )
+    pub async fn by_token(&self, token: &str) -> Result<Option<User>, UserError> {
+        let row = self
+            .db
+            .query_one(
+                "SELECT name, role, created_at FROM users WHERE token_sha256 = $1",
+                &[sha256_hex(token.as_bytes()).into()],
+            )
+            .await?;
+        Ok(row.map(user_row))
     }
 
     /// A new session for the owner of `token`: the session id for the cookie and the
     /// user, or `None` when the token is nobody's.
-    pub fn sign_in(&self, token: &str) -> Result<Option<(String, User)>, UserError> {
-        let Some(user) = self.by_token(token)? else {
+    pub async fn sign_in(&self, token: &str) -> Result<Option<(String, User)>, UserError> {
+        let Some(user) = self.by_token(token).await? else {
             return Ok(None);
         };
         let id = random_hex()?;
         let expires = unix_now() + SESSION_LIFETIME.as_secs() as i64;
-        let db = self.db();
-        db.execute("DELETE FROM sessions WHERE expires_at < ?1", [unix_now()])
-            .map_err(|e| self.failed(e))?;
-        db.execute(
-            "INSERT INTO sessions (id_sha256, user, expires_at) VALUES (?1, ?2, ?3)",
-            params![sha256_hex(id.as_bytes()), user.name, expires],
-        )
-        .map_err(|e| self.failed(e))?;
+        self.db
+            .execute(
+                "DELETE FROM sessions WHERE expires_at < $1",
+                &[unix_now().into()],
+            )
+            .await?;
+        self.db
+            .execute(
+                "INSERT INTO sessions (id_sha256, \"user\", expires_at) VALUES ($1, $2, $3)",
+                &[
+                    sha256_hex(id.as_bytes()).into(),
+                    (&user.name).into(),
+                    expires.into(),
+                ],
+            )
+            .await?;
         Ok(Some((id, user)))
     }
 
     /// Whose unexpired session this is.
-    pub fn by_session(&self, id: &str) -> Result<Option<User>, UserError> {
-        let db = self.db();
-        db.query_row(
-            "SELECT u.name, u.role, u.created_at FROM sessions s JOIN users u ON u.name = s.user
-             WHERE s.id_sha256 = ?1 AND s.expires_at >= ?2",
-            params![sha256_hex(id.as_bytes()), unix_now()],
-            user_row,
-        )
-        .optional()
-        .map_err(|e| self.failed(e))
+    pub async fn by_session(&self, id: &str) -> Result<Option<User>, UserError> {
+        let row = self
+            .db
+            .query_one(
+                "SELECT u.name, u.role, u.created_at FROM sessions s
+                 JOIN users u ON u.name = s.\"user\"
+                 WHERE s.id_sha256 = $1 AND s.expires_at >= $2",
+                &[sha256_hex(id.as_bytes()).into(), unix_now().into()],
+            )
+            .await?;
+        Ok(row.map(user_row))
     }
 
     /// Ends a session.
-    pub fn sign_out(&self, id: &str) -> Result<(), UserError> {
-        self.db()
+    pub async fn sign_out(&self, id: &str) -> Result<(), UserError> {
+        self.db
             .execute(
-                "DELETE FROM sessions WHERE id_sha256 = ?1",
-                [sha256_hex(id.as_bytes())],
+                "DELETE FROM sessions WHERE id_sha256 = $1",
+                &[sha256_hex(id.as_bytes()).into()],
             )
-            .map_err(|e| self.failed(e))?;
+            .await?;
         Ok(())
-    }
-
-    fn one(&self, sql: &str, key: &str) -> Result<Option<User>, UserError> {
-        self.db()
-            .query_row(sql, [key], user_row)
-            .optional()
-            .map_err(|e| self.failed(e))
     }
 }
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    let role: String = r.get(1)?;
-    Ok(User {
-        name: r.get(0)?,
+/// `name, role, created_at`.
+fn user_row(row: crate::db::Row) -> User {
+    let mut columns = row.into_iter().map(|v| v.text().unwrap_or_default());
+    let mut next = || columns.next().unwrap_or_default();
+    let (name, role, created_at) = (next(), next(), next());
+    User {
+        name,
+        // The schema allows only the three roles.
         role: role.parse().unwrap_or(Role::Viewer),
-        created_at: r.get(2)?,
-    })
+        created_at,
+    }
 }
 
 /// 32 random bytes as hex.
@@ -268,54 +252,62 @@ fn random_hex() -> Result<String, UserError> {
     Ok(hex::encode(bytes))
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_token_finds_its_user_and_is_not_stored() {
+    async fn open(dir: &std::path::Path) -> Users {
+        let url = crate::db::StoreUrl::parse(dir, None).unwrap();
+        Users::new(Arc::new(Db::open(&url).await.unwrap()))
+    }
+
+    #[tokio::test]
+    async fn a_token_finds_its_user_and_is_not_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let users = Users::open(&dir.path().join("quarry.db")).unwrap();
-        assert!(users.is_empty().unwrap());
-        let token = users.add("ada", Role::Author).unwrap();
+        let users = open(dir.path()).await;
+        assert!(users.is_empty().await.unwrap());
+        let token = users.add("ada", Role::Author).await.unwrap();
         assert!(token.starts_with("qry_") && token.len() == 68, "{token}");
-        assert_eq!(users.by_token(&token).unwrap().unwrap().role, Role::Author);
-        assert_eq!(users.by_token("qry_wrong").unwrap(), None);
+        let ada = users.by_token(&token).await.unwrap().unwrap();
+        assert_eq!(ada.role, Role::Author);
+        assert_eq!(users.by_token("qry_wrong").await.unwrap(), None);
         assert!(matches!(
-            users.add("ada", Role::Admin),
+            users.add("ada", Role::Admin).await,
             Err(UserError::Exists(_))
         ));
         assert!(matches!(
-            users.add("a b", Role::Admin),
+            users.add("a b", Role::Admin).await,
             Err(UserError::BadName(_))
         ));
-        let file = std::fs::read(dir.path().join("quarry.db")).unwrap();
-        assert!(!file.windows(token.len()).any(|w| w == token.as_bytes()));
+        drop(users);
+        for file in ["quarry.db", "quarry.db-wal"] {
+            let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+            assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+        }
     }
 
-    #[test]
-    fn sessions_end_with_sign_out_and_with_the_user() {
+    #[tokio::test]
+    async fn sessions_end_with_sign_out_and_with_the_user() {
         let dir = tempfile::tempdir().unwrap();
-        let users = Users::open(&dir.path().join("quarry.db")).unwrap();
-        let token = users.add("grace", Role::Viewer).unwrap();
-        let (session, user) = users.sign_in(&token).unwrap().unwrap();
+        let users = open(dir.path()).await;
+        let token = users.add("grace", Role::Viewer).await.unwrap();
+        let (session, user) = users.sign_in(&token).await.unwrap().unwrap();
         assert_eq!(user.name, "grace");
-        assert_eq!(users.by_session(&session).unwrap().unwrap().name, "grace");
-        users.sign_out(&session).unwrap();
-        assert_eq!(users.by_session(&session).unwrap(), None);
-        let (session, _) = users.sign_in(&token).unwrap().unwrap();
-        users.remove("grace").unwrap();
-        assert_eq!(users.by_session(&session).unwrap(), None);
-        assert_eq!(users.by_token(&token).unwrap(), None);
-        assert!(matches!(users.remove("grace"), Err(UserError::Unknown(_))));
+        let found = users.by_session(&session).await.unwrap().unwrap();
+        assert_eq!(found.name, "grace");
+        users.sign_out(&session).await.unwrap();
+        assert_eq!(users.by_session(&session).await.unwrap(), None);
+        let (session, _) = users.sign_in(&token).await.unwrap().unwrap();
+        users.remove("grace").await.unwrap();
+        assert_eq!(users.by_session(&session).await.unwrap(), None);
+        assert_eq!(users.by_token(&token).await.unwrap(), None);
+        assert!(matches!(
+            users.remove("grace").await,
+            Err(UserError::Unknown(_))
+        ));
         // Reopening keeps the schema and runs no migration twice.
         drop(users);
-        Users::open(&dir.path().join("quarry.db")).unwrap();
+        open(dir.path()).await;
     }
 }

@@ -418,8 +418,37 @@ async fn detect_flavour(client: &Client) -> Result<Backend, tokio_postgres::Erro
     })
 }
 
-/// The server's message, or the cause under the driver's summary ("db error", "error
-/// connecting to server").
+/// A pool of up to `size` read-write connections to `config`, for Quarry's own store
+/// (`quarry serve --store postgresql://…`): TLS as for a source (when the URL says
+/// `sslmode=require`, verified against the Mozilla roots), a 5 s connect timeout unless
+/// the URL sets one, and at most 10 s of waiting for a free connection.
+pub fn store_pool(mut config: tokio_postgres::Config, size: usize) -> Result<Pool, TlsError> {
+    use deadpool_postgres::Runtime;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    let settings = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = if config.get_ssl_mode() == SslMode::Require {
+        Manager::from_config(config, MakeRustlsConnect::new(tls_config(None)?), settings)
+    } else {
+        Manager::from_config(config, NoTls, settings)
+    };
+    Ok(Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .expect("a pool with a runtime always builds"))
+}
+
+/// Whether the server is PostgreSQL or CockroachDB, from its version string.
+pub async fn flavour(client: &Client) -> Result<Backend, tokio_postgres::Error> {
+    detect_flavour(client).await
+}
+
 /// TLS settings: the Mozilla roots, plus the certificates in `ca_file`.
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
     use rustls_pki_types::CertificateDer;
@@ -464,7 +493,9 @@ pub enum TlsError {
     Setup(String),
 }
 
-fn describe(e: &tokio_postgres::Error) -> String {
+/// The server's message, or the cause under the driver's summary ("db error", "error
+/// connecting to server").
+pub fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return db.message().to_owned();
     }

@@ -65,12 +65,14 @@ if [ -z "${QUARRY_TEST_MONGO_EMULATOR_URI:-}" ] && command -v node >/dev/null &&
     export QUARRY_TEST_MONGO_EMULATOR_URI="mongodb://127.0.0.1:$port/?directConnection=true"
 fi
 
-# Chromium and chromedriver for the browser test (Debian's packages; root installs them).
-if ! command -v chromedriver >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "== Chromium"
+# Chromium and chromedriver for the browser test, nginx as the load balancer of the
+# several-hosts test (Debian's packages; root installs them).
+if { ! command -v chromedriver >/dev/null || ! [ -x /usr/sbin/nginx ]; } && [ "$(id -u)" = 0 ]; then
+    echo "== Chromium and nginx"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver nginx >/dev/null
 fi
+
 
 echo "== building plugins (cargo plugins)"
 cargo plugins -j2

@@ -10,6 +10,7 @@ mod cli;
 mod compose;
 mod cross_origin;
 mod hostile;
+mod hosts;
 mod load;
 mod logs;
 mod openapi;

@@ -409,8 +409,16 @@ fn users_are_managed_from_the_command_line_and_tokens_stay_out_of_logs() {
         quarry(&["users", "add", "ada", "--role", "admin", "--store", &store]);
     assert!(ok, "{stderr}");
     assert!(data.path().join("team.db").is_file());
-    let (ok, _, stderr) = quarry(&["users", "list", "--store", "postgresql://db/quarry"]);
-    assert!(!ok && stderr.contains("not built yet"), "{stderr}");
+    // A store that is down, or not a store, is one clear line.
+    let down = "postgresql://quarry:secret@127.0.0.1:1/quarry";
+    let (ok, _, stderr) = quarry(&["users", "list", "--store", down]);
+    assert!(!ok && stderr.contains("cannot be reached"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+    let (ok, _, stderr) = quarry(&["users", "list", "--store", "mysql://db/quarry"]);
+    assert!(
+        !ok && stderr.contains("sqlite:PATH or postgresql://"),
+        "{stderr}"
+    );
     let token = stdout.lines().last().unwrap().to_owned();
     assert!(token.starts_with("qry_"), "{stdout}");
     let (ok, _, stderr) = quarry(&["users", "add", "ada", "--role", "viewer", "--store", &store]);
@@ -496,8 +504,12 @@ fn each_caller_has_a_share_of_the_runs() {
             ..Settings::default()
         },
     );
-    let ada = tokio().block_on(app.users.add("ada", Role::Author)).unwrap();
-    let bob = tokio().block_on(app.users.add("bob", Role::Author)).unwrap();
+    let ada = tokio()
+        .block_on(app.users.add("ada", Role::Author))
+        .unwrap();
+    let bob = tokio()
+        .block_on(app.users.add("bob", Role::Author))
+        .unwrap();
     let address = serve_app(app);
     let run = |token: &str| {
         let bearer = format!("Bearer {token}");

@@ -96,8 +96,10 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => Ok(quarry_bench::main(&cli.data_dir, &config, args, &tokio)?),
         Command::Seed(args) => seed(&cli.data_dir, &config, args, &tokio),
         Command::Serve(args) => serve(&cli.data_dir, &config, args, &tokio),
-        Command::Users { store, command } => {
-            tokio.block_on(crate::users::users(&cli.data_dir, store.as_deref(), command))
-        }
+        Command::Users { store, command } => tokio.block_on(crate::users::users(
+            &cli.data_dir,
+            store.as_deref(),
+            command,
+        )),
     }
 }

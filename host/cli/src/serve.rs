@@ -124,7 +124,9 @@ pub(crate) fn serve(
         ..Default::default()
     };
     let app = tokio
-        .block_on(quarry_server::App::new(runtime, sources, data_dir, settings))
+        .block_on(quarry_server::App::new(
+            runtime, sources, data_dir, settings,
+        ))
         .context("cannot open the store")?;
     match args.script_runner.or_else(script::find_runner) {
         Some(path) => {

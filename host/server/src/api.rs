@@ -17,13 +17,13 @@ use tokio::sync::mpsc;
 
 use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App};
-use crate::hosts::Upload;
 use crate::auth::Caller;
 use crate::bodies::{
     AddedUser, Compiling, ErrorAnswer, HistoryAnswer, NewUser, PluginAnswer, PluginsAnswer,
     RunAnswer, RunBody, ScriptBody, SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer,
     UploadState, UploadStatus, Uploaded, UsersAnswer,
 };
+use crate::hosts::Upload;
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
 use crate::users::Role;
 use quarry_core::size;
@@ -129,7 +129,11 @@ async fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiErr
         query: run.query.clone(),
     };
     let saved = run.script.is_none()
-        && app.store.snippet(&crate::store::snippet_id(&as_saved)).await? == Some(as_saved);
+        && app
+            .store
+            .snippet(&crate::store::snippet_id(&as_saved))
+            .await?
+            == Some(as_saved);
     if stored_plugin_alone || saved {
         return Ok(());
     }
@@ -1094,17 +1098,13 @@ pub async fn get_snippet(
     State(app): AppState,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let snippet = app
-        .store
-        .snippet(&id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_snippet",
-                "no snippet with that id",
-            )
-        })?;
+    let snippet = app.store.snippet(&id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_snippet",
+            "no snippet with that id",
+        )
+    })?;
     Ok(ok(
         StatusCode::OK,
         SnippetAnswer {

@@ -154,7 +154,11 @@ async fn find(app: &App, headers: &HeaderMap) -> Result<Option<Caller>, ApiError
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if let Some(token) = bearer {
-        let user = app.users.by_token(token.trim()).await.map_err(store_error)?;
+        let user = app
+            .users
+            .by_token(token.trim())
+            .await
+            .map_err(store_error)?;
         return match user {
             Some(user) => Ok(Some(signed_in(user))),
             None => Err(ApiError::new(

@@ -564,7 +564,10 @@ impl Db {
         .await
         .map_err(failed)?;
         let applied: i64 = tx
-            .query_one("SELECT coalesce(max(version), 0) FROM quarry_migrations", &[])
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM quarry_migrations",
+                &[],
+            )
             .await
             .map_err(failed)?
             .get(0);

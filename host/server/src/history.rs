@@ -141,8 +141,9 @@ impl History {
                 "SELECT seq, id, \"user\", started_at, source, plugin, query, params, rows_in,
                         rows_out, ms, outcome, error
                  FROM runs
-                 WHERE ($1 IS NULL OR \"user\" = $1) AND ($2 IS NULL OR source = $2)
-                   AND ($3 IS NULL OR seq < $3)
+                 WHERE (CAST($1 AS TEXT) IS NULL OR \"user\" = $1)
+                   AND (CAST($2 AS TEXT) IS NULL OR source = $2)
+                   AND (CAST($3 AS BIGINT) IS NULL OR seq < $3)
                  ORDER BY seq DESC LIMIT $4",
                 &[
                     filter.user.clone().into(),

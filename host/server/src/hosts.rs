@@ -80,7 +80,12 @@ impl Hosts {
             .db
             .execute(
                 "INSERT INTO running (id, \"user\", host, started_at) VALUES ($1, $2, $3, $4)",
-                &[id.into(), user.into(), (&self.host).into(), unix_now().into()],
+                &[
+                    id.into(),
+                    user.into(),
+                    (&self.host).into(),
+                    unix_now().into(),
+                ],
             )
             .await;
         if written.is_err() {
@@ -146,7 +151,10 @@ impl Hosts {
             )
             .await?;
         let local = self.local();
-        for id in rows.into_iter().filter_map(|r| r.into_iter().next()?.text()) {
+        for id in rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next()?.text())
+        {
             if let Some((_, flag)) = local.get(&id) {
                 flag.store(true, Ordering::Relaxed);
             }
@@ -203,11 +211,7 @@ impl Hosts {
                  ON CONFLICT (sha256) DO UPDATE SET state = 'compiling', detail = NULL,
                      updated_at = excluded.updated_at
                  WHERE uploads.state <> 'compiling' OR uploads.updated_at < $3",
-                &[
-                    sha256.into(),
-                    now.into(),
-                    (now - STALE_COMPILE_SECS).into(),
-                ],
+                &[sha256.into(), now.into(), (now - STALE_COMPILE_SECS).into()],
             )
             .await?;
         Ok(taken == 1)
@@ -272,7 +276,9 @@ impl Hosts {
                 let mut failed = ApiError::new(
                     status,
                     error["kind"].as_str().unwrap_or("invalid"),
-                    error["message"].as_str().unwrap_or("the upload was refused"),
+                    error["message"]
+                        .as_str()
+                        .unwrap_or("the upload was refused"),
                 );
                 failed.row = error["row"].as_u64().map(|r| r as u32);
                 Upload::Failed(failed)

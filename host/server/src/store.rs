@@ -232,7 +232,10 @@ impl Store {
         }
         let row = self
             .db
-            .query_one("SELECT meta FROM plugins WHERE sha256 = $1", &[sha256.into()])
+            .query_one(
+                "SELECT meta FROM plugins WHERE sha256 = $1",
+                &[sha256.into()],
+            )
             .await?;
         Ok(row
             .and_then(|row| row.into_iter().next()?.text())

@@ -160,10 +160,7 @@ impl Users {
 
     /// Whether anyone may sign in yet.
     pub async fn is_empty(&self) -> Result<bool, UserError> {
-        let row = self
-            .db
-            .query_one("SELECT count(*) FROM users", &[])
-            .await?;
+        let row = self.db.query_one("SELECT count(*) FROM users", &[]).await?;
         Ok(row.and_then(|r| r.first()?.int()).unwrap_or(0) == 0)
     }
 
@@ -251,7 +248,6 @@ fn random_hex() -> Result<String, UserError> {
     getrandom::fill(&mut bytes).map_err(|e| UserError::Random(e.to_string()))?;
     Ok(hex::encode(bytes))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -153,8 +153,13 @@ fn postgres_store(name: &str) -> Option<String> {
         &["QUARRY_TEST_POSTGRES_URL"],
         "a PostgreSQL the hosts share as their store (scripts/postgres.sh)",
     )?;
+    Some(fresh_schema(&url, name))
+}
+
+/// `url` with its search path set to a new, empty schema `name`.
+fn fresh_schema(url: &str, name: &str) -> String {
     tokio().block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(connection);
@@ -166,7 +171,7 @@ fn postgres_store(name: &str) -> Option<String> {
             .unwrap();
     });
     let separator = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{separator}options=-csearch_path%3D{name}"))
+    format!("{url}{separator}options=-csearch_path%3D{name}")
 }
 
 /// nginx in front of `upstreams`, from a config of its own in a temporary directory.
@@ -753,4 +758,31 @@ fn users_and_sessions_live_in_a_postgresql_store_for_every_host() {
     }
     let listed = quarry(&["users", "list"]);
     assert!(listed.starts_with("grace\tviewer"), "{listed}");
+}
+
+/// CockroachDB cannot run here (no Docker): this runs when QUARRY_TEST_COCKROACH_URL names
+/// one (`docker compose up cockroach`: postgresql://root@127.0.0.1:26257/defaultdb).
+#[test]
+fn two_hosts_share_a_cockroachdb_store() {
+    let Ok(url) = std::env::var("QUARRY_TEST_COCKROACH_URL") else {
+        eprintln!(
+            "skipped: set QUARRY_TEST_COCKROACH_URL to run the CockroachDB store test (docker compose up cockroach)"
+        );
+        return;
+    };
+    let store = fresh_schema(&url, "quarry_hosts");
+    let children: Vec<Child> = (0..2).map(|_| Host::spawn(&store)).collect();
+    let hosts: Vec<Host> = children.into_iter().map(Host::ready).collect();
+    let (status, uploaded) = upload(hosts[0].address, "flights_between", &[]);
+    assert_eq!(status, 201, "{uploaded}");
+    let between = uploaded["plugin"]["sha256"].as_str().unwrap().to_owned();
+    let tally = load(hosts[1].address, 8, 5, &between, true);
+    assert_eq!(tally.ok(), 40, "{:?}", tally.statuses);
+    for (id, snippet) in &tally.snippets {
+        let (status, answer) = get(hosts[0].address, &format!("/api/snippets/{id}"));
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(&answer["snippet"], snippet);
+    }
+    let (_, history) = get(hosts[0].address, "/api/history?limit=100");
+    assert_eq!(history["runs"].as_array().unwrap().len(), 40, "{history}");
 }

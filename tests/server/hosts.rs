@@ -362,6 +362,17 @@ fn load(address: SocketAddr, clients: usize, runs: usize, plugin: &str, share: b
     all
 }
 
+/// Checks that every one of `snippets` (saved on any host) opens whole on each of `hosts`.
+fn every_snippet_opens_whole(hosts: &[SocketAddr], snippets: &[(String, Value)]) {
+    for host in hosts {
+        for (id, snippet) in snippets {
+            let (status, answer) = get(*host, &format!("/api/snippets/{id}"));
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(&answer["snippet"], snippet, "snippet {id} on {host}");
+        }
+    }
+}
+
 /// Starts a run of the hostile plugin that sleeps a minute per batch, on `address`, as an
 /// event stream; returns the stream (past the headers) and the run's id.
 fn slow_run(address: SocketAddr, hostile: &str) -> (BufReader<TcpStream>, String) {
@@ -477,14 +488,7 @@ fn three_hosts_on_one_postgresql_store_behind_nginx_share_everything_under_load(
         three.per_second(),
         three.p99()
     );
-    // Every snippet opens whole on every host.
-    for host in [a, b, c] {
-        for (id, snippet) in &three.snippets {
-            let (status, answer) = get(host, &format!("/api/snippets/{id}"));
-            assert_eq!(status, 200, "{answer}");
-            assert_eq!(&answer["snippet"], snippet, "snippet {id} on {host}");
-        }
-    }
+    every_snippet_opens_whole(&[a, b, c], &three.snippets);
     // The history has every host's runs; the admin (everyone, without tokens) sees them.
     let (_, history) = get(b, "/api/history?limit=500");
     let runs = history["runs"].as_array().unwrap();
@@ -650,13 +654,7 @@ fn two_hosts_and_the_users_command_write_one_sqlite_store_and_nothing_is_lost() 
         );
     }
     assert_eq!(snippets.len(), 160);
-    for host in &hosts {
-        for (id, snippet) in &snippets {
-            let (status, answer) = get(host.address, &format!("/api/snippets/{id}"));
-            assert_eq!(status, 200, "{answer}");
-            assert_eq!(&answer["snippet"], snippet);
-        }
-    }
+    every_snippet_opens_whole(&[hosts[0].address, hosts[1].address], &snippets);
     let listed = Command::new(env!("CARGO_BIN_EXE_quarry"))
         .args(["users", "list", "--store", &store])
         .output()
@@ -778,11 +776,7 @@ fn two_hosts_share_a_cockroachdb_store() {
     let between = uploaded["plugin"]["sha256"].as_str().unwrap().to_owned();
     let tally = load(hosts[1].address, 8, 5, &between, true);
     assert_eq!(tally.ok(), 40, "{:?}", tally.statuses);
-    for (id, snippet) in &tally.snippets {
-        let (status, answer) = get(hosts[0].address, &format!("/api/snippets/{id}"));
-        assert_eq!(status, 200, "{answer}");
-        assert_eq!(&answer["snippet"], snippet);
-    }
+    every_snippet_opens_whole(&[hosts[0].address], &tally.snippets);
     let (_, history) = get(hosts[0].address, "/api/history?limit=100");
     assert_eq!(history["runs"].as_array().unwrap().len(), 40, "{history}");
 }

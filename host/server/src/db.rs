@@ -24,8 +24,9 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use quarry_sources::Backend;
 
-/// The SQLite migrations, in order.
-const SQLITE_MIGRATIONS: &[&str] = &[
+/// The migrations, in order, in SQLite's words; [`for_postgres`] says them in PostgreSQL's
+/// (and CockroachDB's).
+const MIGRATIONS: &[&str] = &[
     "CREATE TABLE users (
          name TEXT PRIMARY KEY,
          role TEXT NOT NULL CHECK (role IN ('viewer', 'author', 'admin')),
@@ -34,13 +35,13 @@ const SQLITE_MIGRATIONS: &[&str] = &[
      );
      CREATE TABLE sessions (
          id_sha256 TEXT PRIMARY KEY,
-         user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+         \"user\" TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
          expires_at INTEGER NOT NULL
      );",
     "CREATE TABLE runs (
          seq INTEGER PRIMARY KEY AUTOINCREMENT,
          id TEXT NOT NULL,
-         user TEXT NOT NULL,
+         \"user\" TEXT NOT NULL,
          started_at TEXT NOT NULL,
          source TEXT NOT NULL,
          plugin TEXT,
@@ -52,7 +53,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
          outcome TEXT NOT NULL,
          error TEXT
      );
-     CREATE INDEX runs_by_user ON runs (user, seq);",
+     CREATE INDEX runs_by_user ON runs (\"user\", seq);",
     "CREATE TABLE plugins (
          sha256 TEXT PRIMARY KEY,
          kind TEXT NOT NULL CHECK (kind IN ('component', 'script', 'runner')),
@@ -73,7 +74,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
      );
      CREATE TABLE running (
          id TEXT PRIMARY KEY,
-         user TEXT NOT NULL,
+         \"user\" TEXT NOT NULL,
          host TEXT NOT NULL,
          started_at INTEGER NOT NULL
      );
@@ -83,64 +84,15 @@ const SQLITE_MIGRATIONS: &[&str] = &[
      );",
 ];
 
-/// The same schema for PostgreSQL and CockroachDB.
-const POSTGRES_MIGRATIONS: &[&str] = &[
-    "CREATE TABLE users (
-         name TEXT PRIMARY KEY,
-         role TEXT NOT NULL CHECK (role IN ('viewer', 'author', 'admin')),
-         token_sha256 TEXT NOT NULL UNIQUE,
-         created_at TEXT NOT NULL
-     );
-     CREATE TABLE sessions (
-         id_sha256 TEXT PRIMARY KEY,
-         \"user\" TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-         expires_at BIGINT NOT NULL
-     );",
-    "CREATE TABLE runs (
-         seq BIGSERIAL PRIMARY KEY,
-         id TEXT NOT NULL,
-         \"user\" TEXT NOT NULL,
-         started_at TEXT NOT NULL,
-         source TEXT NOT NULL,
-         plugin TEXT,
-         query TEXT,
-         params TEXT NOT NULL,
-         rows_in BIGINT NOT NULL,
-         rows_out BIGINT NOT NULL,
-         ms DOUBLE PRECISION NOT NULL,
-         outcome TEXT NOT NULL,
-         error TEXT
-     );
-     CREATE INDEX runs_by_user ON runs (\"user\", seq);",
-    "CREATE TABLE plugins (
-         sha256 TEXT PRIMARY KEY,
-         kind TEXT NOT NULL CHECK (kind IN ('component', 'script', 'runner')),
-         meta TEXT NOT NULL,
-         content BYTEA NOT NULL,
-         uploaded_at TEXT NOT NULL
-     );
-     CREATE TABLE snippets (
-         id TEXT PRIMARY KEY,
-         body TEXT NOT NULL,
-         created_at TEXT NOT NULL
-     );",
-    "CREATE TABLE uploads (
-         sha256 TEXT PRIMARY KEY,
-         state TEXT NOT NULL CHECK (state IN ('compiling', 'done', 'failed')),
-         detail TEXT,
-         updated_at BIGINT NOT NULL
-     );
-     CREATE TABLE running (
-         id TEXT PRIMARY KEY,
-         \"user\" TEXT NOT NULL,
-         host TEXT NOT NULL,
-         started_at BIGINT NOT NULL
-     );
-     CREATE TABLE cancels (
-         id TEXT PRIMARY KEY,
-         requested_at BIGINT NOT NULL
-     );",
-];
+/// A migration in PostgreSQL's types: 64-bit integers, a sequence for the history's
+/// order, `BYTEA` and `DOUBLE PRECISION`.
+fn for_postgres(migration: &str) -> String {
+    migration
+        .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+        .replace("INTEGER", "BIGINT")
+        .replace("BLOB", "BYTEA")
+        .replace("REAL", "DOUBLE PRECISION")
+}
 
 /// Connections a host keeps to a PostgreSQL store.
 const POSTGRES_POOL: usize = 16;
@@ -571,12 +523,10 @@ impl Db {
             .await
             .map_err(failed)?
             .get(0);
-        for (i, migration) in POSTGRES_MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(applied.max(0) as usize)
-        {
-            tx.batch_execute(migration).await.map_err(failed)?;
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+            tx.batch_execute(&for_postgres(migration))
+                .await
+                .map_err(failed)?;
             tx.execute(
                 "INSERT INTO quarry_migrations (version) VALUES ($1)",
                 &[&(i as i64 + 1)],
@@ -602,7 +552,7 @@ fn open_sqlite(file: &Path) -> Result<Connection, rusqlite::Error> {
     )?;
     let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let applied: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, migration) in SQLITE_MIGRATIONS.iter().enumerate().skip(applied) {
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
         tx.execute_batch(migration)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }

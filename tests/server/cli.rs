@@ -441,8 +441,12 @@ fn serve_answers_then_shuts_down_gracefully() {
 #[test]
 fn bench_runs_every_section_on_a_query_of_the_users_choice() {
     let plugins = plugin_path("identity").parent().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("figures.json");
     let out = quarry(&[
         "bench",
+        "--json",
+        json.to_str().unwrap(),
         "--plugins",
         plugins.to_str().unwrap(),
         "--query",
@@ -487,6 +491,49 @@ fn bench_runs_every_section_on_a_query_of_the_users_choice() {
     for section in ["Instantiate", "Plugin lifecycle", "HTTP path"] {
         assert!(text.contains(section), "no {section} in {text}");
     }
+    // The same figures as JSON, for a CI to track.
+    let figures: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let end_to_end = figures["end_to_end"].as_array().unwrap();
+    let units = end_to_end
+        .iter()
+        .filter(|f| f["pipeline"] == "map (units) plugin")
+        .count();
+    assert_eq!(units, 4, "one per batch size: {figures}");
+    assert!(
+        end_to_end
+            .iter()
+            .all(|f| f["rows_per_s"].as_f64() > Some(0.0))
+    );
+    let alone = figures["transform_alone"].as_array().unwrap();
+    let kind = |name: &str| {
+        alone
+            .iter()
+            .find(|f| f["transform"] == name)
+            .map(|f| f["kind"].clone())
+    };
+    assert_eq!(
+        kind("map (units), native Rust"),
+        Some("native".into()),
+        "{figures}"
+    );
+    assert_eq!(kind("map (units) plugin"), Some("plugin".into()));
+    assert_eq!(kind("map (units) script (units.js)"), Some("script".into()));
+    let units = alone
+        .iter()
+        .find(|f| f["transform"] == "map (units) plugin")
+        .unwrap();
+    assert!(
+        units["of_native"].as_f64().is_some_and(|r| r > 0.0),
+        "{units}"
+    );
+    assert_eq!(figures["lifecycle"]["compile"].as_array().unwrap().len(), 6);
+    assert!(
+        figures["lifecycle"]["instantiate"]["p50_us"]
+            .as_f64()
+            .is_some()
+    );
+    assert_eq!(figures["http"]["clients"].as_array().unwrap().len(), 3);
 }
 
 #[test]
@@ -541,7 +588,7 @@ fn bench_measures_the_plugin_lifecycle() {
     ]);
     let text = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(text.contains("Instantiate, 50 runs: p50"), "{text}");
+    assert!(text.contains("50 runs: p50"), "{text}");
     for plugin in [
         "identity",
         "units",

@@ -19,7 +19,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod figures;
 pub mod load;
+
+pub use figures::Figures;
 
 /// Why `quarry bench` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,7 @@ use quarry_engine::run::{PluginChoice, RunRequest, Sink, run_blocking};
 use quarry_runtime::{Limits, LoadedPlugin, PluginError, Runtime, script};
 use quarry_sources::config::Config;
 use quarry_sources::{Backend, DEMO, Sources, demo};
+use serde_json::json;
 
 /// The flags of `quarry bench`.
 #[derive(clap::Args, Debug)]
@@ -171,6 +175,10 @@ pub struct BenchArgs {
     /// Params for the `--plugin`s, a JSON object.
     #[arg(long, default_value = "{}")]
     pub params: String,
+    /// Also write every figure to FILE as JSON (`end_to_end`, `transform_alone`,
+    /// `lifecycle`, `http`), for a CI to track.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 const ALL_FLIGHTS: &str = "SELECT * FROM flights";
@@ -190,23 +198,28 @@ pub fn main(
     if args.isolation {
         return isolation(data_dir, &args, tokio);
     }
+    let mut figures = Figures::default();
+    let json = args.json.as_deref();
     if args.lifecycle {
         let runtime = Runtime::in_data_dir(data_dir, &Limits::default())?;
         let wasm = read_plugin(&args.plugins.join("identity.wasm"))?;
         let (identity, _) = runtime.load(&wasm)?;
-        let (p50, p99) = instantiate_times(&runtime, &identity, args.instances)?;
-        println!(
-            "Instantiate, {} runs: p50 {:.1} µs   p99 {:.1} µs",
-            args.instances,
-            p50.as_secs_f64() * 1e6,
-            p99.as_secs_f64() * 1e6
-        );
-        lifecycle(&args.plugins, &runtime, &identity, data_dir, tokio.handle())?;
+        instantiate(&runtime, &identity, args.instances, &mut figures)?;
+        lifecycle(
+            &args.plugins,
+            &runtime,
+            &identity,
+            data_dir,
+            tokio.handle(),
+            &mut figures,
+        )?;
+        figures.write(json)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.http {
         let server = Server::start(data_dir, &args.plugins, &[], tokio)?;
-        http_path(&server, args.requests)?;
+        http_path(&server, args.requests, &mut figures)?;
+        figures.write(json)?;
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = Runtime::in_data_dir(data_dir, &Limits::default())?;
@@ -336,7 +349,13 @@ pub fn main(
         input_bytes as f64 / 1e6,
         args.rounds
     );
-    let series = bench.matrix(&args.source, args.rounds, &pipelines, input_bytes)?;
+    let series = bench.matrix(
+        &args.source,
+        args.rounds,
+        &pipelines,
+        input_bytes,
+        &mut figures,
+    )?;
     if let Some(python) = &args.clients {
         if args.query.is_some() {
             println!(
@@ -353,7 +372,7 @@ pub fn main(
             ..bench
         };
         println!("The same on PostgreSQL ({}):\n", pg.get("pg")?.address());
-        on_pg.matrix("pg", args.rounds, &pipelines, input_bytes)?;
+        on_pg.matrix("pg", args.rounds, &pipelines, input_bytes, &mut figures)?;
     }
 
     if let Some(path) = &args.chart {
@@ -399,6 +418,10 @@ pub fn main(
                 ms(native_t),
                 rows / native_t.as_secs_f64()
             );
+            figures.transform_alone(json!({
+                "transform": native.name, "kind": "native", "median_ms": ms(native_t),
+                "rows_per_s": rows / native_t.as_secs_f64(),
+            }));
         }
         let is_script = plugin
             .plugin
@@ -419,24 +442,49 @@ pub fn main(
             ms(plugin_t),
             rows / plugin_t.as_secs_f64()
         );
+        figures.transform_alone(json!({
+            "transform": plugin.name,
+            "kind": if is_script { "script" } else { "plugin" },
+            "median_ms": ms(plugin_t),
+            "rows_per_s": rows / plugin_t.as_secs_f64(),
+            "of_native": native_t.map(|n| n.as_secs_f64() / plugin_t.as_secs_f64()),
+        }));
     }
 
-    let (p50, p99) = instantiate_times(&runtime, &identity, args.instances)?;
-    println!(
-        "\nInstantiate (fresh store + instance per run), {} runs:",
-        args.instances
-    );
-    println!(
-        "  p50 {:.1} µs   p99 {:.1} µs",
-        p50.as_secs_f64() * 1e6,
-        p99.as_secs_f64() * 1e6
-    );
-
-    lifecycle(&args.plugins, &runtime, &identity, data_dir, tokio.handle())?;
+    println!();
+    instantiate(&runtime, &identity, args.instances, &mut figures)?;
+    lifecycle(
+        &args.plugins,
+        &runtime,
+        &identity,
+        data_dir,
+        tokio.handle(),
+        &mut figures,
+    )?;
 
     let server = Server::start(data_dir, &args.plugins, &[], tokio)?;
-    http_path(&server, args.requests)?;
+    http_path(&server, args.requests, &mut figures)?;
+    figures.write(json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Instantiate times, a fresh store and instance per run: printed and kept.
+fn instantiate(
+    runtime: &Runtime,
+    identity: &LoadedPlugin,
+    runs: usize,
+    figures: &mut Figures,
+) -> Result<(), BenchError> {
+    let (p50, p99) = instantiate_times(runtime, identity, runs)?;
+    let (p50, p99) = (p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+    println!(
+        "Instantiate (fresh store + instance per run), {runs} runs: p50 {p50:.1} µs   p99 {p99:.1} µs"
+    );
+    figures.lifecycle(
+        "instantiate",
+        json!({"runs": runs, "p50_us": p50, "p99_us": p99}),
+    );
+    Ok(())
 }
 
 /// The loop a Python user writes with the database's own client, reading the `flights`
@@ -580,6 +628,7 @@ fn lifecycle(
     identity: &LoadedPlugin,
     data_dir: &Path,
     handle: &tokio::runtime::Handle,
+    figures: &mut Figures,
 ) -> Result<(), BenchError> {
     println!("\nPlugin lifecycle (each a median of 5; the cache is a fresh directory):");
     println!(
@@ -635,14 +684,17 @@ fn lifecycle(
                 )));
             }
         }
+        let (cold, cached) = (ms(median(&mut cold)), ms(median(&mut cached)));
         println!(
-            "{name:<16} {:>9.0} KiB {:>13.1} ms {:>7.2} ms",
+            "{name:<16} {:>9.0} KiB {cold:>13.1} ms {cached:>7.2} ms",
             wasm.len() as f64 / 1024.0,
-            ms(median(&mut cold)),
-            ms(median(&mut cached))
+        );
+        figures.lifecycle(
+            "compile",
+            json!({"plugin": name, "bytes": wasm.len(), "cold_ms": cold, "from_cache_ms": cached}),
         );
     }
-    new_scripts(plugin_dir, runtime, data_dir, handle)?;
+    new_scripts(plugin_dir, runtime, data_dir, handle, figures)?;
     let mut run = runtime.start(identity, runtime.default_limits(), Arc::default())?;
     run.init(DEMO, Backend::Sqlite, "{}")?;
     let calls = 20_000;
@@ -654,10 +706,9 @@ fn lifecycle(
     for _ in 0..calls {
         std::hint::black_box(run.transform(empty.clone())?);
     }
-    println!(
-        "an empty transform call (identity, {calls} calls): {:.2} µs each",
-        started.elapsed().as_secs_f64() * 1e6 / calls as f64
-    );
+    let each = started.elapsed().as_secs_f64() * 1e6 / calls as f64;
+    println!("an empty transform call (identity, {calls} calls): {each:.2} µs each");
+    figures.lifecycle("empty_transform_us", json!(each));
     Ok(())
 }
 
@@ -668,6 +719,7 @@ fn new_scripts(
     runtime: &Runtime,
     data_dir: &Path,
     handle: &tokio::runtime::Handle,
+    figures: &mut Figures,
 ) -> Result<(), BenchError> {
     let wasm = std::fs::read(plugin_dir.join(script::RUNNER_FILE))?;
     let (runner, _) = runtime.load(&wasm)?;
@@ -713,6 +765,10 @@ fn new_scripts(
          {:.1} ms of it beside the query (target ≤ 100 ms plus the query: {verdict})",
         ms(total),
         ms(other)
+    );
+    figures.lifecycle(
+        "new_script",
+        json!({"runs": rounds, "total_ms": ms(total), "beside_query_ms": ms(other)}),
     );
     Ok(())
 }
@@ -827,6 +883,7 @@ impl Bench<'_> {
         rounds: usize,
         pipelines: &[Pipeline],
         input_bytes: usize,
+        figures: &mut Figures,
     ) -> Result<Vec<(String, Vec<(usize, f64)>)>, BenchError> {
         println!(
             "{:<40} {:>7} {:>10} {:>10} {:>8} {:>8}",
@@ -850,15 +907,22 @@ impl Bench<'_> {
                     None => timings[i].median,
                 };
                 let seconds = t.median.as_secs_f64();
+                let (rows_per_s, mb_per_s) = (
+                    t.rows_in as f64 / seconds,
+                    input_bytes as f64 / 1e6 / seconds,
+                );
+                let ratio = seconds / base.as_secs_f64();
                 println!(
-                    "{:<40} {:>7} {:>8.1}ms {:>10.0} {:>8.1} {:>7.3}×",
+                    "{:<40} {:>7} {:>8.1}ms {rows_per_s:>10.0} {mb_per_s:>8.1} {ratio:>7.3}×",
                     pipeline.name,
                     batch_rows,
                     ms(t.median),
-                    t.rows_in as f64 / seconds,
-                    input_bytes as f64 / 1e6 / seconds,
-                    seconds / base.as_secs_f64()
                 );
+                figures.end_to_end(json!({
+                    "source": source, "pipeline": pipeline.name, "batch_rows": batch_rows,
+                    "median_ms": ms(t.median), "rows_per_s": rows_per_s, "mb_per_s": mb_per_s,
+                    "ratio": ratio,
+                }));
             }
             println!();
         }
@@ -1302,7 +1366,7 @@ impl Server {
 
 /// The HTTP path: latency of a small run end to end (a fresh connection per request, the
 /// way a page's fetch without keep-alive goes), and throughput with 1, 8 and 64 clients.
-fn http_path(server: &Server, requests: usize) -> Result<(), BenchError> {
+fn http_path(server: &Server, requests: usize, figures: &mut Figures) -> Result<(), BenchError> {
     use crate::load::{Load, post, run};
     let body = r#"{"source": "demo", "query": "SELECT carrier, name FROM airlines LIMIT 5"}"#;
     let check: Arc<crate::load::Check> = Arc::new(
@@ -1325,11 +1389,17 @@ fn http_path(server: &Server, requests: usize) -> Result<(), BenchError> {
         None,
     )?;
     println!("\nHTTP path: POST /api/runs, 5 rows of airlines, a new connection per request:");
-    println!(
-        "  one client, {} runs: p50 {:.2} ms   p99 {:.2} ms",
-        one.latencies.len(),
+    let (p50, p99) = (
         one.percentile(50.0).as_secs_f64() * 1e3,
-        one.percentile(99.0).as_secs_f64() * 1e3
+        one.percentile(99.0).as_secs_f64() * 1e3,
+    );
+    println!(
+        "  one client, {} runs: p50 {p50:.2} ms   p99 {p99:.2} ms",
+        one.latencies.len()
+    );
+    figures.http(
+        "one_client",
+        json!({"runs": one.latencies.len(), "p50_ms": p50, "p99_ms": p99}),
     );
     for clients in [1, 8, 64] {
         let load = Load {
@@ -1344,11 +1414,17 @@ fn http_path(server: &Server, requests: usize) -> Result<(), BenchError> {
                 report.failures[0]
             )));
         }
-        println!(
-            "  {clients:>2} client(s): {:>6.0} runs/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
-            report.latencies.len() as f64 / report.wall.as_secs_f64(),
+        let per_second = report.latencies.len() as f64 / report.wall.as_secs_f64();
+        let (p50, p99) = (
             report.percentile(50.0).as_secs_f64() * 1e3,
-            report.percentile(99.0).as_secs_f64() * 1e3
+            report.percentile(99.0).as_secs_f64() * 1e3,
+        );
+        println!(
+            "  {clients:>2} client(s): {per_second:>6.0} runs/s   p50 {p50:>6.2} ms   p99 {p99:>6.2} ms"
+        );
+        figures.http(
+            "clients",
+            json!({"clients": clients, "runs_per_s": per_second, "p50_ms": p50, "p99_ms": p99}),
         );
     }
     Ok(())

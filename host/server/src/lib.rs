@@ -299,27 +299,31 @@ impl App {
             .plugin(sha256)
             .await?
             .ok_or_else(|| StoreError::UnknownPlugin(sha256.to_owned()))?;
-        if let Some(plugin) = self.runtime.loaded(sha256) {
-            return Ok((plugin, LoadStats::IN_MEMORY));
-        }
-        let (wasm, script) = match meta.kind {
+        // A script runs on the runner it was stored for: that component is what loads.
+        let (component, script) = match meta.kind {
             PluginKind::Script => {
                 let (text, runner) = self.store.script(sha256).await?;
-                (self.store.plugin_wasm(&runner).await?, Some(text))
+                (runner, Some(text))
             }
-            _ => (self.store.plugin_wasm(sha256).await?, None),
+            _ => (sha256.to_owned(), None),
         };
-        // Compiling takes a while: off the async workers.
-        let runtime = self.runtime.clone();
-        let (plugin, stats) = api::blocking(move || runtime.load(&wasm))
-            .await?
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "plugin_error",
-                    e.to_string(),
-                )
-            })?;
+        let (plugin, stats) = match self.runtime.loaded(&component) {
+            Some(plugin) => (plugin, LoadStats::IN_MEMORY),
+            None => {
+                let wasm = self.store.plugin_wasm(&component).await?;
+                // Compiling takes a while: off the async workers.
+                let runtime = self.runtime.clone();
+                api::blocking(move || runtime.load(&wasm))
+                    .await?
+                    .map_err(|e| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "plugin_error",
+                            e.to_string(),
+                        )
+                    })?
+            }
+        };
         match script {
             Some(text) => Ok((Arc::new(plugin.with_script(&text, &meta.name)), stats)),
             None => Ok((plugin, stats)),

@@ -204,9 +204,8 @@ pub fn main(
         let runtime = Runtime::in_data_dir(data_dir, &Limits::default())?;
         let wasm = read_plugin(&args.plugins.join("identity.wasm"))?;
         let (identity, _) = runtime.load(&wasm)?;
-        instantiate(&runtime, &identity, args.instances, &mut figures)?;
         lifecycle(
-            &args.plugins,
+            &args,
             &runtime,
             &identity,
             data_dir,
@@ -452,9 +451,8 @@ pub fn main(
     }
 
     println!();
-    instantiate(&runtime, &identity, args.instances, &mut figures)?;
     lifecycle(
-        &args.plugins,
+        &args,
         &runtime,
         &identity,
         data_dir,
@@ -620,16 +618,19 @@ fn client_loops(
     Ok(())
 }
 
-/// The rest of a plugin's lifecycle: compiling it cold, loading it from the on-disk cache
-/// (a new runtime, as a restarted server), and calling an empty `transform`.
+/// A plugin's lifecycle: instantiating it, compiling it cold, loading it from the on-disk
+/// cache (a new runtime, as a restarted server), calling an empty `transform`, and the
+/// first run of a new script.
 fn lifecycle(
-    plugin_dir: &Path,
+    args: &BenchArgs,
     runtime: &Runtime,
     identity: &LoadedPlugin,
     data_dir: &Path,
     handle: &tokio::runtime::Handle,
     figures: &mut Figures,
 ) -> Result<(), BenchError> {
+    instantiate(runtime, identity, args.instances, figures)?;
+    let plugin_dir = &args.plugins;
     println!("\nPlugin lifecycle (each a median of 5; the cache is a fresh directory):");
     println!(
         "{:<16} {:>12} {:>16} {:>10}",

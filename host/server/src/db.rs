@@ -286,6 +286,14 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 /// A row: its columns in the order the statement selects them.
 pub(crate) type Row = Vec<Value>;
 
+/// What a statement gave.
+enum Answer {
+    /// The rows it changed.
+    Changed(u64),
+    /// The rows it selected.
+    Rows(Vec<Row>),
+}
+
 /// The store, open, with its schema up to date.
 pub struct Db {
     kind: Kind,
@@ -352,60 +360,60 @@ impl Db {
 
     /// Runs a statement; returns how many rows it changed.
     pub(crate) async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        match &self.kind {
-            Kind::Sqlite(db) => {
-                let db = lock(db);
-                let mut statement = db
-                    .prepare_cached(&sqlite_sql(sql))
-                    .map_err(|e| self.sqlite_error(e))?;
-                statement
-                    .execute(rusqlite::params_from_iter(params.iter().map(SqliteValue)))
-                    .map(|n| n as u64)
-                    .map_err(|e| self.sqlite_error(e))
-            }
-            Kind::Postgres(pool) => {
-                for last in [false, true] {
-                    let client = pool.get().await.map_err(|e| self.pool_error(e))?;
-                    let done = match client.prepare_cached(sql).await {
-                        Ok(statement) => client.execute(&statement, &postgres_params(params)).await,
-                        Err(e) => Err(e),
-                    };
-                    if let Some(done) = self.settle(done, client, last) {
-                        return done;
-                    }
-                }
-                unreachable!("the last try settles")
-            }
+        match self.run(sql, params, false).await? {
+            Answer::Changed(n) => Ok(n),
+            Answer::Rows(rows) => Ok(rows.len() as u64),
         }
     }
 
     /// Runs a query; returns its rows.
     pub(crate) async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        match self.run(sql, params, true).await? {
+            Answer::Rows(rows) => Ok(rows),
+            Answer::Changed(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs `sql` (prepared once per connection), for its rows or for the count of rows it
+    /// changed.
+    async fn run(&self, sql: &str, params: &[Value], rows: bool) -> Result<Answer, DbError> {
         match &self.kind {
             Kind::Sqlite(db) => {
                 let db = lock(db);
-                let mut statement = db
-                    .prepare_cached(&sqlite_sql(sql))
-                    .map_err(|e| self.sqlite_error(e))?;
+                let failed = |e| self.sqlite_error(e);
+                let mut statement = db.prepare_cached(&sqlite_sql(sql)).map_err(failed)?;
+                let params = rusqlite::params_from_iter(params.iter().map(SqliteValue));
+                if !rows {
+                    let changed = statement.execute(params).map_err(failed)?;
+                    return Ok(Answer::Changed(changed as u64));
+                }
                 let width = statement.column_count();
-                let rows = statement
-                    .query_map(
-                        rusqlite::params_from_iter(params.iter().map(SqliteValue)),
-                        |r| (0..width).map(|i| r.get_ref(i).map(from_sqlite)).collect(),
-                    )
-                    .map_err(|e| self.sqlite_error(e))?;
-                rows.collect::<Result<_, _>>()
-                    .map_err(|e| self.sqlite_error(e))
+                let found = statement
+                    .query_map(params, |r| {
+                        (0..width).map(|i| r.get_ref(i).map(from_sqlite)).collect()
+                    })
+                    .map_err(failed)?;
+                Ok(Answer::Rows(
+                    found.collect::<Result<_, _>>().map_err(failed)?,
+                ))
             }
             Kind::Postgres(pool) => {
                 for last in [false, true] {
                     let client = pool.get().await.map_err(|e| self.pool_error(e))?;
+                    let params = postgres_params(params);
                     let done = match client.prepare_cached(sql).await {
-                        Ok(statement) => client.query(&statement, &postgres_params(params)).await,
+                        Ok(statement) if rows => client
+                            .query(&statement, &params)
+                            .await
+                            .map(|found| Answer::Rows(found.iter().map(from_postgres).collect())),
+                        Ok(statement) => client
+                            .execute(&statement, &params)
+                            .await
+                            .map(Answer::Changed),
                         Err(e) => Err(e),
                     };
                     if let Some(done) = self.settle(done, client, last) {
-                        return done.map(|rows| rows.iter().map(from_postgres).collect());
+                        return done;
                     }
                 }
                 unreachable!("the last try settles")

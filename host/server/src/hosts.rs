@@ -96,14 +96,22 @@ impl Hosts {
 
     /// Forgets a run that ended here, however it ended.
     pub(crate) async fn end_run(&self, id: &str) {
-        self.local().remove(id);
+        let cancelled = self
+            .local()
+            .remove(id)
+            .is_some_and(|(_, flag)| flag.load(Ordering::Relaxed));
         let forgotten = async {
             self.db
                 .execute("DELETE FROM running WHERE id = $1", &[id.into()])
                 .await?;
-            self.db
-                .execute("DELETE FROM cancels WHERE id = $1", &[id.into()])
-                .await
+            // Most runs were never cancelled: no row to delete. A cancel written after
+            // the run's last poll is left to the sweep.
+            if cancelled {
+                self.db
+                    .execute("DELETE FROM cancels WHERE id = $1", &[id.into()])
+                    .await?;
+            }
+            Ok::<_, DbError>(())
         };
         if let Err(e) = forgotten.await {
             tracing::warn!(error = %e, run = id, "cannot remove a finished run from the store");

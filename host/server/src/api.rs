@@ -543,9 +543,6 @@ pub async fn get_upload(
     State(app): AppState,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !is_sha256(&sha256) {
-        return Err(unknown_plugin(&sha256));
-    }
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -553,6 +550,9 @@ pub async fn get_upload(
             "no upload with that SHA-256 is compiling or was stored",
         )
     };
+    if !is_sha256(&sha256) {
+        return Err(unknown());
+    }
     match app.hosts.upload(&sha256).await? {
         Some(Upload::Compiling) => Ok(ok(
             StatusCode::OK,

@@ -311,6 +311,20 @@ fn values_of_the_wrong_type_are_refused() {
 }
 
 #[test]
+fn an_edit_that_selects_a_row_the_batch_lacks_is_refused() {
+    malformed("select", |e| {
+        matches!(e, BatchError::RowOutOfRange { row: 4_000_000_000, num_rows: 10 })
+    });
+}
+
+#[test]
+fn an_edit_whose_column_has_the_wrong_length_is_refused() {
+    malformed("short", |e| {
+        matches!(e, BatchError::Length { expected: 10, actual: 1, .. })
+    });
+}
+
+#[test]
 fn a_trap_in_the_middle_of_a_run_ends_it_and_the_next_run_works() {
     // The plugin transforms a few batches, then panics.
     let rt = limited();

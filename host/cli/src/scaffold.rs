@@ -112,7 +112,7 @@ pub(crate) const TS: &[File] = &[
     file!(copy "types/plugin.d.ts" from "plugins/ts/types/plugin.d.ts"),
     file!(copy "types/interfaces/quarry-plugin-log.d.ts" from "plugins/ts/types/interfaces/quarry-plugin-log.d.ts"),
     file!(copy "types/interfaces/quarry-plugin-types.d.ts" from "plugins/ts/types/interfaces/quarry-plugin-types.d.ts"),
-    file!(copy "wit/quarry.wit" from "plugins/wit/quarry.wit"),
+    file!(copy "wit/quarry.wit" from "plugins/wit/v0.2/quarry.wit"),
 ];
 
 pub(crate) const PYTHON: &[File] = &[
@@ -122,7 +122,7 @@ pub(crate) const PYTHON: &[File] = &[
     file!(template "README.md" from "plugins/templates/python/README.md"),
     file!(template ".gitignore" from "plugins/templates/python/.gitignore"),
     file!(copy "quarry_plugin.py" from "plugins/python/quarry_plugin.py"),
-    file!(copy "wit/quarry.wit" from "plugins/wit/quarry.wit"),
+    file!(copy "wit/quarry.wit" from "plugins/wit/v0.2/quarry.wit"),
 ];
 
 /// The project that was written.

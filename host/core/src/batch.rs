@@ -245,6 +245,38 @@ impl Column {
     pub fn byte_size(&self) -> usize {
         self.name.len() + self.validity.as_ref().map_or(0, Vec::len) + self.values.byte_size()
     }
+
+    /// The rows at `rows`, each below the column's length.
+    fn take(&self, rows: &[u32]) -> Column {
+        let gather = |v: &VarData| {
+            let bytes = rows.iter().map(|&r| v.get(r as usize).len()).sum();
+            let mut out = VarData::with_capacity(rows.len(), bytes);
+            for &r in rows {
+                out.push(v.get(r as usize));
+            }
+            out
+        };
+        let values = match &self.values {
+            Values::Boolean(v) => Values::Boolean(rows.iter().map(|&r| v[r as usize]).collect()),
+            Values::Int64(v) => Values::Int64(rows.iter().map(|&r| v[r as usize]).collect()),
+            Values::Float64(v) => Values::Float64(rows.iter().map(|&r| v[r as usize]).collect()),
+            Values::Text(v) => Values::Text(gather(v)),
+            Values::Bytes(v) => Values::Bytes(gather(v)),
+        };
+        let validity = self.validity.as_ref().map(|_| {
+            let mut bits = vec![0u8; rows.len().div_ceil(8)];
+            for (i, &r) in rows.iter().enumerate() {
+                bits[i / 8] |= u8::from(self.is_valid(r as usize)) << (i % 8);
+            }
+            bits
+        });
+        Column {
+            name: self.name.clone(),
+            data_type: self.data_type,
+            validity,
+            values,
+        }
+    }
 }
 
 /// A slice of a result set; every column holds exactly `num_rows` entries.
@@ -341,6 +373,14 @@ pub enum BatchError {
         /// The row that holds the bad byte.
         row: usize,
     },
+    /// A row selection names a row the batch does not have.
+    #[error("row {row} is selected but the batch has {num_rows} rows")]
+    RowOutOfRange {
+        /// The selected row.
+        row: u32,
+        /// Rows the batch has.
+        num_rows: usize,
+    },
 }
 
 impl Batch {
@@ -364,6 +404,32 @@ impl Batch {
     pub fn validate(&self) -> Result<(), BatchError> {
         for column in &self.columns {
             validate_column(column, self.num_rows)?;
+        }
+        Ok(())
+    }
+
+    /// The rows at `rows`, in that order (a row may come more than once).
+    pub fn take(&self, rows: &[u32]) -> Result<Batch, BatchError> {
+        if let Some(&row) = rows.iter().find(|&&row| row as usize >= self.num_rows) {
+            return Err(BatchError::RowOutOfRange {
+                row,
+                num_rows: self.num_rows,
+            });
+        }
+        let columns = self.columns.iter().map(|c| c.take(rows)).collect();
+        Ok(Batch {
+            num_rows: rows.len(),
+            columns,
+        })
+    }
+
+    /// Puts `column` in place of the column of the same name, or appends it when there
+    /// is none; it must hold one entry per row.
+    pub fn set_column(&mut self, column: Column) -> Result<(), BatchError> {
+        validate_column(&column, self.num_rows)?;
+        match self.columns.iter_mut().find(|c| c.name == column.name) {
+            Some(old) => *old = column,
+            None => self.columns.push(column),
         }
         Ok(())
     }
@@ -641,6 +707,38 @@ mod tests {
         assert_eq!(with_nulls.validity, Some(vec![0b101]));
         assert_eq!(with_nulls.cell(1), Cell::Null);
         assert_eq!(with_nulls.cell(2), Cell::Text("ü"));
+    }
+
+    #[test]
+    fn take_gathers_rows_with_their_nulls_and_set_column_replaces_by_name() {
+        let mut n = ColumnBuilder::new("n", DataType::Int64, 3);
+        n.push_i64(1);
+        n.push_null();
+        n.push_i64(3);
+        let mut batch = Batch {
+            num_rows: 3,
+            columns: vec![text_column(&[Some("a"), Some("bc"), None]), n.finish()],
+        };
+        let taken = batch.take(&[2, 0, 0]).unwrap();
+        taken.validate().unwrap();
+        fn cells(b: &Batch, c: usize) -> Vec<Cell<'_>> {
+            (0..b.num_rows).map(|r| b.columns[c].cell(r)).collect()
+        }
+        assert_eq!(cells(&taken, 0), [Cell::Null, Cell::Text("a"), Cell::Text("a")]);
+        assert_eq!(cells(&taken, 1), [Cell::Int64(3), Cell::Int64(1), Cell::Int64(1)]);
+        assert_eq!(
+            batch.take(&[3]),
+            Err(BatchError::RowOutOfRange { row: 3, num_rows: 3 })
+        );
+
+        let mut t = ColumnBuilder::new("t", DataType::Float64, 3);
+        (0..3).for_each(|i| t.push_f64(i as f64));
+        batch.set_column(t.finish()).unwrap();
+        assert_eq!((batch.columns.len(), batch.columns[0].data_type), (2, DataType::Float64));
+        let mut short = ColumnBuilder::new("x", DataType::Int64, 1);
+        short.push_i64(1);
+        assert!(matches!(batch.set_column(short.finish()), Err(BatchError::Length { .. })));
+        assert_eq!(batch.columns.len(), 2);
     }
 
     #[test]

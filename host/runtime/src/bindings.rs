@@ -1,22 +1,38 @@
-//! The generated bindings of `plugins/wit/quarry.wit`, and the conversions between them and
-//! the host's own types. Nothing outside `plugin/` sees a generated type.
+//! The generated bindings of the contract's versions (`plugins/wit/v0.1`, `plugins/wit/v0.2`),
+//! and the conversions between them and the host's own types. Nothing outside `plugin/`
+//! sees a generated type.
+//!
+//! Both versions share their data types (batches, queries, values), so one macro writes
+//! those conversions for each; what differs (`plugin-info`, `init`, `transform`'s output,
+//! the aggregate exports) is written per version below it.
 
 use quarry_core::batch::{Batch, Column, DataType, Values, VarData};
 use quarry_core::contract::{
     self as source, Backend, MongoAggregate, MongoFind, Query, Statement, Value,
 };
+use wasmtime::Store;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, TypedFunc};
 
-mod generated {
+use crate::sandbox::RunState;
+
+pub mod v01 {
     wasmtime::component::bindgen!({
         world: "plugin",
-        path: "../../plugins/wit",
+        path: "../../plugins/wit/v0.1",
         // Writing to the log may trap: that is how the log size limit stops a plugin.
         imports: { "quarry:plugin/log.write": trappable },
     });
+    pub use quarry::plugin::{log, types as wit};
 }
 
-pub use generated::quarry::plugin::{log, types as wit};
-pub use generated::{Plugin, PluginPre};
+pub mod v02 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../../plugins/wit/v0.2",
+        imports: { "quarry:plugin/log.write": trappable },
+    });
+    pub use quarry::plugin::{log, types as wit};
+}
 
 /// What a plugin says about itself in `describe()`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -33,10 +49,20 @@ pub struct PluginInfo {
     pub builds_query: bool,
     /// Whether rows go through `transform`; if not, they go straight to the output.
     pub transforms: bool,
+    /// The input columns `transform` reads; `None` for all of them.
+    pub reads: Option<Vec<String>>,
+    /// Whether `transform` keeps no state between batches, so that batches may go
+    /// through several instances.
+    pub stateless: bool,
+    /// Whether the plugin exports `partial` and `merge`, so that several instances may
+    /// aggregate parts of the rows.
+    pub merges: bool,
+    /// The contract the plugin was built against: `"0.1"` or `"0.2"`.
+    pub contract: &'static str,
 }
 
-impl From<wit::PluginInfo> for PluginInfo {
-    fn from(i: wit::PluginInfo) -> Self {
+impl From<v01::wit::PluginInfo> for PluginInfo {
+    fn from(i: v01::wit::PluginInfo) -> Self {
         PluginInfo {
             name: i.name,
             version: i.version,
@@ -44,188 +70,470 @@ impl From<wit::PluginInfo> for PluginInfo {
             params_schema: i.params_schema,
             builds_query: i.builds_query,
             transforms: i.transforms,
+            reads: None,
+            stateless: false,
+            merges: false,
+            contract: "0.1",
         }
     }
 }
 
-impl From<DataType> for wit::DataType {
-    fn from(t: DataType) -> Self {
-        match t {
-            DataType::Boolean => wit::DataType::Boolean,
-            DataType::Int64 => wit::DataType::Int64,
-            DataType::Float64 => wit::DataType::Float64,
-            DataType::Text => wit::DataType::Text,
-            DataType::Bytes => wit::DataType::Bytes,
-            DataType::Timestamp => wit::DataType::Timestamp,
-            DataType::Date => wit::DataType::Date,
-            DataType::Uuid => wit::DataType::Uuid,
-            DataType::Decimal => wit::DataType::Decimal,
-            DataType::Json => wit::DataType::Json,
+impl From<v02::wit::PluginInfo> for PluginInfo {
+    fn from(i: v02::wit::PluginInfo) -> Self {
+        PluginInfo {
+            name: i.name,
+            version: i.version,
+            description: i.description,
+            params_schema: i.params_schema,
+            builds_query: i.builds_query,
+            transforms: i.transforms,
+            reads: i.reads,
+            stateless: i.stateless,
+            merges: false,
+            contract: "0.2",
         }
     }
 }
 
-impl From<wit::DataType> for DataType {
-    fn from(t: wit::DataType) -> Self {
-        match t {
-            wit::DataType::Boolean => DataType::Boolean,
-            wit::DataType::Int64 => DataType::Int64,
-            wit::DataType::Float64 => DataType::Float64,
-            wit::DataType::Text => DataType::Text,
-            wit::DataType::Bytes => DataType::Bytes,
-            wit::DataType::Timestamp => DataType::Timestamp,
-            wit::DataType::Date => DataType::Date,
-            wit::DataType::Uuid => DataType::Uuid,
-            wit::DataType::Decimal => DataType::Decimal,
-            wit::DataType::Json => DataType::Json,
+/// A plugin's own error, from either version.
+pub struct Failure {
+    pub message: String,
+    pub row: Option<u32>,
+}
+
+/// What a 0.2 `transform` returns, in host types.
+pub enum Output {
+    /// Replace the batch.
+    Rows(Batch),
+    /// Select rows of the input (all when `None`), then set these columns.
+    Edit {
+        rows: Option<Vec<u32>>,
+        columns: Vec<Column>,
+    },
+}
+
+impl From<v02::wit::Output> for Output {
+    fn from(o: v02::wit::Output) -> Self {
+        match o {
+            v02::wit::Output::Rows(batch) => Output::Rows(batch.into()),
+            v02::wit::Output::Edit(edit) => Output::Edit {
+                rows: edit.rows,
+                columns: edit.columns.into_iter().map(Column::from).collect(),
+            },
         }
     }
 }
 
-fn var_to_wit(v: VarData) -> wit::VarData {
-    wit::VarData {
-        offsets: v.offsets,
-        data: v.data,
-    }
+/// The conversions of the types every contract version shares, for the version `$v`.
+macro_rules! shared_types {
+    ($v:ident) => {
+        const _: () = {
+            use $v::wit;
+
+            impl From<wit::PluginError> for Failure {
+                fn from(e: wit::PluginError) -> Self {
+                    Failure {
+                        message: e.message,
+                        row: e.row,
+                    }
+                }
+            }
+
+            impl From<wit::Level> for crate::LogLevel {
+                fn from(l: wit::Level) -> Self {
+                    use crate::LogLevel;
+                    match l {
+                        wit::Level::Trace => LogLevel::Trace,
+                        wit::Level::Debug => LogLevel::Debug,
+                        wit::Level::Info => LogLevel::Info,
+                        wit::Level::Warn => LogLevel::Warn,
+                        wit::Level::Error => LogLevel::Error,
+                    }
+                }
+            }
+
+            impl $v::wit::Source {
+                /// The source a run reads from, as the plugin sees it.
+                pub fn new(name: &str, backend: source::Backend) -> Self {
+                    wit::Source {
+                        name: name.to_owned(),
+                        backend: backend.into(),
+                    }
+                }
+            }
+
+            impl From<DataType> for wit::DataType {
+                fn from(t: DataType) -> Self {
+                    match t {
+                        DataType::Boolean => wit::DataType::Boolean,
+                        DataType::Int64 => wit::DataType::Int64,
+                        DataType::Float64 => wit::DataType::Float64,
+                        DataType::Text => wit::DataType::Text,
+                        DataType::Bytes => wit::DataType::Bytes,
+                        DataType::Timestamp => wit::DataType::Timestamp,
+                        DataType::Date => wit::DataType::Date,
+                        DataType::Uuid => wit::DataType::Uuid,
+                        DataType::Decimal => wit::DataType::Decimal,
+                        DataType::Json => wit::DataType::Json,
+                    }
+                }
+            }
+
+            impl From<wit::DataType> for DataType {
+                fn from(t: wit::DataType) -> Self {
+                    match t {
+                        wit::DataType::Boolean => DataType::Boolean,
+                        wit::DataType::Int64 => DataType::Int64,
+                        wit::DataType::Float64 => DataType::Float64,
+                        wit::DataType::Text => DataType::Text,
+                        wit::DataType::Bytes => DataType::Bytes,
+                        wit::DataType::Timestamp => DataType::Timestamp,
+                        wit::DataType::Date => DataType::Date,
+                        wit::DataType::Uuid => DataType::Uuid,
+                        wit::DataType::Decimal => DataType::Decimal,
+                        wit::DataType::Json => DataType::Json,
+                    }
+                }
+            }
+
+            fn var_to_wit(v: VarData) -> wit::VarData {
+                wit::VarData {
+                    offsets: v.offsets,
+                    data: v.data,
+                }
+            }
+
+            fn var_from_wit(v: wit::VarData) -> VarData {
+                VarData {
+                    offsets: v.offsets,
+                    data: v.data,
+                }
+            }
+
+            /// Moves the buffers; no cell is copied.
+            impl From<Column> for wit::Column {
+                fn from(c: Column) -> Self {
+                    wit::Column {
+                        name: c.name,
+                        data_type: c.data_type.into(),
+                        validity: c.validity,
+                        values: match c.values {
+                            Values::Boolean(v) => wit::Vector::Boolean(v),
+                            Values::Int64(v) => wit::Vector::Int64(v),
+                            Values::Float64(v) => wit::Vector::Float64(v),
+                            Values::Text(v) => wit::Vector::Text(var_to_wit(v)),
+                            Values::Bytes(v) => wit::Vector::Bytes(var_to_wit(v)),
+                        },
+                    }
+                }
+            }
+
+            /// Moves the buffers; the result still has to be validated.
+            impl From<wit::Column> for Column {
+                fn from(c: wit::Column) -> Self {
+                    Column {
+                        name: c.name,
+                        data_type: c.data_type.into(),
+                        validity: c.validity,
+                        values: match c.values {
+                            wit::Vector::Boolean(v) => Values::Boolean(v),
+                            wit::Vector::Int64(v) => Values::Int64(v),
+                            wit::Vector::Float64(v) => Values::Float64(v),
+                            wit::Vector::Text(v) => Values::Text(var_from_wit(v)),
+                            wit::Vector::Bytes(v) => Values::Bytes(var_from_wit(v)),
+                        },
+                    }
+                }
+            }
+
+            impl From<Batch> for wit::Batch {
+                fn from(b: Batch) -> Self {
+                    // Batches the host builds never exceed `Limits::batch_rows`, far below
+                    // u32::MAX.
+                    wit::Batch {
+                        num_rows: b.num_rows as u32,
+                        columns: b.columns.into_iter().map(wit::Column::from).collect(),
+                    }
+                }
+            }
+
+            /// The result still has to pass [`Batch::validate`].
+            impl From<wit::Batch> for Batch {
+                fn from(b: wit::Batch) -> Self {
+                    Batch {
+                        num_rows: b.num_rows as usize,
+                        columns: b.columns.into_iter().map(Column::from).collect(),
+                    }
+                }
+            }
+
+            impl From<Backend> for wit::Backend {
+                fn from(b: Backend) -> Self {
+                    match b {
+                        Backend::Sqlite => wit::Backend::Sqlite,
+                        Backend::Postgres => wit::Backend::Postgres,
+                        Backend::Cockroach => wit::Backend::Cockroach,
+                        Backend::Scylla => wit::Backend::Scylla,
+                        Backend::Mongo => wit::Backend::Mongo,
+                    }
+                }
+            }
+
+            impl From<wit::Value> for Value {
+                fn from(v: wit::Value) -> Self {
+                    match v {
+                        wit::Value::Null => Value::Null,
+                        wit::Value::Boolean(b) => Value::Boolean(b),
+                        wit::Value::Int64(i) => Value::Int64(i),
+                        wit::Value::Float64(f) => Value::Float64(f),
+                        wit::Value::Text(s) => Value::Text(s),
+                        wit::Value::Bytes(b) => Value::Bytes(b),
+                    }
+                }
+            }
+
+            fn statement(s: wit::Statement) -> Statement {
+                Statement {
+                    text: s.text,
+                    params: s.params.into_iter().map(Value::from).collect(),
+                }
+            }
+
+            impl From<wit::Query> for Query {
+                fn from(q: wit::Query) -> Self {
+                    match q {
+                        wit::Query::Sql(s) => Query::Sql(statement(s)),
+                        wit::Query::Cql(s) => Query::Cql(statement(s)),
+                        wit::Query::MongoFind(f) => Query::MongoFind(MongoFind {
+                            collection: f.collection,
+                            filter: f.filter,
+                            projection: f.projection,
+                            sort: f.sort,
+                            skip: f.skip,
+                            limit: f.limit,
+                        }),
+                        wit::Query::MongoAggregate(a) => Query::MongoAggregate(MongoAggregate {
+                            collection: a.collection,
+                            pipeline: a.pipeline,
+                        }),
+                    }
+                }
+            }
+        };
+    };
 }
 
-fn var_from_wit(v: wit::VarData) -> VarData {
-    VarData {
-        offsets: v.offsets,
-        data: v.data,
-    }
+shared_types!(v01);
+shared_types!(v02);
+
+/// The interface a plugin exports when several instances can merge their aggregates.
+const MERGE: &str = "quarry:plugin/merge@0.2.0";
+
+/// A compiled plugin ready to instantiate, bound to the contract version it was built
+/// against.
+#[derive(Clone)]
+pub enum Pre {
+    V01(v01::PluginPre<RunState>),
+    V02 {
+        instance_pre: InstancePre<RunState>,
+        indices: v02::PluginIndices,
+        /// `partial` and `merge`, when the plugin exports the `aggregate` world.
+        merge: Option<(ComponentExportIndex, ComponentExportIndex)>,
+    },
 }
 
-/// Moves the buffers; no cell is copied.
-impl From<Batch> for wit::Batch {
-    fn from(b: Batch) -> Self {
-        let columns = b
-            .columns
-            .into_iter()
-            .map(|c| wit::Column {
-                name: c.name,
-                data_type: c.data_type.into(),
-                validity: c.validity,
-                values: match c.values {
-                    Values::Boolean(v) => wit::Vector::Boolean(v),
-                    Values::Int64(v) => wit::Vector::Int64(v),
-                    Values::Float64(v) => wit::Vector::Float64(v),
-                    Values::Text(v) => wit::Vector::Text(var_to_wit(v)),
-                    Values::Bytes(v) => wit::Vector::Bytes(var_to_wit(v)),
-                },
-            })
-            .collect();
-        // Batches the host builds never exceed `Limits::batch_rows`, far below u32::MAX.
-        wit::Batch {
-            num_rows: b.num_rows as u32,
-            columns,
+type PartialFn = TypedFunc<(), (Result<Vec<u8>, v02::wit::PluginError>,)>;
+type MergeFn = TypedFunc<(Vec<Vec<u8>>,), (Result<(), v02::wit::PluginError>,)>;
+
+/// One instance's exports.
+pub enum Exports {
+    V01(v01::Plugin),
+    V02 {
+        plugin: v02::Plugin,
+        merge: Option<(PartialFn, MergeFn)>,
+    },
+}
+
+/// A call's outcome: the plugin's answer or its own error. The outer `wasmtime::Result`
+/// is a trap or a limit.
+pub type Answer<T> = wasmtime::Result<Result<T, Failure>>;
+
+impl Pre {
+    /// Binds a component to the newest contract whose world it exports (0.2, then 0.1);
+    /// the error says what 0.2 expects and 0.1 did not match either.
+    pub fn new(instance_pre: InstancePre<RunState>, component: &Component) -> Result<Pre, String> {
+        let v02 = v02::PluginIndices::new(&instance_pre);
+        let indices = match v02 {
+            Ok(indices) => indices,
+            Err(e02) => {
+                return v01::PluginPre::new(instance_pre)
+                    .map(Pre::V01)
+                    .map_err(|e01| format!("{e02:#} (nor is it a 0.1 plugin: {e01:#})"));
+            }
+        };
+        let merge = component.get_export_index(None, MERGE);
+        let export = |name| component.get_export_index(merge.as_ref(), name);
+        Ok(Pre::V02 {
+            instance_pre,
+            indices,
+            merge: merge.and(export("partial").zip(export("merge"))),
+        })
+    }
+
+    /// A fresh instance in `store`.
+    pub fn instantiate(&self, store: &mut Store<RunState>) -> wasmtime::Result<Exports> {
+        match self {
+            Pre::V01(pre) => pre.instantiate(store).map(Exports::V01),
+            Pre::V02 {
+                instance_pre,
+                indices,
+                merge,
+            } => {
+                let instance = instance_pre.instantiate(&mut *store)?;
+                let plugin = indices.load(&mut *store, &instance)?;
+                let merge = match merge {
+                    Some((partial, merge)) => Some((
+                        instance.get_typed_func(&mut *store, partial)?,
+                        instance.get_typed_func(&mut *store, merge)?,
+                    )),
+                    None => None,
+                };
+                Ok(Exports::V02 { plugin, merge })
+            }
         }
     }
 }
 
-/// Moves the buffers; the result still has to pass [`Batch::validate`].
-impl From<wit::Batch> for Batch {
-    fn from(b: wit::Batch) -> Self {
-        let columns = b
-            .columns
-            .into_iter()
-            .map(|c| Column {
-                name: c.name,
-                data_type: c.data_type.into(),
-                validity: c.validity,
-                values: match c.values {
-                    wit::Vector::Boolean(v) => Values::Boolean(v),
-                    wit::Vector::Int64(v) => Values::Int64(v),
-                    wit::Vector::Float64(v) => Values::Float64(v),
-                    wit::Vector::Text(v) => Values::Text(var_from_wit(v)),
-                    wit::Vector::Bytes(v) => Values::Bytes(var_from_wit(v)),
-                },
-            })
-            .collect();
-        Batch {
-            num_rows: b.num_rows as usize,
-            columns,
+/// A column that owns nothing, left where a column was lent to the plugin.
+fn lent() -> Column {
+    Column {
+        name: String::new(),
+        data_type: DataType::Boolean,
+        validity: None,
+        values: Values::Boolean(Vec::new()),
+    }
+}
+
+impl Exports {
+    pub fn describe(&self, store: &mut Store<RunState>) -> wasmtime::Result<PluginInfo> {
+        Ok(match self {
+            Exports::V01(p) => p.call_describe(store)?.into(),
+            Exports::V02 { plugin, merge } => PluginInfo {
+                merges: merge.is_some(),
+                ..plugin.call_describe(store)?.into()
+            },
+        })
+    }
+
+    /// `init`; 0.2 plugins may answer the columns they read in this run.
+    pub fn init(
+        &self,
+        store: &mut Store<RunState>,
+        name: &str,
+        backend: Backend,
+        params: &str,
+    ) -> Answer<Option<Vec<String>>> {
+        Ok(match self {
+            Exports::V01(p) => p
+                .call_init(store, &v01::wit::Source::new(name, backend), params)?
+                .map(|()| None)
+                .map_err(Failure::from),
+            Exports::V02 { plugin, .. } => plugin
+                .call_init(store, &v02::wit::Source::new(name, backend), params)?
+                .map_err(Failure::from),
+        })
+    }
+
+    pub fn build_query(&self, store: &mut Store<RunState>) -> Answer<Option<Query>> {
+        Ok(match self {
+            Exports::V01(p) => p.call_build_query(store)?.map_err(Failure::from).map(|q| q.map(Query::from)),
+            Exports::V02 { plugin, .. } => {
+                plugin.call_build_query(store)?.map_err(Failure::from).map(|q| q.map(Query::from))
+            }
+        })
+    }
+
+    /// `transform` over the columns of `input` at `reads` (all when `None`), which are
+    /// lent to the plugin and put back afterwards. A 0.1 plugin takes every column and
+    /// always answers [`Output::Rows`].
+    pub fn transform(
+        &self,
+        store: &mut Store<RunState>,
+        input: &mut Batch,
+        reads: Option<&[usize]>,
+    ) -> Answer<Output> {
+        let plugin = match self {
+            Exports::V01(p) => {
+                let batch = v01::wit::Batch::from(std::mem::take(input));
+                return Ok(p
+                    .call_transform(store, &batch)?
+                    .map(|b| Output::Rows(b.into()))
+                    .map_err(Failure::from));
+            }
+            Exports::V02 { plugin, .. } => plugin,
+        };
+        let all: Vec<usize>;
+        let reads = match reads {
+            Some(reads) => reads,
+            None => {
+                all = (0..input.columns.len()).collect();
+                &all
+            }
+        };
+        let lend = |i: &usize| std::mem::replace(&mut input.columns[*i], lent()).into();
+        let batch = v02::wit::Batch {
+            num_rows: input.num_rows as u32,
+            columns: reads.iter().map(lend).collect(),
+        };
+        let answer = plugin.call_transform(store, &batch);
+        for (&i, column) in reads.iter().zip(batch.columns) {
+            input.columns[i] = column.into();
         }
+        Ok(answer?.map(Output::from).map_err(Failure::from))
+    }
+
+    pub fn finish(&self, store: &mut Store<RunState>) -> Answer<Option<Batch>> {
+        Ok(match self {
+            Exports::V01(p) => p.call_finish(store)?.map_err(Failure::from).map(|b| b.map(Batch::from)),
+            Exports::V02 { plugin, .. } => plugin.call_finish(store)?.map_err(Failure::from).map(|b| b.map(Batch::from)),
+        })
+    }
+
+    /// `partial`; `None` when the plugin does not merge.
+    pub fn partial(&self, store: &mut Store<RunState>) -> Option<Answer<Vec<u8>>> {
+        let Exports::V02 { merge: Some((partial, _)), .. } = self else {
+            return None;
+        };
+        Some(call_once(partial, store, ()).map(|r| r.map_err(Failure::from)))
+    }
+
+    /// `merge`; `None` when the plugin does not merge.
+    pub fn merge(&self, store: &mut Store<RunState>, partials: Vec<Vec<u8>>) -> Option<Answer<()>> {
+        let Exports::V02 { merge: Some((_, merge)), .. } = self else {
+            return None;
+        };
+        Some(call_once(merge, store, (partials,)).map(|r| r.map_err(Failure::from)))
     }
 }
 
-impl From<Backend> for wit::Backend {
-    fn from(b: Backend) -> Self {
-        match b {
-            Backend::Sqlite => wit::Backend::Sqlite,
-            Backend::Postgres => wit::Backend::Postgres,
-            Backend::Cockroach => wit::Backend::Cockroach,
-            Backend::Scylla => wit::Backend::Scylla,
-            Backend::Mongo => wit::Backend::Mongo,
-        }
-    }
-}
-
-impl From<wit::Value> for Value {
-    fn from(v: wit::Value) -> Self {
-        match v {
-            wit::Value::Null => Value::Null,
-            wit::Value::Boolean(b) => Value::Boolean(b),
-            wit::Value::Int64(i) => Value::Int64(i),
-            wit::Value::Float64(f) => Value::Float64(f),
-            wit::Value::Text(s) => Value::Text(s),
-            wit::Value::Bytes(b) => Value::Bytes(b),
-        }
-    }
-}
-
-fn statement(s: wit::Statement) -> Statement {
-    Statement {
-        text: s.text,
-        params: s.params.into_iter().map(Value::from).collect(),
-    }
-}
-
-impl From<wit::Query> for Query {
-    fn from(q: wit::Query) -> Self {
-        match q {
-            wit::Query::Sql(s) => Query::Sql(statement(s)),
-            wit::Query::Cql(s) => Query::Cql(statement(s)),
-            wit::Query::MongoFind(f) => Query::MongoFind(MongoFind {
-                collection: f.collection,
-                filter: f.filter,
-                projection: f.projection,
-                sort: f.sort,
-                skip: f.skip,
-                limit: f.limit,
-            }),
-            wit::Query::MongoAggregate(a) => Query::MongoAggregate(MongoAggregate {
-                collection: a.collection,
-                pipeline: a.pipeline,
-            }),
-        }
-    }
-}
-
-/// The source a run reads from, as the plugin sees it.
-pub fn source(name: &str, backend: source::Backend) -> wit::Source {
-    wit::Source {
-        name: name.to_owned(),
-        backend: backend.into(),
-    }
-}
-
-impl From<wit::Level> for crate::LogLevel {
-    fn from(l: wit::Level) -> Self {
-        use crate::LogLevel;
-        match l {
-            wit::Level::Trace => LogLevel::Trace,
-            wit::Level::Debug => LogLevel::Debug,
-            wit::Level::Info => LogLevel::Info,
-            wit::Level::Warn => LogLevel::Warn,
-            wit::Level::Error => LogLevel::Error,
-        }
-    }
+/// Calls a typed export of one result.
+fn call_once<P, R>(
+    func: &TypedFunc<P, (R,)>,
+    store: &mut Store<RunState>,
+    params: P,
+) -> wasmtime::Result<R>
+where
+    P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+    (R,): wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+{
+    let (result,) = func.call(store, params)?;
+    Ok(result)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use v02::wit;
 
     #[test]
     fn data_types_round_trip() {

@@ -41,7 +41,7 @@ use wasmtime::{
     UpdateDeadline,
 };
 
-use bindings::{Plugin as Bindings, PluginPre, wit};
+use bindings::{Exports, Failure, Output, Pre};
 use quarry_core::batch::{Batch, BatchError};
 use quarry_core::{Backend, Query};
 use sandbox::{LogFull, RunState};
@@ -101,6 +101,10 @@ pub enum Export {
     Transform,
     /// `finish`.
     Finish,
+    /// `partial`.
+    Partial,
+    /// `merge`.
+    Merge,
 }
 
 impl fmt::Display for Export {
@@ -112,6 +116,8 @@ impl fmt::Display for Export {
             Export::BuildQuery => "build-query",
             Export::Transform => "transform",
             Export::Finish => "finish",
+            Export::Partial => "partial",
+            Export::Merge => "merge",
         })
     }
 }
@@ -303,7 +309,7 @@ pub struct LoadedPlugin {
     pub imports: Vec<String>,
     /// A script's text, when this is a script run by the script runner.
     script: Option<Arc<str>>,
-    pre: PluginPre<RunState>,
+    pre: Pre,
 }
 
 impl fmt::Debug for LoadedPlugin {
@@ -374,11 +380,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         let link = |e: wasmtime::Error| StartError::Link(e.to_string());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link)?;
-        Bindings::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(link)?;
+        // Both contract versions: a plugin imports the log of the one it was built on.
+        type Own = wasmtime::component::HasSelf<RunState>;
+        bindings::v01::Plugin::add_to_linker::<RunState, Own>(&mut linker, |s| s).map_err(link)?;
+        bindings::v02::Plugin::add_to_linker::<RunState, Own>(&mut linker, |s| s).map_err(link)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -469,8 +474,7 @@ impl Runtime {
                 None => PluginError::Invalid(format!("{e:#}")),
             }
         })?;
-        let pre =
-            PluginPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
+        let pre = Pre::new(instance_pre, &component).map_err(PluginError::WrongWorld)?;
 
         let id = PluginId(sha256.clone());
         let mut run = PluginRun::new(&self.engine, &pre, id.clone(), &self.limits, Arc::default())?;
@@ -504,7 +508,9 @@ impl Runtime {
         limits: &Limits,
         cancel: Arc<AtomicBool>,
     ) -> Result<PluginRun, PluginError> {
-        PluginRun::new(&self.engine, &plugin.pre, plugin.id.clone(), limits, cancel)
+        let mut run = PluginRun::new(&self.engine, &plugin.pre, plugin.id.clone(), limits, cancel)?;
+        run.reads = plugin.info.reads.clone();
+        Ok(run)
     }
 }
 
@@ -525,8 +531,10 @@ fn unsupported_import(imports: &[String]) -> Option<String> {
 /// One run of one plugin: a fresh store and instance, and the run's remaining budgets.
 pub struct PluginRun {
     store: Store<RunState>,
-    bindings: Bindings,
+    exports: Exports,
     plugin: PluginId,
+    /// The input columns `transform` reads, from `describe` or `init`; `None` for all.
+    reads: Option<Vec<String>>,
     limits: Limits,
     /// Plugin CPU time left for the rest of the run.
     cpu_left: Duration,
@@ -538,7 +546,7 @@ pub struct PluginRun {
 impl PluginRun {
     fn new(
         engine: &Engine,
-        pre: &PluginPre<RunState>,
+        pre: &Pre,
         plugin: PluginId,
         limits: &Limits,
         cancel: Arc<AtomicBool>,
@@ -561,15 +569,16 @@ impl PluginRun {
         store.set_epoch_deadline(1);
         let instantiated = pre.instantiate(&mut store);
         let cpu_left = limits.cpu_time.saturating_sub(started.elapsed());
-        let bindings = match instantiated {
-            Ok(bindings) => bindings,
+        let exports = match instantiated {
+            Ok(exports) => exports,
             Err(e) if is_pool_exhausted(&e) => return Err(PluginError::Busy(format!("{e:#}"))),
             Err(e) => return Err(classify(&store, &plugin, limits, Export::Instantiate, e)),
         };
         Ok(PluginRun {
             store,
-            bindings,
+            exports,
             plugin,
+            reads: None,
             limits: limits.clone(),
             cpu_left,
             rows_out: 0,
@@ -581,17 +590,17 @@ impl PluginRun {
     fn call<R>(
         &mut self,
         export: Export,
-        f: impl FnOnce(&Bindings, &mut Store<RunState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Exports, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let started = Instant::now();
         self.store.data_mut().deadline = started + self.cpu_left;
         self.store.set_epoch_deadline(1);
-        let result = f(&self.bindings, &mut self.store);
+        let result = f(&self.exports, &mut self.store);
         self.cpu_left = self.cpu_left.saturating_sub(started.elapsed());
         result.map_err(|e| classify(&self.store, &self.plugin, &self.limits, export, e))
     }
 
-    fn failed(&self, export: Export, e: wit::PluginError) -> PluginError {
+    fn failed(&self, export: Export, e: Failure) -> PluginError {
         PluginError::Failed {
             plugin: self.plugin.clone(),
             export,
@@ -602,9 +611,7 @@ impl PluginRun {
 
     /// Calls `describe`: the plugin's name, version and abilities.
     pub fn describe(&mut self) -> Result<PluginInfo, PluginError> {
-        Ok(self
-            .call(Export::Describe, |b, s| b.call_describe(s))?
-            .into())
+        self.call(Export::Describe, |b, s| b.describe(s))
     }
 
     /// Calls `init` with the source the run reads and the user's params (a JSON object's
@@ -615,39 +622,89 @@ impl PluginRun {
         backend: Backend,
         params: &str,
     ) -> Result<(), PluginError> {
-        let source = bindings::source(source_name, backend);
-        self.call(Export::Init, |b, s| b.call_init(s, &source, params))?
-            .map_err(|e| self.failed(Export::Init, e))
+        let reads = self
+            .call(Export::Init, |b, s| b.init(s, source_name, backend, params))?
+            .map_err(|e| self.failed(Export::Init, e))?;
+        if reads.is_some() {
+            self.reads = reads;
+        }
+        Ok(())
     }
 
     /// Calls `build-query`: the query to run, or `None` when the user supplies it.
     pub fn build_query(&mut self) -> Result<Option<Query>, PluginError> {
-        let query = self
-            .call(Export::BuildQuery, |b, s| b.call_build_query(s))?
-            .map_err(|e| self.failed(Export::BuildQuery, e))?;
-        Ok(query.map(Query::from))
+        self.call(Export::BuildQuery, |b, s| b.build_query(s))?
+            .map_err(|e| self.failed(Export::BuildQuery, e))
     }
 
-    /// Hands one batch to the plugin and returns its checked output.
-    pub fn transform(&mut self, input: Batch) -> Result<Batch, PluginError> {
+    /// Hands one batch to the plugin (the columns it reads) and returns its checked
+    /// output: the plugin's rows, or the input as the plugin's edit leaves it.
+    pub fn transform(&mut self, mut input: Batch) -> Result<Batch, PluginError> {
         if input.num_rows > self.limits.batch_rows as usize {
             return Err(self.limit(Export::Transform, Limit::BatchRows(self.limits.batch_rows)));
         }
-        let input = wit::Batch::from(input);
+        let reads = self.reads.as_ref().map(|names| column_indices(&input, names));
         let output = self
-            .call(Export::Transform, |b, s| b.call_transform(s, &input))?
+            .call(Export::Transform, |b, s| b.transform(s, &mut input, reads.as_deref()))?
             .map_err(|e| self.failed(Export::Transform, e))?;
-        self.check_output(Export::Transform, output)
+        let invalid = |error| PluginError::InvalidBatch {
+            plugin: self.plugin.clone(),
+            export: Export::Transform,
+            error,
+        };
+        let batch = match output {
+            Output::Rows(batch) => {
+                // Before validating, which would read every one of a lying batch's rows.
+                self.check_rows(Export::Transform, batch.num_rows)?;
+                batch.validate().map_err(invalid)?;
+                batch
+            }
+            // The input is valid, and so is any selection of its rows: only the columns
+            // the plugin sent need checking, which `set_column` does.
+            Output::Edit { rows, columns } => {
+                let mut batch = match rows {
+                    Some(rows) => input.take(&rows).map_err(invalid)?,
+                    None => input,
+                };
+                for column in columns {
+                    batch.set_column(column).map_err(invalid)?;
+                }
+                batch
+            }
+        };
+        self.count_output(Export::Transform, batch)
     }
 
     /// Calls `finish`: trailing rows (aggregates), checked like [`PluginRun::transform`]'s.
     pub fn finish(&mut self) -> Result<Option<Batch>, PluginError> {
         let output = self
-            .call(Export::Finish, |b, s| b.call_finish(s))?
+            .call(Export::Finish, |b, s| b.finish(s))?
             .map_err(|e| self.failed(Export::Finish, e))?;
-        output
-            .map(|batch| self.check_output(Export::Finish, batch))
-            .transpose()
+        let Some(batch) = output else {
+            return Ok(None);
+        };
+        self.check_rows(Export::Finish, batch.num_rows)?;
+        batch.validate().map_err(|error| PluginError::InvalidBatch {
+            plugin: self.plugin.clone(),
+            export: Export::Finish,
+            error,
+        })?;
+        self.count_output(Export::Finish, batch).map(Some)
+    }
+
+    /// Calls `partial`: this instance's aggregate state, for another instance's
+    /// [`PluginRun::merge`]. Only for plugins whose info says `merges`.
+    pub fn partial(&mut self) -> Result<Vec<u8>, PluginError> {
+        self.call(Export::Partial, |b, s| b.partial(s).unwrap_or_else(|| Ok(Err(not_merging()))))?
+            .map_err(|e| self.failed(Export::Partial, e))
+    }
+
+    /// Calls `merge` with other instances' [`PluginRun::partial`] states; `finish` follows.
+    pub fn merge(&mut self, partials: Vec<Vec<u8>>) -> Result<(), PluginError> {
+        self.call(Export::Merge, |b, s| {
+            b.merge(s, partials).unwrap_or_else(|| Ok(Err(not_merging())))
+        })?
+        .map_err(|e| self.failed(Export::Merge, e))
     }
 
     fn limit(&self, export: Export, limit: Limit) -> PluginError {
@@ -658,18 +715,17 @@ impl PluginRun {
         }
     }
 
-    fn check_output(&mut self, export: Export, output: wit::Batch) -> Result<Batch, PluginError> {
-        if output.num_rows > self.limits.batch_rows {
+    /// Refuses an output batch of more rows than a batch may hold.
+    fn check_rows(&self, export: Export, num_rows: usize) -> Result<(), PluginError> {
+        if num_rows > self.limits.batch_rows as usize {
             return Err(self.limit(export, Limit::BatchRows(self.limits.batch_rows)));
         }
-        let batch = Batch::from(output);
-        batch
-            .validate()
-            .map_err(|error| PluginError::InvalidBatch {
-                plugin: self.plugin.clone(),
-                export,
-                error,
-            })?;
+        Ok(())
+    }
+
+    /// Counts a checked output batch against the output limits.
+    fn count_output(&mut self, export: Export, batch: Batch) -> Result<Batch, PluginError> {
+        self.check_rows(export, batch.num_rows)?;
         self.rows_out += batch.num_rows as u64;
         self.bytes_out += batch.byte_size() as u64;
         if self.rows_out > self.limits.output_rows {
@@ -695,6 +751,28 @@ impl PluginRun {
     /// Plugin CPU time used so far.
     pub fn cpu_used(&self) -> Duration {
         self.limits.cpu_time.saturating_sub(self.cpu_left)
+    }
+}
+
+/// The positions in `batch` of the columns named in `names`, each once; names the batch
+/// lacks are left out, and the plugin's own lookup says what is missing.
+fn column_indices(batch: &Batch, names: &[String]) -> Vec<usize> {
+    let mut indices = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(i) = batch.columns.iter().position(|c| &c.name == name)
+            && !indices.contains(&i)
+        {
+            indices.push(i);
+        }
+    }
+    indices
+}
+
+/// The error of a merge call on a plugin that does not merge: a host bug, not the plugin's.
+fn not_merging() -> Failure {
+    Failure {
+        message: "the host asked a plugin that exports no `merge` to merge".into(),
+        row: None,
     }
 }
 

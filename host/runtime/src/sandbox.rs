@@ -16,7 +16,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::LogLevel;
-use super::bindings::{log, wit as types};
+use super::bindings::{v01, v02};
 
 /// One line of a run's log.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -149,13 +149,26 @@ impl WasiView for RunState {
 #[error("the run's log is full")]
 pub struct LogFull;
 
-impl types::Host for RunState {}
+impl v01::wit::Host for RunState {}
+impl v02::wit::Host for RunState {}
 
-impl log::Host for RunState {
-    fn write(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
+impl RunState {
+    fn write_log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         let mut log = self.log.lock().map_err(|_| wasmtime::Error::new(LogFull))?;
-        log.push(level.into(), message)
+        log.push(level, message)
             .map_err(|()| wasmtime::Error::new(LogFull))
+    }
+}
+
+impl v01::log::Host for RunState {
+    fn write(&mut self, level: v01::wit::Level, message: String) -> wasmtime::Result<()> {
+        self.write_log(level.into(), message)
+    }
+}
+
+impl v02::log::Host for RunState {
+    fn write(&mut self, level: v02::wit::Level, message: String) -> wasmtime::Result<()> {
+        self.write_log(level.into(), message)
     }
 }
 

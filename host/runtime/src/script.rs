@@ -78,6 +78,10 @@ pub fn info(name: &str, text: &str) -> PluginInfo {
         params_schema: None,
         builds_query: true,
         transforms: true,
+        reads: None,
+        stateless: false,
+        merges: false,
+        contract: "0.2",
     }
 }
 

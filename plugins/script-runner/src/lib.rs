@@ -91,6 +91,39 @@ pub struct ScriptRunner {
 
 impl ScriptRunner {
     /// Remembers the column types of an output batch.
+    /// Runs the script's `transformColumns` or `transform` over one batch.
+    fn transform_batch(&mut self, input: Batch) -> Result<Batch, Error> {
+        let types = &self.types;
+        let output = self.context.with(|ctx| {
+            if let Some(transform) = Self::function(&ctx, "transformColumns")? {
+                let columns = columns_in(&ctx, &input).map_err(|e| js_error(&ctx, e))?;
+                let result: Value = transform
+                    .call((columns.clone(), input.num_rows()))
+                    .map_err(|e| js_error(&ctx, e))?;
+                let result = if result.is_undefined() {
+                    columns.into_value()
+                } else {
+                    result
+                };
+                return columns_out(&ctx, result, &input, types);
+            }
+            let Some(transform) = Self::function(&ctx, "transform")? else {
+                return Ok(input);
+            };
+            let rows = rows_in(&ctx, &input).map_err(|e| js_error(&ctx, e))?;
+            let result: Value = transform
+                .call((rows.clone(),))
+                .map_err(|e| js_error(&ctx, e))?;
+            let result = if result.is_undefined() {
+                rows.into_value()
+            } else {
+                result
+            };
+            rows_out(&ctx, result, &input, types, "transform")
+        })?;
+        Ok(self.output(output))
+    }
+
     fn output(&mut self, batch: Batch) -> Batch {
         for column in batch.columns() {
             self.types
@@ -555,36 +588,8 @@ impl Plugin for ScriptRunner {
         })
     }
 
-    fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
-        let types = &self.types;
-        let output = self.context.with(|ctx| {
-            if let Some(transform) = Self::function(&ctx, "transformColumns")? {
-                let columns = columns_in(&ctx, &input).map_err(|e| js_error(&ctx, e))?;
-                let result: Value = transform
-                    .call((columns.clone(), input.num_rows()))
-                    .map_err(|e| js_error(&ctx, e))?;
-                let result = if result.is_undefined() {
-                    columns.into_value()
-                } else {
-                    result
-                };
-                return columns_out(&ctx, result, &input, types);
-            }
-            let Some(transform) = Self::function(&ctx, "transform")? else {
-                return Ok(input);
-            };
-            let rows = rows_in(&ctx, &input).map_err(|e| js_error(&ctx, e))?;
-            let result: Value = transform
-                .call((rows.clone(),))
-                .map_err(|e| js_error(&ctx, e))?;
-            let result = if result.is_undefined() {
-                rows.into_value()
-            } else {
-                result
-            };
-            rows_out(&ctx, result, &input, types, "transform")
-        })?;
-        Ok(self.output(output))
+    fn transform(&mut self, input: Batch) -> Result<quarry_plugin::Output, Error> {
+        self.transform_batch(input).map(quarry_plugin::Output::rows)
     }
 
     fn finish(&mut self) -> Result<Option<Batch>, Error> {
@@ -653,7 +658,7 @@ mod tests {
 
     #[test]
     fn a_map_in_place_keeps_the_input_types_and_adds_columns() {
-        let out = runner(UNITS).unwrap().transform(flights()).unwrap();
+        let out = runner(UNITS).unwrap().transform_batch(flights()).unwrap();
         let names: Vec<_> = out.columns().iter().map(|c| c.name()).collect();
         assert_eq!(
             names,
@@ -675,7 +680,7 @@ mod tests {
     #[test]
     fn a_batch_where_a_new_column_is_all_null_keeps_its_earlier_type() {
         let mut runner = runner(UNITS).unwrap();
-        let first = runner.transform(flights()).unwrap();
+        let first = runner.transform_batch(flights()).unwrap();
         assert_eq!(
             first.column("speed_kmh").unwrap().data_type(),
             DataType::Float64
@@ -686,7 +691,7 @@ mod tests {
         let mut air_time = Int64Builder::new("air_time");
         air_time.push(None);
         let cancelled = Batch::new(vec![distance.finish(), air_time.finish()]).unwrap();
-        let second = runner.transform(cancelled).unwrap();
+        let second = runner.transform_batch(cancelled).unwrap();
         assert_eq!(
             second.column("speed_kmh").unwrap().data_type(),
             DataType::Float64
@@ -705,7 +710,7 @@ mod tests {
   c.carrier[1] = 'AA';
   delete c.air_time;
 }";
-        let out = runner(script).unwrap().transform(flights()).unwrap();
+        let out = runner(script).unwrap().transform_batch(flights()).unwrap();
         let names: Vec<_> = out.columns().iter().map(|c| c.name()).collect();
         assert_eq!(names, ["carrier", "distance", "distance_km", "rows"]);
         assert_eq!(out.column("distance").unwrap().data_type(), DataType::Int64);
@@ -720,7 +725,7 @@ mod tests {
   const keep = c.air_time.map((t) => t != null);
   return { carrier: c.carrier.filter((_, i) => keep[i]), air_time: c.air_time.filter((t) => t != null) };
 }";
-        let out = runner(script).unwrap().transform(flights()).unwrap();
+        let out = runner(script).unwrap().transform_batch(flights()).unwrap();
         assert_eq!(out.num_rows(), 1);
         assert_eq!(out.column("carrier").unwrap().text(0), Some("UA"));
         assert_eq!(out.column("air_time").unwrap().i64(0), Some(227));
@@ -743,7 +748,7 @@ mod tests {
         ];
         for (body, expected) in errors {
             let script = format!("function transformColumns(c) {{ {body} }}");
-            let e = runner(&script).unwrap().transform(flights()).unwrap_err();
+            let e = runner(&script).unwrap().transform_batch(flights()).unwrap_err();
             assert!(e.message().contains(expected), "{body}: {e}");
         }
         let e = runner("function transform(r) {}\nfunction transformColumns(c) {}")
@@ -758,7 +763,7 @@ mod tests {
 function finish() { return [{ flights: BigInt(n), label: params.label }]; }";
         let mut runner =
             runner_with(script, serde_json::json!({"label": "all"}), Backend::Sqlite).unwrap();
-        assert_eq!(runner.transform(flights()).unwrap().num_rows(), 0);
+        assert_eq!(runner.transform_batch(flights()).unwrap().num_rows(), 0);
         let out = runner.finish().unwrap().unwrap();
         assert_eq!(out.column("flights").unwrap().i64(0), Some(2));
         assert_eq!(out.column("label").unwrap().text(0), Some("all"));
@@ -818,18 +823,18 @@ function finish() { return [{ flights: BigInt(n), label: params.label }]; }";
         assert!(e.message().contains("(script.js:2:"), "{e}");
         let e = runner("function transform(rows) {\n  return rows[5].x;\n}")
             .unwrap()
-            .transform(flights())
+            .transform_batch(flights())
             .unwrap_err();
         assert!(e.message().starts_with("TypeError"), "{e}");
         assert!(e.message().contains("(script.js:2:"), "{e}");
         let e = runner("function transform(rows) {\n\n  throw new Error('no ' + rows.length);\n}")
             .unwrap()
-            .transform(flights())
+            .transform_batch(flights())
             .unwrap_err();
         assert!(e.message().starts_with("Error: no 2 (script.js:3:"), "{e}");
         let e = runner("function transform(rows) { throw 'plain'; }")
             .unwrap()
-            .transform(flights())
+            .transform_batch(flights())
             .unwrap_err();
         assert_eq!(e.message(), r#"the script threw "plain""#);
         let e = runner("var x = 1;").err().unwrap();

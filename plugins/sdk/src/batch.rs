@@ -119,6 +119,15 @@ impl Batch {
         Ok(self)
     }
 
+    /// Replaces the column of the same name, or appends; unchecked, for
+    /// [`Output::set`](crate::Output::set), whose result the host checks.
+    pub(crate) fn set_column(&mut self, column: Column) {
+        match self.column_index(column.name()) {
+            Some(index) => self.columns[index] = column,
+            None => self.columns.push(column),
+        }
+    }
+
     /// The rows whose entry in `keep` is true, in order. `keep` has one entry per row.
     pub fn filter(&self, keep: &[bool]) -> Result<Self, Error> {
         if keep.len() != self.num_rows() {

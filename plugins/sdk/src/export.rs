@@ -5,7 +5,7 @@ use std::thread::LocalKey;
 
 use serde::de::DeserializeOwned;
 
-use crate::{Batch, Error, Plugin, raw};
+use crate::{Batch, Error, Merge, Plugin, raw};
 
 /// Exports a [`Plugin`] as the component's `plugin` world. Use it once per crate:
 ///
@@ -19,6 +19,45 @@ use crate::{Batch, Error, Plugin, raw};
 #[macro_export]
 macro_rules! export {
     ($plugin:ty) => {
+        $crate::__exports!($plugin, $crate::__private::Guest, bindings, __export_plugin {});
+    };
+}
+
+/// Exports a [`Plugin`] that also implements [`Merge`](crate::Merge) as the component's
+/// `aggregate` world, so that the host may split its runs across instances. Use it once
+/// per crate, instead of [`export!`]:
+///
+/// ```ignore
+/// quarry_plugin::export_aggregate!(MyAggregate);
+/// ```
+#[macro_export]
+macro_rules! export_aggregate {
+    ($plugin:ty) => {
+        $crate::__exports!($plugin, $crate::__private::AggregateGuest, aggregate_bindings, __export_aggregate {
+            impl $crate::__private::MergeGuest for Exports {
+                fn partial() -> ::core::result::Result<
+                    ::std::vec::Vec<u8>,
+                    $crate::raw::PluginError,
+                > {
+                    $crate::__private::partial(&INSTANCE)
+                }
+
+                fn merge(
+                    partials: ::std::vec::Vec<::std::vec::Vec<u8>>,
+                ) -> ::core::result::Result<(), $crate::raw::PluginError> {
+                    $crate::__private::merge(&INSTANCE, partials)
+                }
+            }
+        });
+    };
+}
+
+/// What [`export!`] and [`export_aggregate!`] share: the instance and the plugin world's
+/// exports; `$extra` adds the aggregate's.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __exports {
+    ($plugin:ty, $guest:path, $bindings:ident, $export_world:ident { $($extra:tt)* }) => {
         const _: () = {
             ::std::thread_local! {
                 static INSTANCE: ::core::cell::RefCell<::core::option::Option<$plugin>> =
@@ -27,7 +66,7 @@ macro_rules! export {
 
             struct Exports;
 
-            impl $crate::__private::Guest for Exports {
+            impl $guest for Exports {
                 fn describe() -> $crate::raw::PluginInfo {
                     $crate::__private::describe::<$plugin>()
                 }
@@ -35,7 +74,10 @@ macro_rules! export {
                 fn init(
                     source: $crate::raw::Source,
                     params: ::std::string::String,
-                ) -> ::core::result::Result<(), $crate::raw::PluginError> {
+                ) -> ::core::result::Result<
+                    ::core::option::Option<::std::vec::Vec<::std::string::String>>,
+                    $crate::raw::PluginError,
+                > {
                     $crate::__private::init(&INSTANCE, source, &params)
                 }
 
@@ -48,7 +90,7 @@ macro_rules! export {
 
                 fn transform(
                     input: $crate::raw::Batch,
-                ) -> ::core::result::Result<$crate::raw::Batch, $crate::raw::PluginError> {
+                ) -> ::core::result::Result<$crate::raw::Output, $crate::raw::PluginError> {
                     $crate::__private::transform(&INSTANCE, input)
                 }
 
@@ -60,7 +102,9 @@ macro_rules! export {
                 }
             }
 
-    $crate::bindings::__export_world!(Exports with_types_in $crate::bindings);
+            $($extra)*
+
+            $crate::$bindings::$export_world!(Exports with_types_in $crate::$bindings);
         };
     };
 }
@@ -76,14 +120,15 @@ pub fn init<P: Plugin>(
     slot: &'static Slot<P>,
     source: raw::Source,
     params: &str,
-) -> Result<(), raw::PluginError> {
+) -> Result<Option<Vec<String>>, raw::PluginError> {
     // A failed init must not leave the previous run's instance answering.
     slot.set(None);
     let instance = parse_params(params).and_then(|params| P::init(&source, params));
     match instance {
         Ok(instance) => {
+            let reads = instance.reads();
             slot.set(Some(instance));
-            Ok(())
+            Ok(reads)
         }
         Err(error) => Err(error.into_raw()),
     }
@@ -98,7 +143,7 @@ pub fn build_query<P: Plugin>(
 pub fn transform<P: Plugin>(
     slot: &'static Slot<P>,
     input: raw::Batch,
-) -> Result<raw::Batch, raw::PluginError> {
+) -> Result<raw::Output, raw::PluginError> {
     let output = with_instance(slot, "transform", |plugin| {
         plugin.transform(Batch::from_raw(input))
     })?;
@@ -108,6 +153,17 @@ pub fn transform<P: Plugin>(
 pub fn finish<P: Plugin>(slot: &'static Slot<P>) -> Result<Option<raw::Batch>, raw::PluginError> {
     let output = with_instance(slot, "finish", P::finish)?;
     Ok(output.map(Batch::into_raw))
+}
+
+pub fn partial<P: Merge>(slot: &'static Slot<P>) -> Result<Vec<u8>, raw::PluginError> {
+    with_instance(slot, "partial", P::partial)
+}
+
+pub fn merge<P: Merge>(
+    slot: &'static Slot<P>,
+    partials: Vec<Vec<u8>>,
+) -> Result<(), raw::PluginError> {
+    with_instance(slot, "merge", |plugin| plugin.merge(partials))
 }
 
 fn with_instance<P, T>(
@@ -207,12 +263,27 @@ mod tests {
             Ok(Counter { batches: 0 })
         }
 
-        fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
+        fn reads(&self) -> Option<Vec<String>> {
+            Some(vec!["x".into()])
+        }
+
+        fn transform(&mut self, input: Batch) -> Result<crate::Output, Error> {
             self.batches += 1;
             if self.batches == 2 {
                 return Err(Error::at_row(1, "second batch"));
             }
-            Ok(input)
+            Ok(input.into())
+        }
+    }
+
+    impl Merge for Counter {
+        fn partial(&mut self) -> Result<Vec<u8>, Error> {
+            Ok(vec![self.batches as u8])
+        }
+
+        fn merge(&mut self, partials: Vec<Vec<u8>>) -> Result<(), Error> {
+            self.batches += partials.iter().map(|p| p[0] as usize).sum::<usize>();
+            Ok(())
         }
     }
 
@@ -238,8 +309,12 @@ mod tests {
             name: "demo".into(),
             backend: Backend::Sqlite,
         };
-        init(&COUNTER, source.clone(), "").unwrap();
-        assert_eq!(transform(&COUNTER, batch.clone()).unwrap(), batch);
+        assert!(partial(&COUNTER).is_err());
+        assert_eq!(init(&COUNTER, source.clone(), "").unwrap(), Some(vec!["x".into()]));
+        assert_eq!(
+            transform(&COUNTER, batch.clone()).unwrap(),
+            raw::Output::Rows(batch.clone())
+        );
         let error = transform(&COUNTER, batch.clone()).unwrap_err();
         assert_eq!(
             (error.message.as_str(), error.row),
@@ -247,6 +322,8 @@ mod tests {
         );
         assert_eq!(build_query(&COUNTER).unwrap(), None);
         assert_eq!(finish(&COUNTER).unwrap(), None);
+        merge(&COUNTER, vec![vec![3], vec![4]]).unwrap();
+        assert_eq!(partial(&COUNTER).unwrap(), [9]);
 
         let error = init(&COUNTER, source, r#"{"x": 1}"#).unwrap_err();
         assert!(

@@ -22,6 +22,8 @@ pub struct Info {
     params_schema: Option<String>,
     builds_query: bool,
     transforms: bool,
+    reads: Option<Vec<String>>,
+    stateless: bool,
 }
 
 impl Info {
@@ -34,6 +36,8 @@ impl Info {
             params_schema: None,
             builds_query: false,
             transforms: false,
+            reads: None,
+            stateless: false,
         }
     }
 
@@ -63,6 +67,22 @@ impl Info {
         self
     }
 
+    /// Says which input columns `transform` reads: only these are sent to the plugin,
+    /// and the host keeps the others for the output (see [`Output`](crate::Output)). A
+    /// plugin whose columns depend on its params says so per run with
+    /// [`Plugin::reads`](crate::Plugin::reads) instead.
+    pub fn reads<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.reads = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Says `transform` keeps no state from one batch to the next (a map, a filter), so
+    /// the host may send batches through several instances at once.
+    pub fn stateless(mut self) -> Self {
+        self.stateless = true;
+        self
+    }
+
     /// The contract's `plugin-info`.
     pub fn into_raw(self) -> raw::PluginInfo {
         raw::PluginInfo {
@@ -72,6 +92,8 @@ impl Info {
             params_schema: self.params_schema,
             builds_query: self.builds_query,
             transforms: self.transforms,
+            reads: self.reads,
+            stateless: self.stateless,
         }
     }
 }
@@ -98,5 +120,9 @@ mod tests {
         assert_eq!(raw.version, env!("CARGO_PKG_VERSION"));
         assert!(raw.transforms && !raw.builds_query);
         assert_eq!(raw.params_schema, None);
+        assert_eq!((raw.reads, raw.stateless), (None, false));
+        let raw = crate::plugin_info!().reads(["a", "b"]).stateless().into_raw();
+        assert_eq!(raw.reads, Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert!(raw.stateless);
     }
 }

@@ -1,11 +1,13 @@
 //! An aggregate: collects a delay column per group while consuming every batch, then
 //! outputs one row per group from `finish`: its count, mean, median and 95th
-//! percentile.
+//! percentile. It reads only its two columns, and it merges: several instances can each
+//! collect part of the rows, and one combines their groups before `finish`.
 
 use std::collections::BTreeMap;
 
 use quarry_plugin::{
-    Batch, Column, Error, Float64Builder, Info, Int64Builder, Plugin, Source, TextBuilder, Value,
+    Batch, Column, Error, Float64Builder, Info, Int64Builder, Merge, Output, Plugin, Source,
+    TextBuilder, Value,
 };
 use serde::Deserialize;
 
@@ -57,7 +59,11 @@ impl Plugin for DelayStats {
         })
     }
 
-    fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
+    fn reads(&self) -> Option<Vec<String>> {
+        Some(vec![self.column.clone(), self.group_by.clone()])
+    }
+
+    fn transform(&mut self, input: Batch) -> Result<Output, Error> {
         let values = input.column(&self.column)?.expect_f64()?;
         let keys = input.column(&self.group_by)?;
         for (row, value) in values.f64s().enumerate() {
@@ -70,7 +76,7 @@ impl Plugin for DelayStats {
             }
         }
         // Everything comes out of finish.
-        Ok(Batch::empty())
+        Ok(Output::none())
     }
 
     fn finish(&mut self) -> Result<Option<Batch>, Error> {
@@ -96,6 +102,54 @@ impl Plugin for DelayStats {
         ];
         Batch::new(columns).map(Some)
     }
+}
+
+impl Merge for DelayStats {
+    /// The groups as one record each: the key's length (u32, little-endian), the key, the
+    /// number of values (u32) and the values (f64).
+    fn partial(&mut self) -> Result<Vec<u8>, Error> {
+        let mut state = Vec::new();
+        for (key, values) in &self.groups {
+            state.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            state.extend_from_slice(key.as_bytes());
+            state.extend_from_slice(&(values.len() as u32).to_le_bytes());
+            for value in values {
+                state.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        Ok(state)
+    }
+
+    fn merge(&mut self, partials: Vec<Vec<u8>>) -> Result<(), Error> {
+        for state in &partials {
+            let mut rest = state.as_slice();
+            while !rest.is_empty() {
+                let key = take(&mut rest, 4).and_then(|n| take(&mut rest, u32_at(n)));
+                let key = key.and_then(|k| std::str::from_utf8(k).ok());
+                let count = take(&mut rest, 4).map(u32_at);
+                let values = count.and_then(|n| take(&mut rest, n * 8));
+                let (Some(key), Some(values)) = (key, values) else {
+                    return Err(Error::new("merge: a partial state is truncated or not UTF-8"));
+                };
+                let group = self.groups.entry(key.to_owned()).or_default();
+                group.extend(values.chunks_exact(8).map(|v| {
+                    f64::from_le_bytes(v.try_into().expect("chunks of 8 bytes"))
+                }));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first `n` bytes of `rest`, which then starts after them.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, tail) = rest.split_at_checked(n)?;
+    *rest = tail;
+    Some(head)
+}
+
+fn u32_at(bytes: &[u8]) -> usize {
+    u32::from_le_bytes(bytes.try_into().expect("4 bytes")) as usize
 }
 
 /// Row `row`'s group key as text; numbers group by their decimal form. Null keys
@@ -142,7 +196,7 @@ fn nearest_rank(percent: usize, n: usize) -> usize {
     (percent * n).div_ceil(100) - 1
 }
 
-quarry_plugin::export!(DelayStats);
+quarry_plugin::export_aggregate!(DelayStats);
 
 #[cfg(test)]
 mod tests {
@@ -200,7 +254,7 @@ mod tests {
             &[Some(10), Some(3), Some(99), None],
         );
         let output = plugin.transform(first).unwrap();
-        assert_eq!((output.num_rows(), output.num_columns()), (0, 0));
+        assert_eq!(output, Output::none());
         let second = batch(
             &[Some("UA"), Some("B6"), Some("UA")],
             &[Some(-4), None, Some(1)],
@@ -220,6 +274,30 @@ mod tests {
         assert_eq!(p50, [Some(3.0), Some(1.0)]);
         let p95: Vec<_> = output.column("p95").unwrap().f64s().collect();
         assert_eq!(p95, [Some(3.0), Some(10.0)]);
+    }
+
+    #[test]
+    fn two_instances_merged_answer_what_one_does() {
+        let source = Source {
+            name: "demo".into(),
+            backend: quarry_plugin::Backend::Sqlite,
+        };
+        let start = || DelayStats::init(&source, serde_json::from_str("{}").unwrap()).unwrap();
+        let first = || batch(&[Some("UA"), Some("AA"), Some("ü")], &[Some(10), Some(3), Some(7)]);
+        let second = || batch(&[Some("UA"), Some("B6")], &[Some(-4), Some(1)]);
+
+        let mut one = start();
+        one.transform(first()).unwrap();
+        one.transform(second()).unwrap();
+        let (mut a, mut b) = (start(), start());
+        a.transform(first()).unwrap();
+        b.transform(second()).unwrap();
+        let state = b.partial().unwrap();
+        a.merge(vec![state.clone(), Vec::new()]).unwrap();
+        assert_eq!(a.finish().unwrap(), one.finish().unwrap());
+
+        let error = a.merge(vec![state[..state.len() - 1].to_vec()]).unwrap_err();
+        assert!(error.message().contains("truncated"), "{error}");
     }
 
     #[test]

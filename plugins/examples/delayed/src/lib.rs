@@ -1,7 +1,8 @@
 //! A filter: keeps the rows whose delay column is at least `min_delay` minutes. Rows
-//! where that column is null (cancelled flights) are dropped; columns are unchanged.
+//! where that column is null (cancelled flights) are dropped; columns are unchanged. It
+//! reads the one column it tests and sends back the indices of the rows it keeps.
 
-use quarry_plugin::{Batch, Column, Error, Info, Plugin, Source};
+use quarry_plugin::{Batch, Column, Error, Info, Output, Plugin, Source};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +33,7 @@ impl Plugin for Delayed {
     fn describe() -> Info {
         quarry_plugin::plugin_info!()
             .transforms()
+            .stateless()
             .params_schema(serde_json::json!({
                 "type": "object",
                 "properties": {
@@ -49,12 +51,16 @@ impl Plugin for Delayed {
         })
     }
 
-    fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
+    fn reads(&self) -> Option<Vec<String>> {
+        Some(vec![self.column.clone()])
+    }
+
+    fn transform(&mut self, input: Batch) -> Result<Output, Error> {
         let delay = input.column(&self.column)?.expect_f64()?;
-        let keep: Vec<bool> = (0..input.num_rows())
-            .map(|row| at_least(delay, row, self.min_delay))
+        let keep = (0..input.num_rows() as u32)
+            .filter(|&row| at_least(delay, row as usize, self.min_delay))
             .collect();
-        input.filter(&keep)
+        Ok(Output::keep(keep))
     }
 }
 
@@ -95,6 +101,11 @@ mod tests {
         Batch::new(vec![carrier.finish(), dep.finish(), arr.finish()]).unwrap()
     }
 
+    /// The plugin's output applied to `input`, as the host applies it.
+    fn run(plugin: &mut Delayed, input: Batch) -> Result<Batch, Error> {
+        plugin.transform(input.clone())?.apply(input)
+    }
+
     fn carriers(batch: &Batch) -> Vec<&str> {
         batch
             .column("carrier")
@@ -106,31 +117,27 @@ mod tests {
 
     #[test]
     fn keeps_delays_at_or_above_the_minimum_and_drops_nulls() {
-        let output = delayed("{}").transform(flights()).unwrap();
+        let output = run(&mut delayed("{}"), flights()).unwrap();
         assert_eq!(carriers(&output), ["AA", "DL"]);
         assert_eq!(output.num_columns(), 3);
     }
 
     #[test]
     fn reads_float_columns_and_other_thresholds() {
-        let output = delayed(r#"{"column": "arr_delay", "min_delay": 11}"#)
-            .transform(flights())
+        let output = run(&mut delayed(r#"{"column": "arr_delay", "min_delay": 11}"#), flights())
             .unwrap();
         assert_eq!(carriers(&output), ["B6"]);
-        let output = delayed(r#"{"min_delay": -100}"#)
-            .transform(flights())
+        let output = run(&mut delayed(r#"{"min_delay": -100}"#), flights())
             .unwrap();
         assert_eq!(carriers(&output), ["UA", "AA", "DL"]);
     }
 
     #[test]
     fn a_missing_or_text_column_is_an_error() {
-        let error = delayed(r#"{"column": "late"}"#)
-            .transform(flights())
+        let error = run(&mut delayed(r#"{"column": "late"}"#), flights())
             .unwrap_err();
         assert!(error.message().starts_with("no column `late`"), "{error}");
-        let error = delayed(r#"{"column": "carrier"}"#)
-            .transform(flights())
+        let error = run(&mut delayed(r#"{"column": "carrier"}"#), flights())
             .unwrap_err();
         assert_eq!(
             error.message(),

@@ -1,11 +1,12 @@
 //! Masks the values of chosen columns, which become text columns of the same name in
 //! the same position: partially (`"4111****"` style, keeping the last characters),
-//! fully (`"***"`), or as a short SHA-256 digest that still joins and groups.
+//! fully (`"***"`), or as a short SHA-256 digest that still joins and groups. It reads
+//! only the columns it masks, and sends back only those.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use quarry_plugin::{Batch, Column, Error, Info, Plugin, Source, TextBuilder, Value};
+use quarry_plugin::{Batch, Column, Error, Info, Output, Plugin, Source, TextBuilder, Value};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -47,6 +48,7 @@ impl Plugin for Mask {
     fn describe() -> Info {
         quarry_plugin::plugin_info!()
             .transforms()
+            .stateless()
             .params_schema(serde_json::json!({
                 "type": "object",
                 "properties": {
@@ -72,11 +74,14 @@ impl Plugin for Mask {
         })
     }
 
-    fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
-        let mut output = input;
+    fn reads(&self) -> Option<Vec<String>> {
+        Some(self.columns.iter().cloned().collect())
+    }
+
+    fn transform(&mut self, input: Batch) -> Result<Output, Error> {
+        let mut output = Output::unchanged();
         for name in &self.columns {
-            let masked = self.mask_column(output.column(name)?);
-            output = output.replace_column(masked)?;
+            output = output.set(self.mask_column(input.column(name)?));
         }
         Ok(output)
     }
@@ -180,6 +185,11 @@ mod tests {
         Batch::new(vec![tailnum.finish(), flight.finish(), distance.finish()]).unwrap()
     }
 
+    /// The plugin's output applied to `input`, as the host applies it.
+    fn run(params: &str, input: Batch) -> Result<Batch, Error> {
+        mask(params)?.transform(input.clone())?.apply(input)
+    }
+
     fn texts(batch: &Batch, name: &str) -> Vec<Option<String>> {
         batch
             .column(name)
@@ -191,9 +201,7 @@ mod tests {
 
     #[test]
     fn masked_columns_become_text_in_place_and_nulls_stay_null() {
-        let output = mask(r#"{"columns": ["flight", "tailnum"]}"#)
-            .unwrap()
-            .transform(flights())
+        let output = run(r#"{"columns": ["flight", "tailnum"]}"#, flights())
             .unwrap();
         let names: Vec<&str> = output.columns().iter().map(Column::name).collect();
         assert_eq!(names, ["tailnum", "flight", "distance"]);
@@ -208,14 +216,10 @@ mod tests {
 
     #[test]
     fn redact_and_hash_modes() {
-        let output = mask(r#"{"columns": ["tailnum"], "mode": "redact"}"#)
-            .unwrap()
-            .transform(flights())
+        let output = run(r#"{"columns": ["tailnum"], "mode": "redact"}"#, flights())
             .unwrap();
         assert_eq!(texts(&output, "tailnum"), [Some("***".into()), None]);
-        let output = mask(r#"{"columns": ["distance", "flight"], "mode": "hash"}"#)
-            .unwrap()
-            .transform(flights())
+        let output = run(r#"{"columns": ["distance", "flight"], "mode": "hash"}"#, flights())
             .unwrap();
         assert_eq!(texts(&output, "flight")[0], Some(hash("1545")));
         assert_eq!(
@@ -226,9 +230,7 @@ mod tests {
 
     #[test]
     fn unknown_columns_and_empty_lists_are_errors() {
-        let error = mask(r#"{"columns": ["tailnum", "ssn"]}"#)
-            .unwrap()
-            .transform(flights())
+        let error = run(r#"{"columns": ["tailnum", "ssn"]}"#, flights())
             .unwrap_err();
         assert!(error.message().starts_with("no column `ssn`"), "{error}");
         let error = mask(r#"{"columns": []}"#).err().unwrap();

@@ -1,7 +1,8 @@
 //! A map: appends `distance_km`, `air_time_h` and `speed_kmh` to each batch of flights,
-//! leaving the input columns as they are.
+//! leaving the input columns as they are. It reads two columns and sends back only the
+//! three it adds; the host keeps the rest of each batch.
 
-use quarry_plugin::{Batch, Error, Float64Builder, Info, NoParams, Plugin, Source};
+use quarry_plugin::{Batch, Error, Float64Builder, Info, NoParams, Output, Plugin, Source};
 
 const KM_PER_MILE: f64 = 1.609344;
 
@@ -11,14 +12,17 @@ impl Plugin for Units {
     type Params = NoParams;
 
     fn describe() -> Info {
-        quarry_plugin::plugin_info!().transforms()
+        quarry_plugin::plugin_info!()
+            .transforms()
+            .reads(["distance", "air_time"])
+            .stateless()
     }
 
     fn init(_source: &Source, _params: NoParams) -> Result<Self, Error> {
         Ok(Units)
     }
 
-    fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
+    fn transform(&mut self, input: Batch) -> Result<Output, Error> {
         // Integers in SQLite, maybe floats elsewhere: read both as f64.
         let distance = input.column("distance")?.expect_f64()?;
         let air_time = input.column("air_time")?.expect_f64()?;
@@ -36,10 +40,10 @@ impl Plugin for Units {
             speed_kmh.push(converted.speed_kmh);
         }
 
-        input
-            .with_column(distance_km.finish())?
-            .with_column(air_time_h.finish())?
-            .with_column(speed_kmh.finish())
+        Ok(Output::unchanged()
+            .set(distance_km.finish())
+            .set(air_time_h.finish())
+            .set(speed_kmh.finish()))
     }
 }
 
@@ -102,7 +106,7 @@ mod tests {
         air_time.extend([Some(30), None]);
         let input = Batch::new(vec![distance.finish(), air_time.finish()]).unwrap();
 
-        let output = Units.transform(input).unwrap();
+        let output = Units.transform(input.clone()).unwrap().apply(input).unwrap();
         let names: Vec<&str> = output.columns().iter().map(|c| c.name()).collect();
         assert_eq!(
             names,

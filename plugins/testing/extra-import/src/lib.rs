@@ -1,9 +1,10 @@
 //! Test fixture: a component that exports the whole plugin world but also imports
 //! `quarry:extra-import/steal`, which Quarry does not provide. The host must refuse it with
-//! its own error when loading, before any of its code runs.
+//! its own error when loading, before any of its code runs. It is built on the frozen 0.1
+//! contract.
 
 wit_bindgen::generate!({
-    path: ["../../wit", "wit"],
+    path: ["../../wit/v0.1", "wit"],
     world: "quarry:extra-import/plugin-and-more",
     generate_all,
 });

@@ -24,17 +24,22 @@
 //! | `columns` | two columns of 3 and 2 rows |
 //! | `type` | a column typed int64 that holds text |
 //! | `error_row` | errors with `bad value` at row 2 |
+//! | `select` | an edit that keeps input rows 0 and 4,000,000,000 (`transform` only) |
+//! | `short` | an edit that sets a column `n` of one row, whatever the input's rows (`transform` only) |
 //! | `slow` | busy-waits `"ms"` milliseconds (default 200), then acts like `identity` |
 //!
 //! The malformed batches (`lie` to `type`) can only be returned from `transform` or
-//! `finish`; naming another export for them fails `init`.
+//! `finish`, and the malformed edits (`select`, `short`) only from `transform`; naming
+//! another export for them fails `init`.
 
 use std::hint::black_box;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use quarry_plugin::raw::{self, VarData, Vector};
-use quarry_plugin::{Batch, DataType, Error, Info, Int64Builder, Level, Plugin, Query, Source};
+use quarry_plugin::{
+    Batch, DataType, Error, Info, Int64Builder, Level, Output, Plugin, Query, Source,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +83,8 @@ enum Attack {
     Type,
     ErrorRow,
     Slow,
+    Select,
+    Short,
 }
 
 impl Attack {
@@ -89,6 +96,17 @@ impl Attack {
             self,
             Lie | Offsets | OffsetsRange | Utf8 | Validity | Columns | Type | Billions
         )
+    }
+
+    /// The malformed edit this attack returns from `transform`, if it is one.
+    fn malformed_edit(self) -> Option<Output> {
+        let mut one_row = Int64Builder::new("n");
+        one_row.push(Some(1));
+        match self {
+            Attack::Select => Some(Output::keep(vec![0, 4_000_000_000])),
+            Attack::Short => Some(Output::unchanged().set(one_row.finish())),
+            _ => None,
+        }
     }
 }
 
@@ -121,8 +139,11 @@ impl Plugin for Hostile {
             phase: params.phase,
             ms: params.ms,
         };
-        if plugin.attack.is_malformed_batch()
-            && matches!(plugin.phase, Phase::Init | Phase::BuildQuery)
+        let edit_elsewhere =
+            plugin.attack.malformed_edit().is_some() && plugin.phase != Phase::Transform;
+        if edit_elsewhere
+            || plugin.attack.is_malformed_batch()
+                && matches!(plugin.phase, Phase::Init | Phase::BuildQuery)
         {
             let attack = format!("{:?}", plugin.attack).to_lowercase();
             return Err(Error::new(format!(
@@ -138,8 +159,14 @@ impl Plugin for Hostile {
         Ok(None)
     }
 
-    fn transform(&mut self, input: Batch) -> Result<Batch, Error> {
-        Ok(self.attack_in(Phase::Transform)?.unwrap_or(input))
+    fn transform(&mut self, _input: Batch) -> Result<Output, Error> {
+        if let Some(edit) = self.attack.malformed_edit() {
+            return Ok(edit);
+        }
+        Ok(match self.attack_in(Phase::Transform)? {
+            Some(batch) => batch.into(),
+            None => Output::unchanged(),
+        })
     }
 
     fn finish(&mut self) -> Result<Option<Batch>, Error> {
@@ -182,6 +209,7 @@ impl Hostile {
                 Ok(None)
             }
             Attack::Rows => Ok(Some(million_rows())),
+            Attack::Select | Attack::Short => Ok(None),
             Attack::Lie
             | Attack::Offsets
             | Attack::OffsetsRange
@@ -382,7 +410,7 @@ mod tests {
         let mut plugin = hostile(r#"{"attack": "panic", "in": "finish"}"#).unwrap();
         assert_eq!(plugin.build_query().unwrap(), None);
         let input = million_rows();
-        assert_eq!(plugin.transform(input.clone()).unwrap(), input);
+        assert_eq!(plugin.transform(input).unwrap(), Output::unchanged());
     }
 
     #[test]
@@ -414,8 +442,8 @@ mod tests {
     fn rows_come_from_transform_and_finish() {
         let mut plugin = hostile(r#"{"attack": "rows"}"#).unwrap();
         assert_eq!(
-            plugin.transform(Batch::empty()).unwrap().num_rows(),
-            1_000_000
+            plugin.transform(Batch::empty()).unwrap(),
+            million_rows().into()
         );
         assert_eq!(plugin.finish().unwrap().unwrap().num_rows(), 1_000_000);
     }
@@ -424,7 +452,7 @@ mod tests {
     fn slow_waits_then_passes_through() {
         let mut plugin = hostile(r#"{"attack": "slow", "ms": 30}"#).unwrap();
         let start = Instant::now();
-        assert_eq!(plugin.transform(Batch::empty()).unwrap(), Batch::empty());
+        assert_eq!(plugin.transform(Batch::empty()).unwrap(), Output::unchanged());
         assert!(start.elapsed() >= Duration::from_millis(30));
     }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Python plugins (plugins/python/examples/*/app.py) into
 # target/python-plugins/NAME.wasm with componentize-py, which it installs into
-# target/python-venv on first use. A plugin is rebuilt only when its sources, the SDK or
-# the contract changed.
+# target/python-venv on first use, for contract 0.2: world `aggregate` for an example that
+# defines `Merge` (export_aggregate), else world `plugin`. First it runs the SDK's unit
+# tests natively, with the contract's bindings in target/python-plugins/bindings. A plugin
+# is rebuilt only when its sources, the SDK or the contract changed.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$repo/target/python-venv"
@@ -24,12 +26,22 @@ fi
 out="$repo/target/python-plugins"
 mkdir -p "$out"
 sdk="$repo/plugins/python"
+wit="$repo/plugins/wit/v0.2"
+python="$venv/bin/python"
+bindings="$out/bindings"
+rm -rf "$bindings"
+"$componentize" -d "$wit" -w plugin bindings "$bindings" >/dev/null
+PYTHONPATH="$bindings" "$python" -B -m unittest discover --quiet -s "$sdk" -p "test_*.py"
+
 for app in "$sdk"/examples/*/app.py; do
     dir="$(dirname "$app")"
     wasm="$out/$(basename "$dir").wasm"
-    if [ -f "$wasm" ] && [ -z "$(find "$dir" "$sdk/quarry_plugin.py" "$repo/plugins/wit" -newer "$wasm" -print -quit)" ]; then
+    if [ -f "$wasm" ] && [ -z "$(find "$dir" "$sdk/quarry_plugin.py" "$wit" -newer "$wasm" -print -quit)" ]; then
         continue
     fi
-    echo "componentize-py: $wasm"
-    (cd "$dir" && "$componentize" -d "$repo/plugins/wit" -w plugin componentize app -p . -p "$sdk" -o "$wasm" >/dev/null)
+    # An example exported with export_aggregate defines `Merge`, the merge interface's export.
+    world="$(cd "$dir" && PYTHONPATH=".:$sdk:$bindings" "$python" -B -c \
+        'import app; print("aggregate" if hasattr(app, "Merge") else "plugin")')"
+    echo "componentize-py ($world): $wasm"
+    (cd "$dir" && "$componentize" -d "$wit" -w "$world" componentize app -p . -p "$sdk" -o "$wasm" >/dev/null)
 done

@@ -2,7 +2,8 @@
 # Builds the TypeScript plugins (plugins/ts/examples/*/app.ts) into
 # target/ts-plugins/NAME.wasm, with `-` in NAME turned into `_` as cargo does: tsc compiles
 # them to JavaScript in target/ts-plugins/js, the SDK's unit tests run, then jco
-# componentize bundles each example with the SDK into a component. The npm packages
+# componentize bundles each example with the SDK into a component of contract 0.2 (world
+# `aggregate` for an example that exports `merge`, else world `plugin`). The npm packages
 # pinned by plugins/ts/package-lock.json are installed into target/ts-plugins/node the
 # first time (npm's cache: target/npm-cache). A plugin is rebuilt only when its sources,
 # the SDK, the packages or the contract changed.
@@ -43,8 +44,9 @@ fi
 node "$QUARRY_TS_NODE_MODULES/typescript/bin/tsc" -p "$ts"
 (cd "$ts" && node --import ./sdk/test-host.mjs --test --test-reporter=dot "$out/js/sdk/quarry-plugin.test.js")
 
+wit="$repo/plugins/wit/v0.2"
 inputs=("$ts/sdk" "$ts/types" "$ts/tsconfig.json" "$ts/build.mjs" "$ts/bundle.config.mjs"
-        "$ts/package-lock.json" "$repo/plugins/wit")
+        "$ts/package-lock.json" "$wit")
 for dir in "$ts"/examples/*/; do
     dir="${dir%/}"
     name="$(basename "$dir")"
@@ -52,8 +54,12 @@ for dir in "$ts"/examples/*/; do
     if [ -f "$wasm" ] && [ -z "$(find "$dir" "${inputs[@]}" -newer "$wasm" -print -quit)" ]; then
         continue
     fi
-    echo "jco componentize: $wasm"
-    node "$ts/build.mjs" componentize "$out/js/examples/$name/app.js" \
+    app="$out/js/examples/$name/app.js"
+    # A plugin exported with exportAggregate has an export called `merge`.
+    world="$(node --import "$ts/sdk/test-host.mjs" --input-type=module \
+        -e 'console.log("merge" in (await import(process.argv[1])) ? "aggregate" : "plugin")' "$app")"
+    echo "jco componentize ($world): $wasm"
+    node "$ts/build.mjs" componentize "$app" \
         --bundle --bundle-config "$ts/bundle.config.mjs" \
-        --wit "$repo/plugins/wit" --world-name plugin --disable all -o "$wasm" >/dev/null
+        --wit "$wit" --world-name "$world" --disable all -o "$wasm" >/dev/null
 done

@@ -1,7 +1,9 @@
 // Runs jco with the arguments given, e.g.
 //
-//   node build.mjs componentize app.js --wit ../wit --world-name plugin --disable all -o app.wasm
-//   node build.mjs guest-types ../wit --world-name plugin -o types
+//   node build.mjs componentize app.js --wit ../wit/v0.2 --world-name plugin --disable all -o app.wasm
+//   node build.mjs guest-types ../wit/v0.2 --world-name plugin -o types
+//
+// (`--world-name aggregate` for a plugin exported with exportAggregate, which exports `merge`.)
 //
 // jco 1.35.0 reads the WIT files through a WASI shim (@bytecodealliance/preview2-shim), and
 // from 0.26 on the shim starts with no preopened directory: jco then fails with "failed to

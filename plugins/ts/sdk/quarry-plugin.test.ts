@@ -6,10 +6,13 @@ import { test } from "node:test";
 
 import {
   Batch,
+  Merge,
+  Output,
   Plugin,
   PluginError,
   boolColumn,
   column,
+  exportAggregate,
   exportPlugin,
   float64Column,
   int64Column,
@@ -74,6 +77,32 @@ test("filter keeps the rows asked for, nulls and all", () => {
   assert.deepEqual(kept.column("delay").values(), [1n, null, 4n]);
   assert.deepEqual(kept.column("late").values(), [true, true, null]);
   assert.throws(() => batch.filter([true]), /the filter mask has 1 entries for 4 rows/);
+  assert.deepEqual(batch.take([3, 0, 0]).column("carrier").texts(), ["B6", "UA", "UA"]);
+  assert.throws(() => batch.take([4]), /row 4 is out of range: the batch has 4 rows/);
+});
+
+test("an edit keeps rows and sets columns in place or after the others, as the host does", () => {
+  const input = Batch.of([int64Column("a", [1, 2, 3]), textColumn("b", ["x", "y", null])]);
+  const names = (batch: Batch) => batch.columns.map((column) => column.name);
+
+  assert.deepEqual(Output.unchanged().apply(input), input);
+  const mapped = Output.unchanged().set(int64Column("c", [7, 8, 9])).set(textColumn("a", ["1", "2", "3"])).apply(input);
+  assert.deepEqual(names(mapped), ["a", "b", "c"]);
+  assert.deepEqual(mapped.column("a").texts(), ["1", "2", "3"]);
+
+  const filtered = Output.keepWhere([0, 1, 1]).set(boolColumn("d", [true, false])).apply(input);
+  assert.deepEqual(names(filtered), ["a", "b", "d"]);
+  assert.deepEqual(filtered.column("b").values(), ["y", null]);
+  assert.deepEqual(Output.keep([2, 0]).apply(input).column("a").values(), [3n, 1n]);
+  assert.equal(Output.keep([]).apply(input).columns.length, 2, "a filter that keeps nothing keeps the columns");
+  assert.throws(() => Output.keep([1]).set(int64Column("c", [1, 2])).apply(input), /column `c` has 2 rows, but the output has 1/);
+
+  const rows = Output.rows(Batch.of([int64Column("n", [3])])).set(int64Column("m", [4])).apply(input);
+  assert.deepEqual(names(rows), ["n", "m"]);
+  const none = Output.none().apply(input);
+  assert.equal(none.numRows, 0);
+  assert.equal(none.columns.length, 0);
+  assert.deepEqual(Output.keep([1, 0]).raw, { tag: "edit", val: { rows: new Uint32Array([1, 0]), columns: [] } });
 });
 
 test("a batch refuses a duplicate or misfit column, and reads by row", () => {
@@ -126,6 +155,8 @@ test("the exports describe the plugin and turn what it throws into plugin errors
     paramsSchema: undefined,
     buildsQuery: false,
     transforms: true,
+    reads: undefined,
+    stateless: false,
   });
   assert.throws(() => exports.transform({ numRows: 0, columns: [] }), {
     message: "`transform` was called before a successful `init`",
@@ -143,4 +174,76 @@ test("the exports describe the plugin and turn what it throws into plugin errors
     message: "invalid params: unknown field `x`, there are no fields",
   });
   assert.throws(() => exports.finish(), { message: "`finish` was called before a successful `init`" });
+});
+
+interface Params {
+  column: string;
+}
+
+/** Counts the rows it sees; reads one column, named by its params; merges its counts. */
+class Counter extends Plugin<Params> implements Merge {
+  static info = {
+    name: "counter",
+    reads: ["x"],
+    stateless: true,
+    paramsSchema: { type: "object", properties: { column: { type: "string", default: "x" } } },
+  };
+
+  rowsSeen = 0;
+
+  reads(): string[] {
+    return [this.params.column];
+  }
+
+  transform(batch: Batch): Output {
+    this.rowsSeen += batch.numRows;
+    return Output.keep([0]).set(int64Column("seen", [this.rowsSeen]));
+  }
+
+  finish(): Batch {
+    return Batch.of([int64Column("rows", [this.rowsSeen])]);
+  }
+
+  partial(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.rowsSeen));
+  }
+
+  merge(partials: Uint8Array[]): void {
+    for (const state of partials) this.rowsSeen += JSON.parse(new TextDecoder().decode(state));
+  }
+}
+
+test("the exports declare and narrow reads, and pass edits and batches on", () => {
+  const exports = exportPlugin(Counter);
+  const info = exports.describe();
+  assert.deepEqual([info.reads, info.stateless, info.transforms], [["x"], true, true]);
+  assert.equal("merge" in exports, false, "world plugin has no merge");
+  assert.deepEqual(exports.init({ name: "demo", backend: "sqlite" }, '{"column": "y"}'), ["y"]);
+  const output = exports.transform(Batch.of([int64Column("y", [5, 6])]).raw);
+  assert.equal(output.tag, "edit");
+  assert.deepEqual(output.val.rows, new Uint32Array([0]));
+  assert.deepEqual(new Batch({ numRows: 1, columns: output.val.columns }).column("seen").values(), [2n]);
+
+  const passing = exportPlugin(class extends Plugin {
+    transform(batch: Batch): Batch {
+      return batch;
+    }
+  });
+  assert.equal(passing.init({ name: "demo", backend: "sqlite" }, ""), undefined, "reads as described");
+  const input = Batch.of([int64Column("a", [1])]).raw;
+  assert.deepEqual(passing.transform(input), { tag: "rows", val: input });
+});
+
+test("an aggregate's instances merge their partial states into one", () => {
+  const first = exportAggregate(Counter);
+  const second = exportAggregate(Counter);
+  assert.throws(() => first.merge.partial(), { message: "`partial` was called before a successful `init`" });
+  for (const exports of [first, second]) exports.init({ name: "demo", backend: "sqlite" }, "");
+  first.transform(Batch.of([int64Column("x", [1, 2, 3])]).raw);
+  second.transform(Batch.of([int64Column("x", [4])]).raw);
+  second.merge.merge([first.merge.partial()]);
+  assert.deepEqual(new Batch(second.finish()!).column("rows").values(), [4n]);
+  assert.throws(() => second.merge.merge([new Uint8Array([0x7b])]), (error: { message: string }) =>
+    error.message.startsWith("SyntaxError: "),
+  );
 });

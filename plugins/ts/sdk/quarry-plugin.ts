@@ -4,22 +4,28 @@
  * A plugin extends `Plugin`, says what it is in `static info`, overrides what it does
  * (`transform`, `finish`, `buildQuery`), and its module exports what `exportPlugin` returns:
  *
- *     import { Batch, Plugin, exportPlugin, float64Column } from "../../sdk/quarry-plugin.js";
+ *     import { Batch, Output, Plugin, exportPlugin, float64Column } from "../../sdk/quarry-plugin.js";
  *
  *     export class Km extends Plugin {
- *       static info = { name: "km", description: "Adds distance_km" };
+ *       static info = { name: "km", description: "Adds distance_km", reads: ["distance"], stateless: true };
  *
- *       transform(batch: Batch): Batch {
+ *       transform(batch: Batch): Output {
  *         const distance = batch.column("distance");
  *         const miles = distance.floats();
  *         const n = batch.numRows;
  *         const km = new Float64Array(n);
  *         for (let i = 0; i < n; i++) km[i] = miles[i] * 1.609344;
- *         return batch.withColumn(float64Column("distance_km", km, distance.valid()));
+ *         return Output.unchanged().set(float64Column("distance_km", km, distance.valid()));
  *       }
  *     }
  *
  *     export const { describe, init, buildQuery, transform, finish } = exportPlugin(Km);
+ *
+ * `info.reads` names the columns `transform` reads: only those cross into the plugin.
+ * `transform` returns an `Output`, an edit that the host applies to the whole input batch
+ * (rows to keep, columns to set), or rows of its own (`Output.rows`, or a `Batch`).
+ * An aggregate whose instances can each take part of the rows implements `Merge` and is
+ * exported with `exportAggregate` instead.
  *
  * Batches stay columnar and cells are never turned into objects one by one: `floats()`,
  * `ints()` and `valid()` are typed arrays (one entry per row; a null row holds a
@@ -37,8 +43,8 @@
  * carrying its name and message.
  */
 
-import type * as types from "quarry:plugin/types@0.1.0";
-import { write } from "quarry:plugin/log@0.1.0";
+import type * as types from "quarry:plugin/types@0.2.0";
+import { write } from "quarry:plugin/log@0.2.0";
 
 export type Backend = types.Backend;
 export type DataType = types.DataType;
@@ -256,7 +262,7 @@ export class Batch {
     return new Batch({ numRows, columns: columns.map((column) => column.raw) });
   }
 
-  /** No rows and no columns: what a transform returns to output nothing for a batch. */
+  /** No rows and no columns; returned from `transform`, it outputs nothing (`Output.none()`). */
   static empty(): Batch {
     return new Batch({ numRows: 0, columns: [] });
   }
@@ -298,10 +304,18 @@ export class Batch {
     if (keep.length !== this.numRows) {
       throw new PluginError(`the filter mask has ${keep.length} entries for ${this.numRows} rows`);
     }
-    const rows: number[] = [];
-    const n = keep.length;
-    for (let i = 0; i < n; i++) if (keep[i]) rows.push(i);
-    return new Batch({ numRows: rows.length, columns: this.raw.columns.map((column) => take(column, rows)) });
+    return this.take(indicesWhere(keep));
+  }
+
+  /** The rows at these indices, in this order (an index may repeat). */
+  take(rows: ArrayLike<number>): Batch {
+    const n = rows.length;
+    for (let i = 0; i < n; i++) {
+      if (!(rows[i] >= 0 && rows[i] < this.numRows)) {
+        throw new PluginError(`row ${rows[i]} is out of range: the batch has ${this.numRows} rows`);
+      }
+    }
+    return new Batch({ numRows: n, columns: this.raw.columns.map((column) => take(column, rows)) });
   }
 
   /** Every row, as a view that reads cells by column name. */
@@ -321,8 +335,18 @@ export class Batch {
   }
 }
 
-/** Rows `rows` (in increasing order) of `column`. */
-function take(column: types.Column, rows: number[]): types.Column {
+/** The indices of the entries of `mask` that are true or non-zero. */
+function indicesWhere(mask: ArrayLike<boolean | number>): Uint32Array {
+  const n = mask.length;
+  let kept = 0;
+  for (let i = 0; i < n; i++) if (mask[i]) kept++;
+  const rows = new Uint32Array(kept);
+  for (let i = 0, j = 0; i < n; i++) if (mask[i]) rows[j++] = i;
+  return rows;
+}
+
+/** Rows `rows` of `column`, in that order. */
+function take(column: types.Column, rows: ArrayLike<number>): types.Column {
   const n = rows.length;
   const bits = column.validity;
   let validity: Uint8Array | undefined;
@@ -484,6 +508,89 @@ function textData(texts: string[]): types.VarData {
   return varData(chunks);
 }
 
+/**
+ * What `transform` returns for one batch: an edit of the input, or rows of its own.
+ *
+ * Most transforms edit their input: a map sets columns, a filter keeps some rows. An edit
+ * sends back only what it changes and the host applies it to the whole batch, columns the
+ * plugin did not read included:
+ *
+ *     Output.unchanged().set(float64Column("gain", gain))   // a map
+ *     Output.keepWhere(late)                                 // a filter
+ *
+ * A transform that reshapes its input (a row per group, say) returns `Output.rows(batch)`,
+ * or the batch itself. Methods return the output, for chaining.
+ */
+export class Output {
+  private constructor(readonly raw: types.Output) {}
+
+  /** Every input row, every column as it came. */
+  static unchanged(): Output {
+    return new Output({ tag: "edit", val: { rows: undefined, columns: [] } });
+  }
+
+  /** The input rows at these indices, in this order; columns `set` then hold one value per kept row. */
+  static keep(rows: ArrayLike<number>): Output {
+    return new Output({ tag: "edit", val: { rows: Uint32Array.from(rows), columns: [] } });
+  }
+
+  /** The input rows whose entry in `mask` (one per input row) is true or non-zero. */
+  static keepWhere(mask: ArrayLike<boolean | number>): Output {
+    return new Output({ tag: "edit", val: { rows: indicesWhere(mask), columns: [] } });
+  }
+
+  /**
+   * Nothing for this batch, neither rows nor columns: what an aggregate that answers from
+   * `finish` returns. (A filter that keeps no row returns `keep([])`, which keeps the
+   * input's columns.)
+   */
+  static none(): Output {
+    return Output.rows(Batch.empty());
+  }
+
+  /** These rows instead of the input's. */
+  static rows(batch: Batch): Output {
+    return new Output({ tag: "rows", val: { numRows: batch.numRows, columns: [...batch.raw.columns] } });
+  }
+
+  /**
+   * Outputs `column` in place of the input column of the same name, or after the others
+   * when there is none (in the batch of `Output.rows`, likewise).
+   */
+  set(column: Column): Output {
+    setColumn(this.raw.val.columns, column.raw);
+    return this;
+  }
+
+  /** The batch the host makes of `input` with this output, for a plugin's own tests. */
+  apply(input: Batch): Batch {
+    const output = this.raw;
+    // The rows: the output's own, or the input's that the edit keeps; then its columns.
+    const base =
+      output.tag === "rows"
+        ? new Batch({ numRows: output.val.numRows, columns: [] })
+        : output.val.rows === undefined
+          ? input
+          : input.take(output.val.rows);
+    const columns = [...base.raw.columns];
+    for (const column of output.val.columns) {
+      const length = new Column(column).length;
+      if (length !== base.numRows) {
+        throw new PluginError(`column \`${column.name}\` has ${length} rows, but the output has ${base.numRows}`);
+      }
+      setColumn(columns, column);
+    }
+    return new Batch({ numRows: base.numRows, columns });
+  }
+}
+
+/** Puts `column` in place of the one of the same name in `columns`, or after them. */
+function setColumn(columns: types.Column[], column: types.Column): void {
+  const index = columns.findIndex((existing) => existing.name === column.name);
+  if (index < 0) columns.push(column);
+  else columns[index] = column;
+}
+
 /** Lines in the run's log, next to its output; the host caps its size. */
 export const log = {
   trace: (message: string) => write("trace", message),
@@ -513,6 +620,17 @@ export interface Info {
    * missing field's `default`. Without a schema the plugin takes no params: only `{}`.
    */
   paramsSchema?: ParamsSchema;
+  /**
+   * The input columns `transform` reads; only these cross into the plugin, and the host
+   * keeps the others for the output (see `Output`). Undefined: all of them. A plugin whose
+   * columns depend on its params says so per run with `Plugin.reads()` instead.
+   */
+  reads?: string[];
+  /**
+   * `transform` keeps no state from one batch to the next (a map, a filter), so the host
+   * may send batches through several instances at once. Defaults to false.
+   */
+  stateless?: boolean;
 }
 
 /** A plugin: set `static info`, override what the plugin does. One instance per run. */
@@ -525,14 +643,26 @@ export class Plugin<Params = Record<string, never>> {
     readonly params: Params,
   ) {}
 
+  /**
+   * The input columns `transform` reads in this run, when they depend on the params;
+   * undefined (the default) keeps `info.reads`.
+   */
+  reads(): string[] | undefined {
+    return undefined;
+  }
+
   /** The query to run, or undefined when the user supplies it. */
   buildQuery(): Query | undefined {
     return undefined;
   }
 
-  /** The rows to output for this batch; `Batch.empty()` for none. */
-  transform(batch: Batch): Batch {
-    return batch;
+  /**
+   * The rows to output for this batch: an edit of `batch` (see `Output`), or rows of the
+   * plugin's own (a returned `Batch` replaces the input's rows); by default the batch
+   * unchanged. `batch` holds the columns the plugin reads. `Output.none()` outputs nothing.
+   */
+  transform(batch: Batch): Output | Batch {
+    return Output.unchanged();
   }
 
   /** Trailing rows (aggregates) after the last batch, if any. */
@@ -541,43 +671,90 @@ export class Plugin<Params = Record<string, never>> {
   }
 }
 
-/** A class that extends `Plugin`. */
-export interface PluginClass<Params> {
-  new (source: Source, params: Params): Plugin<Params>;
-  readonly prototype: Plugin<Params>;
+/**
+ * An aggregate that several instances compute together, each over part of the rows:
+ * implement both methods and export the plugin with `exportAggregate`. All instances but
+ * one hand their `partial` state to the last one's `merge`; only that one's `finish` runs.
+ */
+export interface Merge {
+  /** This instance's state after its last batch, encoded as the plugin likes (JSON, say). */
+  partial(): Uint8Array;
+  /** Folds other instances' `partial` states into this one's. */
+  merge(partials: Uint8Array[]): void;
+}
+
+/** A class that extends `Plugin` (and whose instances are `Instance`s). */
+export interface PluginClass<Params, Instance extends Plugin<Params> = Plugin<Params>> {
+  new (source: Source, params: Params): Instance;
+  readonly prototype: Instance;
   info: Info;
 }
 
-/** The world's exports, as componentize-js looks for them in the entry module. */
+/** World `plugin`'s exports, as componentize-js looks for them in the entry module. */
 export interface Exports {
   describe(): types.PluginInfo;
-  init(source: Source, params: string): void;
+  init(source: Source, params: string): string[] | undefined;
   buildQuery(): Query | undefined;
-  transform(input: types.Batch): types.Batch;
+  transform(input: types.Batch): types.Output;
   finish(): types.Batch | undefined;
 }
 
 /**
- * The exports that run `plugin`; export them from the entry module:
+ * World `aggregate`'s exports: the plugin world's and the `merge` interface, which
+ * componentize-js looks for as an object called `merge` in the entry module.
+ */
+export interface AggregateExports extends Exports {
+  merge: {
+    partial(): Uint8Array;
+    merge(partials: Uint8Array[]): void;
+  };
+}
+
+/**
+ * The exports that run `plugin` as world `plugin`; export them from the entry module:
  * `export const { describe, init, buildQuery, transform, finish } = exportPlugin(MyPlugin);`
  */
 export function exportPlugin<Params>(plugin: PluginClass<Params>): Exports {
-  let instance: Plugin<Params> | undefined;
+  return run(plugin).exports;
+}
+
+/**
+ * The exports that run `plugin`, an aggregate that merges, as world `aggregate` (build it
+ * with `--world-name aggregate`); export them from the entry module:
+ * `export const { describe, init, buildQuery, transform, finish, merge } = exportAggregate(MyAggregate);`
+ */
+export function exportAggregate<Params>(plugin: PluginClass<Params, Plugin<Params> & Merge>): AggregateExports {
+  const { exports, call } = run(plugin);
+  return {
+    ...exports,
+    merge: {
+      partial: () => call("partial", (instance) => instance.partial()),
+      merge: (partials) => call("merge", (instance) => instance.merge(partials)),
+    },
+  };
+}
+
+/**
+ * The plugin world's exports for `plugin`, and `call`, which runs a function of the run's
+ * instance (made by a successful `init`) and turns what it throws into a plugin-error.
+ */
+function run<Params, Instance extends Plugin<Params>>(plugin: PluginClass<Params, Instance>) {
+  let instance: Instance | undefined;
   const overrides = (method: "buildQuery" | "transform" | "finish") =>
     plugin.prototype[method] !== Plugin.prototype[method];
-  // A thrown error becomes the export's plugin-error.
-  const guard = <T>(call: () => T): T => {
+  const guard = <T>(body: () => T): T => {
     try {
-      return call();
+      return body();
     } catch (error) {
       throw toPluginError(error);
     }
   };
-  const running = (name: string): Plugin<Params> => {
-    if (instance === undefined) throw new PluginError(`\`${name}\` was called before a successful \`init\``);
-    return instance;
-  };
-  return {
+  const call = <T>(name: string, body: (instance: Instance) => T): T =>
+    guard(() => {
+      if (instance === undefined) throw new PluginError(`\`${name}\` was called before a successful \`init\``);
+      return body(instance);
+    });
+  const exports: Exports = {
     describe: () => ({
       name: plugin.info.name,
       version: plugin.info.version ?? "0.1.0",
@@ -585,28 +762,35 @@ export function exportPlugin<Params>(plugin: PluginClass<Params>): Exports {
       paramsSchema: plugin.info.paramsSchema === undefined ? undefined : JSON.stringify(plugin.info.paramsSchema),
       buildsQuery: overrides("buildQuery"),
       transforms: overrides("transform") || overrides("finish"),
+      reads: plugin.info.reads,
+      stateless: plugin.info.stateless ?? false,
     }),
     init: (source, params) =>
       guard(() => {
         // A failed init must not leave the previous run's instance answering.
         instance = undefined;
-        instance = new plugin(source, parseParams(params, plugin.info.paramsSchema) as Params);
+        const started = new plugin(source, parseParams(params, plugin.info.paramsSchema) as Params);
+        const reads = started.reads();
+        instance = started;
+        return reads;
       }),
-    buildQuery: () => guard(() => running("build-query").buildQuery()),
+    buildQuery: () => call("build-query", (instance) => instance.buildQuery()),
     transform: (input) =>
-      guard(() => {
+      call("transform", (instance) => {
         released.release();
-        const output = running("transform").transform(new Batch(input)).raw;
-        released.hold(input);
-        released.hold(output);
+        const returned = instance.transform(new Batch(input));
+        const output: types.Output = returned instanceof Batch ? { tag: "rows", val: returned.raw } : returned.raw;
+        released.hold(input.columns);
+        released.hold(output.val.columns);
         return output;
       }),
     finish: () =>
-      guard(() => {
+      call("finish", (instance) => {
         released.release();
-        return running("finish").finish()?.raw;
+        return instance.finish()?.raw;
       }),
   };
+  return { exports, call };
 }
 
 /**
@@ -619,8 +803,8 @@ export function exportPlugin<Params>(plugin: PluginClass<Params>): Exports {
 const released = {
   buffers: [] as ArrayBuffer[],
 
-  hold(batch: types.Batch): void {
-    for (const column of batch.columns) {
+  hold(columns: types.Column[]): void {
+    for (const column of columns) {
       if (column.validity !== undefined) this.buffers.push(column.validity.buffer as ArrayBuffer);
       const values = column.values;
       if (values.tag === "text" || values.tag === "bytes") {

@@ -2,13 +2,13 @@
 //
 //   node --import ./sdk/test-host.mjs --test dist/app.test.js
 //
-// The SDK imports the contract's log interface (quarry:plugin/log@0.1.0), which only the
+// The SDK imports the contract's log interface (quarry:plugin/log@0.2.0), which only the
 // host provides; this module hooks Node's module loader to answer that import with a
 // stand-in that writes each log line to stderr.
 import { register } from "node:module";
 import { isMainThread } from "node:worker_threads";
 
-const LOG = "quarry:plugin/log@0.1.0";
+const LOG = "quarry:plugin/log@0.2.0";
 const STAND_IN = "export function write(level, message) { console.error(`${level}: ${message}`); }";
 
 // Node loads the hooks below in a thread of their own, from this same module.

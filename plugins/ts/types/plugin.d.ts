@@ -1,29 +1,33 @@
 /// <reference path="./interfaces/quarry-plugin-log.d.ts" />
 /// <reference path="./interfaces/quarry-plugin-types.d.ts" />
-declare module 'quarry:plugin/plugin@0.1.0' {
-  export type PluginInfo = import('quarry:plugin/types@0.1.0').PluginInfo;
-  export type Source = import('quarry:plugin/types@0.1.0').Source;
-  export type Query = import('quarry:plugin/types@0.1.0').Query;
-  export type Batch = import('quarry:plugin/types@0.1.0').Batch;
-  export type PluginError = import('quarry:plugin/types@0.1.0').PluginError;
-  export type * as QuarryPluginLog010 from 'quarry:plugin/log@0.1.0'; // import quarry:plugin/log@0.1.0
-  export type * as QuarryPluginTypes010 from 'quarry:plugin/types@0.1.0'; // import quarry:plugin/types@0.1.0
+declare module 'quarry:plugin/plugin@0.2.0' {
+  export type PluginInfo = import('quarry:plugin/types@0.2.0').PluginInfo;
+  export type Source = import('quarry:plugin/types@0.2.0').Source;
+  export type Query = import('quarry:plugin/types@0.2.0').Query;
+  export type Batch = import('quarry:plugin/types@0.2.0').Batch;
+  export type Output = import('quarry:plugin/types@0.2.0').Output;
+  export type PluginError = import('quarry:plugin/types@0.2.0').PluginError;
+  export type * as QuarryPluginLog020 from 'quarry:plugin/log@0.2.0'; // import quarry:plugin/log@0.2.0
+  export type * as QuarryPluginTypes020 from 'quarry:plugin/types@0.2.0'; // import quarry:plugin/types@0.2.0
   /**
   * Static facts about the plugin; must not depend on params.
   */
   export function describe(): PluginInfo;
   /**
-  * First call of every run, with the user's params as a JSON object's text.
+  * First call of every run, with the user's params as a JSON object's text. Returns
+  * the columns `transform` reads in this run when they depend on params, or none to
+  * keep what `describe` said.
   */
-  export function init(source: Source, params: string): void;
+  export function init(source: Source, params: string): Array<string> | undefined;
   /**
   * The query to run, or none when the user supplies it.
   */
   export function buildQuery(): Query | undefined;
   /**
-  * Called for each batch of the result, in order; returns the rows to output.
+  * Called for each batch of the result, in order, with the columns the plugin reads;
+  * returns the rows to output. A stateless plugin may see any subset of the batches.
   */
-  export function transform(input: Batch): Batch;
+  export function transform(input: Batch): Output;
   /**
   * Called once after the last batch; returns trailing rows (aggregates), if any.
   */

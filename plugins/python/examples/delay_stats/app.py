@@ -1,8 +1,12 @@
 """An aggregate, as plugins/examples/delay-stats in Rust: collects a delay column per
 group while consuming every batch, then outputs one row per group from finish: its
-count, mean, median and 95th percentile (nearest rank), groups in key order."""
+count, mean, median and 95th percentile (nearest rank), groups in key order. It reads
+only its two columns, and it merges: several instances can each collect part of the
+rows, and one combines their groups before finish."""
 
-from quarry_plugin import Batch, Plugin, export, float64_column, int64_column, text_column
+import json
+
+from quarry_plugin import Batch, Output, Plugin, export_aggregate, float64_column, int64_column, text_column
 
 
 def group_key(value):
@@ -39,6 +43,8 @@ class DelayStats(Plugin):
         super().__init__(source, params)
         self.column = params.get("column", "arr_delay")
         self.group_by = params.get("group_by", "carrier")
+        # This run reads the two columns its params name.
+        self.reads = [self.column, self.group_by]
         self.groups = {}
 
     def transform(self, batch):
@@ -49,7 +55,17 @@ class DelayStats(Plugin):
             if key is not None and value is not None:
                 self.groups.setdefault(key, []).append(value)
         # Everything comes out of finish.
-        return Batch.empty()
+        return Output.none()
+
+    def partial(self):
+        """The groups as JSON, {key: [values]}: Python writes each float exactly, -0.0, NaN
+        and infinities included, and reads it back the same."""
+        return json.dumps(self.groups).encode()
+
+    def merge(self, partials):
+        for state in partials:
+            for key, values in json.loads(state).items():
+                self.groups.setdefault(key, []).extend(values)
 
     def finish(self):
         keys, counts, means, p50s, p95s = [], [], [], [], []
@@ -73,4 +89,4 @@ class DelayStats(Plugin):
         ])
 
 
-WitWorld = export(DelayStats)
+WitWorld, Merge = export_aggregate(DelayStats)

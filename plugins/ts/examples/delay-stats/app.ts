@@ -1,12 +1,17 @@
 // An aggregate, as plugins/examples/delay-stats in Rust: collects a delay column per group
 // while consuming every batch, then outputs one row per group from finish: its count,
-// mean, median and 95th percentile (nearest rank), groups in key order.
+// mean, median and 95th percentile (nearest rank), groups in key order. It reads only its
+// two columns, and it merges: several instances can each collect part of the rows, and
+// one combines their groups before finish.
 
 import {
   Batch,
   Column,
+  Merge,
+  Output,
   Plugin,
-  exportPlugin,
+  PluginError,
+  exportAggregate,
   float64Column,
   int64Column,
   textColumn,
@@ -17,7 +22,7 @@ interface Params {
   group_by: string;
 }
 
-export class DelayStats extends Plugin<Params> {
+export class DelayStats extends Plugin<Params> implements Merge {
   static info = {
     name: "delay-stats-ts",
     description: "Count, mean, p50 and p95 of a delay column per group (TypeScript)",
@@ -34,7 +39,11 @@ export class DelayStats extends Plugin<Params> {
   /** Every non-null value, per group key. */
   private groups = new Map<string, number[]>();
 
-  transform(batch: Batch): Batch {
+  reads(): string[] {
+    return [this.params.column, this.params.group_by];
+  }
+
+  transform(batch: Batch): Output {
     const column = batch.column(this.params.column);
     const values = column.floats();
     const hasValue = column.valid();
@@ -49,7 +58,7 @@ export class DelayStats extends Plugin<Params> {
       (groups[code] ??= this.group(keys[code])).push(values[row]);
     }
     // Everything comes out of finish.
-    return Batch.empty();
+    return Output.none();
   }
 
   private group(key: string): number[] {
@@ -59,6 +68,55 @@ export class DelayStats extends Plugin<Params> {
       this.groups.set(key, group);
     }
     return group;
+  }
+
+  /**
+   * The groups as one record each, as the Rust example writes them: the key's length
+   * (u32, little-endian), the key in UTF-8, the number of values (u32) and the values
+   * (f64), exactly (JSON would lose -0 and NaN).
+   */
+  partial(): Uint8Array {
+    const encoder = new TextEncoder();
+    const records = [...this.groups].map(([key, values]) => ({ key: encoder.encode(key), values }));
+    let size = 0;
+    for (const { key, values } of records) size += 8 + key.length + 8 * values.length;
+    const state = new Uint8Array(size);
+    const view = new DataView(state.buffer);
+    let at = 0;
+    for (const { key, values } of records) {
+      view.setUint32(at, key.length, true);
+      state.set(key, at + 4);
+      at += 4 + key.length;
+      view.setUint32(at, values.length, true);
+      at += 4;
+      for (const value of values) {
+        view.setFloat64(at, value, true);
+        at += 8;
+      }
+    }
+    return state;
+  }
+
+  merge(partials: Uint8Array[]): void {
+    const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    for (const state of partials) {
+      const view = new DataView(state.buffer, state.byteOffset, state.byteLength);
+      let at = 0;
+      // The offset of the next n bytes, which then count as read.
+      const take = (n: number): number => {
+        if (at + n > state.length) throw new PluginError("merge: a partial state is truncated");
+        at += n;
+        return at - n;
+      };
+      while (at < state.length) {
+        const keyLength = view.getUint32(take(4), true);
+        const keyStart = take(keyLength);
+        const group = this.group(decoder.decode(state.subarray(keyStart, at)));
+        const count = view.getUint32(take(4), true);
+        const start = take(8 * count);
+        for (let i = 0; i < count; i++) group.push(view.getFloat64(start + 8 * i, true));
+      }
+    }
   }
 
   finish(): Batch {
@@ -153,4 +211,4 @@ function nearestRank(percent: number, n: number): number {
   return Math.ceil((percent * n) / 100) - 1;
 }
 
-export const { describe, init, buildQuery, transform, finish } = exportPlugin(DelayStats);
+export const { describe, init, buildQuery, transform, finish, merge } = exportAggregate(DelayStats);

@@ -1,7 +1,8 @@
 // A map, as plugins/examples/units in Rust: appends distance_km, air_time_h and speed_kmh
-// to each batch of flights, leaving the input columns as they are.
+// to each batch of flights, leaving the input columns as they are. It reads two columns
+// and sends back only the three it adds; the host keeps the rest of each batch.
 
-import { Batch, Plugin, exportPlugin, float64Column } from "../../sdk/quarry-plugin.js";
+import { Batch, Output, Plugin, exportPlugin, float64Column } from "../../sdk/quarry-plugin.js";
 
 const KM_PER_MILE = 1.609344;
 
@@ -9,9 +10,11 @@ export class Units extends Plugin {
   static info = {
     name: "units-ts",
     description: "Adds distance_km, air_time_h and speed_kmh to flights (TypeScript)",
+    reads: ["distance", "air_time"],
+    stateless: true,
   };
 
-  transform(batch: Batch): Batch {
+  transform(batch: Batch): Output {
     // Integers in SQLite, maybe floats elsewhere: floats() reads both.
     const distance = batch.column("distance");
     const miles = distance.floats();
@@ -35,10 +38,10 @@ export class Units extends Plugin {
       }
     }
 
-    return batch
-      .withColumn(float64Column("distance_km", km, hasMiles))
-      .withColumn(float64Column("air_time_h", hours, hasMinutes))
-      .withColumn(float64Column("speed_kmh", speed, hasSpeed));
+    return Output.unchanged()
+      .set(float64Column("distance_km", km, hasMiles))
+      .set(float64Column("air_time_h", hours, hasMinutes))
+      .set(float64Column("speed_kmh", speed, hasSpeed));
   }
 }
 

@@ -1,4 +1,4 @@
-declare module 'quarry:plugin/types@0.1.0' {
+declare module 'quarry:plugin/types@0.2.0' {
   /**
    * Logical type of a column; each case names the `vector` case that holds it.
    * # Variants
@@ -176,6 +176,48 @@ declare module 'quarry:plugin/types@0.1.0' {
     paramsSchema?: string,
     buildsQuery: boolean,
     transforms: boolean,
+    /**
+     * The input columns `transform` reads, by name; none = all of them. Only these
+     * cross into the plugin; the host keeps the others for the output. A plugin whose
+     * columns depend on its params narrows this per run from `init`.
+     */
+    reads?: Array<string>,
+    /**
+     * `transform` keeps no state from one batch to the next (a map, a filter), so the
+     * host may send batches through several instances at once.
+     */
+    stateless: boolean,
+  }
+  /**
+   * An edit of the input batch, applied by the host to the whole batch (every column,
+   * read or not): `rows` selects rows, then `columns` replace the input columns of the
+   * same name in place or, named otherwise, are appended in order. Each holds one entry
+   * per selected row.
+   */
+  export interface Edit {
+    /**
+     * Indices into the input batch of the rows to output, in output order; none = all.
+     */
+    rows?: Uint32Array,
+    columns: Array<Column>,
+  }
+  /**
+   * What `transform` returns.
+   */
+  export type Output = OutputEdit | OutputRows;
+  /**
+   * The input rows, edited: a map or a filter sends back only what it changes.
+   */
+  export interface OutputEdit {
+    tag: 'edit',
+    val: Edit,
+  }
+  /**
+   * These rows instead of the input's (a reshaping transform).
+   */
+  export interface OutputRows {
+    tag: 'rows',
+    val: Batch,
   }
   /**
    * `row` is the index, within the batch, of the row that caused the error.

@@ -1181,9 +1181,9 @@ pub fn units_native(batch: &Batch) -> [Column; 3] {
 }
 
 /// Times a plugin's transform over batches already in memory, and its native Rust
-/// counterpart if there is one, interleaved; returns their medians. Each plugin call gets
-/// its own copy of the batch, made before the clock starts, as a source hands over a batch
-/// it no longer needs.
+/// counterpart if there is one, interleaved; returns their medians. Each side gets its own
+/// copies of the batches, made before the clock starts, and drops each batch when done
+/// with it, as a run does with the batches a source hands over.
 fn transform_only(
     runtime: &Runtime,
     source: &dyn quarry_sources::Source,
@@ -1206,9 +1206,10 @@ fn transform_only(
     for _ in 0..rounds + 1 {
         if let Some(native) = native {
             let mut sink = Discard::new(native.native);
+            let copies = batches.to_vec();
             let started = Instant::now();
-            for b in batches {
-                sink.batch(b)?;
+            for b in copies {
+                sink.batch(&b)?;
             }
             sink.finish()?;
             native_times.push(started.elapsed());

@@ -59,6 +59,17 @@ pub(crate) fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow::Resul
         "transforms:   {}",
         if info.transforms { "yes" } else { "no" }
     )?;
+    writeln!(out, "contract:     {}", info.contract)?;
+    match &info.reads {
+        Some(columns) => writeln!(out, "reads:        {}", columns.join(", "))?,
+        None => writeln!(out, "reads:        every column")?,
+    }
+    writeln!(
+        out,
+        "stateless:    {}",
+        if info.stateless { "yes" } else { "no" }
+    )?;
+    writeln!(out, "merges:       {}", if info.merges { "yes" } else { "no" })?;
     match &info.params_schema {
         Some(schema) => {
             let pretty = serde_json::from_str::<serde_json::Value>(schema)

@@ -13,7 +13,9 @@
 //!
 //! - this file: [`Runtime`] (engine, linker, loading), [`PluginRun`] (one run's instance)
 //!   and the classification of traps into [`PluginError`]s.
-//! - `bindings`: the `quarry:plugin` WIT world, and batches and queries across it.
+//! - `bindings`: the contract's versions (`quarry:plugin@0.1.0`, `@0.2.0`), and batches
+//!   and queries across them.
+//! - `exports`: a component bound to its contract version, and one instance's calls.
 //! - `sandbox`: a run's store state: WASI with nothing granted, the resource limiter, the
 //!   log.
 //! - `limits`: [`Limits`] and the [`Limit`] a run hits.
@@ -24,6 +26,7 @@
 
 mod bindings;
 pub mod cache;
+mod exports;
 mod limits;
 mod sandbox;
 pub mod script;
@@ -41,7 +44,8 @@ use wasmtime::{
     UpdateDeadline,
 };
 
-use bindings::{Exports, Failure, Output, Pre};
+use bindings::{Failure, Output};
+use exports::{Exports, Pre};
 use quarry_core::batch::{Batch, BatchError};
 use quarry_core::{Backend, Query};
 use sandbox::{LogFull, RunState};

@@ -1,8 +1,12 @@
 // units.js by columns: transformColumns gets each batch as one object of column arrays
-// ({distance: [...], air_time: [...], ...}) instead of an object per row, which is
-// about 2.4 times as fast over all 19 flights columns.
+// ({distance: [...], air_time: [...], ...}) instead of an object per row. A column
+// becomes an array only when the script reads it, and only the columns it adds or
+// changes go back: the others stay as they came, untouched.
 // Try it with: SELECT * FROM flights LIMIT 100
 const KM_PER_MILE = 1.609344;
+
+// The columns this script reads: only these are sent to it (optional).
+const reads = ["distance", "air_time"];
 
 function transformColumns(columns, length) {
   const { distance, air_time } = columns;

@@ -2,6 +2,10 @@
 // example plugins/examples/units does. Try it with: SELECT * FROM flights LIMIT 100
 const KM_PER_MILE = 1.609344;
 
+// The columns this script reads: only these are sent to it, and rows changed in place
+// keep the others as they came (optional).
+const reads = ["distance", "air_time"];
+
 function transform(rows) {
   for (const row of rows) {
     row.distance_km = row.distance == null ? null : row.distance * KM_PER_MILE;

@@ -11,5 +11,6 @@ mod cassandra;
 mod cockroach;
 mod hostile;
 mod mongo;
+mod parallel;
 mod postgres;
 mod sqlite;

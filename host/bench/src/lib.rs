@@ -175,6 +175,11 @@ pub struct BenchArgs {
     /// Params for the `--plugin`s, a JSON object.
     #[arg(long, default_value = "{}")]
     pub params: String,
+    /// Also run the no-plugin pipeline, the `map` and `aggregate` plugins and each
+    /// `--plugin` reading this many partitions at once (comma-separated, e.g. `2,4`), each
+    /// against the same pipeline on one stream.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub parallel: Vec<usize>,
     /// Also write every figure to FILE as JSON (`end_to_end`, `transform_alone`,
     /// `lifecycle`, `http`), for a CI to track.
     #[arg(long, value_name = "FILE")]
@@ -338,6 +343,33 @@ pub fn main(
         let (plugin, _) = runtime.load(&bytes).map_err(refused(path))?;
         let name = format!("{} (your plugin)", plugin.info.name);
         pipelines.push(Pipeline::plugin(&name, &plugin, &args.params, 0));
+    }
+    if args.parallel.contains(&0) {
+        return Err(BenchError::Usage("--parallel must be at least 1".into()));
+    }
+    // Reading several partitions at once: each against the same pipeline on one stream.
+    let splittable: Vec<usize> = pipelines
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| match &p.plugin {
+            None => p.name == "no plugin",
+            // The example and user plugins that may be split; scripts read one stream.
+            Some((plugin, _)) => {
+                (plugin.info.stateless || plugin.info.merges) && plugin.script().is_none()
+            }
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for &streams in args.parallel.iter().filter(|&&n| n > 1) {
+        for &i in &splittable {
+            let one = &pipelines[i];
+            pipelines.push(Pipeline {
+                name: format!("{}, {streams} streams", one.name),
+                streams,
+                baseline: i,
+                ..one.clone()
+            });
+        }
     }
     let input_bytes: usize = batches.iter().map(batch_bytes).sum();
     println!(
@@ -795,8 +827,11 @@ struct Timing {
 
 /// One way through all flights: a plugin (with its params), or a native Rust transform in
 /// the sink, or neither.
+#[derive(Clone)]
 struct Pipeline {
     name: String,
+    /// Partitions read at once (`parallel`).
+    streams: usize,
     /// The plugin and its params.
     plugin: Option<(Arc<LoadedPlugin>, String)>,
     native: Native,
@@ -808,6 +843,7 @@ impl Pipeline {
     fn native(name: &str, native: Native, baseline: usize) -> Self {
         Pipeline {
             name: name.to_owned(),
+            streams: 1,
             plugin: None,
             native,
             baseline,
@@ -817,6 +853,7 @@ impl Pipeline {
     fn plugin(name: &str, plugin: &Arc<LoadedPlugin>, params: &str, baseline: usize) -> Self {
         Pipeline {
             name: name.to_owned(),
+            streams: 1,
             plugin: Some((plugin.clone(), params.to_owned())),
             native: Native::None,
             baseline,
@@ -903,9 +940,10 @@ impl Bench<'_> {
             for (i, (pipeline, t)) in pipelines.iter().zip(&timings).enumerate() {
                 // Plugins against what they replace: identity against no plugin, each
                 // transform plugin against its native Rust; baselines against themselves.
-                let base = match pipeline.plugin {
-                    Some(_) => timings[pipeline.baseline].median,
-                    None => timings[i].median,
+                // A parallel pipeline against the same on one stream.
+                let base = match (&pipeline.plugin, pipeline.streams) {
+                    (Some(_), _) | (None, 2..) => timings[pipeline.baseline].median,
+                    (None, _) => timings[i].median,
                 };
                 let seconds = t.median.as_secs_f64();
                 let (rows_per_s, mb_per_s) = (
@@ -955,6 +993,7 @@ impl Bench<'_> {
                         .to_owned(),
                     query: Some(self.query.to_owned()),
                     batch_rows,
+                    parallel: pipeline.streams,
                     ..RunRequest::new(source)
                 };
                 let mut sink = Discard::new(pipeline.native);

@@ -13,7 +13,7 @@ use clap::Args;
 use quarry_engine::compare::{Collected, first_difference};
 use quarry_engine::output::{self, Format};
 use quarry_engine::run::{
-    Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, run_blocking,
+    Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, default_parallel, run_blocking,
 };
 use quarry_runtime::{Limits, PluginError, Runtime};
 use quarry_sources::config::Config;
@@ -58,6 +58,16 @@ pub struct RunArgs {
     /// The longest the database may spend on the query, in seconds [default: the source's, or 30].
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// Read up to N partitions of the query at once, each its own stream (and plugin
+    /// instance), where that gives the same rows: a single-table scan without ORDER BY,
+    /// LIMIT or aggregates, and a plugin with a stateless transform or a merge. Rows then
+    /// come in no particular order. [default: the machine's cores; 1 when comparing]
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+    /// The column whose value ranges partition a SQL query for --parallel (it must hold
+    /// integers) [default on SQLite: the rowid; PostgreSQL and CockroachDB need one].
+    #[arg(long, value_name = "COLUMN")]
+    pub partition_by: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -93,6 +103,14 @@ pub(crate) fn run(
         ),
     };
     let mut requests = Vec::new();
+    if args.parallel == Some(0) {
+        bail!("--parallel must be at least 1");
+    }
+    // Compared outputs are matched row by row: one stream per source keeps their order.
+    let comparing = args.source.len() > 1;
+    let parallel = args
+        .parallel
+        .unwrap_or(if comparing { 1 } else { default_parallel() });
     for (source, query) in args.source.iter().zip(queries) {
         let defaults = RunDefaults::of(&sources, source);
         let batch_rows = args.batch_size.unwrap_or(defaults.batch_rows);
@@ -113,6 +131,8 @@ pub(crate) fn run(
             batch_rows,
             limits: limits.clone(),
             timeout,
+            parallel,
+            partition_by: args.partition_by.clone(),
             ..RunRequest::new(source.clone())
         });
     }

@@ -24,6 +24,10 @@ pub struct ServeArgs {
     /// Runs (and plugin compilations) in progress at once [default: two per core].
     #[arg(long)]
     pub max_runs: Option<usize>,
+    /// The most streams one run may read at once (a run's `parallel`), and its default
+    /// [default: the machine's cores].
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<usize>,
     /// Runs that may wait for a slot; beyond this a run is answered 503 busy.
     #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
@@ -99,6 +103,10 @@ pub(crate) fn serve(
         max_runs: args
             .max_runs
             .unwrap_or_else(quarry_server::default_max_runs),
+        max_parallel: args
+            .max_parallel
+            .unwrap_or_else(quarry_engine::run::default_parallel)
+            .max(1),
         max_queue: args.max_queue,
         max_runs_per_caller: args.max_runs_per_caller,
         max_runs_per_minute: args.max_runs_per_minute,

@@ -11,4 +11,5 @@
 
 pub mod compare;
 pub mod output;
+mod parallel;
 pub mod run;

@@ -15,9 +15,12 @@ use tokio::sync::mpsc;
 
 use quarry_core::batch::{Batch, Field};
 use quarry_runtime::{
-    Export, Limits, LoadStats, LoadedPlugin, LogLevel, LogLine, PluginError, Runtime,
+    Export, Limits, LoadStats, LoadedPlugin, LogLevel, LogLine, PluginError, PluginRun, Runtime,
 };
+use quarry_sources::split::Split;
 use quarry_sources::{Query, Source, SourceError, Sources, StreamOptions};
+
+use crate::parallel;
 
 /// Where a run's output goes: a file format, an HTTP body, a test's vector.
 pub trait Sink: Send {
@@ -73,8 +76,16 @@ pub struct RunRequest {
     pub timeout: Duration,
     /// Set to stop the run: the source stops reading and the plugin is interrupted.
     pub cancel: Arc<AtomicBool>,
-    /// Keep the first batch from the database, before the plugin sees it.
+    /// Keep the first batch from the database, before the plugin sees it (read as one
+    /// stream).
     pub preview: bool,
+    /// How many streams the run may read at once (1: one). A query is split only where
+    /// the source can do it safely, and a plugin only when it declares a stateless
+    /// transform or merges its aggregates; otherwise the run reads one stream.
+    pub parallel: usize,
+    /// The column whose ranges partition a SQL query (`--partition-by`); SQLite uses the
+    /// rowid without one.
+    pub partition_by: Option<String>,
 }
 
 /// The batch size and timeout of a run whose caller sets neither: the source's own
@@ -119,8 +130,15 @@ impl RunRequest {
             timeout: RunDefaults::BUILT_IN.timeout,
             cancel: Arc::default(),
             preview: false,
+            parallel: 1,
+            partition_by: None,
         }
     }
+}
+
+/// The streams a run may read at once by default: the machine's cores.
+pub fn default_parallel() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Time spent in each stage of a run.
@@ -143,6 +161,8 @@ pub struct RunStats {
     pub rows_in: u64,
     /// Rows written to the output.
     pub rows_out: u64,
+    /// Streams read at once: the partitions of the query, or 1.
+    pub streams: usize,
 }
 
 /// Why a run failed.
@@ -227,9 +247,13 @@ pub fn run_blocking(
         started: false,
         notes: Arc::clone(&notes),
         narrow: false,
+        partition_logs: Vec::new(),
     };
     let result = pipeline.run(runtime, sources, handle, &mut progress);
-    let logs = pipeline.plugin.as_mut().map(|run| run.take_logs());
+    let mut logs = pipeline.plugin.as_mut().map(|run| run.take_logs());
+    if let Some(logs) = &mut logs {
+        logs.append(&mut pipeline.partition_logs);
+    }
     let notes = std::mem::take(&mut *notes.lock().unwrap_or_else(|e| e.into_inner()));
     report.logs = notes
         .into_iter()
@@ -290,6 +314,8 @@ struct Pipeline<'a> {
     notes: Arc<std::sync::Mutex<Vec<String>>>,
     /// The sink refused to add columns: later columns are cut off.
     narrow: bool,
+    /// The log lines of the plugin instances of partitions after the first.
+    partition_logs: Vec<LogLine>,
 }
 
 impl Pipeline<'_> {
@@ -351,6 +377,10 @@ impl Pipeline<'_> {
             cancel: request.cancel.clone(),
             notes: self.notes.clone(),
         };
+        self.report.stats.streams = 1;
+        if let Some(parts) = self.partitions(&source, &query, transforms, handle)? {
+            return self.run_parallel(runtime, handle, &source, parts, &options, transforms, progress);
+        }
         let (tx, mut rx) = mpsc::channel::<Batch>(4);
         let streaming = handle.spawn(stream(source, query, options, tx));
 
@@ -380,6 +410,139 @@ impl Pipeline<'_> {
             }
         }
         self.finish_output()
+    }
+
+    /// The partitions to read at once: when the request allows several streams, the
+    /// plugin (if it transforms) may be split, and the source can split the query.
+    fn partitions(
+        &mut self,
+        source: &Arc<dyn Source>,
+        query: &Query,
+        transforms: bool,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Option<Vec<Query>>, RunError> {
+        let request = self.request;
+        if request.parallel < 2 || request.preview {
+            return Ok(None);
+        }
+        let explain = |pipeline: &mut Self, why: String| {
+            // Said when the user named a partition column; otherwise one stream is the norm.
+            if request.partition_by.is_some() {
+                pipeline
+                    .notes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("read as one stream: {why}"));
+            }
+        };
+        let merges = transforms && request.plugin.as_ref().is_some_and(|c| c.plugin.info.merges);
+        if request.limit.is_some() && !merges {
+            // Rows up to a limit: the first rows of one stream, which stops early.
+            explain(self, "a row limit reads the first rows of one stream".into());
+            return Ok(None);
+        }
+        if let Some(choice) = &request.plugin {
+            let info = &choice.plugin.info;
+            if transforms && !info.stateless && !info.merges {
+                explain(self, "the plugin keeps state between batches (it declares neither a stateless transform nor merge)".into());
+                return Ok(None);
+            }
+        }
+        let split = handle.block_on(source.split(
+            query,
+            request.parallel,
+            request.partition_by.as_deref(),
+        ))?;
+        match split {
+            Split::Parts(parts) if parts.len() > 1 => Ok(Some(parts)),
+            Split::Parts(_) => Ok(None),
+            Split::Whole(why) => {
+                explain(self, why);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads every partition at once, each through its own plugin instance, then
+    /// finishes: a merging plugin's first instance merges the others' partial states and
+    /// answers; a stateless plugin's instances each finish.
+    #[allow(clippy::too_many_arguments)]
+    fn run_parallel(
+        &mut self,
+        runtime: &Runtime,
+        handle: &tokio::runtime::Handle,
+        source: &Arc<dyn Source>,
+        parts: Vec<Query>,
+        options: &StreamOptions,
+        transforms: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), RunError> {
+        let request = self.request;
+        self.report.stats.streams = parts.len();
+        let mut instances = Vec::new();
+        if let (true, Some(choice), Some(first)) = (transforms, &request.plugin, self.plugin.take()) {
+            instances.push(first);
+            let params = choice.plugin.init_params(&request.params);
+            for _ in 1..parts.len() {
+                let started = Instant::now();
+                let mut run = runtime.start(&choice.plugin, &request.limits, request.cancel.clone())?;
+                self.report.stats.instantiate_ms += ms(started.elapsed());
+                run.init(source.name(), source.backend(), &params)?;
+                instances.push(run);
+            }
+        }
+        let (finished, result) = parallel::run(handle, source, parts, options, instances, |delivery| {
+            self.report.stats.rows_in += delivery.rows_in;
+            self.report.stats.transform_ms += ms(delivery.transform);
+            if !self.started && !transforms {
+                self.start_output(&delivery.batch)?;
+            }
+            self.emit(delivery.batch, Export::Transform)?;
+            progress(Progress {
+                rows_in: self.report.stats.rows_in,
+                rows_out: self.report.stats.rows_out,
+            });
+            Ok::<_, RunError>(!self.report.truncated)
+        });
+        self.report.stats.query_ms += ms(finished.waited);
+        let mut instances = finished.instances.into_iter();
+        if transforms {
+            self.plugin = instances.next();
+        }
+        let mut others: Vec<PluginRun> = instances.collect();
+        let outcome = (|| {
+            if request.cancel.load(Ordering::Relaxed) {
+                return result.and(Err(RunError::Source(SourceError::Cancelled)));
+            }
+            result?;
+            if self.report.truncated {
+                return self.finish_output();
+            }
+            let started = Instant::now();
+            let mut tails = Vec::new();
+            let merges = request.plugin.as_ref().is_some_and(|c| c.plugin.info.merges);
+            if let Some(first) = &mut self.plugin {
+                if merges {
+                    let partials = others.iter_mut().map(PluginRun::partial).collect::<Result<_, _>>()?;
+                    first.merge(partials)?;
+                    tails.push(first.finish()?);
+                } else {
+                    tails.push(first.finish()?);
+                    for other in &mut others {
+                        tails.push(other.finish()?);
+                    }
+                }
+            }
+            self.report.stats.transform_ms += ms(started.elapsed());
+            for tail in tails.into_iter().flatten() {
+                self.emit(tail, Export::Finish)?;
+            }
+            self.finish_output()
+        })();
+        for other in &mut others {
+            self.partition_logs.append(&mut other.take_logs());
+        }
+        outcome
     }
 
     /// Moves batches from the source through the plugin to the sink until the source ends

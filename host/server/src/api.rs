@@ -1014,6 +1014,11 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
         limits: app.settings.limits.clone(),
         timeout: defaults.timeout,
         preview: run.preview,
+        parallel: run
+            .parallel
+            .unwrap_or(app.settings.max_parallel)
+            .clamp(1, app.settings.max_parallel.max(1)),
+        partition_by: run.partition_by,
         ..RunRequest::new(run.source)
     })
 }

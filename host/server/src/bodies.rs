@@ -161,6 +161,16 @@ pub struct RunBody {
     /// Also send the first batch from the database (events format).
     #[serde(default)]
     pub preview: bool,
+    /// Read up to this many partitions of the query at once, where that gives the same
+    /// rows (see `quarry run --parallel`) [default and cap: the server's
+    /// `--max-parallel`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub parallel: Option<usize>,
+    /// The integer column whose ranges partition a SQL query for `parallel` [default on
+    /// SQLite: the rowid].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_by: Option<String>,
     /// Leave out this many output rows first: the `next` page of a JSON answer does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0)]

@@ -78,6 +78,8 @@ pub struct Settings {
     pub default_rows: u64,
     /// Runs (and plugin compilations) in progress at once.
     pub max_runs: usize,
+    /// The most streams one run may read at once (`parallel`), and its default.
+    pub max_parallel: usize,
     /// Runs waiting for a slot; beyond this a run is turned away as `busy`.
     pub max_queue: usize,
     /// The host names and origins the server answers to.
@@ -111,6 +113,7 @@ impl Default for Settings {
             limits: Limits::default(),
             default_rows: 1000,
             max_runs: default_max_runs(),
+            max_parallel: quarry_engine::run::default_parallel(),
             max_queue: 64,
             allowed: browser::Allowed::default(),
             read_timeout: std::time::Duration::from_secs(15),

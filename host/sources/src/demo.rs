@@ -169,6 +169,15 @@ impl Source for DemoSource {
     async fn check(&self) -> Result<String, SourceError> {
         self.sqlite().await?.check().await
     }
+
+    async fn split(
+        &self,
+        query: &Query,
+        streams: usize,
+        by: Option<&str>,
+    ) -> Result<crate::split::Split, SourceError> {
+        self.sqlite().await?.split(query, streams, by).await
+    }
 }
 
 /// Whether the demo database in `data_dir` is built and current.

@@ -21,6 +21,7 @@ pub mod mongo;
 pub mod postgres;
 pub mod scylla;
 pub mod seed;
+pub mod split;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -169,6 +170,23 @@ pub trait Source: Send + Sync {
 
     /// Checks that the source answers; returns a short description of the server.
     async fn check(&self) -> Result<String, SourceError>;
+
+    /// Splits `query` into at most `streams` queries whose rows together are its rows,
+    /// each once, to be read at the same time; `by` names the column whose ranges make the
+    /// partitions, where the backend takes one (`--partition-by`). A query that cannot be
+    /// split safely (or is too small to gain) stays whole, with the reason.
+    async fn split(
+        &self,
+        query: &Query,
+        streams: usize,
+        by: Option<&str>,
+    ) -> Result<split::Split, SourceError> {
+        let _ = (query, streams, by);
+        Ok(split::Split::Whole(format!(
+            "{} sources are read as one stream",
+            self.backend().name()
+        )))
+    }
 }
 
 /// The configured sources by name. `demo` is always there.

@@ -27,6 +27,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use quarry_core::guard::sql::guard;
 
+use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
 
@@ -375,6 +376,63 @@ impl Source for PostgresSource {
             }
             other => other,
         })
+    }
+
+    /// Ranges of the `by` column (`--partition-by`; its values must convert to integers)
+    /// of a single-table scan, as Spark's JDBC reader splits a table.
+    async fn split(
+        &self,
+        query: &Query,
+        streams: usize,
+        by: Option<&str>,
+    ) -> Result<Split, SourceError> {
+        let Query::Sql(statement) = query else {
+            return Ok(Split::Whole("not SQL".into()));
+        };
+        let Some(column) = by else {
+            return Ok(Split::Whole(
+                "a PostgreSQL or CockroachDB query is split by the ranges of a column: give --partition-by COLUMN".into(),
+            ));
+        };
+        let scan = match split::scan(&statement.text) {
+            Ok(scan) => scan,
+            Err(why) => return Ok(Split::Whole(why)),
+        };
+        if !split::is_identifier(column) {
+            return Err(SourceError::Query {
+                source_name: self.name.clone(),
+                message: format!("the partition column must be a column name, not `{column}`"),
+            });
+        }
+        let mut client = self.client().await?;
+        let sql = format!(
+            "SELECT min({column})::int8, max({column})::int8 FROM {}",
+            scan.table
+        );
+        let transaction = client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let row = match transaction.query_one(sql.as_str(), &[]).await {
+            Ok(row) => row,
+            Err(e) => {
+                return Ok(Split::Whole(format!(
+                    "the partition column `{column}` has no integer range ({})",
+                    describe(&e)
+                )));
+            }
+        };
+        let (Some(min), Some(max)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) else {
+            return Ok(Split::Whole("the table is empty".into()));
+        };
+        Ok(Split::Parts(split::ranges(
+            &scan,
+            column,
+            &split::bounds(min, max, streams),
+            &statement.params,
+        )))
     }
 
     async fn check(&self) -> Result<String, SourceError> {

@@ -21,6 +21,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row};
 use tokio::sync::{Mutex, OnceCell};
 
+use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
 
@@ -281,6 +282,93 @@ impl Source for ScyllaSource {
                 return Ok(());
             }
         }
+    }
+
+    /// Token ranges of a full scan, or of an `ALLOW FILTERING` scan, each its own paged
+    /// stream, as the Spark connector and DSBulk read a table.
+    async fn split(
+        &self,
+        query: &Query,
+        streams: usize,
+        _by: Option<&str>,
+    ) -> Result<Split, SourceError> {
+        let Query::Cql(statement) = query else {
+            return Ok(Split::Whole("not CQL".into()));
+        };
+        let scan = match split::scan(&statement.text) {
+            Ok(scan) => scan,
+            Err(why) => return Ok(Split::Whole(why)),
+        };
+        let (filter, allow_filtering) = match scan.filter {
+            None => (None, false),
+            Some(filter) => match split::strip_allow_filtering(filter) {
+                Some(rest) => (Some(rest), true),
+                None => {
+                    return Ok(Split::Whole(
+                        "a WHERE clause without ALLOW FILTERING reads by key, not by scanning".into(),
+                    ));
+                }
+            },
+        };
+        let (keyspace, table) = match scan.table.split_once('.') {
+            Some((keyspace, table)) => (keyspace.to_owned(), table.to_owned()),
+            None => match &self.keyspace {
+                Some(keyspace) => (keyspace.clone(), scan.table.to_owned()),
+                None => return Ok(Split::Whole("no keyspace to find the table's partition key in".into())),
+            },
+        };
+        let unquote = |name: &str| match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+            Some(quoted) => quoted.to_owned(),
+            None => name.to_lowercase(),
+        };
+        let session = self.session().await?;
+        let pager = session
+            .query_iter(
+                "SELECT column_name, position FROM system_schema.columns \
+                 WHERE keyspace_name = ? AND table_name = ? AND kind = 'partition_key' ALLOW FILTERING",
+                (unquote(&keyspace), unquote(&table)),
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut rows = pager.rows_stream::<(String, i32)>().map_err(|e| self.error(e))?;
+        let mut key = Vec::new();
+        while let Some(row) = rows.next().await {
+            key.push(row.map_err(|e| self.error(e))?);
+        }
+        if key.is_empty() {
+            return Ok(Split::Whole(format!("no partition key found for {}", scan.table)));
+        }
+        key.sort_by_key(|(_, position)| *position);
+        let token = format!(
+            "token({})",
+            key.iter()
+                .map(|(name, _)| format!("\"{}\"", name.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let parts = split::token_bounds(streams)
+            .windows(2)
+            .enumerate()
+            .map(|(i, range)| {
+                let mut conditions = Vec::new();
+                if i > 0 {
+                    conditions.push(format!("{token} > {}", range[0]));
+                }
+                if i < streams - 1 {
+                    conditions.push(format!("{token} <= {}", range[1]));
+                }
+                conditions.extend(filter.map(str::to_owned));
+                let mut text = format!("{} FROM {} WHERE {}", scan.select, scan.table, conditions.join(" AND "));
+                if allow_filtering {
+                    text.push_str(" ALLOW FILTERING");
+                }
+                Query::Cql(super::Statement {
+                    text,
+                    params: statement.params.clone(),
+                })
+            })
+            .collect();
+        Ok(Split::Parts(parts))
     }
 
     async fn check(&self) -> Result<String, SourceError> {

@@ -12,6 +12,7 @@ use std::time::Instant;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, limits::Limit};
 
+use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
 use quarry_core::datetime;
@@ -76,6 +77,81 @@ impl Source for SqliteSource {
                 source_name: self.name.clone(),
                 message: e.to_string(),
             })?
+    }
+
+    /// Ranges of the rowid (or of the `by` column, which must hold integers) of a
+    /// single-table scan.
+    async fn split(
+        &self,
+        query: &Query,
+        streams: usize,
+        by: Option<&str>,
+    ) -> Result<Split, SourceError> {
+        let Query::Sql(statement) = query else {
+            return Ok(Split::Whole("not SQL".into()));
+        };
+        let scan = match split::scan(&statement.text) {
+            Ok(scan) => scan,
+            Err(why) => return Ok(Split::Whole(why)),
+        };
+        // The rowid unless the user named another column.
+        let by = by.filter(|column| !column.eq_ignore_ascii_case("rowid"));
+        let column = by.unwrap_or("rowid").to_owned();
+        if !split::is_identifier(&column) {
+            return Err(SourceError::Query {
+                source_name: self.name.clone(),
+                message: format!("the partition column must be a column name, not `{column}`"),
+            });
+        }
+        let (name, path, table) = (self.name.clone(), self.path.clone(), scan.table.to_owned());
+        let range_column = column.clone();
+        let range = tokio::task::spawn_blocking(move || {
+            let conn = open_read_only(&name, &path, None)?;
+            let sql = format!(
+                "SELECT min({range_column}), max({range_column}), typeof(min({range_column})) FROM {table}"
+            );
+            conn.query_row(&sql, [], |r| {
+                Ok((r.get::<_, Option<i64>>(0).ok().flatten(), r.get::<_, Option<i64>>(1).ok().flatten(), r.get::<_, String>(2)?))
+            })
+            .map_err(|e| query_error(&name, e))
+        })
+        .await
+        .map_err(|e| SourceError::Query {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        })?;
+        let (min, max) = match range {
+            Ok((Some(min), Some(max), kind)) if kind == "integer" => (min, max),
+            Ok((_, _, kind)) if kind == "null" => return Ok(Split::Whole("the table is empty".into())),
+            Ok(_) => {
+                return Ok(Split::Whole(format!(
+                    "the partition column `{column}` does not hold integers"
+                )));
+            }
+            // A view or a WITHOUT ROWID table has no rowid.
+            Err(SourceError::Query { message, .. }) if by.is_none() => {
+                return Ok(Split::Whole(format!("no rowid to split by ({message})")));
+            }
+            Err(e) => return Err(e),
+        };
+        // The rowid's span counts the rows closely; a column the user chose is split as asked.
+        let parts = match by {
+            None => split::worth((max - min).saturating_add(1) as u64, streams),
+            Some(_) => streams,
+        };
+        if parts < 2 {
+            return Ok(Split::Whole(format!(
+                "{} rows are too few to split (at least {} a partition)",
+                max - min + 1,
+                split::MIN_PARTITION_ROWS
+            )));
+        }
+        Ok(Split::Parts(split::ranges(
+            &scan,
+            &column,
+            &split::bounds(min, max, parts),
+            &statement.params,
+        )))
     }
 
     async fn check(&self) -> Result<String, SourceError> {

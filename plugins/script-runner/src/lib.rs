@@ -32,6 +32,8 @@
 //! recurses on the engine's stack, not in linear memory), so runaway recursion ends at the
 //! host's wasm stack limit, without a line number.
 
+pub mod columns;
+pub mod convert;
 pub mod rows;
 
 use quarry_plugin::{
@@ -42,7 +44,9 @@ use rquickjs::{Array, Atom, Context, Ctx, Function, Object, Runtime, Value, cont
 use serde::Deserialize;
 use std::collections::HashMap;
 
-use rows::{Cell, Output};
+use columns::Change;
+use convert::{SCRIPT_NAME, array_from, cell_to_js, js_cell, js_error};
+use rows::Output;
 
 /// The runner's params: the script and the user's own params for it.
 #[derive(Debug, Deserialize)]
@@ -56,9 +60,6 @@ pub struct Params {
 fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
-
-/// The file name errors give for the user's script.
-const SCRIPT_NAME: &str = "script.js";
 
 /// Defines `log`, its levels and `console` over the host's log, before the user's script.
 const PRELUDE: &str = r#"
@@ -85,108 +86,61 @@ pub struct ScriptRunner {
     context: Context,
     _runtime: Runtime,
     source: Source,
+    /// The input columns the script declared it reads (its global `reads`), if it did.
+    reads: Option<Vec<String>>,
     /// The types of the columns output so far: later batches keep them.
     types: HashMap<String, DataType>,
 }
 
 impl ScriptRunner {
-    /// Remembers the column types of an output batch.
-    /// Runs the script's `transformColumns` or `transform` over one batch.
+    /// The output batch for `input`, as the host makes it from `transform`'s answer.
+    #[cfg(test)]
     fn transform_batch(&mut self, input: Batch) -> Result<Batch, Error> {
-        let types = &self.types;
-        let output = self.context.with(|ctx| {
+        Plugin::transform(self, input.clone())?.apply(input)
+    }
+
+    /// Runs the script's `transformColumns` or `transform` over one batch.
+    fn change(&mut self, input: Batch) -> Result<Change, Error> {
+        let (types, reads) = (&self.types, self.reads.is_some());
+        let change = self.context.with(|ctx| {
             if let Some(transform) = Self::function(&ctx, "transformColumns")? {
-                let columns = columns_in(&ctx, &input).map_err(|e| js_error(&ctx, e))?;
-                let result: Value = transform
-                    .call((columns.clone(), input.num_rows()))
-                    .map_err(|e| js_error(&ctx, e))?;
-                let result = if result.is_undefined() {
-                    columns.into_value()
-                } else {
-                    result
-                };
-                return columns_out(&ctx, result, &input, types);
+                return columns::transform(&ctx, transform, input, types);
             }
             let Some(transform) = Self::function(&ctx, "transform")? else {
-                return Ok(input);
+                return Ok(Change::Edit(Vec::new()));
             };
             let rows = rows_in(&ctx, &input).map_err(|e| js_error(&ctx, e))?;
             let result: Value = transform
                 .call((rows.clone(),))
                 .map_err(|e| js_error(&ctx, e))?;
+            // Rows changed in place, of a script that declared what it reads: only those
+            // columns and the ones it added go back, the host keeps the others.
+            let in_place = result.is_undefined() || result == *rows.as_value();
+            let edit = reads && in_place && rows.len() == input.num_rows();
             let result = if result.is_undefined() {
                 rows.into_value()
             } else {
                 result
             };
-            rows_out(&ctx, result, &input, types, "transform")
+            let batch = rows_out(&ctx, result, &input, types, "transform")?;
+            Ok(if edit {
+                Change::Edit(batch.into_columns())
+            } else {
+                Change::Rows(batch)
+            })
         })?;
-        Ok(self.output(output))
-    }
-
-    fn output(&mut self, batch: Batch) -> Batch {
-        for column in batch.columns() {
+        // Later batches keep the types of the columns output so far.
+        let columns = match &change {
+            Change::Edit(columns) => columns.as_slice(),
+            Change::Rows(batch) => batch.columns(),
+        };
+        for column in columns {
             self.types
                 .entry(column.name().to_owned())
                 .or_insert(column.data_type());
         }
-        batch
+        Ok(change)
     }
-}
-
-/// Turns a pending JS exception (or a Rust-side rquickjs error) into a plugin error. The
-/// first line is `Name: message (script.js:LINE:COLUMN)`; the JS stack follows when it
-/// has more than the one frame.
-fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> Error {
-    if !matches!(error, rquickjs::Error::Exception) {
-        return Error::new(format!("QuickJS: {error}"));
-    }
-    let thrown = ctx.catch();
-    let Some(exception) = thrown.as_exception() else {
-        let shown = ctx
-            .json_stringify(thrown.clone())
-            .ok()
-            .flatten()
-            .and_then(|s| s.to_string().ok())
-            .unwrap_or_else(|| thrown.type_name().to_owned());
-        return Error::new(format!("the script threw {shown}"));
-    };
-    let message = exception.message().unwrap_or_default();
-    let name: String = exception
-        .get::<_, String>("name")
-        .unwrap_or_else(|_| "Error".into());
-    let stack = exception.stack().unwrap_or_default();
-    let stack = stack.trim_end();
-    let first = match location(stack) {
-        Some(place) => format!("{name}: {message} ({place})"),
-        None => format!("{name}: {message}"),
-    };
-    // One frame says no more than the location; more show the calls that led there.
-    if stack.lines().count() > 1 {
-        Error::new(format!("{first}\n{stack}"))
-    } else {
-        Error::new(first)
-    }
-}
-
-/// The first `script.js:LINE:COLUMN` of a stack: where in the user's script it failed.
-fn location(stack: &str) -> Option<&str> {
-    let start = stack.find(SCRIPT_NAME)?;
-    let rest = &stack[start..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == ':'))
-        .unwrap_or(rest.len());
-    Some(&rest[..end])
-}
-
-fn cell_to_js<'js>(ctx: &Ctx<'js>, cell: Cell<'_>) -> rquickjs::Result<Value<'js>> {
-    Ok(match cell {
-        Cell::Null => Value::new_null(ctx.clone()),
-        Cell::Num(x) => Value::new_number(ctx.clone(), x),
-        Cell::Int(x) => rquickjs::BigInt::from_i64(ctx.clone(), x)?.into_value(),
-        Cell::Bool(b) => Value::new_bool(ctx.clone(), b),
-        Cell::Str(s) => rquickjs::String::from_str(ctx.clone(), &s)?.into_value(),
-    })
 }
 
 /// The array of row objects for `batch`.
@@ -196,15 +150,15 @@ fn rows_in<'js>(ctx: &Ctx<'js>, batch: &Batch) -> rquickjs::Result<Array<'js>> {
         .iter()
         .map(|c| Atom::from_str(ctx.clone(), c.name()))
         .collect::<rquickjs::Result<_>>()?;
-    let rows = Array::new(ctx.clone())?;
+    let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let object = Object::new(ctx.clone())?;
         for (column, key) in batch.columns().iter().zip(&keys) {
             object.set(key.clone(), cell_to_js(ctx, rows::cell(column, row))?)?;
         }
-        rows.set(row, object)?;
+        rows.push(object.into_value());
     }
-    Ok(rows)
+    array_from(ctx, rows)
 }
 
 /// The batch for the array of row objects `value` that the script returned.
@@ -252,104 +206,6 @@ fn rows_out<'js>(
             output.set(column, cell)?;
         }
         output.end_row();
-    }
-    output.finish()
-}
-
-/// The cell for the JS `value` of row `row`; `name` names its column for an error.
-fn js_cell<'js>(
-    ctx: &Ctx<'js>,
-    value: Value<'js>,
-    row: usize,
-    name: impl FnOnce() -> String,
-) -> Result<Cell<'static>, Error> {
-    Ok(if value.is_null() || value.is_undefined() {
-        Cell::Null
-    } else if let Some(x) = value.as_number() {
-        Cell::Num(x)
-    } else if let Some(b) = value.as_bool() {
-        Cell::Bool(b)
-    } else if let Some(s) = value.as_string() {
-        Cell::Str(s.to_string().map_err(|e| js_error(ctx, e))?.into())
-    } else if let Some(big) = value.as_big_int() {
-        Cell::Int(big.clone().to_i64().map_err(|_| {
-            Error::at_row(
-                row,
-                format!("row {row}, `{}`: a BigInt beyond int64", name()),
-            )
-        })?)
-    } else {
-        return Err(Error::at_row(
-            row,
-            format!(
-                "row {row}, `{}`: {} is not a cell value (number, BigInt, string, boolean or null)",
-                name(),
-                match value.type_name() {
-                    kind @ ("object" | "array" | "undefined" | "int") => format!("an {kind}"),
-                    kind => format!("a {kind}"),
-                }
-            ),
-        ));
-    })
-}
-
-/// The columns of `batch` as one object: each column's name → an array of its cells.
-fn columns_in<'js>(ctx: &Ctx<'js>, batch: &Batch) -> rquickjs::Result<Object<'js>> {
-    let columns = Object::new(ctx.clone())?;
-    for column in batch.columns() {
-        let values = Array::new(ctx.clone())?;
-        for row in 0..batch.num_rows() {
-            values.set(row, cell_to_js(ctx, rows::cell(column, row))?)?;
-        }
-        columns.set(column.name(), values)?;
-    }
-    Ok(columns)
-}
-
-/// The batch for the object of column arrays `value` that `transformColumns` returned.
-fn columns_out<'js>(
-    ctx: &Ctx<'js>,
-    value: Value<'js>,
-    input: &Batch,
-    earlier: &HashMap<String, DataType>,
-) -> Result<Batch, Error> {
-    let js = |e| js_error(ctx, e);
-    let Some(object) = value.as_object().filter(|o| !o.is_array()) else {
-        return Err(Error::new(format!(
-            "transformColumns must return an object of column arrays ({{name: [values]}}), not {}",
-            if value.is_array() {
-                "an array"
-            } else {
-                value.type_name()
-            }
-        )));
-    };
-    let mut output = Output::new(input, earlier);
-    // The first column's name and length: every column must have as many values.
-    let mut first: Option<(String, usize)> = None;
-    for prop in object.props::<String, Value>() {
-        let (name, values) = prop.map_err(js)?;
-        let Some(values) = values.as_array() else {
-            return Err(Error::new(format!(
-                "transformColumns: column `{name}` must be an array, not {}",
-                values.type_name()
-            )));
-        };
-        let len = values.len();
-        match &first {
-            None => first = Some((name.clone(), len)),
-            Some((first, rows)) if *rows != len => {
-                return Err(Error::new(format!(
-                    "transformColumns: column `{name}` has {len} values, but `{first}` has {rows}"
-                )));
-            }
-            Some(_) => {}
-        }
-        let column = output.add_column(&name);
-        for row in 0..len {
-            let value: Value = values.get(row).map_err(js)?;
-            output.push(column, js_cell(ctx, value, row, || name.clone())?)?;
-        }
     }
     output.finish()
 }
@@ -467,6 +323,29 @@ impl ScriptRunner {
     }
 }
 
+/// The script's global `reads`, when it declares one: the input columns its transform
+/// reads, the only ones the host then sends it.
+fn declared_reads(ctx: &Ctx<'_>) -> Result<Option<Vec<String>>, Error> {
+    // A top-level `const reads` is a global binding but no property of globalThis.
+    let reads: Value = ctx
+        .eval("typeof reads === 'undefined' ? undefined : reads")
+        .map_err(|e| js_error(ctx, e))?;
+    if reads.is_undefined() {
+        return Ok(None);
+    }
+    let names = reads.as_array().and_then(|array| {
+        (0..array.len())
+            .map(|i| array.get::<Value>(i).ok()?.as_string()?.to_string().ok())
+            .collect::<Option<Vec<String>>>()
+    });
+    match names {
+        Some(names) => Ok(Some(names)),
+        None => Err(Error::new(
+            "`reads` names the input columns the script reads: make it an array of column names, such as [\"distance\", \"air_time\"]",
+        )),
+    }
+}
+
 fn backend_name(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "sqlite",
@@ -512,7 +391,7 @@ impl Plugin for ScriptRunner {
         let engine = |e: rquickjs::Error| Error::new(format!("QuickJS: {e}"));
         let runtime = Runtime::new().map_err(engine)?;
         let context = Context::full(&runtime).map_err(engine)?;
-        context.with(|ctx| {
+        let reads = context.with(|ctx| {
             let setup = |e| js_error(&ctx, e);
             let globals = ctx.globals();
             let write = Function::new(ctx.clone(), |level_number: i32, message: String| {
@@ -521,6 +400,7 @@ impl Plugin for ScriptRunner {
             .map_err(setup)?;
             globals.set("__quarry_log", write).map_err(setup)?;
             ctx.eval::<(), _>(PRELUDE).map_err(setup)?;
+            columns::install(&ctx).map_err(setup)?;
             let source_json = serde_json::json!({
                 "name": source.name,
                 "backend": backend_name(source.backend),
@@ -550,12 +430,13 @@ impl Plugin for ScriptRunner {
                     "the script defines none of transform(rows), transformColumns(columns, length), buildQuery(source, params) and finish()",
                 ));
             }
-            Ok(())
+            declared_reads(&ctx)
         })?;
         Ok(ScriptRunner {
             context,
             _runtime: runtime,
             source: source.clone(),
+            reads,
             types: HashMap::new(),
         })
     }
@@ -588,8 +469,17 @@ impl Plugin for ScriptRunner {
         })
     }
 
+    fn reads(&self) -> Option<Vec<String>> {
+        self.reads.clone()
+    }
+
     fn transform(&mut self, input: Batch) -> Result<quarry_plugin::Output, Error> {
-        self.transform_batch(input).map(quarry_plugin::Output::rows)
+        Ok(match self.change(input)? {
+            Change::Edit(columns) => columns
+                .into_iter()
+                .fold(quarry_plugin::Output::unchanged(), quarry_plugin::Output::set),
+            Change::Rows(batch) => quarry_plugin::Output::rows(batch),
+        })
     }
 
     fn finish(&mut self) -> Result<Option<Batch>, Error> {
@@ -729,6 +619,96 @@ mod tests {
         assert_eq!(out.num_rows(), 1);
         assert_eq!(out.column("carrier").unwrap().text(0), Some("UA"));
         assert_eq!(out.column("air_time").unwrap().i64(0), Some(227));
+    }
+
+    /// The columns an output sends back, or `None` when it replaces the rows.
+    fn edited(output: quarry_plugin::Output) -> Option<Vec<String>> {
+        match output.into_raw() {
+            quarry_plugin::raw::Output::Edit(edit) => {
+                assert_eq!(edit.rows, None, "a map keeps every row");
+                Some(edit.columns.into_iter().map(|c| c.name).collect())
+            }
+            quarry_plugin::raw::Output::Rows(_) => None,
+        }
+    }
+
+    #[test]
+    fn transform_columns_sends_back_only_what_it_changed_or_added() {
+        let script = "function transformColumns(c, length) {
+  const { distance, air_time, carrier } = c;
+  c.km = distance.map((d) => d * 1.609344);
+  c.air_time_h = air_time.map((t) => (t == null ? null : t / 60));
+  carrier[0] = carrier[0];
+}";
+        let mut runner = runner(script).unwrap();
+        let output = Plugin::transform(&mut runner, flights()).unwrap();
+        assert_eq!(edited(output.clone()), Some(vec!["km".into(), "air_time_h".into()]));
+        let out = output.apply(flights()).unwrap();
+        let names: Vec<_> = out.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["carrier", "distance", "air_time", "km", "air_time_h"]);
+        assert_eq!(out.column("air_time_h").unwrap().f64(1), None);
+
+        // Changed in place, or replaced by a new array: sent back, in place.
+        let script = "function transformColumns(c) { c.carrier[1] = 'AA'; c.distance = c.distance.map((d) => d + 1); }";
+        let output = Plugin::transform(&mut super::tests::runner(script).unwrap(), flights()).unwrap();
+        assert_eq!(edited(output.clone()), Some(vec!["carrier".into(), "distance".into()]));
+        let out = output.apply(flights()).unwrap();
+        assert_eq!(out.column("carrier").unwrap().text(1), Some("AA"));
+        assert_eq!(out.column("distance").unwrap().data_type(), DataType::Int64);
+        assert_eq!(out.column("distance").unwrap().i64(0), Some(1401));
+
+        // Untouched: nothing crosses back.
+        let output = Plugin::transform(
+            &mut super::tests::runner("function transformColumns(c) { return c; }").unwrap(),
+            flights(),
+        )
+        .unwrap();
+        assert_eq!(edited(output), Some(vec![]));
+    }
+
+    #[test]
+    fn typed_arrays_come_back_as_numbers() {
+        let script = "function transformColumns(c, length) {
+  c.half = new Float64Array(length).fill(0.5);
+  c.n = new BigInt64Array(length).fill(7n);
+  c.small = Int32Array.from(c.distance);
+}";
+        let out = runner(script).unwrap().transform_batch(flights()).unwrap();
+        assert_eq!(out.column("half").unwrap().f64(1), Some(0.5));
+        assert_eq!(out.column("n").unwrap().data_type(), DataType::Int64);
+        assert_eq!(out.column("n").unwrap().i64(1), Some(7));
+        assert_eq!(out.column("small").unwrap().f64(0), Some(1400.0));
+        let e = runner("function transformColumns(c, n) { c.x = new Float64Array(n + 1); }")
+            .unwrap()
+            .transform_batch(flights())
+            .unwrap_err();
+        assert!(e.message().contains("column `x` has 3 values, but the batch has 2 rows"), "{e}");
+    }
+
+    #[test]
+    fn a_columns_object_kept_past_its_batch_fails_clearly() {
+        let script = "let kept; function transformColumns(c) { if (kept) c.x = kept.distance; kept = c; }";
+        let mut runner = runner(script).unwrap();
+        runner.transform_batch(flights()).unwrap();
+        let e = runner.transform_batch(flights()).unwrap_err();
+        assert!(e.message().contains("belonged to an earlier batch"), "{e}");
+    }
+
+    #[test]
+    fn a_script_may_declare_the_columns_it_reads() {
+        let script = "const reads = ['distance'];
+function transform(rows) { for (const r of rows) r.km = r.distance * 1.609344; }";
+        let mut runner = runner(script).unwrap();
+        assert_eq!(runner.reads(), Some(vec!["distance".to_owned()]));
+        // The host lends only `distance`; rows changed in place come back as an edit.
+        let distance = flights().column("distance").unwrap().clone();
+        let lent = Batch::new(vec![distance]).unwrap();
+        let output = Plugin::transform(&mut runner, lent).unwrap();
+        assert_eq!(edited(output), Some(vec!["distance".into(), "km".into()]));
+
+        assert_eq!(super::tests::runner(UNITS).unwrap().reads(), None);
+        let e = super::tests::runner("let reads = 3; function transform(r) {}").err().unwrap();
+        assert!(e.message().contains("array of column names"), "{e}");
     }
 
     #[test]

@@ -277,6 +277,38 @@ fn live_hostile_cql_is_refused_and_the_data_is_unchanged() {
     );
 }
 
+/// Token ranges, each its own paged stream, give the rows one stream gives: a full scan
+/// and an `ALLOW FILTERING` one.
+#[test]
+fn live_a_scan_split_in_token_ranges_gives_the_same_rows() {
+    let Some(node) = contact_point() else { return };
+    let _server = common::shared(&SERVER);
+    seed(&node);
+    let queries = [
+        (None, "SELECT * FROM weather", 26_115),
+        (Some("units"), "SELECT * FROM flights WHERE carrier = 'UA' ALLOW FILTERING", 58_665),
+    ];
+    for (plugin, query, expected) in queries {
+        let run = |parallel| {
+            let (report, out) = run_with(
+                runtime(),
+                &sources(&node),
+                RunRequest {
+                    parallel,
+                    ..on_cassandra(plugin, "{}", Some(query))
+                },
+            );
+            report.result.as_ref().unwrap();
+            (report, out)
+        };
+        let (one, one_out) = run(1);
+        let (four, four_out) = run(4);
+        assert_eq!((one.stats.streams, four.stats.streams), (1, 4), "{query}");
+        assert_eq!(four_out.rows() as u64, expected, "{query}");
+        assert_eq!(crate::parallel::rows(&one_out), crate::parallel::rows(&four_out), "{query}");
+    }
+}
+
 #[test]
 fn live_the_example_plugin_gives_the_demo_answer() {
     let Some(node) = contact_point() else { return };

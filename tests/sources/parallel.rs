@@ -7,7 +7,7 @@ use common::*;
 use quarry_engine::run::{RunReport, RunRequest};
 
 /// Every output row as text, sorted: the multiset of the rows, whatever their order.
-fn rows(out: &Collect) -> Vec<String> {
+pub(crate) fn rows(out: &Collect) -> Vec<String> {
     let mut rows: Vec<String> = out
         .batches
         .iter()

@@ -204,6 +204,50 @@ fn every_mapped_type_arrives_typed_with_nulls() {
     );
 }
 
+/// `--partition-by`: ranges of a column, each its own connection and stream, give the
+/// rows one stream gives; without the flag, one stream.
+#[test]
+fn a_scan_split_by_a_column_gives_the_same_rows() {
+    let Some(url) = url() else { return };
+    let _server = common::shared(&SERVER);
+    loaded(&url);
+    let rt = runtime();
+    let query = "SELECT * FROM flights WHERE origin = 'EWR'";
+    let one = pg_run(rt, &url, pg_request(rt, Some("units"), "{}", Some(query)));
+    let three = pg_run(
+        rt,
+        &url,
+        RunRequest {
+            parallel: 3,
+            partition_by: Some("dep_time".into()),
+            ..pg_request(rt, Some("units"), "{}", Some(query))
+        },
+    );
+    one.0.result.unwrap();
+    three.0.result.as_ref().unwrap();
+    assert_eq!(three.0.stats.streams, 3, "{:?}", three.0.logs);
+    assert_eq!(three.1.rows(), 120_835);
+    assert_eq!(crate::parallel::rows(&one.1), crate::parallel::rows(&three.1));
+
+    // No column named: one stream, and why (with a column that is no integer, too).
+    for by in [None, Some("carrier")] {
+        let (report, _) = pg_run(
+            rt,
+            &url,
+            RunRequest {
+                parallel: 3,
+                partition_by: by.map(str::to_owned),
+                ..pg_request(rt, None, "{}", Some(query))
+            },
+        );
+        report.result.unwrap();
+        assert_eq!(report.stats.streams, 1);
+        if by.is_some() {
+            assert!(report.logs.iter().any(|l| l.message.contains("no integer range")), "{:?}", report.logs);
+        }
+    }
+}
+
 #[test]
 fn flights_stream_and_match_the_demo() {
     let Some(url) = url() else { return };

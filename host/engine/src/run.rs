@@ -595,7 +595,9 @@ impl Pipeline<'_> {
 
     /// Writes one output batch, holding the columns steady and the row limit.
     fn emit(&mut self, mut batch: Batch, export: Export) -> Result<(), RunError> {
-        if batch.columns.is_empty() && batch.num_rows == 0 {
+        // No rows: nothing to write, and once the output has begun no columns to check
+        // (an edit of an empty batch has only the input's).
+        if batch.num_rows == 0 && (self.started || batch.columns.is_empty()) {
             return Ok(());
         }
         if !self.started {

@@ -821,3 +821,4 @@ function finish() { return [{ flights: BigInt(n), label: params.label }]; }";
         assert!(e.message().contains("defines none"), "{e}");
     }
 }
+

@@ -180,6 +180,10 @@ pub struct BenchArgs {
     /// against the same pipeline on one stream.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub parallel: Vec<usize>,
+    /// The column whose ranges split a SQL query for `--parallel` (PostgreSQL needs one;
+    /// SQLite uses the rowid without it).
+    #[arg(long, value_name = "COLUMN")]
+    pub partition_by: Option<String>,
     /// Also write every figure to FILE as JSON (`end_to_end`, `transform_alone`,
     /// `lifecycle`, `http`), for a CI to track.
     #[arg(long, value_name = "FILE")]
@@ -257,6 +261,7 @@ pub fn main(
         handle: &handle,
         query: &query,
         batch_sizes: &batch_sizes,
+        partition_by: args.partition_by.clone(),
     };
     let batches = bench.collect_batches(&args.source)?;
     let fields = batches.first().map(Batch::fields).unwrap_or_default();
@@ -400,6 +405,7 @@ pub fn main(
         let pg = postgres_sources(data_dir, url, tokio)?;
         let on_pg = Bench {
             sources: &pg,
+            partition_by: bench.partition_by.clone(),
             ..bench
         };
         println!("The same on PostgreSQL ({}):\n", pg.get("pg")?.address());
@@ -427,7 +433,7 @@ pub fn main(
     );
     let rows = batches.iter().map(|b| b.num_rows).sum::<usize>() as f64;
     // Each plugin against its native Rust baseline, if it has one.
-    let transforms = pipelines.iter().filter(|p| p.plugin.is_some()).map(|p| {
+    let transforms = pipelines.iter().filter(|p| p.plugin.is_some() && p.streams == 1).map(|p| {
         let native = &pipelines[p.baseline];
         let has_native = !matches!(native.native, Native::None);
         (p, has_native.then_some(native))
@@ -818,6 +824,8 @@ struct Bench<'a> {
     query: &'a str,
     /// The batch sizes of the matrix.
     batch_sizes: &'a [usize],
+    /// The partition column of parallel pipelines.
+    partition_by: Option<String>,
 }
 
 struct Timing {
@@ -994,6 +1002,7 @@ impl Bench<'_> {
                     query: Some(self.query.to_owned()),
                     batch_rows,
                     parallel: pipeline.streams,
+                    partition_by: self.partition_by.clone(),
                     ..RunRequest::new(source)
                 };
                 let mut sink = Discard::new(pipeline.native);

@@ -7,7 +7,7 @@
 //! output batches meet on the calling thread, which writes them in the order they come:
 //! an unordered query gives the same multiset of rows as one stream would.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,8 @@ where
     } else {
         instances.into_iter().map(Some).collect()
     };
-    let waited = AtomicU64::new(0);
+    // Only the calling thread waits for output: a plain sum.
+    let mut waited = Duration::ZERO;
     let outcome = std::thread::scope(|scope| {
         let workers: Vec<_> = inputs
             .into_iter()
@@ -83,7 +84,7 @@ where
         loop {
             let started = Instant::now();
             let Ok(delivery) = out_rx.recv() else { break };
-            waited.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            waited += started.elapsed();
             let more = match delivery {
                 Ok(delivery) => deliver(delivery),
                 Err(error) => Err(E::from(error)),
@@ -120,7 +121,7 @@ where
     }
     let finished = Finished {
         instances: instances.into_iter().flatten().collect(),
-        waited: Duration::from_nanos(waited.into_inner()),
+        waited,
     };
     (finished, outcome.and(source_result.map_err(E::from)))
 }

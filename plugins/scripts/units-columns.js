@@ -8,6 +8,10 @@ const KM_PER_MILE = 1.609344;
 // The columns this script reads: only these are sent to it (optional).
 const reads = ["distance", "air_time"];
 
+// Each batch is converted on its own, nothing is kept between them: a run may read
+// several partitions at once, each through its own copy of this script (optional).
+const stateless = true;
+
 function transformColumns(columns, length) {
   const { distance, air_time } = columns;
   const km = new Array(length);

@@ -6,6 +6,10 @@ const KM_PER_MILE = 1.609344;
 // keep the others as they came (optional).
 const reads = ["distance", "air_time"];
 
+// Each batch is converted on its own, nothing is kept between them: a run may read
+// several partitions at once, each through its own copy of this script (optional).
+const stateless = true;
+
 function transform(rows) {
   for (const row of rows) {
     row.distance_km = row.distance == null ? null : row.distance * KM_PER_MILE;

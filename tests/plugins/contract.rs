@@ -19,20 +19,34 @@ fn a_plugin_built_on_contract_0_1_runs_unchanged() {
     let rt = runtime();
     let plugin = load(rt, "contract_v01");
     assert_eq!(plugin.info.contract, "0.1");
-    assert_eq!((plugin.info.reads.clone(), plugin.info.stateless), (None, false));
+    assert_eq!(
+        (plugin.info.reads.clone(), plugin.info.stateless),
+        (None, false)
+    );
     assert!(plugin.info.transforms && !plugin.info.merges);
 
     let (report, out) = run_on(rt, request(rt, Some("contract_v01"), "{}", Some(FLIGHTS)));
     report.result.as_ref().expect("the 0.1 plugin runs");
     assert!(
-        report.logs.iter().any(|l| l.message == "0.1 plugin reading demo"),
+        report
+            .logs
+            .iter()
+            .any(|l| l.message == "0.1 plugin reading demo"),
         "its log import works: {:?}",
         report.logs
     );
     let names: Vec<&str> = out.fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,
-        ["carrier", "flight", "tailnum", "distance", "air_time", "dep_delay", "speed_mph"]
+        [
+            "carrier",
+            "flight",
+            "tailnum",
+            "distance",
+            "air_time",
+            "dep_delay",
+            "speed_mph"
+        ]
     );
     let (_, plain) = run_ok(None, "{}", Some(FLIGHTS));
     assert_eq!(out.column("tailnum"), plain.column("tailnum"));
@@ -41,13 +55,20 @@ fn a_plugin_built_on_contract_0_1_runs_unchanged() {
         .column("distance")
         .iter()
         .zip(plain.column("air_time"))
-        .map(|(miles, minutes)| match (miles.as_f64(), minutes.as_f64()) {
-            (Some(miles), Some(minutes)) if minutes != 0.0 => Owned::Float(miles / minutes * 60.0),
-            _ => Owned::Null,
-        })
+        .map(
+            |(miles, minutes)| match (miles.as_f64(), minutes.as_f64()) {
+                (Some(miles), Some(minutes)) if minutes != 0.0 => {
+                    Owned::Float(miles / minutes * 60.0)
+                }
+                _ => Owned::Null,
+            },
+        )
         .collect();
     assert_eq!(speeds, expected);
-    assert!(speeds.contains(&Owned::Null), "cancelled flights have no speed");
+    assert!(
+        speeds.contains(&Owned::Null),
+        "cancelled flights have no speed"
+    );
 }
 
 #[test]
@@ -61,7 +82,10 @@ fn describe_reports_what_a_0_2_plugin_reads_and_whether_it_splits() {
     );
     assert!(units.info.stateless && !units.info.merges);
     let stats = load(rt, "delay_stats");
-    assert_eq!((stats.info.reads.clone(), stats.info.stateless), (None, false));
+    assert_eq!(
+        (stats.info.reads.clone(), stats.info.stateless),
+        (None, false)
+    );
     assert!(stats.info.merges, "delay-stats exports the aggregate world");
 }
 
@@ -69,7 +93,12 @@ fn describe_reports_what_a_0_2_plugin_reads_and_whether_it_splits() {
 fn only_the_columns_a_plugin_reads_cross_into_it() {
     // mask reads the columns it masks; the SDK's error lists the columns it was given.
     let rt = runtime();
-    let mut req = request(rt, Some("mask"), r#"{"columns": ["tailnum", "nope"]}"#, Some(FLIGHTS));
+    let mut req = request(
+        rt,
+        Some("mask"),
+        r#"{"columns": ["tailnum", "nope"]}"#,
+        Some(FLIGHTS),
+    );
     req.limits = rt.default_limits().clone();
     let (report, _) = run_on(rt, req);
     let error = report.result.expect_err("nope is no column").to_string();
@@ -87,18 +116,39 @@ fn a_map_edit_keeps_every_column_it_did_not_read() {
     assert_eq!(
         names,
         [
-            "carrier", "flight", "tailnum", "distance", "air_time", "dep_delay", "distance_km",
-            "air_time_h", "speed_kmh"
+            "carrier",
+            "flight",
+            "tailnum",
+            "distance",
+            "air_time",
+            "dep_delay",
+            "distance_km",
+            "air_time_h",
+            "speed_kmh"
         ]
     );
     for field in &plain.fields {
-        assert_eq!(mapped.column(&field.name), plain.column(&field.name), "{}", field.name);
+        assert_eq!(
+            mapped.column(&field.name),
+            plain.column(&field.name),
+            "{}",
+            field.name
+        );
     }
 
     // mask replaces the column it masks in place, as text.
-    let (_, masked) = run_ok(Some("mask"), r#"{"columns": ["flight"], "mode": "redact"}"#, Some(FLIGHTS));
+    let (_, masked) = run_ok(
+        Some("mask"),
+        r#"{"columns": ["flight"], "mode": "redact"}"#,
+        Some(FLIGHTS),
+    );
     assert_eq!(masked.fields.len(), plain.fields.len());
-    assert!(masked.column("flight").iter().all(|v| v.as_str() == Some("***")));
+    assert!(
+        masked
+            .column("flight")
+            .iter()
+            .all(|v| v.as_str() == Some("***"))
+    );
     assert_eq!(masked.column("carrier"), plain.column("carrier"));
 }
 
@@ -138,7 +188,9 @@ fn instances_that_merge_answer_what_one_instance_does() {
     let rt = runtime();
     let stats = load(rt, "delay_stats");
     let start = || {
-        let mut run = rt.start(&stats, rt.default_limits(), Arc::default()).unwrap();
+        let mut run = rt
+            .start(&stats, rt.default_limits(), Arc::default())
+            .unwrap();
         run.init("demo", Backend::Sqlite, "{}").unwrap();
         run
     };
@@ -163,7 +215,9 @@ fn instances_that_merge_answer_what_one_instance_does() {
 
     // A plugin that exports no merge is not asked to.
     let units = load(rt, "units");
-    let mut run = rt.start(&units, rt.default_limits(), Arc::default()).unwrap();
+    let mut run = rt
+        .start(&units, rt.default_limits(), Arc::default())
+        .unwrap();
     run.init("demo", Backend::Sqlite, "{}").unwrap();
     assert!(matches!(
         run.partial(),
@@ -178,7 +232,9 @@ fn instances_that_merge_answer_what_one_instance_does() {
 fn a_merge_of_a_corrupt_state_is_the_plugins_error() {
     let rt = runtime();
     let stats = load(rt, "delay_stats");
-    let mut run = rt.start(&stats, rt.default_limits(), Arc::default()).unwrap();
+    let mut run = rt
+        .start(&stats, rt.default_limits(), Arc::default())
+        .unwrap();
     run.init("demo", Backend::Sqlite, "{}").unwrap();
     match run.merge(vec![vec![9, 0, 0, 0, b'U']]) {
         Err(PluginError::Failed {

@@ -313,14 +313,27 @@ fn values_of_the_wrong_type_are_refused() {
 #[test]
 fn an_edit_that_selects_a_row_the_batch_lacks_is_refused() {
     malformed("select", |e| {
-        matches!(e, BatchError::RowOutOfRange { row: 4_000_000_000, num_rows: 10 })
+        matches!(
+            e,
+            BatchError::RowOutOfRange {
+                row: 4_000_000_000,
+                num_rows: 10
+            }
+        )
     });
 }
 
 #[test]
 fn an_edit_whose_column_has_the_wrong_length_is_refused() {
     malformed("short", |e| {
-        matches!(e, BatchError::Length { expected: 10, actual: 1, .. })
+        matches!(
+            e,
+            BatchError::Length {
+                expected: 10,
+                actual: 1,
+                ..
+            }
+        )
     });
 }
 

@@ -67,8 +67,5 @@ fn a_python_error_names_the_column() {
     };
     let (report, _) = run_on(runtime(), request);
     let error = report.result.expect_err("no distance column").to_string();
-    assert!(
-        error.contains("no column `distance`"),
-        "{error}"
-    );
+    assert!(error.contains("no column `distance`"), "{error}");
 }

@@ -135,10 +135,7 @@ fn the_ts_map_runs_over_every_flight_in_32_mib() {
 #[test]
 fn a_ts_error_reaches_the_user_with_its_message() {
     let missing = error("units", "{}", "SELECT carrier FROM airlines");
-    assert!(
-        missing.contains("no column `distance`"),
-        "{missing}"
-    );
+    assert!(missing.contains("no column `distance`"), "{missing}");
 
     let not_a_number = error(
         "delay_stats",

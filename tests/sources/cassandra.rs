@@ -286,7 +286,11 @@ fn live_a_scan_split_in_token_ranges_gives_the_same_rows() {
     seed(&node);
     let queries = [
         (None, "SELECT * FROM weather", 26_115),
-        (Some("units"), "SELECT * FROM flights WHERE carrier = 'UA' ALLOW FILTERING", 58_665),
+        (
+            Some("units"),
+            "SELECT * FROM flights WHERE carrier = 'UA' ALLOW FILTERING",
+            58_665,
+        ),
     ];
     for (plugin, query, expected) in queries {
         let run = |parallel| {
@@ -305,7 +309,11 @@ fn live_a_scan_split_in_token_ranges_gives_the_same_rows() {
         let (four, four_out) = run(4);
         assert_eq!((one.stats.streams, four.stats.streams), (1, 4), "{query}");
         assert_eq!(four_out.rows() as u64, expected, "{query}");
-        assert_eq!(crate::parallel::rows(&one_out), crate::parallel::rows(&four_out), "{query}");
+        assert_eq!(
+            crate::parallel::rows(&one_out),
+            crate::parallel::rows(&four_out),
+            "{query}"
+        );
     }
 }
 

@@ -286,6 +286,91 @@ fn a_dead_server_is_a_clear_error() {
     );
 }
 
+/// A find read in `_id` ranges (asked for by `--partition-by _id`) gives the documents of
+/// one stream, through a stateless plugin's instances; by default a MongoDB server splits
+/// only a large collection and FerretDB (which reads every document for each range) not at
+/// all; a sort, an aggregate or another field stays whole or is refused, and says why.
+fn a_find_split_in_id_ranges_gives_the_same_rows(uri: &str, ferretdb: bool) {
+    seed(uri);
+    let rt = runtime();
+    let find = r#"{"collection": "flights", "filter": {"origin": {"$in": ["JFK", "EWR"]}}, "projection": {"_id": 0}}"#;
+    let run = |parallel: usize, by: Option<&str>, query: &str| {
+        let request = RunRequest {
+            source: "mongo".into(),
+            parallel,
+            partition_by: by.map(str::to_owned),
+            ..request(rt, Some("units"), "{}", Some(query))
+        };
+        run_with(rt, &sources(uri), request)
+    };
+    let (one, one_out) = run(1, None, find);
+    let (three, three_out) = run(3, Some("_id"), find);
+    one.result.unwrap();
+    three.result.as_ref().unwrap();
+    assert_eq!(three.stats.streams, 3, "{:?}", three.logs);
+    let expected: Vec<Vec<i64>> = sql(&format!(
+        "SELECT count(*) FROM ({})",
+        demo_subset("origin IN ('JFK', 'EWR')")
+    ));
+    assert_eq!(three_out.rows() as i64, expected[0][0]);
+    assert_eq!(one_out.fields, three_out.fields);
+    assert_eq!(
+        crate::parallel::rows(&one_out),
+        crate::parallel::rows(&three_out)
+    );
+
+    let whole = |by: Option<&str>, query: &str| {
+        let (report, _) = run(3, by, query);
+        report.result.unwrap();
+        assert_eq!(report.stats.streams, 1, "{query}");
+        report
+            .logs
+            .iter()
+            .map(|l| l.message.clone())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // The default: no note unless a partition field was named, and one stream.
+    whole(None, find);
+    let sorted = r#"{"collection": "flights", "sort": {"dep_delay": 1}}"#;
+    assert!(whole(Some("_id"), sorted).contains("sort: one stream keeps the order"));
+    let pipeline = r#"{"collection": "flights", "pipeline": [{"$match": {"origin": "JFK"}}]}"#;
+    assert!(whole(Some("_id"), pipeline).contains("aggregation pipeline"));
+    let (refused, _) = run(3, Some("dep_delay"), find);
+    let error = refused.result.unwrap_err().to_string();
+    assert!(
+        error.contains("ranges of `_id`, not of `dep_delay`"),
+        "{error}"
+    );
+
+    let source = MongoSource::new("mongo", uri, DATABASE, 4);
+    let query = source.parse_query(find).unwrap();
+    let split = tokio().block_on(source.split(&query, 3, None)).unwrap();
+    let quarry_sources::split::Split::Whole(why) = split else {
+        panic!("{split:?}")
+    };
+    if ferretdb {
+        assert!(why.contains("FerretDB reads every document"), "{why}");
+    } else {
+        assert!(why.contains("5000 documents are too few to split"), "{why}");
+    }
+}
+
+#[test]
+fn emulator_a_find_split_in_id_ranges_gives_the_same_rows() {
+    if let Some(uri) = emulator() {
+        a_find_split_in_id_ranges_gives_the_same_rows(&uri, false);
+    }
+}
+
+#[test]
+fn live_a_find_split_in_id_ranges_gives_the_same_rows() {
+    if let Some(uri) = live() {
+        let _server = common::shared(&SERVER);
+        a_find_split_in_id_ranges_gives_the_same_rows(&uri, true);
+    }
+}
+
 #[test]
 fn emulator_find_matches_sql() {
     if let Some(uri) = emulator() {
@@ -373,6 +458,9 @@ fn seed_full(uri: &str) -> Sources {
     let source = || MongoSource::new("mongo", uri, "nycflights13", 4);
     let mut seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     if !*seeded {
+        // tests/sources/backends.rs loads the same collection with `quarry seed`: the
+        // second load finds the first's documents and keeps them.
+        let _seeding = common::seeding();
         let demo = quarry_sources::demo::ensure(&data_dir()).unwrap();
         let tables = ["flights".to_owned()];
         tokio()

@@ -227,7 +227,10 @@ fn a_scan_split_by_a_column_gives_the_same_rows() {
     three.0.result.as_ref().unwrap();
     assert_eq!(three.0.stats.streams, 3, "{:?}", three.0.logs);
     assert_eq!(three.1.rows(), 120_835);
-    assert_eq!(crate::parallel::rows(&one.1), crate::parallel::rows(&three.1));
+    assert_eq!(
+        crate::parallel::rows(&one.1),
+        crate::parallel::rows(&three.1)
+    );
 
     // No column named: one stream, and why (with a column that is no integer, too).
     for by in [None, Some("carrier")] {
@@ -243,7 +246,14 @@ fn a_scan_split_by_a_column_gives_the_same_rows() {
         report.result.unwrap();
         assert_eq!(report.stats.streams, 1);
         if by.is_some() {
-            assert!(report.logs.iter().any(|l| l.message.contains("no integer range")), "{:?}", report.logs);
+            assert!(
+                report
+                    .logs
+                    .iter()
+                    .any(|l| l.message.contains("no integer range")),
+                "{:?}",
+                report.logs
+            );
         }
     }
 }

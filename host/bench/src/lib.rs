@@ -358,10 +358,8 @@ pub fn main(
         .enumerate()
         .filter(|(_, p)| match &p.plugin {
             None => p.name == "no plugin",
-            // The example and user plugins that may be split; scripts read one stream.
-            Some((plugin, _)) => {
-                (plugin.info.stateless || plugin.info.merges) && plugin.script().is_none()
-            }
+            // The plugins and scripts that may be split.
+            Some((plugin, _)) => plugin.info.stateless || plugin.info.merges,
         })
         .map(|(i, _)| i)
         .collect();
@@ -433,11 +431,14 @@ pub fn main(
     );
     let rows = batches.iter().map(|b| b.num_rows).sum::<usize>() as f64;
     // Each plugin against its native Rust baseline, if it has one.
-    let transforms = pipelines.iter().filter(|p| p.plugin.is_some() && p.streams == 1).map(|p| {
-        let native = &pipelines[p.baseline];
-        let has_native = !matches!(native.native, Native::None);
-        (p, has_native.then_some(native))
-    });
+    let transforms = pipelines
+        .iter()
+        .filter(|p| p.plugin.is_some() && p.streams == 1)
+        .map(|p| {
+            let native = &pipelines[p.baseline];
+            let has_native = !matches!(native.native, Native::None);
+            (p, has_native.then_some(native))
+        });
     for (plugin, native) in transforms {
         let source = sources.get(&args.source)?;
         let (plugin_t, native_t) = transform_only(

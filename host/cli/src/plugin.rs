@@ -69,7 +69,11 @@ pub(crate) fn inspect(data_dir: &Path, file: &Path, json: bool) -> anyhow::Resul
         "stateless:    {}",
         if info.stateless { "yes" } else { "no" }
     )?;
-    writeln!(out, "merges:       {}", if info.merges { "yes" } else { "no" })?;
+    writeln!(
+        out,
+        "merges:       {}",
+        if info.merges { "yes" } else { "no" }
+    )?;
     match &info.params_schema {
         Some(schema) => {
             let pretty = serde_json::from_str::<serde_json::Value>(schema)

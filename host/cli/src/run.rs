@@ -65,7 +65,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub parallel: Option<usize>,
     /// The column whose value ranges partition a SQL query for --parallel (it must hold
-    /// integers) [default on SQLite: the rowid; PostgreSQL and CockroachDB need one].
+    /// integers) [default on SQLite: the rowid; PostgreSQL and CockroachDB need one]; for
+    /// MongoDB, `_id` (the default, except on FerretDB, which reads every document per range).
     #[arg(long, value_name = "COLUMN")]
     pub partition_by: Option<String>,
     #[command(flatten)]

@@ -724,20 +724,35 @@ mod tests {
         fn cells(b: &Batch, c: usize) -> Vec<Cell<'_>> {
             (0..b.num_rows).map(|r| b.columns[c].cell(r)).collect()
         }
-        assert_eq!(cells(&taken, 0), [Cell::Null, Cell::Text("a"), Cell::Text("a")]);
-        assert_eq!(cells(&taken, 1), [Cell::Int64(3), Cell::Int64(1), Cell::Int64(1)]);
+        assert_eq!(
+            cells(&taken, 0),
+            [Cell::Null, Cell::Text("a"), Cell::Text("a")]
+        );
+        assert_eq!(
+            cells(&taken, 1),
+            [Cell::Int64(3), Cell::Int64(1), Cell::Int64(1)]
+        );
         assert_eq!(
             batch.take(&[3]),
-            Err(BatchError::RowOutOfRange { row: 3, num_rows: 3 })
+            Err(BatchError::RowOutOfRange {
+                row: 3,
+                num_rows: 3
+            })
         );
 
         let mut t = ColumnBuilder::new("t", DataType::Float64, 3);
         (0..3).for_each(|i| t.push_f64(i as f64));
         batch.set_column(t.finish()).unwrap();
-        assert_eq!((batch.columns.len(), batch.columns[0].data_type), (2, DataType::Float64));
+        assert_eq!(
+            (batch.columns.len(), batch.columns[0].data_type),
+            (2, DataType::Float64)
+        );
         let mut short = ColumnBuilder::new("x", DataType::Int64, 1);
         short.push_i64(1);
-        assert!(matches!(batch.set_column(short.finish()), Err(BatchError::Length { .. })));
+        assert!(matches!(
+            batch.set_column(short.finish()),
+            Err(BatchError::Length { .. })
+        ));
         assert_eq!(batch.columns.len(), 2);
     }
 

@@ -135,7 +135,9 @@ fn partition(
     cancel: &AtomicBool,
 ) {
     while !stop.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
-        let Some(batch) = rx.blocking_recv() else { return };
+        let Some(batch) = rx.blocking_recv() else {
+            return;
+        };
         let rows_in = batch.num_rows as u64;
         let started = Instant::now();
         let output = match instance.as_deref_mut() {

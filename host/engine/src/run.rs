@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use quarry_core::batch::{Batch, Field};
+use quarry_core::batch::{Batch, ColumnBuilder, Field};
 use quarry_runtime::{
     Export, Limits, LoadStats, LoadedPlugin, LogLevel, LogLine, PluginError, PluginRun, Runtime,
 };
@@ -379,7 +379,9 @@ impl Pipeline<'_> {
         };
         self.report.stats.streams = 1;
         if let Some(parts) = self.partitions(&source, &query, transforms, handle)? {
-            return self.run_parallel(runtime, handle, &source, parts, &options, transforms, progress);
+            return self.run_parallel(
+                runtime, handle, &source, parts, &options, transforms, progress,
+            );
         }
         let (tx, mut rx) = mpsc::channel::<Batch>(4);
         let streaming = handle.spawn(stream(source, query, options, tx));
@@ -435,10 +437,17 @@ impl Pipeline<'_> {
                     .push(format!("read as one stream: {why}"));
             }
         };
-        let merges = transforms && request.plugin.as_ref().is_some_and(|c| c.plugin.info.merges);
+        let merges = transforms
+            && request
+                .plugin
+                .as_ref()
+                .is_some_and(|c| c.plugin.info.merges);
         if request.limit.is_some() && !merges {
             // Rows up to a limit: the first rows of one stream, which stops early.
-            explain(self, "a row limit reads the first rows of one stream".into());
+            explain(
+                self,
+                "a row limit reads the first rows of one stream".into(),
+            );
             return Ok(None);
         }
         if let Some(choice) = &request.plugin {
@@ -480,30 +489,33 @@ impl Pipeline<'_> {
         let request = self.request;
         self.report.stats.streams = parts.len();
         let mut instances = Vec::new();
-        if let (true, Some(choice), Some(first)) = (transforms, &request.plugin, self.plugin.take()) {
+        if let (true, Some(choice), Some(first)) = (transforms, &request.plugin, self.plugin.take())
+        {
             instances.push(first);
             let params = choice.plugin.init_params(&request.params);
             for _ in 1..parts.len() {
                 let started = Instant::now();
-                let mut run = runtime.start(&choice.plugin, &request.limits, request.cancel.clone())?;
+                let mut run =
+                    runtime.start(&choice.plugin, &request.limits, request.cancel.clone())?;
                 self.report.stats.instantiate_ms += ms(started.elapsed());
                 run.init(source.name(), source.backend(), &params)?;
                 instances.push(run);
             }
         }
-        let (finished, result) = parallel::run(handle, source, parts, options, instances, |delivery| {
-            self.report.stats.rows_in += delivery.rows_in;
-            self.report.stats.transform_ms += ms(delivery.transform);
-            if !self.started && !transforms {
-                self.start_output(&delivery.batch)?;
-            }
-            self.emit(delivery.batch, Export::Transform)?;
-            progress(Progress {
-                rows_in: self.report.stats.rows_in,
-                rows_out: self.report.stats.rows_out,
+        let (finished, result) =
+            parallel::run(handle, source, parts, options, instances, |delivery| {
+                self.report.stats.rows_in += delivery.rows_in;
+                self.report.stats.transform_ms += ms(delivery.transform);
+                if !self.started && !transforms {
+                    self.start_output(&delivery.batch)?;
+                }
+                self.emit(delivery.batch, Export::Transform)?;
+                progress(Progress {
+                    rows_in: self.report.stats.rows_in,
+                    rows_out: self.report.stats.rows_out,
+                });
+                Ok::<_, RunError>(!self.report.truncated)
             });
-            Ok::<_, RunError>(!self.report.truncated)
-        });
         self.report.stats.query_ms += ms(finished.waited);
         let mut instances = finished.instances.into_iter();
         if transforms {
@@ -520,10 +532,16 @@ impl Pipeline<'_> {
             }
             let started = Instant::now();
             let mut tails = Vec::new();
-            let merges = request.plugin.as_ref().is_some_and(|c| c.plugin.info.merges);
+            let merges = request
+                .plugin
+                .as_ref()
+                .is_some_and(|c| c.plugin.info.merges);
             if let Some(first) = &mut self.plugin {
                 if merges {
-                    let partials = others.iter_mut().map(PluginRun::partial).collect::<Result<_, _>>()?;
+                    let partials = others
+                        .iter_mut()
+                        .map(PluginRun::partial)
+                        .collect::<Result<_, _>>()?;
                     first.merge(partials)?;
                     tails.push(first.finish()?);
                 } else {
@@ -624,7 +642,17 @@ impl Pipeline<'_> {
 
     /// Takes a batch whose columns differ from the output's: columns added at the end widen
     /// the output (or are cut off when the sink cannot widen); any other change is an error.
+    /// Partitions read at once may meet a document source's fields in another order, or
+    /// miss some: their batches are fitted to the output's columns by name first.
     fn fit_columns(&mut self, batch: &mut Batch, export: Export) -> Result<(), RunError> {
+        if self.report.stats.streams > 1
+            && let Some(fitted) = by_name(batch, &self.report.fields)
+        {
+            *batch = fitted;
+            if batch.fields() == self.report.fields {
+                return Ok(());
+            }
+        }
         let fields = batch.fields();
         let known = self.report.fields.len();
         if fields.len() <= known || fields[..known] != self.report.fields[..] {
@@ -666,6 +694,33 @@ impl Pipeline<'_> {
         self.sink.finish()?;
         Ok(())
     }
+}
+
+/// `batch` with the columns of `fields` first, in that order (null where the batch lacks
+/// one), then its other columns; `None` when a column of the same name has another type.
+fn by_name(batch: &Batch, fields: &[Field]) -> Option<Batch> {
+    let mut columns = Vec::with_capacity(fields.len().max(batch.columns.len()));
+    for field in fields {
+        match batch.columns.iter().find(|c| c.name == field.name) {
+            Some(column) if column.data_type == field.data_type => columns.push(column.clone()),
+            Some(_) => return None,
+            None => {
+                let mut nulls =
+                    ColumnBuilder::new(field.name.clone(), field.data_type, batch.num_rows);
+                (0..batch.num_rows).for_each(|_| nulls.push_null());
+                columns.push(nulls.finish());
+            }
+        }
+    }
+    let added = batch
+        .columns
+        .iter()
+        .filter(|c| !fields.iter().any(|f| f.name == c.name));
+    columns.extend(added.cloned());
+    Some(Batch {
+        num_rows: batch.num_rows,
+        columns,
+    })
 }
 
 async fn stream(

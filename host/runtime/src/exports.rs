@@ -130,10 +130,14 @@ impl Exports {
 
     pub fn build_query(&self, store: &mut Store<RunState>) -> Answer<Option<Query>> {
         Ok(match self {
-            Exports::V01(p) => p.call_build_query(store)?.map_err(Failure::from).map(|q| q.map(Query::from)),
-            Exports::V02 { plugin, .. } => {
-                plugin.call_build_query(store)?.map_err(Failure::from).map(|q| q.map(Query::from))
-            }
+            Exports::V01(p) => p
+                .call_build_query(store)?
+                .map_err(Failure::from)
+                .map(|q| q.map(Query::from)),
+            Exports::V02 { plugin, .. } => plugin
+                .call_build_query(store)?
+                .map_err(Failure::from)
+                .map(|q| q.map(Query::from)),
         })
     }
 
@@ -178,14 +182,24 @@ impl Exports {
 
     pub fn finish(&self, store: &mut Store<RunState>) -> Answer<Option<Batch>> {
         Ok(match self {
-            Exports::V01(p) => p.call_finish(store)?.map_err(Failure::from).map(|b| b.map(Batch::from)),
-            Exports::V02 { plugin, .. } => plugin.call_finish(store)?.map_err(Failure::from).map(|b| b.map(Batch::from)),
+            Exports::V01(p) => p
+                .call_finish(store)?
+                .map_err(Failure::from)
+                .map(|b| b.map(Batch::from)),
+            Exports::V02 { plugin, .. } => plugin
+                .call_finish(store)?
+                .map_err(Failure::from)
+                .map(|b| b.map(Batch::from)),
         })
     }
 
     /// `partial`; `None` when the plugin does not merge.
     pub fn partial(&self, store: &mut Store<RunState>) -> Option<Answer<Vec<u8>>> {
-        let Exports::V02 { merge: Some((partial, _)), .. } = self else {
+        let Exports::V02 {
+            merge: Some((partial, _)),
+            ..
+        } = self
+        else {
             return None;
         };
         Some(call_once(partial, store, ()).map(|r| r.map_err(Failure::from)))
@@ -193,7 +207,11 @@ impl Exports {
 
     /// `merge`; `None` when the plugin does not merge.
     pub fn merge(&self, store: &mut Store<RunState>, partials: Vec<Vec<u8>>) -> Option<Answer<()>> {
-        let Exports::V02 { merge: Some((_, merge)), .. } = self else {
+        let Exports::V02 {
+            merge: Some((_, merge)),
+            ..
+        } = self
+        else {
             return None;
         };
         Some(call_once(merge, store, (partials,)).map(|r| r.map_err(Failure::from)))

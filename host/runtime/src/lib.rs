@@ -653,9 +653,14 @@ impl PluginRun {
         if input.num_rows > self.limits.batch_rows as usize {
             return Err(self.limit(Export::Transform, Limit::BatchRows(self.limits.batch_rows)));
         }
-        let reads = self.reads.as_ref().map(|names| column_indices(&input, names));
+        let reads = self
+            .reads
+            .as_ref()
+            .map(|names| column_indices(&input, names));
         let output = self
-            .call(Export::Transform, |b, s| b.transform(s, &mut input, reads.as_deref()))?
+            .call(Export::Transform, |b, s| {
+                b.transform(s, &mut input, reads.as_deref())
+            })?
             .map_err(|e| self.failed(Export::Transform, e))?;
         let invalid = |error| PluginError::InvalidBatch {
             plugin: self.plugin.clone(),
@@ -694,25 +699,30 @@ impl PluginRun {
             return Ok(None);
         };
         self.check_rows(Export::Finish, batch.num_rows)?;
-        batch.validate().map_err(|error| PluginError::InvalidBatch {
-            plugin: self.plugin.clone(),
-            export: Export::Finish,
-            error,
-        })?;
+        batch
+            .validate()
+            .map_err(|error| PluginError::InvalidBatch {
+                plugin: self.plugin.clone(),
+                export: Export::Finish,
+                error,
+            })?;
         self.count_output(Export::Finish, batch).map(Some)
     }
 
     /// Calls `partial`: this instance's aggregate state, for another instance's
     /// [`PluginRun::merge`]. Only for plugins whose info says `merges`.
     pub fn partial(&mut self) -> Result<Vec<u8>, PluginError> {
-        self.call(Export::Partial, |b, s| b.partial(s).unwrap_or_else(|| Ok(Err(not_merging()))))?
-            .map_err(|e| self.failed(Export::Partial, e))
+        self.call(Export::Partial, |b, s| {
+            b.partial(s).unwrap_or_else(|| Ok(Err(not_merging())))
+        })?
+        .map_err(|e| self.failed(Export::Partial, e))
     }
 
     /// Calls `merge` with other instances' [`PluginRun::partial`] states; `finish` follows.
     pub fn merge(&mut self, partials: Vec<Vec<u8>>) -> Result<(), PluginError> {
         self.call(Export::Merge, |b, s| {
-            b.merge(s, partials).unwrap_or_else(|| Ok(Err(not_merging())))
+            b.merge(s, partials)
+                .unwrap_or_else(|| Ok(Err(not_merging())))
         })?
         .map_err(|e| self.failed(Export::Merge, e))
     }

@@ -79,10 +79,28 @@ pub fn info(name: &str, text: &str) -> PluginInfo {
         builds_query: true,
         transforms: true,
         reads: None,
-        stateless: false,
+        stateless: declares_stateless(text),
         merges: false,
         contract: "0.2",
     }
+}
+
+/// Whether a script says that its transform keeps nothing from one batch to the next, with
+/// a line `const stateless = true;` (or `let`, `var`) at the top level, unindented. Then a
+/// run may read several partitions at once, each through its own runner, as for a compiled
+/// plugin that declares it; each runner runs the script's `finish` too.
+pub fn declares_stateless(text: &str) -> bool {
+    text.lines().any(|line| {
+        let code = line.split("//").next().unwrap_or_default();
+        let Some(rest) = ["const ", "let ", "var "]
+            .iter()
+            .find_map(|keyword| code.strip_prefix(keyword))
+        else {
+            return false;
+        };
+        let compact: String = rest.split_whitespace().collect();
+        compact.trim_end_matches(';') == "stateless=true"
+    })
 }
 
 /// The runner's file: `$QUARRY_SCRIPT_RUNNER`, else `wasm32-wasip2/release/` in the
@@ -141,6 +159,30 @@ impl LoadedPlugin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_declares_stateless_with_a_top_level_line() {
+        for yes in [
+            "const stateless = true;",
+            "let stateless=true",
+            "var  stateless =  true ; // each batch alone",
+            "const x = 1;\nconst stateless = true;\nfunction transform(rows) { return rows; }",
+        ] {
+            assert!(declares_stateless(yes), "{yes}");
+        }
+        for no in [
+            "const stateless = false;",
+            "  const stateless = true; // indented: inside a block",
+            "// const stateless = true;",
+            "const statelessish = true;",
+            "const stateless = true && false;",
+            "function transform(rows) { return rows; }",
+        ] {
+            assert!(!declares_stateless(no), "{no}");
+        }
+        assert!(info("units", STARTERS[0].1).stateless);
+        assert!(!info("delay-stats", starter("delay-stats").unwrap()).stateless);
+    }
 
     #[test]
     fn the_hash_covers_the_text_and_the_runner() {

@@ -168,7 +168,7 @@ pub struct RunBody {
     #[schema(minimum = 1)]
     pub parallel: Option<usize>,
     /// The integer column whose ranges partition a SQL query for `parallel` [default on
-    /// SQLite: the rowid].
+    /// SQLite: the rowid], or `_id` for a MongoDB find.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_by: Option<String>,
     /// Leave out this many output rows first: the `next` page of a JSON answer does.

@@ -20,6 +20,7 @@ use futures_util::TryStreamExt;
 use mongodb::Client;
 use tokio::sync::OnceCell;
 
+use super::split::{self, Split};
 use super::{
     Backend, BatchSender, MongoAggregate, MongoFind, Query, Source, SourceError, StreamOptions,
 };
@@ -92,6 +93,24 @@ impl MongoSource {
         Ok(self.client().await?.database(&self.database))
     }
 
+    /// The server's `buildInfo`.
+    async fn build_info(&self) -> Result<Document, SourceError> {
+        let client = self.client().await?;
+        client
+            .database("admin")
+            .run_command(bson::doc! { "buildInfo": 1 })
+            .await
+            .map_err(|e| SourceError::Unavailable {
+                source_name: self.name.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Whether the server is FerretDB, whose `buildInfo` carries `ferretdbVersion`.
+    async fn is_ferretdb(&self) -> Result<bool, SourceError> {
+        Ok(self.build_info().await?.contains_key("ferretdbVersion"))
+    }
+
     fn error(&self, e: impl std::fmt::Display) -> SourceError {
         SourceError::Query {
             source_name: self.name.clone(),
@@ -125,6 +144,60 @@ impl MongoSource {
             _ => self.error(e),
         }
     }
+}
+
+/// `parts + 1` bounds from `first` to `last`, the smallest and largest `_id`, or why there
+/// are none. Both must be of one kind, ObjectIds, integers or dates: `_id`s sort by type
+/// first, so then every `_id` between is of that kind too and a range of them matches every
+/// document once (a range of one type never matches another). Consecutive equal bounds are
+/// merged.
+fn id_bounds(first: &Bson, last: &Bson, parts: usize) -> Result<Vec<Bson>, String> {
+    let integer = |b: &Bson| match b {
+        Bson::Int32(n) => Some(i64::from(*n)),
+        Bson::Int64(n) => Some(*n),
+        _ => None,
+    };
+    let mut bounds: Vec<Bson> = match (first, last) {
+        (Bson::ObjectId(a), Bson::ObjectId(b)) => {
+            let value = |id: &bson::oid::ObjectId| {
+                let mut wide = [0u8; 16];
+                wide[4..].copy_from_slice(&id.bytes());
+                u128::from_be_bytes(wide)
+            };
+            let (lo, hi) = (value(a), value(b));
+            let span = hi - lo + 1;
+            (0..=parts as u128)
+                .map(|i| {
+                    // The last bound is never compared with: kept within 12 bytes.
+                    let v = (lo + span * i / parts as u128).min(hi);
+                    let mut bytes = [0u8; 12];
+                    bytes.copy_from_slice(&v.to_be_bytes()[4..]);
+                    Bson::ObjectId(bson::oid::ObjectId::from_bytes(bytes))
+                })
+                .collect()
+        }
+        (Bson::DateTime(a), Bson::DateTime(b)) => {
+            split::bounds(a.timestamp_millis(), b.timestamp_millis(), parts)
+                .into_iter()
+                .map(|ms| Bson::DateTime(bson::DateTime::from_millis(ms)))
+                .collect()
+        }
+        (a, b) => match (integer(a), integer(b)) {
+            (Some(lo), Some(hi)) => split::bounds(lo, hi, parts)
+                .into_iter()
+                .map(Bson::Int64)
+                .collect(),
+            _ if a.element_type() == b.element_type() => {
+                return Err(format!(
+                    "`_id` values of type {:?} cannot be cut into even ranges",
+                    a.element_type()
+                ));
+            }
+            _ => return Err("`_id` values are of more than one type".into()),
+        },
+    };
+    bounds.dedup();
+    Ok(bounds)
 }
 
 /// MongoDB's `MaxTimeMSExpired`: the server stopped the query at its `maxTimeMS`.
@@ -253,16 +326,124 @@ impl Source for MongoSource {
         }
     }
 
+    /// Ranges of `_id` of a plain `find` (no sort, skip or limit), as the MongoDB Spark
+    /// connector reads: `_id` is always indexed, so on MongoDB each range is an index scan.
+    /// FerretDB filters ranges only after reading every document, so there a query is split
+    /// only when asked (`--partition-by _id`).
+    async fn split(
+        &self,
+        query: &Query,
+        streams: usize,
+        by: Option<&str>,
+    ) -> Result<Split, SourceError> {
+        if let Some(field) = by.filter(|field| *field != "_id") {
+            return Err(self.error(format!(
+                "a MongoDB run is split by ranges of `_id`, not of `{field}`"
+            )));
+        }
+        let Query::MongoFind(find) = query else {
+            return Ok(Split::Whole(
+                "an aggregation pipeline needs all the documents".into(),
+            ));
+        };
+        let whole = [
+            (find.sort.is_some(), "sort: one stream keeps the order"),
+            (
+                find.skip.is_some(),
+                "skip applies to all the documents at once",
+            ),
+            (
+                find.limit.is_some(),
+                "limit applies to all the documents at once",
+            ),
+        ];
+        if let Some((_, why)) = whole.iter().find(|(applies, _)| *applies) {
+            return Ok(Split::Whole((*why).into()));
+        }
+        let timeout = Duration::from_secs(30);
+        let filter = document("the filter", &find.filter).map_err(|e| self.error(e))?;
+        let collection = self
+            .database()
+            .await?
+            .collection::<Document>(&find.collection);
+        let parts = if by.is_some() {
+            streams
+        } else {
+            if self.is_ferretdb().await? {
+                return Ok(Split::Whole(
+                    "FerretDB reads every document for each `_id` range, so one stream is faster \
+                     (--partition-by _id splits anyway)"
+                        .into(),
+                ));
+            }
+            let documents = collection
+                .estimated_document_count()
+                .await
+                .map_err(|e| self.driver_error(e, timeout))?;
+            let parts = split::worth(documents, streams);
+            if parts < 2 {
+                return Ok(Split::Whole(format!(
+                    "{documents} documents are too few to split (at least {} a partition)",
+                    split::MIN_PARTITION_ROWS
+                )));
+            }
+            parts
+        };
+        let end = |order: i32| {
+            let collection = collection.clone();
+            async move {
+                collection
+                    .find_one(bson::doc! {})
+                    .sort(bson::doc! { "_id": order })
+                    .projection(bson::doc! { "_id": 1 })
+                    .max_time(timeout)
+                    .await
+                    .map(|d| d.and_then(|d| d.get("_id").cloned()))
+            }
+        };
+        let first = end(1).await.map_err(|e| self.driver_error(e, timeout))?;
+        let last = end(-1).await.map_err(|e| self.driver_error(e, timeout))?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Split::Whole("the collection is empty".into()));
+        };
+        let bounds = match id_bounds(&first, &last, parts) {
+            Ok(bounds) if bounds.len() > 2 => bounds,
+            Ok(_) => {
+                return Ok(Split::Whole(
+                    "every document has the same `_id` range".into(),
+                ));
+            }
+            Err(why) => return Ok(Split::Whole(why)),
+        };
+        let queries = bounds
+            .windows(2)
+            .enumerate()
+            .map(|(i, range)| {
+                // The first and last ranges are open, for documents added meanwhile.
+                let mut id = Document::new();
+                if i > 0 {
+                    id.insert("$gte", range[0].clone());
+                }
+                if i < bounds.len() - 2 {
+                    id.insert("$lt", range[1].clone());
+                }
+                let range = bson::doc! { "_id": id };
+                let filter = if filter.is_empty() {
+                    range
+                } else {
+                    bson::doc! { "$and": [filter.clone(), range] }
+                };
+                Query::MongoFind(MongoFind {
+                    filter: Bson::Document(filter).into_canonical_extjson().to_string(),
+                    ..find.clone()
+                })
+            })
+            .collect();
+        Ok(Split::Parts(queries))
+    }
+
     async fn check(&self) -> Result<String, SourceError> {
-        let client = self.client().await?;
-        let info = client
-            .database("admin")
-            .run_command(bson::doc! { "buildInfo": 1 })
-            .await
-            .map_err(|e| SourceError::Unavailable {
-                source_name: self.name.clone(),
-                message: e.to_string(),
-            })?;
+        let info = self.build_info().await?;
         let version = info.get_str("version").unwrap_or("unknown version");
         Ok(format!("MongoDB {version}, database {}", self.database))
     }
@@ -574,6 +755,53 @@ mod tests {
     fn command_error(code: i32, code_name: &str, message: &str) -> mongodb::error::CommandError {
         bson::from_document(bson::doc! { "code": code, "codeName": code_name, "errmsg": message })
             .unwrap()
+    }
+
+    #[test]
+    fn id_ranges_cut_objectids_integers_and_dates_evenly() {
+        use bson::oid::ObjectId;
+        let first = ObjectId::parse_str("65a000000000000000000000").unwrap();
+        let last = ObjectId::parse_str("65a0000000000000000003e7").unwrap(); // 999 later
+        let bounds = id_bounds(&Bson::ObjectId(first), &Bson::ObjectId(last), 4).unwrap();
+        let hex: Vec<String> = bounds
+            .iter()
+            .map(|b| b.as_object_id().unwrap().to_hex())
+            .collect();
+        assert_eq!(
+            hex,
+            [
+                "65a000000000000000000000",
+                "65a0000000000000000000fa", // 250
+                "65a0000000000000000001f4", // 500
+                "65a0000000000000000002ee", // 750
+                "65a0000000000000000003e7", // the last, kept within 12 bytes
+            ]
+        );
+        let ints = id_bounds(&Bson::Int32(0), &Bson::Int64(99), 4).unwrap();
+        assert_eq!(ints, [0, 25, 50, 75, 100].map(Bson::Int64));
+        let day = 86_400_000;
+        let dates = id_bounds(
+            &Bson::DateTime(bson::DateTime::from_millis(0)),
+            &Bson::DateTime(bson::DateTime::from_millis(2 * day - 1)),
+            2,
+        )
+        .unwrap();
+        assert_eq!(dates[1], Bson::DateTime(bson::DateTime::from_millis(day)));
+        // One `_id` value: no range to cut.
+        assert_eq!(
+            id_bounds(&Bson::Int32(5), &Bson::Int32(5), 4)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn ids_of_several_types_or_of_text_are_not_cut() {
+        let text = id_bounds(&Bson::String("a".into()), &Bson::String("z".into()), 2);
+        assert!(text.unwrap_err().contains("cannot be cut"));
+        let mixed = id_bounds(&Bson::Int32(1), &Bson::String("z".into()), 2);
+        assert!(mixed.unwrap_err().contains("more than one type"));
     }
 
     /// What a server says when it is stopped under a running query (FerretDB's words were

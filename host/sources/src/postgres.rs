@@ -424,7 +424,8 @@ impl Source for PostgresSource {
                 )));
             }
         };
-        let (Some(min), Some(max)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) else {
+        let (Some(min), Some(max)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1))
+        else {
             return Ok(Split::Whole("the table is empty".into()));
         };
         Ok(Split::Parts(split::ranges(

@@ -305,7 +305,8 @@ impl Source for ScyllaSource {
                 Some(rest) => (Some(rest), true),
                 None => {
                     return Ok(Split::Whole(
-                        "a WHERE clause without ALLOW FILTERING reads by key, not by scanning".into(),
+                        "a WHERE clause without ALLOW FILTERING reads by key, not by scanning"
+                            .into(),
                     ));
                 }
             },
@@ -314,7 +315,11 @@ impl Source for ScyllaSource {
             Some((keyspace, table)) => (keyspace.to_owned(), table.to_owned()),
             None => match &self.keyspace {
                 Some(keyspace) => (keyspace.clone(), scan.table.to_owned()),
-                None => return Ok(Split::Whole("no keyspace to find the table's partition key in".into())),
+                None => {
+                    return Ok(Split::Whole(
+                        "no keyspace to find the table's partition key in".into(),
+                    ));
+                }
             },
         };
         let unquote = |name: &str| match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
@@ -330,13 +335,18 @@ impl Source for ScyllaSource {
             )
             .await
             .map_err(|e| self.error(e))?;
-        let mut rows = pager.rows_stream::<(String, i32)>().map_err(|e| self.error(e))?;
+        let mut rows = pager
+            .rows_stream::<(String, i32)>()
+            .map_err(|e| self.error(e))?;
         let mut key = Vec::new();
         while let Some(row) = rows.next().await {
             key.push(row.map_err(|e| self.error(e))?);
         }
         if key.is_empty() {
-            return Ok(Split::Whole(format!("no partition key found for {}", scan.table)));
+            return Ok(Split::Whole(format!(
+                "no partition key found for {}",
+                scan.table
+            )));
         }
         key.sort_by_key(|(_, position)| *position);
         let token = format!(
@@ -358,7 +368,12 @@ impl Source for ScyllaSource {
                     conditions.push(format!("{token} <= {}", range[1]));
                 }
                 conditions.extend(filter.map(str::to_owned));
-                let mut text = format!("{} FROM {} WHERE {}", scan.select, scan.table, conditions.join(" AND "));
+                let mut text = format!(
+                    "{} FROM {} WHERE {}",
+                    scan.select,
+                    scan.table,
+                    conditions.join(" AND ")
+                );
                 if allow_filtering {
                     text.push_str(" ALLOW FILTERING");
                 }

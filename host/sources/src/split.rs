@@ -48,7 +48,10 @@ const WHOLE_CLAUSES: [(&str, &str); 13] = [
     ("HAVING", "HAVING needs all the rows of a group together"),
     ("DISTINCT", "DISTINCT needs all the rows together"),
     ("UNION", "a set operation (UNION) reads several queries"),
-    ("INTERSECT", "a set operation (INTERSECT) reads several queries"),
+    (
+        "INTERSECT",
+        "a set operation (INTERSECT) reads several queries",
+    ),
     ("EXCEPT", "a set operation (EXCEPT) reads several queries"),
     ("WINDOW", "a window function needs all the rows together"),
     ("OVER", "a window function needs all the rows together"),
@@ -57,8 +60,20 @@ const WHOLE_CLAUSES: [(&str, &str); 13] = [
 
 /// Aggregate functions, which fold all the rows into one.
 const AGGREGATES: [&str; 14] = [
-    "COUNT", "SUM", "AVG", "MIN", "MAX", "TOTAL", "GROUP_CONCAT", "STRING_AGG", "ARRAY_AGG",
-    "JSON_AGG", "JSONB_AGG", "JSON_GROUP_ARRAY", "BOOL_AND", "BOOL_OR",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "TOTAL",
+    "GROUP_CONCAT",
+    "STRING_AGG",
+    "ARRAY_AGG",
+    "JSON_AGG",
+    "JSONB_AGG",
+    "JSON_GROUP_ARRAY",
+    "BOOL_AND",
+    "BOOL_OR",
 ];
 
 /// A word of the query outside quotes, comments and parentheses, or an opening parenthesis
@@ -110,10 +125,15 @@ fn words(text: &str) -> Result<Vec<Word<'_>>, String> {
                 }
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..].find("*/").map_or(bytes.len(), |end| i + 2 + end + 2);
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |end| i + 2 + end + 2);
             }
             b'(' => {
-                if let Some(last) = words.last_mut().filter(|w| w.end == i || text[w.end..i].trim().is_empty()) {
+                if let Some(last) = words
+                    .last_mut()
+                    .filter(|w| w.end == i || text[w.end..i].trim().is_empty())
+                {
                     last.called = true;
                 }
                 depth += 1;
@@ -171,14 +191,24 @@ pub fn scan(text: &str) -> Result<Scan<'_>, String> {
     {
         return Err((*why).to_owned());
     }
-    let from = top.iter().position(|w| is(w, "FROM")).ok_or_else(not_a_scan)?;
+    let from = top
+        .iter()
+        .position(|w| is(w, "FROM"))
+        .ok_or_else(not_a_scan)?;
     // An aggregate in the select list folds the rows; one in a filter's subquery does not.
-    if let Some(aggregate) = words.iter().find(|w| {
-        w.start < top[from].start && w.called && AGGREGATES.iter().any(|a| is(w, a))
-    }) {
-        return Err(format!("{}() folds all the rows into one", aggregate.text.to_lowercase()));
+    if let Some(aggregate) = words
+        .iter()
+        .find(|w| w.start < top[from].start && w.called && AGGREGATES.iter().any(|a| is(w, a)))
+    {
+        return Err(format!(
+            "{}() folds all the rows into one",
+            aggregate.text.to_lowercase()
+        ));
     }
-    let table = top.get(from + 1).filter(|w| w.text != ",").ok_or_else(not_a_scan)?;
+    let table = top
+        .get(from + 1)
+        .filter(|w| w.text != ",")
+        .ok_or_else(not_a_scan)?;
     let filter = match top.get(from + 2) {
         None => None,
         Some(w) if is(w, "WHERE") => Some(text[w.end..].trim()),
@@ -236,7 +266,10 @@ pub fn ranges(scan: &Scan<'_>, column: &str, bounds: &[i64], params: &[Value]) -
                 condition = format!("{column} >= {lo}");
             }
             let text = match scan.filter {
-                Some(filter) => format!("{} FROM {} WHERE {condition} AND ({filter})", scan.select, scan.table),
+                Some(filter) => format!(
+                    "{} FROM {} WHERE {condition} AND ({filter})",
+                    scan.select, scan.table
+                ),
                 None => format!("{} FROM {} WHERE {condition}", scan.select, scan.table),
             };
             Query::Sql(Statement {
@@ -283,9 +316,13 @@ mod tests {
         let s = scan("SELECT * FROM \"my table\"").unwrap();
         assert_eq!((s.table, s.filter), ("\"my table\"", None));
         // A subquery in the filter stays a filter; so does a function in the select list.
-        let s = scan("SELECT upper(carrier) FROM flights WHERE dest IN (SELECT faa FROM airports)").unwrap();
+        let s = scan("SELECT upper(carrier) FROM flights WHERE dest IN (SELECT faa FROM airports)")
+            .unwrap();
         assert_eq!(s.filter, Some("dest IN (SELECT faa FROM airports)"));
-        assert!(scan("SELECT * FROM flights WHERE tailnum IN (SELECT max(tailnum) FROM planes)").is_ok());
+        assert!(
+            scan("SELECT * FROM flights WHERE tailnum IN (SELECT max(tailnum) FROM planes)")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -293,13 +330,22 @@ mod tests {
         let cases = [
             ("SELECT * FROM flights ORDER BY dep_delay", "ORDER BY"),
             ("SELECT * FROM flights LIMIT 100", "LIMIT"),
-            ("SELECT carrier, count(*) FROM flights GROUP BY carrier", "GROUP BY"),
+            (
+                "SELECT carrier, count(*) FROM flights GROUP BY carrier",
+                "GROUP BY",
+            ),
             ("SELECT count(*) FROM flights", "count()"),
             ("SELECT avg(dep_delay) FROM flights", "avg()"),
             ("SELECT DISTINCT carrier FROM flights", "DISTINCT"),
-            ("SELECT * FROM flights f JOIN airlines a USING (carrier)", "join"),
+            (
+                "SELECT * FROM flights f JOIN airlines a USING (carrier)",
+                "join",
+            ),
             ("SELECT * FROM flights, airlines", "join"),
-            ("SELECT * FROM flights UNION ALL SELECT * FROM flights", "UNION"),
+            (
+                "SELECT * FROM flights UNION ALL SELECT * FROM flights",
+                "UNION",
+            ),
             ("SELECT rank() OVER (ORDER BY x) FROM t", "window"),
             ("WITH x AS (SELECT 1) SELECT * FROM x", "not a plain"),
             ("PRAGMA table_info(flights)", "not a plain"),
@@ -337,7 +383,10 @@ mod tests {
             ]
         );
         assert_eq!(token_bounds(2), [i64::MIN, 0, i64::MAX]);
-        assert_eq!(strip_allow_filtering("dep_delay > 60 allow  filtering"), Some("dep_delay > 60"));
+        assert_eq!(
+            strip_allow_filtering("dep_delay > 60 allow  filtering"),
+            Some("dep_delay > 60")
+        );
         assert_eq!(strip_allow_filtering("carrier = 'UA'"), None);
         assert!(is_identifier("year") && is_identifier("\"Year\"") && !is_identifier("x; DROP"));
         assert_eq!(worth(336_776, 8), 8);

@@ -122,7 +122,9 @@ impl Source for SqliteSource {
         })?;
         let (min, max) = match range {
             Ok((Some(min), Some(max), kind)) if kind == "integer" => (min, max),
-            Ok((_, _, kind)) if kind == "null" => return Ok(Split::Whole("the table is empty".into())),
+            Ok((_, _, kind)) if kind == "null" => {
+                return Ok(Split::Whole("the table is empty".into()));
+            }
             Ok(_) => {
                 return Ok(Split::Whole(format!(
                     "the partition column `{column}` does not hold integers"

@@ -120,6 +120,49 @@ fn sources_are_listed_with_their_backends() {
 }
 
 #[test]
+fn a_source_schema_lists_its_tables_and_columns() {
+    let server = Server::new();
+    let (status, body) = server.get("/api/sources/demo/schema");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["source"], &body["backend"]),
+        (&json!("demo"), &json!("sqlite"))
+    );
+    let tables: Vec<&str> = body["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tables,
+        ["airlines", "airports", "flights", "planes", "weather"]
+    );
+    let flights = &body["tables"][2];
+    assert_eq!(flights["kind"], json!("table"));
+    assert!(
+        flights["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "dep_delay", "type": "INTEGER", "nullable": true})),
+        "{flights}"
+    );
+    assert!(
+        flights["indexes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "flights_route", "columns": ["origin", "dest", "time_hour"], "unique": false})),
+        "{flights}"
+    );
+    // An unknown source, and an ad hoc file (which runs on the server may not name either).
+    for name in ["nope", "sqlite:%2Fetc%2Fpasswd"] {
+        let (status, body) = server.get(&format!("/api/sources/{name}/schema"));
+        let (kind, message) = error(status, &body, StatusCode::NOT_FOUND);
+        assert_eq!(kind, "unknown_source", "{message}");
+    }
+}
+
+#[test]
 fn a_plugin_uploads_once_lists_and_downloads_the_same_bytes() {
     let server = Server::new();
     let wasm = std::fs::read(plugin_path("units")).unwrap();
@@ -946,6 +989,7 @@ fn the_openapi_document_lists_every_endpoint() {
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in [
         ("/api/sources", &["get"][..]),
+        ("/api/sources/{name}/schema", &["get"]),
         ("/api/plugins", &["get", "post"]),
         ("/api/plugins/{sha256}", &["get"]),
         ("/api/plugins/{sha256}/wasm", &["get"]),
@@ -969,7 +1013,8 @@ fn the_openapi_document_lists_every_endpoint() {
     for path in paths.keys() {
         let concrete = path
             .replace("{sha256}", &"0".repeat(64))
-            .replace("{id}", "0123456789abcdef");
+            .replace("{id}", "0123456789abcdef")
+            .replace("{name}", "demo");
         for method in paths[path].as_object().unwrap().keys() {
             let (status, _, body) = server.call(
                 Request::builder()

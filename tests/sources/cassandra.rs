@@ -769,3 +769,49 @@ fn live_scylladb_shard_aware_port() {
     report.result.unwrap();
     assert!(out.column("shard_count")[0].as_i64().unwrap() >= 1);
 }
+
+/// The schema of the seeded keyspace: partition key, then clustering key in order, then the
+/// other columns; CQL type names; tables by name.
+#[test]
+fn live_the_schema_lists_partition_and_clustering_keys() {
+    let Some(node) = contact_point() else { return };
+    let _server = common::shared(&SERVER);
+    seed(&node);
+    let schema = tokio().block_on(source(&node, KEYSPACE).schema()).unwrap();
+    let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
+    for table in ["airlines", "airports", "flights", "planes", "weather"] {
+        assert!(names.contains(&table), "{table} in {names:?}");
+    }
+    let flights = schema.tables.iter().find(|t| t.name == "flights").unwrap();
+    let keyed: Vec<(&str, Option<&str>)> = flights
+        .columns
+        .iter()
+        .take(6)
+        .map(|c| (c.name.as_str(), c.key))
+        .collect();
+    assert_eq!(
+        keyed,
+        [
+            ("origin", Some("partition")),
+            ("dest", Some("partition")),
+            ("time_hour", Some("clustering")),
+            ("carrier", Some("clustering")),
+            ("flight", Some("clustering")),
+            ("id", Some("clustering")),
+        ]
+    );
+    let rest: Vec<&str> = flights.columns[6..]
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut sorted = rest.clone();
+    sorted.sort();
+    assert_eq!(rest, sorted, "the other columns by name");
+    let time_hour = flights
+        .columns
+        .iter()
+        .find(|c| c.name == "time_hour")
+        .unwrap();
+    assert_eq!(time_hour.data_type, "timestamp");
+    assert_eq!(flights.kind, "table");
+}

@@ -356,6 +356,59 @@ fn a_find_split_in_id_ranges_gives_the_same_rows(uri: &str, ferretdb: bool) {
     }
 }
 
+/// The schema of a seeded database: `flights` with the fields of a sample of its
+/// documents, in the order first met, with their BSON types, and the `_id` index.
+fn the_schema_samples_fields_of_each_collection(uri: &str) {
+    seed(uri);
+    let source = MongoSource::new("mongo", uri, DATABASE, 1);
+    let schema = tokio().block_on(source.schema()).unwrap();
+    let flights = schema
+        .tables
+        .iter()
+        .find(|t| t.name == "flights")
+        .unwrap_or_else(|| panic!("no flights in {:?}", schema.tables));
+    assert_eq!(flights.kind, "collection");
+    assert_eq!(flights.sampled, Some(100));
+    let field = |name: &str| {
+        flights
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", flights.columns))
+    };
+    assert_eq!(flights.columns[0].name, "_id");
+    assert_eq!(field("_id").key, Some("primary"));
+    assert_eq!(field("_id").data_type, "objectId");
+    assert_eq!(field("origin").data_type, "string");
+    assert_eq!(field("time_hour").data_type, "date");
+    // A cancelled flight's null delay adds `|null` to the integer type.
+    let dep_delay = &field("dep_delay").data_type;
+    assert!(
+        dep_delay.split('|').any(|t| t == "int" || t == "long"),
+        "{dep_delay}"
+    );
+    assert!(
+        flights.indexes.iter().any(|i| i.columns == ["_id"]),
+        "{:?}",
+        flights.indexes
+    );
+}
+
+#[test]
+fn emulator_the_schema_samples_fields_of_each_collection() {
+    if let Some(uri) = emulator() {
+        the_schema_samples_fields_of_each_collection(&uri);
+    }
+}
+
+#[test]
+fn live_the_schema_samples_fields_of_each_collection() {
+    if let Some(uri) = live() {
+        let _server = common::shared(&SERVER);
+        the_schema_samples_fields_of_each_collection(&uri);
+    }
+}
+
 #[test]
 fn emulator_a_find_split_in_id_ranges_gives_the_same_rows() {
     if let Some(uri) = emulator() {

@@ -578,3 +578,54 @@ fn the_pool_caps_and_reuses_connections_and_drops_a_failed_ones() {
         assert_eq!(after, reused, "an idle connection is reused");
     });
 }
+
+/// The schema of the seeded database: `flights` with its columns in table order and
+/// PostgreSQL's type names, `airlines` with its primary key and the key's index.
+#[test]
+fn the_schema_lists_seeded_tables_with_types_keys_and_indexes() {
+    let Some(url) = url() else { return };
+    let _server = common::shared(&SERVER);
+    loaded(&url);
+    let pg = PostgresSource::new("pg", &url, Backend::Postgres, 1).unwrap();
+    let schema = tokio().block_on(pg.schema()).unwrap();
+    let table = |name: &str| {
+        schema
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", schema.tables))
+    };
+    let flights = table("flights");
+    assert_eq!(flights.kind, "table");
+    let columns: Vec<&str> = flights.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(&columns[..3], ["year", "month", "day"]);
+    assert!(columns.contains(&"dep_delay"));
+    let time_hour = flights
+        .columns
+        .iter()
+        .find(|c| c.name == "time_hour")
+        .unwrap();
+    assert_eq!(time_hour.data_type, "timestamp with time zone");
+    let airlines = table("airlines");
+    let carrier = &airlines.columns[0];
+    assert_eq!(
+        (carrier.name.as_str(), carrier.key, carrier.nullable),
+        ("carrier", Some("primary"), Some(false))
+    );
+    assert_eq!(airlines.columns[1].key, None);
+    let key_index = airlines
+        .indexes
+        .iter()
+        .find(|i| i.unique)
+        .expect("the key's index");
+    assert_eq!(key_index.columns, ["carrier"]);
+    let mut names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
+    let listed = names.clone();
+    names.sort();
+    assert_eq!(listed, names, "tables in name order");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("pg_") || n.starts_with("information_schema"))
+    );
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use quarry_core::batch::DataType;
 use quarry_engine::run::{RunError, RunRequest};
-use quarry_sources::{SourceError, Sources};
+use quarry_sources::{Source, SourceError, Sources};
 
 fn types_db() -> tempfile::TempPath {
     let file = tempfile::Builder::new()
@@ -196,4 +196,90 @@ fn writes_and_escapes_are_refused_and_the_data_is_unchanged() {
     // Reading the schema is allowed.
     let (_, out) = run_ok(None, "{}", Some("PRAGMA table_info(flights)"));
     assert_eq!(out.rows(), 19);
+}
+
+/// The schema browser's view of the demo: every table in name order, columns in table
+/// order with their declared types, keys, nullability and the indexes.
+#[test]
+fn the_demo_schema_lists_tables_columns_keys_and_indexes() {
+    let sources = Sources::with_demo(data_dir());
+    let schema = tokio()
+        .block_on(sources.get("demo").unwrap().schema())
+        .unwrap();
+    let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["airlines", "airports", "flights", "planes", "weather"]
+    );
+    let flights = &schema.tables[2];
+    assert_eq!(flights.kind, "table");
+    let columns: Vec<&str> = flights.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(columns.len(), 19);
+    assert_eq!(&columns[..4], ["year", "month", "day", "dep_time"]);
+    assert_eq!(columns[18], "time_hour");
+    let column = |table: usize, name: &str| {
+        schema.tables[table]
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .clone()
+    };
+    let dep_delay = column(2, "dep_delay");
+    assert_eq!(
+        (
+            dep_delay.data_type.as_str(),
+            dep_delay.nullable,
+            dep_delay.key
+        ),
+        ("INTEGER", Some(true), None)
+    );
+    assert_eq!(column(2, "time_hour").data_type, "TIMESTAMP");
+    assert_eq!(column(2, "origin").nullable, Some(false));
+    assert_eq!(column(0, "carrier").key, Some("primary"));
+    let route = flights
+        .indexes
+        .iter()
+        .find(|i| i.name == "flights_route")
+        .expect("the route index is listed");
+    assert_eq!(route.columns, ["origin", "dest", "time_hour"]);
+    assert!(!route.unique);
+    // airlines' TEXT PRIMARY KEY is a unique index SQLite made for it.
+    assert!(schema.tables[0].indexes.iter().any(|i| i.unique));
+}
+
+/// A file with a view and an expression index: the view is listed as one, and the
+/// expression (no column name) is left out of the index's columns.
+#[test]
+fn a_schema_lists_views_and_expression_indexes() {
+    let file = tempfile::Builder::new()
+        .suffix(".sqlite")
+        .tempfile()
+        .unwrap()
+        .into_temp_path();
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c);
+         CREATE INDEX t_lower ON t (lower(b), a);
+         CREATE VIEW v AS SELECT a, b FROM t;",
+    )
+    .unwrap();
+    drop(conn);
+    let source = quarry_sources::sqlite::SqliteSource::open("file", &file).unwrap();
+    let schema = tokio().block_on(source.schema()).unwrap();
+    let kinds: Vec<(&str, &str)> = schema
+        .tables
+        .iter()
+        .map(|t| (t.name.as_str(), t.kind))
+        .collect();
+    assert_eq!(kinds, [("t", "table"), ("v", "view")]);
+    let t = &schema.tables[0];
+    assert_eq!(t.columns[0].key, Some("primary"));
+    assert_eq!(
+        t.columns[2].data_type, "",
+        "a column without a declared type"
+    );
+    assert_eq!(t.indexes[0].name, "t_lower");
+    assert_eq!(t.indexes[0].columns, ["a"]);
+    assert_eq!(schema.tables[1].columns.len(), 2);
 }

@@ -20,8 +20,8 @@ use super::{ApiError, App};
 use crate::auth::Caller;
 use crate::bodies::{
     AddedUser, Compiling, ErrorAnswer, HistoryAnswer, NewUser, PluginAnswer, PluginsAnswer,
-    RunAnswer, RunBody, ScriptBody, SnippetAnswer, SnippetLink, SourceInfo, SourcesAnswer,
-    UploadState, UploadStatus, Uploaded, UsersAnswer,
+    RunAnswer, RunBody, SchemaAnswer, ScriptBody, SnippetAnswer, SnippetLink, SourceInfo,
+    SourcesAnswer, UploadState, UploadStatus, Uploaded, UsersAnswer,
 };
 use crate::hosts::Upload;
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
@@ -43,6 +43,7 @@ type AppState = State<Arc<App>>;
     ),
     paths(
         sources,
+        source_schema,
         list_plugins,
         upload_plugin,
         get_plugin,
@@ -193,6 +194,54 @@ pub async fn sources(State(app): AppState, Extension(caller): Extension<Caller>)
         })
         .collect();
     ok(StatusCode::OK, SourcesAnswer { ok: true, sources })
+}
+
+/// How long a schema may take to read before the answer is a timeout.
+const SCHEMA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `GET /api/sources/{name}/schema`: what a source holds, for the schema browser and
+/// autocomplete.
+#[utoipa::path(get, path = "/api/sources/{name}/schema", tag = "sources",
+    params(("name" = String, Path, description = "The source's name, as `GET /api/sources` lists it")),
+    responses(
+        (status = 200, description = "Its tables or collections, columns or sampled fields, keys and indexes", body = SchemaAnswer),
+        (status = 404, description = "No such source (or not one the caller may use)", body = ErrorAnswer),
+        (status = 503, description = "The source cannot be reached", body = ErrorAnswer),
+        (status = 504, description = "The source took longer than 30 s to answer", body = ErrorAnswer),
+    ))]
+pub async fn source_schema(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    // Only configured sources (not `sqlite:PATH`), and only those the caller may use: one
+    // it may not is as unknown as one that does not exist.
+    let source = app
+        .sources
+        .iter()
+        .find(|s| s.name() == name && app.may_use(&caller, s.name()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_source",
+                format!("no source named `{name}`; `GET /api/sources` lists them"),
+            )
+        })?;
+    let schema = tokio::time::timeout(SCHEMA_TIMEOUT, source.schema())
+        .await
+        .map_err(|_| quarry_sources::SourceError::Timeout {
+            source_name: name.clone(),
+            timeout: SCHEMA_TIMEOUT,
+        })??;
+    Ok(ok(
+        StatusCode::OK,
+        SchemaAnswer {
+            ok: true,
+            source: name,
+            backend: source.backend(),
+            tables: schema.tables,
+        },
+    ))
 }
 
 /// `GET /api/plugins`: the library.

@@ -53,6 +53,19 @@ pub struct SourcesAnswer {
     pub sources: Vec<SourceInfo>,
 }
 
+/// `GET /api/sources/{name}/schema`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchemaAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The source's name.
+    pub source: String,
+    /// The database family, for the query dialect.
+    pub backend: Backend,
+    /// Its tables, views or collections, by name.
+    pub tables: Vec<quarry_sources::schema::Table>,
+}
+
 /// `GET /api/plugins`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PluginsAnswer {

@@ -396,6 +396,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/{file}", get(pages::asset))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/sources", get(api::sources))
+        .route("/api/sources/{name}/schema", get(api::source_schema))
         .route("/api/plugins", get(api::list_plugins).merge(upload))
         .route(
             "/api/plugins/{sha256}",
@@ -662,23 +663,10 @@ impl ApiError {
     /// From a run that failed.
     fn run(e: &quarry_engine::run::RunError) -> Self {
         use quarry_engine::run::RunError;
-        use quarry_sources::SourceError;
         let (status, kind) = match e {
             RunError::Params(_) => (StatusCode::BAD_REQUEST, "bad_params"),
             RunError::NoQuery => (StatusCode::BAD_REQUEST, "no_query"),
-            RunError::Source(s) => match s {
-                SourceError::Unknown { .. } => (StatusCode::NOT_FOUND, "unknown_source"),
-                SourceError::WrongDialect { .. } => (StatusCode::BAD_REQUEST, "wrong_dialect"),
-                SourceError::Query { .. } => (StatusCode::BAD_REQUEST, "query_error"),
-                SourceError::NotReadOnly { .. } => (StatusCode::BAD_REQUEST, "not_read_only"),
-                SourceError::Timeout { .. } | SourceError::ServerTimeout { .. } => {
-                    (StatusCode::GATEWAY_TIMEOUT, "timeout")
-                }
-                SourceError::Unavailable { .. } => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "source_unavailable")
-                }
-                SourceError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
-            },
+            RunError::Source(s) => source_status(s),
             RunError::Plugin(p) => match p {
                 PluginError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 PluginError::Cancelled { .. } => (StatusCode::CONFLICT, "cancelled"),
@@ -692,6 +680,29 @@ impl ApiError {
             error.row = *row;
         }
         error
+    }
+}
+
+impl From<quarry_sources::SourceError> for ApiError {
+    fn from(e: quarry_sources::SourceError) -> Self {
+        let (status, kind) = source_status(&e);
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+/// The status and error kind of a source's failure.
+fn source_status(e: &quarry_sources::SourceError) -> (StatusCode, &'static str) {
+    use quarry_sources::SourceError;
+    match e {
+        SourceError::Unknown { .. } => (StatusCode::NOT_FOUND, "unknown_source"),
+        SourceError::WrongDialect { .. } => (StatusCode::BAD_REQUEST, "wrong_dialect"),
+        SourceError::Query { .. } => (StatusCode::BAD_REQUEST, "query_error"),
+        SourceError::NotReadOnly { .. } => (StatusCode::BAD_REQUEST, "not_read_only"),
+        SourceError::Timeout { .. } | SourceError::ServerTimeout { .. } => {
+            (StatusCode::GATEWAY_TIMEOUT, "timeout")
+        }
+        SourceError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "source_unavailable"),
+        SourceError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
     }
 }
 

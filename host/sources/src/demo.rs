@@ -170,6 +170,10 @@ impl Source for DemoSource {
         self.sqlite().await?.check().await
     }
 
+    async fn schema(&self) -> Result<crate::schema::Schema, SourceError> {
+        self.sqlite().await?.schema().await
+    }
+
     async fn split(
         &self,
         query: &Query,

@@ -19,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod mongo;
 pub mod postgres;
+pub mod schema;
 pub mod scylla;
 pub mod seed;
 pub mod split;
@@ -170,6 +171,10 @@ pub trait Source: Send + Sync {
 
     /// Checks that the source answers; returns a short description of the server.
     async fn check(&self) -> Result<String, SourceError>;
+
+    /// The tables or collections the source holds, with their columns (or a sample's
+    /// fields), types, keys and indexes.
+    async fn schema(&self) -> Result<schema::Schema, SourceError>;
 
     /// Splits `query` into at most `streams` queries whose rows together are its rows,
     /// each once, to be read at the same time; `by` names the column whose ranges make the

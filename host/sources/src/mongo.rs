@@ -20,6 +20,7 @@ use futures_util::TryStreamExt;
 use mongodb::Client;
 use tokio::sync::OnceCell;
 
+use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{
     Backend, BatchSender, MongoAggregate, MongoFind, Query, Source, SourceError, StreamOptions,
@@ -216,6 +217,36 @@ fn server_going_away(c: &mongodb::error::CommandError) -> bool {
         || (c.code == INTERNAL_ERROR && c.message.ends_with("context canceled after delay"))
 }
 
+/// How many documents of a collection the schema samples for its fields.
+const SCHEMA_SAMPLE: u64 = 100;
+
+/// A BSON value's type as MongoDB's `$type` names it.
+fn bson_type_name(value: &Bson) -> &'static str {
+    match value {
+        Bson::Double(_) => "double",
+        Bson::String(_) => "string",
+        Bson::Document(_) => "object",
+        Bson::Array(_) => "array",
+        Bson::Binary(_) => "binData",
+        Bson::Undefined => "undefined",
+        Bson::ObjectId(_) => "objectId",
+        Bson::Boolean(_) => "bool",
+        Bson::DateTime(_) => "date",
+        Bson::Null => "null",
+        Bson::RegularExpression(_) => "regex",
+        Bson::DbPointer(_) => "dbPointer",
+        Bson::JavaScriptCode(_) => "javascript",
+        Bson::Symbol(_) => "symbol",
+        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
+        Bson::Int32(_) => "int",
+        Bson::Timestamp(_) => "timestamp",
+        Bson::Int64(_) => "long",
+        Bson::Decimal128(_) => "decimal",
+        Bson::MinKey => "minKey",
+        Bson::MaxKey => "maxKey",
+    }
+}
+
 #[async_trait::async_trait]
 impl Source for MongoSource {
     fn name(&self) -> &str {
@@ -241,6 +272,71 @@ impl Source for MongoSource {
     /// "limit": N}` runs a find; `{"collection": "flights", "pipeline": [...]}` an aggregate.
     fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
         parse_query(text).map_err(|message| self.error(message))
+    }
+
+    /// Collections with the fields of up to [`SCHEMA_SAMPLE`] of their documents (a
+    /// collection's documents need not agree), and their indexes.
+    async fn schema(&self) -> Result<Schema, SourceError> {
+        let timeout = Duration::from_secs(10);
+        let db = self.client().await?.database(&self.database);
+        let mut names = db
+            .list_collection_names()
+            .await
+            .map_err(|e| self.driver_error(e, timeout))?;
+        names.retain(|name| !name.starts_with("system."));
+        names.sort();
+        let mut tables = Vec::with_capacity(names.len());
+        for name in names {
+            let collection = db.collection::<Document>(&name);
+            let mut cursor = collection
+                .find(Document::new())
+                .limit(SCHEMA_SAMPLE as i64)
+                .max_time(timeout)
+                .await
+                .map_err(|e| self.driver_error(e, timeout))?;
+            let mut fields: Vec<(String, Vec<&'static str>)> = Vec::new();
+            let mut sampled = 0;
+            while let Some(doc) = cursor
+                .try_next()
+                .await
+                .map_err(|e| self.driver_error(e, timeout))?
+            {
+                sampled += 1;
+                for (key, value) in &doc {
+                    let kind = bson_type_name(value);
+                    match fields.iter_mut().find(|(name, _)| name == key) {
+                        Some((_, kinds)) if !kinds.contains(&kind) => kinds.push(kind),
+                        Some(_) => {}
+                        None => fields.push((key.clone(), vec![kind])),
+                    }
+                }
+            }
+            let mut indexes = Vec::new();
+            if let Ok(mut listed) = collection.list_indexes().await {
+                while let Ok(Some(index)) = listed.try_next().await {
+                    let options = index.options.unwrap_or_default();
+                    indexes.push(Index {
+                        name: options.name.unwrap_or_default(),
+                        columns: index.keys.keys().cloned().collect(),
+                        unique: options.unique.unwrap_or(false),
+                    });
+                }
+            }
+            tables.push(Table {
+                name,
+                kind: "collection",
+                columns: fields
+                    .into_iter()
+                    .map(|(name, kinds)| Field {
+                        key: (name == "_id").then_some("primary"),
+                        ..Field::new(name, kinds.join("|"))
+                    })
+                    .collect(),
+                indexes,
+                sampled: Some(sampled),
+            });
+        }
+        Ok(Schema { tables })
     }
 
     async fn stream(

@@ -27,6 +27,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use quarry_core::guard::sql::guard;
 
+use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
@@ -436,6 +437,53 @@ impl Source for PostgresSource {
         )))
     }
 
+    async fn schema(&self) -> Result<Schema, SourceError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(SCHEMA_COLUMNS, &[])
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let mut tables: Vec<Table> = Vec::new();
+        for row in rows {
+            let name = qualified(row.get(0), row.get(1));
+            if tables.last().is_none_or(|t| t.name != name) {
+                let kind = match row.get::<_, &str>(2) {
+                    "VIEW" => "view",
+                    _ => "table",
+                };
+                tables.push(Table {
+                    name,
+                    kind,
+                    columns: Vec::new(),
+                    indexes: Vec::new(),
+                    sampled: None,
+                });
+            }
+            let table = tables.last_mut().expect("pushed above");
+            table.columns.push(Field {
+                key: row.get::<_, bool>(6).then_some("primary"),
+                nullable: Some(row.get(5)),
+                ..Field::new(row.get::<_, String>(3), row.get::<_, String>(4))
+            });
+        }
+        // Indexes from the catalog, which CockroachDB emulates in part: without them the
+        // schema is still whole.
+        if let Ok(rows) = client.query(SCHEMA_INDEXES, &[]).await {
+            for row in rows {
+                let name = qualified(row.get(0), row.get(1));
+                if let Some(table) = tables.iter_mut().find(|t| t.name == name) {
+                    let columns: Vec<Option<String>> = row.get(4);
+                    table.indexes.push(Index {
+                        name: row.get(2),
+                        columns: columns.into_iter().flatten().collect(),
+                        unique: row.get(3),
+                    });
+                }
+            }
+        }
+        Ok(Schema { tables }.sorted())
+    }
+
     async fn check(&self) -> Result<String, SourceError> {
         let client = self.client().await?;
         let version: String = client
@@ -444,6 +492,46 @@ impl Source for PostgresSource {
             .map_err(|e| self.unavailable(e))?
             .get(0);
         Ok(version)
+    }
+}
+
+/// Every column of the tables and views a query may read, in table order, with whether
+/// it is in the primary key. `USER-DEFINED` and `ARRAY` types are named by their own type.
+const SCHEMA_COLUMNS: &str = "\
+    SELECT c.table_schema::text, c.table_name::text, t.table_type::text, c.column_name::text, \
+        (CASE WHEN c.data_type IN ('USER-DEFINED', 'ARRAY') THEN c.udt_name ELSE c.data_type END)::text, \
+        c.is_nullable = 'YES', \
+        EXISTS (SELECT 1 FROM information_schema.table_constraints k \
+            JOIN information_schema.key_column_usage u \
+              ON u.constraint_schema = k.constraint_schema AND u.constraint_name = k.constraint_name \
+             AND u.table_name = k.table_name \
+            WHERE k.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema \
+              AND k.table_name = c.table_name AND u.column_name = c.column_name) \
+    FROM information_schema.columns c \
+    JOIN information_schema.tables t \
+      ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+    WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema', 'crdb_internal', 'pg_extension') \
+    ORDER BY 1, 2, c.ordinal_position";
+
+/// Every index of those tables: its columns in order (none for an expression).
+const SCHEMA_INDEXES: &str = "\
+    SELECT n.nspname::text, t.relname::text, i.relname::text, ix.indisunique, \
+        array_agg(a.attname::text ORDER BY k.ord) \
+    FROM pg_index ix \
+    JOIN pg_class t ON t.oid = ix.indrelid \
+    JOIN pg_class i ON i.oid = ix.indexrelid \
+    JOIN pg_namespace n ON n.oid = t.relnamespace \
+    CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord) \
+    LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'crdb_internal') \
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3";
+
+/// A table's name as a query writes it: bare in `public`, else `schema.table`.
+fn qualified(schema: &str, table: &str) -> String {
+    if schema == "public" {
+        table.to_owned()
+    } else {
+        format!("{schema}.{table}")
     }
 }
 

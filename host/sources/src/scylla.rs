@@ -21,6 +21,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row};
 use tokio::sync::{Mutex, OnceCell};
 
+use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
@@ -386,6 +387,83 @@ impl Source for ScyllaSource {
         Ok(Split::Parts(parts))
     }
 
+    async fn schema(&self) -> Result<Schema, SourceError> {
+        let session = self.session().await?;
+        let (filter, values) = match &self.keyspace {
+            Some(keyspace) => (" WHERE keyspace_name = ?", vec![keyspace.clone()]),
+            None => ("", Vec::new()),
+        };
+        let columns = session.query_iter(format!("{SCHEMA_COLUMNS}{filter}"), values.clone());
+        let indexes = session.query_iter(format!("{SCHEMA_INDEXES}{filter}"), values);
+        let mut rows = columns
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_stream::<(String, String, String, String, i32, String)>()
+            .map_err(|e| self.error(e))?;
+        // (table, kind order, position, field): partition key, clustering key, then the
+        // other columns by name, as `DESCRIBE` lists them.
+        let mut found = Vec::new();
+        while let Some(row) = rows.next().await {
+            let (keyspace, table, column, kind, position, data_type) =
+                row.map_err(|e| self.error(e))?;
+            if self.keyspace.is_none() && SYSTEM_KEYSPACES.contains(&keyspace.as_str()) {
+                continue;
+            }
+            let (order, key) = match kind.as_str() {
+                "partition_key" => (0, Some("partition")),
+                "clustering" => (1, Some("clustering")),
+                _ => (2, None),
+            };
+            let table = match self.keyspace {
+                Some(_) => table,
+                None => format!("{keyspace}.{table}"),
+            };
+            let field = Field {
+                key,
+                ..Field::new(column, data_type)
+            };
+            found.push((table, order, position, field));
+        }
+        found.sort_by(|a, b| (&a.0, a.1, a.2, &a.3.name).cmp(&(&b.0, b.1, b.2, &b.3.name)));
+        let mut tables: Vec<Table> = Vec::new();
+        for (name, _, _, field) in found {
+            if tables.last().is_none_or(|t| t.name != name) {
+                tables.push(Table {
+                    name,
+                    kind: "table",
+                    columns: Vec::new(),
+                    indexes: Vec::new(),
+                    sampled: None,
+                });
+            }
+            tables.last_mut().expect("pushed above").columns.push(field);
+        }
+        // Secondary indexes: the column each one targets.
+        if let Ok(pager) = indexes.await
+            && let Ok(mut rows) = pager.rows_stream::<(
+                String,
+                String,
+                String,
+                std::collections::HashMap<String, String>,
+            )>()
+        {
+            while let Some(Ok((keyspace, table, index, options))) = rows.next().await {
+                let name = match self.keyspace {
+                    Some(_) => table,
+                    None => format!("{keyspace}.{table}"),
+                };
+                if let Some(table) = tables.iter_mut().find(|t| t.name == name) {
+                    table.indexes.push(Index {
+                        name: index,
+                        columns: options.get("target").cloned().into_iter().collect(),
+                        unique: false,
+                    });
+                }
+            }
+        }
+        Ok(Schema { tables })
+    }
+
     async fn check(&self) -> Result<String, SourceError> {
         let session = self.session().await?;
         let pager = session
@@ -402,6 +480,24 @@ impl Source for ScyllaSource {
         Ok(format!("Cassandra protocol, release {version}"))
     }
 }
+
+/// Every column of every table, by keyspace (`WHERE keyspace_name = ?` narrows it).
+const SCHEMA_COLUMNS: &str = "SELECT keyspace_name, table_name, column_name, kind, position, type FROM system_schema.columns";
+
+/// Every secondary index, by keyspace.
+const SCHEMA_INDEXES: &str =
+    "SELECT keyspace_name, table_name, index_name, options FROM system_schema.indexes";
+
+/// The server's own keyspaces, left out of a schema that lists every keyspace.
+const SYSTEM_KEYSPACES: [&str; 7] = [
+    "system",
+    "system_auth",
+    "system_distributed",
+    "system_schema",
+    "system_traces",
+    "system_views",
+    "system_virtual_schema",
+];
 
 /// What a driver error means for a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use std::time::Instant;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, limits::Limit};
 
+use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
 use quarry_core::batch::{Batch, ColumnBuilder, DataType};
@@ -156,6 +157,19 @@ impl Source for SqliteSource {
         )))
     }
 
+    async fn schema(&self) -> Result<Schema, SourceError> {
+        let (name, path) = (self.name.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            let conn = open_read_only(&name, &path, None)?;
+            schema_of(&conn).map_err(|e| query_error(&name, e))
+        })
+        .await
+        .map_err(|e| SourceError::Query {
+            source_name: self.name.clone(),
+            message: e.to_string(),
+        })?
+    }
+
     async fn check(&self) -> Result<String, SourceError> {
         let (name, path) = (self.name.clone(), self.path.clone());
         tokio::task::spawn_blocking(move || {
@@ -179,6 +193,61 @@ impl Source for SqliteSource {
             message: e.to_string(),
         })?
     }
+}
+
+/// The tables and views of an open database, with their columns and indexes.
+fn schema_of(conn: &Connection) -> rusqlite::Result<Schema> {
+    let mut list = conn.prepare(
+        "SELECT name, type FROM sqlite_schema \
+         WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let names = list
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut columns =
+        conn.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid")?;
+    let mut indexes =
+        conn.prepare("SELECT name, \"unique\" FROM pragma_index_list(?1) ORDER BY name")?;
+    let mut covered = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
+    let mut tables = Vec::with_capacity(names.len());
+    for (name, kind) in names {
+        let columns = columns
+            .query_map([&name], |r| {
+                let primary = r.get::<_, i64>(3)? > 0;
+                Ok(Field {
+                    key: primary.then_some("primary"),
+                    nullable: Some(!r.get::<_, bool>(2)?),
+                    ..Field::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?)
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let listed = indexes
+            .query_map([&name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut table_indexes = Vec::with_capacity(listed.len());
+        for (index, unique) in listed {
+            // An expression in an index has no column name.
+            let columns = covered
+                .query_map([&index], |r| r.get::<_, Option<String>>(0))?
+                .filter_map(Result::transpose)
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            table_indexes.push(Index {
+                name: index,
+                columns,
+                unique,
+            });
+        }
+        tables.push(Table {
+            name,
+            kind: if kind == "view" { "view" } else { "table" },
+            columns,
+            indexes: table_indexes,
+            sampled: None,
+        });
+    }
+    Ok(Schema { tables })
 }
 
 fn query_error(name: &str, e: rusqlite::Error) -> SourceError {

@@ -82,7 +82,7 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<()> {
     let load = Function::new(
         ctx.clone(),
         |ctx: Ctx<'js>, serial: f64, index: usize| -> rquickjs::Result<Value<'js>> {
-        LENT.with_borrow(|lent| match lent {
+            LENT.with_borrow(|lent| match lent {
             Some((now, batch)) if *now as f64 == serial && index < batch.num_columns() => {
                 column_array(&ctx, &batch.columns()[index]).map(Array::into_value)
             }

@@ -475,9 +475,10 @@ impl Plugin for ScriptRunner {
 
     fn transform(&mut self, input: Batch) -> Result<quarry_plugin::Output, Error> {
         Ok(match self.change(input)? {
-            Change::Edit(columns) => columns
-                .into_iter()
-                .fold(quarry_plugin::Output::unchanged(), quarry_plugin::Output::set),
+            Change::Edit(columns) => columns.into_iter().fold(
+                quarry_plugin::Output::unchanged(),
+                quarry_plugin::Output::set,
+            ),
             Change::Rows(batch) => quarry_plugin::Output::rows(batch),
         })
     }
@@ -642,16 +643,26 @@ mod tests {
 }";
         let mut runner = runner(script).unwrap();
         let output = Plugin::transform(&mut runner, flights()).unwrap();
-        assert_eq!(edited(output.clone()), Some(vec!["km".into(), "air_time_h".into()]));
+        assert_eq!(
+            edited(output.clone()),
+            Some(vec!["km".into(), "air_time_h".into()])
+        );
         let out = output.apply(flights()).unwrap();
         let names: Vec<_> = out.columns().iter().map(|c| c.name()).collect();
-        assert_eq!(names, ["carrier", "distance", "air_time", "km", "air_time_h"]);
+        assert_eq!(
+            names,
+            ["carrier", "distance", "air_time", "km", "air_time_h"]
+        );
         assert_eq!(out.column("air_time_h").unwrap().f64(1), None);
 
         // Changed in place, or replaced by a new array: sent back, in place.
         let script = "function transformColumns(c) { c.carrier[1] = 'AA'; c.distance = c.distance.map((d) => d + 1); }";
-        let output = Plugin::transform(&mut super::tests::runner(script).unwrap(), flights()).unwrap();
-        assert_eq!(edited(output.clone()), Some(vec!["carrier".into(), "distance".into()]));
+        let output =
+            Plugin::transform(&mut super::tests::runner(script).unwrap(), flights()).unwrap();
+        assert_eq!(
+            edited(output.clone()),
+            Some(vec!["carrier".into(), "distance".into()])
+        );
         let out = output.apply(flights()).unwrap();
         assert_eq!(out.column("carrier").unwrap().text(1), Some("AA"));
         assert_eq!(out.column("distance").unwrap().data_type(), DataType::Int64);
@@ -682,12 +693,17 @@ mod tests {
             .unwrap()
             .transform_batch(flights())
             .unwrap_err();
-        assert!(e.message().contains("column `x` has 3 values, but the batch has 2 rows"), "{e}");
+        assert!(
+            e.message()
+                .contains("column `x` has 3 values, but the batch has 2 rows"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_columns_object_kept_past_its_batch_fails_clearly() {
-        let script = "let kept; function transformColumns(c) { if (kept) c.x = kept.distance; kept = c; }";
+        let script =
+            "let kept; function transformColumns(c) { if (kept) c.x = kept.distance; kept = c; }";
         let mut runner = runner(script).unwrap();
         runner.transform_batch(flights()).unwrap();
         let e = runner.transform_batch(flights()).unwrap_err();
@@ -707,7 +723,9 @@ function transform(rows) { for (const r of rows) r.km = r.distance * 1.609344; }
         assert_eq!(edited(output), Some(vec!["distance".into(), "km".into()]));
 
         assert_eq!(super::tests::runner(UNITS).unwrap().reads(), None);
-        let e = super::tests::runner("let reads = 3; function transform(r) {}").err().unwrap();
+        let e = super::tests::runner("let reads = 3; function transform(r) {}")
+            .err()
+            .unwrap();
         assert!(e.message().contains("array of column names"), "{e}");
     }
 
@@ -728,7 +746,10 @@ function transform(rows) { for (const r of rows) r.km = r.distance * 1.609344; }
         ];
         for (body, expected) in errors {
             let script = format!("function transformColumns(c) {{ {body} }}");
-            let e = runner(&script).unwrap().transform_batch(flights()).unwrap_err();
+            let e = runner(&script)
+                .unwrap()
+                .transform_batch(flights())
+                .unwrap_err();
             assert!(e.message().contains(expected), "{body}: {e}");
         }
         let e = runner("function transform(r) {}\nfunction transformColumns(c) {}")
@@ -821,4 +842,3 @@ function finish() { return [{ flights: BigInt(n), label: params.label }]; }";
         assert!(e.message().contains("defines none"), "{e}");
     }
 }
-

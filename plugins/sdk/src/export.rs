@@ -19,7 +19,12 @@ use crate::{Batch, Error, Merge, Plugin, raw};
 #[macro_export]
 macro_rules! export {
     ($plugin:ty) => {
-        $crate::__exports!($plugin, $crate::__private::Guest, bindings, __export_plugin {});
+        $crate::__exports!(
+            $plugin,
+            $crate::__private::Guest,
+            bindings,
+            __export_plugin {}
+        );
     };
 }
 
@@ -310,7 +315,10 @@ mod tests {
             backend: Backend::Sqlite,
         };
         assert!(partial(&COUNTER).is_err());
-        assert_eq!(init(&COUNTER, source.clone(), "").unwrap(), Some(vec!["x".into()]));
+        assert_eq!(
+            init(&COUNTER, source.clone(), "").unwrap(),
+            Some(vec!["x".into()])
+        );
         assert_eq!(
             transform(&COUNTER, batch.clone()).unwrap(),
             raw::Output::Rows(batch.clone())

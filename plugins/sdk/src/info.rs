@@ -121,7 +121,10 @@ mod tests {
         assert!(raw.transforms && !raw.builds_query);
         assert_eq!(raw.params_schema, None);
         assert_eq!((raw.reads, raw.stateless), (None, false));
-        let raw = crate::plugin_info!().reads(["a", "b"]).stateless().into_raw();
+        let raw = crate::plugin_info!()
+            .reads(["a", "b"])
+            .stateless()
+            .into_raw();
         assert_eq!(raw.reads, Some(vec!["a".to_owned(), "b".to_owned()]));
         assert!(raw.stateless);
     }

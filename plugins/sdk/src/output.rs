@@ -78,10 +78,12 @@ impl Output {
     /// that batch.
     pub fn set(mut self, column: Column) -> Self {
         match &mut self.0 {
-            Kind::Edit { columns, .. } => match columns.iter_mut().find(|c| c.name() == column.name()) {
-                Some(old) => *old = column,
-                None => columns.push(column),
-            },
+            Kind::Edit { columns, .. } => {
+                match columns.iter_mut().find(|c| c.name() == column.name()) {
+                    Some(old) => *old = column,
+                    None => columns.push(column),
+                }
+            }
             Kind::Rows(batch) => batch.set_column(column),
         }
         self

@@ -129,12 +129,16 @@ impl Merge for DelayStats {
                 let count = take(&mut rest, 4).map(u32_at);
                 let values = count.and_then(|n| take(&mut rest, n * 8));
                 let (Some(key), Some(values)) = (key, values) else {
-                    return Err(Error::new("merge: a partial state is truncated or not UTF-8"));
+                    return Err(Error::new(
+                        "merge: a partial state is truncated or not UTF-8",
+                    ));
                 };
                 let group = self.groups.entry(key.to_owned()).or_default();
-                group.extend(values.chunks_exact(8).map(|v| {
-                    f64::from_le_bytes(v.try_into().expect("chunks of 8 bytes"))
-                }));
+                group.extend(
+                    values
+                        .chunks_exact(8)
+                        .map(|v| f64::from_le_bytes(v.try_into().expect("chunks of 8 bytes"))),
+                );
             }
         }
         Ok(())
@@ -283,7 +287,12 @@ mod tests {
             backend: quarry_plugin::Backend::Sqlite,
         };
         let start = || DelayStats::init(&source, serde_json::from_str("{}").unwrap()).unwrap();
-        let first = || batch(&[Some("UA"), Some("AA"), Some("ü")], &[Some(10), Some(3), Some(7)]);
+        let first = || {
+            batch(
+                &[Some("UA"), Some("AA"), Some("ü")],
+                &[Some(10), Some(3), Some(7)],
+            )
+        };
         let second = || batch(&[Some("UA"), Some("B6")], &[Some(-4), Some(1)]);
 
         let mut one = start();
@@ -296,7 +305,9 @@ mod tests {
         a.merge(vec![state.clone(), Vec::new()]).unwrap();
         assert_eq!(a.finish().unwrap(), one.finish().unwrap());
 
-        let error = a.merge(vec![state[..state.len() - 1].to_vec()]).unwrap_err();
+        let error = a
+            .merge(vec![state[..state.len() - 1].to_vec()])
+            .unwrap_err();
         assert!(error.message().contains("truncated"), "{error}");
     }
 

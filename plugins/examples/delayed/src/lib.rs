@@ -124,21 +124,21 @@ mod tests {
 
     #[test]
     fn reads_float_columns_and_other_thresholds() {
-        let output = run(&mut delayed(r#"{"column": "arr_delay", "min_delay": 11}"#), flights())
-            .unwrap();
+        let output = run(
+            &mut delayed(r#"{"column": "arr_delay", "min_delay": 11}"#),
+            flights(),
+        )
+        .unwrap();
         assert_eq!(carriers(&output), ["B6"]);
-        let output = run(&mut delayed(r#"{"min_delay": -100}"#), flights())
-            .unwrap();
+        let output = run(&mut delayed(r#"{"min_delay": -100}"#), flights()).unwrap();
         assert_eq!(carriers(&output), ["UA", "AA", "DL"]);
     }
 
     #[test]
     fn a_missing_or_text_column_is_an_error() {
-        let error = run(&mut delayed(r#"{"column": "late"}"#), flights())
-            .unwrap_err();
+        let error = run(&mut delayed(r#"{"column": "late"}"#), flights()).unwrap_err();
         assert!(error.message().starts_with("no column `late`"), "{error}");
-        let error = run(&mut delayed(r#"{"column": "carrier"}"#), flights())
-            .unwrap_err();
+        let error = run(&mut delayed(r#"{"column": "carrier"}"#), flights()).unwrap_err();
         assert_eq!(
             error.message(),
             "column `carrier` is text, expected a number"

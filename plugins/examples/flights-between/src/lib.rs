@@ -103,7 +103,12 @@ impl FlightsBetween {
                     "SELECT {COLUMNS} FROM flights WHERE origin = ?1 AND dest = ?2 \
                      AND time_hour >= ?3 AND time_hour < ?4 ORDER BY time_hour, carrier, flight"
                 ),
-                params: text([origin, dest, &self.from.sqlite(), &self.to_exclusive.sqlite()]),
+                params: text([
+                    origin,
+                    dest,
+                    &self.from.sqlite(),
+                    &self.to_exclusive.sqlite(),
+                ]),
             }),
             Backend::Postgres | Backend::Cockroach => Query::Sql(Statement {
                 text: format!(
@@ -247,11 +252,22 @@ impl Date {
     /// Sunday of March and ends at 02:00 on the first Sunday of November, so a midnight is
     /// EDT on the days after the first and up to the second.
     fn new_york_midnight(self) -> Instant {
-        let start = Date { year: self.year, month: 3, day: nth_sunday(self.year, 3, 2) };
-        let end = Date { year: self.year, month: 11, day: nth_sunday(self.year, 11, 1) };
+        let start = Date {
+            year: self.year,
+            month: 3,
+            day: nth_sunday(self.year, 3, 2),
+        };
+        let end = Date {
+            year: self.year,
+            month: 11,
+            day: nth_sunday(self.year, 11, 1),
+        };
         let key = |d: Date| (d.year, d.month, d.day);
         let daylight = key(start) < key(self) && key(self) <= key(end);
-        Instant { date: self, hour: if daylight { 4 } else { 5 } }
+        Instant {
+            date: self,
+            hour: if daylight { 4 } else { 5 },
+        }
     }
 }
 
@@ -305,6 +321,25 @@ mod tests {
 
     fn texts(values: &[&str]) -> Vec<Value> {
         values.iter().map(|v| Value::Text((*v).into())).collect()
+    }
+
+    /// The playground's params form lists fields in the schema's order: origin and
+    /// destination, then the days.
+    #[test]
+    fn params_keep_the_order_they_are_written_in() {
+        let schema = FlightsBetween::describe()
+            .into_raw()
+            .params_schema
+            .expect("a params schema");
+        let at = |key: &str| {
+            schema
+                .find(&format!("\"{key}\":{{"))
+                .unwrap_or_else(|| panic!("no {key} in {schema}"))
+        };
+        assert!(
+            at("origin") < at("dest") && at("dest") < at("from") && at("from") < at("to"),
+            "{schema}"
+        );
     }
 
     #[test]

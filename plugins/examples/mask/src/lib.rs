@@ -201,8 +201,7 @@ mod tests {
 
     #[test]
     fn masked_columns_become_text_in_place_and_nulls_stay_null() {
-        let output = run(r#"{"columns": ["flight", "tailnum"]}"#, flights())
-            .unwrap();
+        let output = run(r#"{"columns": ["flight", "tailnum"]}"#, flights()).unwrap();
         let names: Vec<&str> = output.columns().iter().map(Column::name).collect();
         assert_eq!(names, ["tailnum", "flight", "distance"]);
         assert_eq!(texts(&output, "tailnum"), [Some("****28".into()), None]);
@@ -216,11 +215,13 @@ mod tests {
 
     #[test]
     fn redact_and_hash_modes() {
-        let output = run(r#"{"columns": ["tailnum"], "mode": "redact"}"#, flights())
-            .unwrap();
+        let output = run(r#"{"columns": ["tailnum"], "mode": "redact"}"#, flights()).unwrap();
         assert_eq!(texts(&output, "tailnum"), [Some("***".into()), None]);
-        let output = run(r#"{"columns": ["distance", "flight"], "mode": "hash"}"#, flights())
-            .unwrap();
+        let output = run(
+            r#"{"columns": ["distance", "flight"], "mode": "hash"}"#,
+            flights(),
+        )
+        .unwrap();
         assert_eq!(texts(&output, "flight")[0], Some(hash("1545")));
         assert_eq!(
             texts(&output, "distance"),
@@ -230,8 +231,7 @@ mod tests {
 
     #[test]
     fn unknown_columns_and_empty_lists_are_errors() {
-        let error = run(r#"{"columns": ["tailnum", "ssn"]}"#, flights())
-            .unwrap_err();
+        let error = run(r#"{"columns": ["tailnum", "ssn"]}"#, flights()).unwrap_err();
         assert!(error.message().starts_with("no column `ssn`"), "{error}");
         let error = mask(r#"{"columns": []}"#).err().unwrap();
         assert_eq!(

@@ -106,7 +106,11 @@ mod tests {
         air_time.extend([Some(30), None]);
         let input = Batch::new(vec![distance.finish(), air_time.finish()]).unwrap();
 
-        let output = Units.transform(input.clone()).unwrap().apply(input).unwrap();
+        let output = Units
+            .transform(input.clone())
+            .unwrap()
+            .apply(input)
+            .unwrap();
         let names: Vec<&str> = output.columns().iter().map(|c| c.name()).collect();
         assert_eq!(
             names,

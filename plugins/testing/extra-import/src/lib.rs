@@ -9,7 +9,6 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-
 struct ExtraImport;
 
 impl Guest for ExtraImport {

@@ -304,7 +304,10 @@ fn list_dir() -> Error {
 fn resolve() -> Error {
     use std::net::ToSocketAddrs;
     Error::new(match ("example.com", 80).to_socket_addrs() {
-        Ok(addresses) => format!("LEAK: dns: example.com is {:?}", addresses.collect::<Vec<_>>()),
+        Ok(addresses) => format!(
+            "LEAK: dns: example.com is {:?}",
+            addresses.collect::<Vec<_>>()
+        ),
         Err(error) => format!("dns: {error}"),
     })
 }
@@ -452,7 +455,10 @@ mod tests {
     fn slow_waits_then_passes_through() {
         let mut plugin = hostile(r#"{"attack": "slow", "ms": 30}"#).unwrap();
         let start = Instant::now();
-        assert_eq!(plugin.transform(Batch::empty()).unwrap(), Output::unchanged());
+        assert_eq!(
+            plugin.transform(Batch::empty()).unwrap(),
+            Output::unchanged()
+        );
         assert!(start.elapsed() >= Duration::from_millis(30));
     }
 }

@@ -620,6 +620,70 @@ fn a_cancelled_run_stops_the_plugin_and_says_so() {
 }
 
 #[test]
+fn snippets_saved_with_a_name_are_listed_and_renamed() {
+    let server = Server::new();
+    let names = |server: &Server| -> Vec<(String, String)> {
+        let (status, body) = server.get("/api/snippets");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut names: Vec<(String, String)> = body["snippets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                assert_eq!(s["url"], json!(format!("/s/{}", s["id"].as_str().unwrap())));
+                assert!(s["saved_at"].as_str().unwrap().ends_with('Z'), "{s}");
+                (
+                    s["snippet"]["name"].as_str().unwrap().to_owned(),
+                    s["snippet"]["query"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    // A share link without a name is not a saved query.
+    let one = json!({"source": "demo", "query": "SELECT 1"});
+    let (status, link) = server.post("/api/snippets", &one.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    assert!(names(&server).is_empty());
+
+    // Named, the same run keeps its id and is listed; another is added.
+    let named = json!({"name": "  The first one ", "source": "demo", "query": "SELECT 1"});
+    let (status, body) = server.post("/api/snippets", &named.to_string());
+    assert_eq!(
+        (status, &body["id"]),
+        (StatusCode::OK, &link["id"]),
+        "{body}"
+    );
+    let two = json!({"name": "Two", "source": "demo", "query": "SELECT 2"});
+    let (status, _) = server.post("/api/snippets", &two.to_string());
+    assert_eq!(status, StatusCode::CREATED);
+    let listed = [
+        ("The first one".to_owned(), "SELECT 1".to_owned()),
+        ("Two".to_owned(), "SELECT 2".to_owned()),
+    ];
+    assert_eq!(names(&server), listed);
+
+    // Shared again without a name, it keeps the one it has; another name renames it.
+    let (status, _) = server.post("/api/snippets", &one.to_string());
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names(&server), listed);
+    let renamed = json!({"name": "Renamed", "source": "demo", "query": "SELECT 1"});
+    server.post("/api/snippets", &renamed.to_string());
+    let id = link["id"].as_str().unwrap();
+    let (_, body) = server.get(&format!("/api/snippets/{id}"));
+    assert_eq!(body["snippet"]["name"], json!("Renamed"));
+    assert_eq!(names(&server).len(), 2);
+
+    for bad in [json!(""), json!("   "), json!("x".repeat(201))] {
+        let body = json!({"name": bad, "source": "demo", "query": "SELECT 3"});
+        let (status, body) = server.post("/api/snippets", &body.to_string());
+        let (kind, message) = error(status, &body, StatusCode::BAD_REQUEST);
+        assert_eq!(kind, "bad_name", "{message}");
+    }
+}
+
+#[test]
 fn snippets_are_stored_by_content_and_survive_a_restart() {
     let store = tempfile::tempdir().unwrap();
     let first = Server {
@@ -998,7 +1062,7 @@ fn the_openapi_document_lists_every_endpoint() {
         ("/api/uploads/{sha256}", &["get"]),
         ("/api/runs", &["post"]),
         ("/api/runs/{id}/cancel", &["post"]),
-        ("/api/snippets", &["post"]),
+        ("/api/snippets", &["get", "post"]),
         ("/api/snippets/{id}", &["get"]),
         ("/api/openapi.json", &["get"]),
     ] {

@@ -233,7 +233,7 @@ fn every_role_against_every_endpoint() {
 #[test]
 fn a_viewer_runs_stored_plugins_and_saved_snippets_only() {
     let team = team();
-    let saved = json!({"source": "demo", "plugin": null, "params": {}, "query": "SELECT 2 AS two"});
+    let saved = json!({"name": "Two", "source": "demo", "plugin": null, "params": {}, "query": "SELECT 2 AS two"});
     let (status, answer) = team.call(
         Some(Role::Author),
         "POST",

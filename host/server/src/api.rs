@@ -20,8 +20,8 @@ use super::{ApiError, App};
 use crate::auth::Caller;
 use crate::bodies::{
     AddedUser, Compiling, ErrorAnswer, HistoryAnswer, NewUser, PluginAnswer, PluginsAnswer,
-    RunAnswer, RunBody, SchemaAnswer, ScriptBody, SnippetAnswer, SnippetLink, SourceInfo,
-    SourcesAnswer, UploadState, UploadStatus, Uploaded, UsersAnswer,
+    RunAnswer, RunBody, SavedSnippet, SchemaAnswer, ScriptBody, SnippetAnswer, SnippetLink,
+    SnippetsAnswer, SourceInfo, SourcesAnswer, UploadState, UploadStatus, Uploaded, UsersAnswer,
 };
 use crate::hosts::Upload;
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
@@ -61,6 +61,7 @@ type AppState = State<Arc<App>>;
         remove_user,
         cancel_run,
         put_snippet,
+        list_snippets,
         get_snippet,
         openapi,
     ),
@@ -124,6 +125,7 @@ async fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiErr
     }
     let stored_plugin_alone = run.plugin.is_some() && run.script.is_none() && run.query.is_none();
     let as_saved = Snippet {
+        name: None,
         plugin: run.plugin.clone(),
         source: run.source.clone(),
         params: run.params.clone().unwrap_or_else(|| json!({})),
@@ -134,6 +136,10 @@ async fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiErr
             .store
             .snippet(&crate::store::snippet_id(&as_saved))
             .await?
+            .map(|saved| Snippet {
+                name: None,
+                ..saved
+            })
             == Some(as_saved);
     if stored_plugin_alone || saved {
         return Ok(());
@@ -1111,7 +1117,17 @@ pub async fn put_snippet(
     headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let snippet: Snippet = json_body(&headers, request_body)?;
+    let mut snippet: Snippet = json_body(&headers, request_body)?;
+    if let Some(name) = &snippet.name {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_SNIPPET_NAME {
+            return Err(ApiError::bad_request(
+                "bad_name",
+                format!("a snippet's name is 1 to {MAX_SNIPPET_NAME} characters"),
+            ));
+        }
+        snippet.name = Some(name.to_owned());
+    }
     if snippet.source.starts_with("sqlite:")
         || app.sources.get(&snippet.source).is_err()
         || !app.may_use(&caller, &snippet.source)
@@ -1139,6 +1155,37 @@ pub async fn put_snippet(
     };
     let url = format!("/s/{id}");
     Ok(ok(status, SnippetLink { ok: true, id, url }))
+}
+
+/// The longest name a saved snippet may have, in characters.
+const MAX_SNIPPET_NAME: usize = 200;
+
+/// How many saved snippets `GET /api/snippets` lists.
+const LISTED_SNIPPETS: usize = 500;
+
+/// `GET /api/snippets`: the saved (named) snippets, newest first; share links without a
+/// name are not listed.
+#[utoipa::path(get, path = "/api/snippets", tag = "snippets",
+    responses((status = 200, description = "The saved snippets, newest first (at most 500)", body = SnippetsAnswer)))]
+pub async fn list_snippets(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let snippets = app
+        .store
+        .saved_snippets(LISTED_SNIPPETS)
+        .await?
+        .into_iter()
+        // A source the caller may not use does not exist for them, nor do its snippets.
+        .filter(|(_, snippet, _)| app.may_use(&caller, &snippet.source))
+        .map(|(id, snippet, saved_at)| SavedSnippet {
+            url: format!("/s/{id}"),
+            id,
+            saved_at,
+            snippet,
+        })
+        .collect();
+    Ok(ok(StatusCode::OK, SnippetsAnswer { ok: true, snippets }))
 }
 
 /// `GET /api/snippets/{id}`: a shared run.

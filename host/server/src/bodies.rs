@@ -278,6 +278,28 @@ pub struct SnippetLink {
     pub url: String,
 }
 
+/// `GET /api/snippets`: the saved queries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnippetsAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The named snippets, newest first.
+    pub snippets: Vec<SavedSnippet>,
+}
+
+/// One saved query.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedSnippet {
+    /// The snippet's id.
+    pub id: String,
+    /// The playground's page for it.
+    pub url: String,
+    /// When it was first saved (RFC 3339, UTC).
+    pub saved_at: String,
+    /// What the playground fills in, with its name.
+    pub snippet: Snippet,
+}
+
 /// `GET /api/snippets/{id}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SnippetAnswer {

@@ -82,6 +82,9 @@ const MIGRATIONS: &[&str] = &[
          id TEXT PRIMARY KEY,
          requested_at INTEGER NOT NULL
      );",
+    // Saved snippets: a name (also in the body), so that they can be listed.
+    "ALTER TABLE snippets ADD COLUMN name TEXT;
+     CREATE INDEX snippets_named ON snippets (created_at) WHERE name IS NOT NULL;",
 ];
 
 /// A migration in PostgreSQL's types: 64-bit integers, a sequence for the history's

@@ -410,7 +410,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/runs/page/{token}", get(api::run_page))
         .route("/api/history", get(api::history))
         .route("/api/runs/{id}/cancel", post(api::cancel_run))
-        .route("/api/snippets", post(api::put_snippet))
+        .route(
+            "/api/snippets",
+            get(api::list_snippets).post(api::put_snippet),
+        )
         .route(
             "/api/snippets/{id}",
             get(api::get_snippet).delete(api::delete_snippet),

@@ -69,8 +69,12 @@ pub struct PluginMeta {
 /// A shared run: everything needed to fill the playground and run it again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"source": "demo", "plugin": null, "params": {}, "query": "SELECT * FROM airports LIMIT 5"}))]
+#[schema(example = json!({"name": "Airports", "source": "demo", "plugin": null, "params": {}, "query": "SELECT * FROM airports LIMIT 5"}))]
 pub struct Snippet {
+    /// A name makes it a saved query, listed by `GET /api/snippets`; it is not part of
+    /// the id (the same run saved again under another name is renamed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// SHA-256 of the plugin; `None` for a plain query.
     pub plugin: Option<String>,
     /// The source to run on.
@@ -287,24 +291,62 @@ impl Store {
         Ok((text, runner))
     }
 
-    /// Stores a snippet under the id derived from its content; `false` when it was there.
+    /// Stores a snippet under the id derived from its content; `false` when it was there
+    /// as it is. A name renames the stored run; no name keeps the one it has.
     pub(crate) async fn put_snippet(
         &self,
         snippet: &Snippet,
     ) -> Result<(String, bool), StoreError> {
         let id = snippet_id(snippet);
-        if self.snippet(&id).await?.as_ref() == Some(snippet) {
+        let stored = self.snippet(&id).await?;
+        let snippet = Snippet {
+            name: snippet
+                .name
+                .clone()
+                .or_else(|| stored.as_ref().and_then(|s| s.name.clone())),
+            ..snippet.clone()
+        };
+        if stored.as_ref() == Some(&snippet) {
             return Ok((id, false));
         }
-        let json = serde_json::to_string(snippet).map_err(io::Error::other)?;
+        let json = serde_json::to_string(&snippet).map_err(io::Error::other)?;
         self.db
             .execute(
-                "INSERT INTO snippets (id, body, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                &[(&id).into(), json.into(), now_rfc3339().into()],
+                "INSERT INTO snippets (id, body, created_at, name) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body, name = excluded.name",
+                &[
+                    (&id).into(),
+                    json.into(),
+                    now_rfc3339().into(),
+                    snippet.name.clone().into(),
+                ],
             )
             .await?;
-        Ok((id, true))
+        Ok((id, stored.is_none()))
+    }
+
+    /// The saved (named) snippets, newest first, with their ids and when they were saved.
+    pub async fn saved_snippets(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, Snippet, String)>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT id, body, created_at FROM snippets WHERE name IS NOT NULL
+                 ORDER BY created_at DESC, id LIMIT $1",
+                &[(limit as i64).into()],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let mut cells = row.into_iter();
+                let id = cells.next()?.text()?;
+                let snippet = serde_json::from_str(&cells.next()?.text()?).ok()?;
+                Some((id, snippet, cells.next()?.text()?))
+            })
+            .collect())
     }
 
     /// A stored snippet by id; `None` when there is none or `id` is not a snippet id.
@@ -469,6 +511,7 @@ mod tests {
 
     fn snippet(params: serde_json::Value) -> Snippet {
         Snippet {
+            name: None,
             plugin: Some("a".repeat(64)),
             source: "demo".into(),
             params,

@@ -163,6 +163,43 @@ fn a_source_schema_lists_its_tables_and_columns() {
 }
 
 #[test]
+fn explain_answers_the_plan_without_running_the_plugin() {
+    let server = Server::new();
+    let body = json!({"source": "demo", "explain": true,
+                      "query": "SELECT * FROM flights WHERE origin = 'JFK' AND dest = 'LAX'"});
+    let (status, answer) = server.post("/api/runs", &body.to_string());
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["plan"]["method"], json!("EXPLAIN QUERY PLAN"));
+    assert_eq!(answer["query"]["text"], body["query"]);
+    let tree = answer["plan"]["tree"].to_string();
+    assert!(tree.contains("USING INDEX flights_route"), "{tree}");
+    assert!(answer.get("rows").is_none(), "no rows: {answer}");
+
+    // A plugin that transforms: its `transform` is not called (one that panics in it
+    // still answers the plan), and the format does not matter.
+    let hostile = server.add("hostile");
+    let with_plugin = json!({"source": "demo", "plugin": hostile, "explain": true,
+                             "params": {"attack": "panic", "in": "transform"},
+                             "query": "SELECT distance, air_time FROM flights"});
+    let (status, answer) = server.post("/api/runs?format=csv", &with_plugin.to_string());
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        answer["plan"]["tree"].to_string().contains("SCAN flights"),
+        "{answer}"
+    );
+
+    let wrong = json!({"source": "demo", "explain": true, "query": "SELECT * FROM nowhere"});
+    let (status, answer) = server.post("/api/runs", &wrong.to_string());
+    let (kind, message) = error(status, &answer, StatusCode::BAD_REQUEST);
+    assert_eq!(kind, "query_error");
+    assert!(message.contains("no such table: nowhere"), "{message}");
+    let write = json!({"source": "demo", "explain": true, "query": "DROP TABLE flights"});
+    let (status, answer) = server.post("/api/runs", &write.to_string());
+    let (kind, _) = error(status, &answer, StatusCode::BAD_REQUEST);
+    assert_eq!(kind, "not_read_only");
+}
+
+#[test]
 fn a_plugin_uploads_once_lists_and_downloads_the_same_bytes() {
     let server = Server::new();
     let wasm = std::fs::read(plugin_path("units")).unwrap();

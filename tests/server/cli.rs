@@ -47,6 +47,32 @@ fn path(p: &Path) -> &str {
 }
 
 #[test]
+fn explain_prints_the_plan_as_a_tree_or_json() {
+    let query = "SELECT * FROM flights WHERE origin = 'JFK' AND dest = 'LAX'";
+    let out = quarry(&["run", "--explain", "--query", query]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(query), "{text}");
+    assert!(
+        text.contains("\nEXPLAIN QUERY PLAN:\n  SEARCH flights USING INDEX flights_route"),
+        "{text}"
+    );
+
+    let out = quarry(&["run", "--explain", "--format", "json", "--query", query]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["query"]["text"], serde_json::json!(query));
+    assert_eq!(
+        json["plan"]["method"],
+        serde_json::json!("EXPLAIN QUERY PLAN")
+    );
+
+    refused(
+        &["run", "--explain", "--query", "DELETE FROM flights"],
+        "only read-only statements may run",
+    );
+}
+
+#[test]
 fn csv_output_has_a_header_and_iso_times() {
     let out = quarry(&[
         "run",

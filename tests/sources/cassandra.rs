@@ -815,3 +815,43 @@ fn live_the_schema_lists_partition_and_clustering_keys() {
     assert_eq!(time_hour.data_type, "timestamp");
     assert_eq!(flights.kind, "table");
 }
+
+/// Explain on Cassandra: the trace of the query's first page, grouped by node.
+#[test]
+fn live_explain_traces_the_first_page() {
+    let Some(node) = contact_point() else { return };
+    let _server = common::shared(&SERVER);
+    seed(&node);
+    let query = format!("SELECT {ALL_COLUMNS} FROM flights WHERE origin = 'JFK' AND dest = 'LAX'");
+    let explained = quarry_engine::run::explain_blocking(
+        runtime(),
+        &sources(&node),
+        tokio().handle(),
+        &on_cassandra(None, "{}", Some(&query)),
+    );
+    let (_, plan) = explained.result.unwrap();
+    assert_eq!(plan.method, "tracing");
+    assert!(plan.tree[0].label.starts_with("node "), "{:?}", plan.tree);
+    assert!(!plan.tree[0].children.is_empty(), "{:?}", plan.tree);
+    assert!(
+        plan.raw["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "{}",
+        plan.raw
+    );
+    assert_eq!(
+        plan.raw["command"],
+        serde_json::json!("QUERY"),
+        "{}",
+        plan.raw
+    );
+    let refused = quarry_engine::run::explain_blocking(
+        runtime(),
+        &sources(&node),
+        tokio().handle(),
+        &on_cassandra(None, "{}", Some("TRUNCATE flights")),
+    );
+    assert!(matches!(
+        refused.result,
+        Err(RunError::Source(SourceError::NotReadOnly { .. }))
+    ));
+}

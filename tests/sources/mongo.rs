@@ -394,6 +394,67 @@ fn the_schema_samples_fields_of_each_collection(uri: &str) {
     );
 }
 
+/// Explain on a MongoDB-wire server: the `explain` command's answer for a find and an
+/// aggregate, as a tree, without running them.
+fn explain_answers_the_servers_plan(uri: &str) {
+    seed(uri);
+    let explain = |query: &str| {
+        quarry_engine::run::explain_blocking(
+            runtime(),
+            &sources(uri),
+            tokio().handle(),
+            &RunRequest {
+                source: "mongo".into(),
+                ..request(runtime(), None, "{}", Some(query))
+            },
+        )
+        .result
+    };
+    for query in [
+        r#"{"collection": "flights", "filter": {"origin": "JFK"}, "limit": 5}"#,
+        r#"{"collection": "flights", "pipeline": [{"$match": {"origin": "JFK"}}, {"$count": "n"}]}"#,
+    ] {
+        let (_, plan) = explain(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert_eq!(plan.method, "explain");
+        assert!(!plan.tree.is_empty(), "{query}: {}", plan.raw);
+        assert!(plan.raw.is_object(), "{}", plan.raw);
+    }
+    let refused = explain(r#"{"collection": "flights", "pipeline": [{"$out": "stolen"}]}"#);
+    assert!(
+        matches!(refused, Err(RunError::Source(SourceError::Query { .. }))),
+        "{refused:?}"
+    );
+}
+
+/// The emulator has no `explain`: a clear error, not a driver dump.
+#[test]
+fn emulator_explain_says_the_server_cannot() {
+    let Some(uri) = emulator() else { return };
+    seed(&uri);
+    let explained = quarry_engine::run::explain_blocking(
+        runtime(),
+        &sources(&uri),
+        tokio().handle(),
+        &RunRequest {
+            source: "mongo".into(),
+            ..request(runtime(), None, "{}", Some(r#"{"collection": "flights"}"#))
+        },
+    );
+    let error = explained.result.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "source `mongo`: this server cannot explain a query: it has no `explain` command"
+    );
+}
+
+#[test]
+fn live_explain_answers_the_servers_plan() {
+    if let Some(uri) = live() {
+        let _server = common::shared(&SERVER);
+        explain_answers_the_servers_plan(&uri);
+    }
+}
+
 #[test]
 fn emulator_the_schema_samples_fields_of_each_collection() {
     if let Some(uri) = emulator() {

@@ -629,3 +629,49 @@ fn the_schema_lists_seeded_tables_with_types_keys_and_indexes() {
             .any(|n| n.starts_with("pg_") || n.starts_with("information_schema"))
     );
 }
+
+/// Explain on PostgreSQL: `EXPLAIN (FORMAT JSON)` as a tree, for typed SQL and for a
+/// plugin's query with its params bound; a write is refused before it is sent.
+#[test]
+fn explain_gives_the_json_plan_as_a_tree() {
+    let Some(url) = url() else { return };
+    let _server = common::shared(&SERVER);
+    loaded(&url);
+    let rt = runtime();
+    let sources = sources(&url);
+    let explain = |request: RunRequest| {
+        quarry_engine::run::explain_blocking(rt, &sources, tokio().handle(), &request)
+    };
+    let query = "SELECT carrier, count(*) FROM flights WHERE origin = 'JFK' GROUP BY carrier ORDER BY 2 DESC";
+    let (_, plan) = explain(pg_request(rt, None, "{}", Some(query)))
+        .result
+        .unwrap();
+    assert_eq!(plan.method, "EXPLAIN (FORMAT JSON)");
+    let labels = crate::sqlite::plan_labels(&plan.tree);
+    assert!(labels[0].starts_with("Sort"), "{labels:?}");
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("on flights") && l.contains("JFK")),
+        "{labels:?}"
+    );
+    assert!(plan.raw[0]["Plan"]["Node Type"].is_string(), "{}", plan.raw);
+
+    let params = r#"{"origin": "JFK", "dest": "LAX"}"#;
+    let (query, plan) = explain(pg_request(rt, Some("flights_between"), params, None))
+        .result
+        .unwrap();
+    assert!(query.text().contains("$1"), "{}", query.text());
+    assert!(
+        crate::sqlite::plan_labels(&plan.tree)
+            .iter()
+            .any(|l| l.contains("flights")),
+        "{:?}",
+        plan.tree
+    );
+
+    let error = explain(pg_request(rt, None, "{}", Some("DELETE FROM flights")))
+        .result
+        .unwrap_err();
+    assert!(error.to_string().contains("read-only"), "{error}");
+}

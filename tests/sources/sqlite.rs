@@ -283,3 +283,69 @@ fn a_schema_lists_views_and_expression_indexes() {
     assert_eq!(t.indexes[0].columns, ["a"]);
     assert_eq!(schema.tables[1].columns.len(), 2);
 }
+
+/// Every label of a plan's tree, depth first.
+pub fn plan_labels(nodes: &[quarry_sources::explain::PlanNode]) -> Vec<String> {
+    nodes
+        .iter()
+        .flat_map(|n| std::iter::once(n.label.clone()).chain(plan_labels(&n.children)))
+        .collect()
+}
+
+/// Explain answers SQLite's plan without reading rows: the route index for a route, the
+/// plugin's own query (with its params) when it builds one, and a write refused as a run
+/// refuses it.
+#[test]
+fn explain_gives_the_query_plan_without_running_it() {
+    let rt = runtime();
+    let sources = Sources::with_demo(data_dir());
+    let explain = |request: RunRequest| {
+        quarry_engine::run::explain_blocking(rt, &sources, tokio().handle(), &request)
+    };
+    let route = "SELECT * FROM flights WHERE origin = 'JFK' AND dest = 'LAX'";
+    let explained = explain(request(rt, None, "{}", Some(route)));
+    let (query, plan) = explained.result.unwrap();
+    assert_eq!(plan.method, "EXPLAIN QUERY PLAN");
+    let labels = plan_labels(&plan.tree);
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("USING INDEX flights_route")),
+        "{labels:?}"
+    );
+    assert_eq!(query.text(), route);
+    assert!(plan.raw.as_array().is_some_and(|rows| !rows.is_empty()));
+
+    // A plugin that builds its query: the plan is of its query, with its params bound.
+    let explained = explain(request(
+        rt,
+        Some("flights_between"),
+        r#"{"origin": "JFK", "dest": "LAX"}"#,
+        None,
+    ));
+    let (query, plan) = explained.result.unwrap();
+    assert!(query.text().contains("origin = ?1"), "{}", query.text());
+    assert!(
+        plan_labels(&plan.tree)
+            .iter()
+            .any(|l| l.contains("flights_route")),
+        "{:?}",
+        plan.tree
+    );
+
+    for (query, kind) in [
+        ("DELETE FROM flights", "read-only"),
+        ("SELECT * FROM nowhere", "no such table"),
+    ] {
+        let error = explain(request(rt, None, "{}", Some(query)))
+            .result
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(kind), "{query}: {error}");
+    }
+    assert_eq!(
+        sql::<i64>("SELECT count(*) FROM flights"),
+        [[336_776]],
+        "nothing was deleted"
+    );
+}

@@ -13,7 +13,8 @@ use clap::Args;
 use quarry_engine::compare::{Collected, first_difference};
 use quarry_engine::output::{self, Format};
 use quarry_engine::run::{
-    Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, default_parallel, run_blocking,
+    Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, default_parallel,
+    explain_blocking, run_blocking,
 };
 use quarry_runtime::{Limits, PluginError, Runtime};
 use quarry_sources::config::Config;
@@ -69,6 +70,12 @@ pub struct RunArgs {
     /// MongoDB, `_id` (the default, except on FerretDB, which reads every document per range).
     #[arg(long, value_name = "COLUMN")]
     pub partition_by: Option<String>,
+    /// Print the database's plan for the query instead of running it: EXPLAIN QUERY PLAN
+    /// (SQLite), EXPLAIN (FORMAT JSON) (PostgreSQL), a traced first page (CQL), explain
+    /// (MongoDB). A plugin that builds the query is asked for it; nothing is transformed.
+    /// With --format json, the query and the plan as JSON.
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -142,6 +149,12 @@ pub(crate) fn run(
         sources,
         handle: tokio.handle().clone(),
     };
+    if args.explain {
+        if requests.len() > 1 {
+            bail!("--explain takes one --source");
+        }
+        return explain(&session, &requests[0], args.format);
+    }
     if requests.len() > 1 {
         return compare(&session, requests);
     }
@@ -149,6 +162,43 @@ pub(crate) fn run(
     let mut sink = output::sink(args.format, BufWriter::new(std::io::stdout()));
     let report = session.run(request, sink.as_mut(), std::io::stderr().is_terminal());
     finish(report)
+}
+
+/// `--explain`: the query and its plan, as an indented tree or (`--format json`) JSON.
+fn explain(session: &Session, request: &RunRequest, format: Format) -> anyhow::Result<ExitCode> {
+    let explained = std::thread::scope(|s| {
+        s.spawn(|| explain_blocking(&session.runtime, &session.sources, &session.handle, request))
+            .join()
+            .expect("an explain does not panic")
+    });
+    for line in &explained.logs {
+        eprintln!("[{}] {}", line.level, line.message);
+    }
+    let (query, plan) = match explained.result {
+        Ok(explained) => explained,
+        Err(e) => bail!("{e}"),
+    };
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({"query": query, "plan": plan}))?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{}", query.text())?;
+    writeln!(out, "\n{}:", plan.method)?;
+    fn tree(
+        out: &mut dyn Write,
+        nodes: &[quarry_sources::explain::PlanNode],
+        depth: usize,
+    ) -> std::io::Result<()> {
+        for node in nodes {
+            writeln!(out, "{}{}", "  ".repeat(depth + 1), node.label)?;
+            tree(out, &node.children, depth + 1)?;
+        }
+        Ok(())
+    }
+    tree(&mut out, &plan.tree, 0)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What every run of one command shares.

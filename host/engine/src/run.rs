@@ -17,6 +17,7 @@ use quarry_core::batch::{Batch, ColumnBuilder, Field};
 use quarry_runtime::{
     Export, Limits, LoadStats, LoadedPlugin, LogLevel, LogLine, PluginError, PluginRun, Runtime,
 };
+use quarry_sources::explain::Plan;
 use quarry_sources::split::Split;
 use quarry_sources::{Query, Source, SourceError, Sources, StreamOptions};
 
@@ -303,6 +304,88 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Refuses params that are not a JSON object.
+fn check_params(request: &RunRequest) -> Result<(), RunError> {
+    let params: serde_json::Value =
+        serde_json::from_str(&request.params).map_err(|e| RunError::Params(e.to_string()))?;
+    if !params.is_object() {
+        return Err(RunError::Params(format!("got {}", json_kind(&params))));
+    }
+    Ok(())
+}
+
+/// Starts `request`'s plugin, if it has one, in `slot` (where its log stays when it
+/// fails), and returns the query the run sends: the plugin's, else the request's text.
+fn start_plugin(
+    runtime: &Runtime,
+    request: &RunRequest,
+    source: &dyn quarry_sources::Source,
+    slot: &mut Option<quarry_runtime::PluginRun>,
+    stats: &mut RunStats,
+) -> Result<Query, RunError> {
+    let mut plugin_query = None;
+    if let Some(choice) = &request.plugin {
+        let started = Instant::now();
+        let run =
+            slot.insert(runtime.start(&choice.plugin, &request.limits, request.cancel.clone())?);
+        stats.instantiate_ms = ms(started.elapsed());
+        run.init(
+            source.name(),
+            source.backend(),
+            &choice.plugin.init_params(&request.params),
+        )?;
+        if choice.plugin.info.builds_query {
+            plugin_query = run.build_query()?;
+        }
+    }
+    match (plugin_query, &request.query) {
+        (Some(query), _) => Ok(query),
+        (None, Some(text)) => Ok(source.parse_query(text)?),
+        (None, None) => Err(RunError::NoQuery),
+    }
+}
+
+/// What [`explain_blocking`] answers.
+#[derive(Debug)]
+pub struct Explained {
+    /// The query the run would send, or the error that stopped it before the plan.
+    pub result: Result<(Query, Plan), RunError>,
+    /// The plugin's log lines, from `init` and `build-query`.
+    pub logs: Vec<LogLine>,
+}
+
+/// The query `request` would send and the database's plan for it, without reading its
+/// rows: a plugin that builds the query is asked for it, and nothing is transformed.
+/// Blocks the calling thread, as [`run_blocking`] does.
+pub fn explain_blocking(
+    runtime: &Runtime,
+    sources: &Sources,
+    handle: &tokio::runtime::Handle,
+    request: &RunRequest,
+) -> Explained {
+    let mut plugin = None;
+    let mut stats = RunStats::default();
+    let result = (|| {
+        check_params(request)?;
+        let source = sources.get(&request.source)?;
+        let query = start_plugin(runtime, request, source.as_ref(), &mut plugin, &mut stats)?;
+        let timeout = request.timeout;
+        let plan = handle
+            .block_on(async {
+                tokio::time::timeout(timeout, source.explain(&query, timeout)).await
+            })
+            .map_err(|_| SourceError::Timeout {
+                source_name: request.source.clone(),
+                timeout,
+            })??;
+        Ok((query, plan))
+    })();
+    Explained {
+        result,
+        logs: plugin.map(|mut run| run.take_logs()).unwrap_or_default(),
+    }
+}
+
 struct Pipeline<'a> {
     request: &'a RunRequest,
     report: &'a mut RunReport,
@@ -327,38 +410,19 @@ impl Pipeline<'_> {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), RunError> {
         let request = self.request;
-        let params: serde_json::Value =
-            serde_json::from_str(&request.params).map_err(|e| RunError::Params(e.to_string()))?;
-        if !params.is_object() {
-            return Err(RunError::Params(format!("got {}", json_kind(&params))));
-        }
+        check_params(request)?;
         let source = sources.get(&request.source)?;
-
-        let mut plugin_query = None;
-        let mut transforms = false;
-        if let Some(choice) = &request.plugin {
-            let started = Instant::now();
-            let run = self.plugin.insert(runtime.start(
-                &choice.plugin,
-                &request.limits,
-                request.cancel.clone(),
-            )?);
-            self.report.stats.instantiate_ms = ms(started.elapsed());
-            run.init(
-                source.name(),
-                source.backend(),
-                &choice.plugin.init_params(&request.params),
-            )?;
-            if choice.plugin.info.builds_query {
-                plugin_query = run.build_query()?;
-            }
-            transforms = choice.plugin.info.transforms;
-        }
-        let query = match (plugin_query, &request.query) {
-            (Some(query), _) => query,
-            (None, Some(text)) => source.parse_query(text)?,
-            (None, None) => return Err(RunError::NoQuery),
-        };
+        let query = start_plugin(
+            runtime,
+            request,
+            source.as_ref(),
+            &mut self.plugin,
+            &mut self.report.stats,
+        )?;
+        let transforms = request
+            .plugin
+            .as_ref()
+            .is_some_and(|choice| choice.plugin.info.transforms);
         self.report.query = Some(query.clone());
 
         // Without a plugin that transforms, the row limit can stop the database early; one

@@ -19,9 +19,10 @@ use super::stream::{self, ChannelWriter, Events, Msg, Rows};
 use super::{ApiError, App};
 use crate::auth::Caller;
 use crate::bodies::{
-    AddedUser, Compiling, ErrorAnswer, HistoryAnswer, NewUser, PluginAnswer, PluginsAnswer,
-    RunAnswer, RunBody, SavedSnippet, SchemaAnswer, ScriptBody, SnippetAnswer, SnippetLink,
-    SnippetsAnswer, SourceInfo, SourcesAnswer, UploadState, UploadStatus, Uploaded, UsersAnswer,
+    AddedUser, Compiling, ErrorAnswer, ExplainAnswer, HistoryAnswer, NewUser, PluginAnswer,
+    PluginsAnswer, RunAnswer, RunBody, RunJson, SavedSnippet, SchemaAnswer, ScriptBody,
+    SnippetAnswer, SnippetLink, SnippetsAnswer, SourceInfo, SourcesAnswer, UploadState,
+    UploadStatus, Uploaded, UsersAnswer,
 };
 use crate::hosts::Upload;
 use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
@@ -742,8 +743,8 @@ fn new_run_id() -> String {
     request_body = RunBody,
     params(("format" = Option<String>, Query, description = "json (default), ndjson, csv or events")),
     responses(
-        (status = 200, description = "The run's rows", content(
-            (RunAnswer = "application/json"),
+        (status = 200, description = "The run's rows, or with `\"explain\": true` the query's plan", content(
+            (RunJson = "application/json"),
             (String = "application/x-ndjson"),
             (String = "text/csv"),
         )),
@@ -808,6 +809,30 @@ fn next_page(run: &RunBody, offset: u64) -> String {
 }
 
 /// A run for `caller` in `format`, once their role and share allow it.
+/// The plan of `request`'s query, in a run slot; the answer is JSON whatever the format.
+async fn explain<S: Send + 'static>(
+    app: Arc<App>,
+    request: quarry_engine::run::RunRequest,
+    slot: S,
+) -> Result<Response, ApiError> {
+    let handle = tokio::runtime::Handle::current();
+    let explained = blocking(move || {
+        let _slot = slot;
+        quarry_engine::run::explain_blocking(&app.runtime, &app.sources, &handle, &request)
+    })
+    .await?;
+    let (query, plan) = explained.result.map_err(|e| ApiError::run(&e))?;
+    Ok(ok(
+        StatusCode::OK,
+        ExplainAnswer {
+            ok: true,
+            query,
+            plan,
+            logs: explained.logs,
+        },
+    ))
+}
+
 async fn run_as(
     app: Arc<App>,
     caller: Caller,
@@ -837,6 +862,10 @@ async fn run_as(
             _ => None,
         };
     let slot = app.gate.enter().await?;
+    if run.explain {
+        let request = prepare(&app, run, format).await?;
+        return explain(app, request, slot).await;
+    }
     let page = (run.clone(), run.offset.unwrap_or(0));
     let request = prepare(&app, run, format).await?;
     let id = new_run_id();

@@ -188,6 +188,36 @@ pub struct RunBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0)]
     pub offset: Option<u64>,
+    /// Answer the database's plan for the query instead of its rows (an
+    /// [`ExplainAnswer`], whatever the format): a plugin that builds the query is asked
+    /// for it, and nothing is transformed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explain: bool,
+}
+
+/// What `POST /api/runs` answers as JSON: the rows, or with `"explain": true` the plan.
+/// (For the API's document only.)
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum RunJson {
+    /// The run's rows.
+    Rows(RunAnswer),
+    /// The query's plan.
+    Plan(ExplainAnswer),
+}
+
+/// `POST /api/runs` with `"explain": true`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainAnswer {
+    /// Always true.
+    pub ok: bool,
+    /// The query the run would send.
+    pub query: Query,
+    /// The database's plan for it.
+    pub plan: quarry_sources::explain::Plan,
+    /// The plugin's log lines from `init` and `build-query`.
+    pub logs: Vec<LogLine>,
 }
 
 /// An output column of a run.

@@ -170,6 +170,14 @@ impl Source for DemoSource {
         self.sqlite().await?.check().await
     }
 
+    async fn explain(
+        &self,
+        query: &Query,
+        timeout: std::time::Duration,
+    ) -> Result<crate::explain::Plan, SourceError> {
+        self.sqlite().await?.explain(query, timeout).await
+    }
+
     async fn schema(&self) -> Result<crate::schema::Schema, SourceError> {
         self.sqlite().await?.schema().await
     }

@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod explain;
 pub mod mongo;
 pub mod postgres;
 pub mod schema;
@@ -171,6 +172,11 @@ pub trait Source: Send + Sync {
 
     /// Checks that the source answers; returns a short description of the server.
     async fn check(&self) -> Result<String, SourceError>;
+
+    /// The database's plan for `query`, without reading its rows (a CQL trace reads the
+    /// first page), within `timeout`.
+    async fn explain(&self, query: &Query, timeout: Duration)
+    -> Result<explain::Plan, SourceError>;
 
     /// The tables or collections the source holds, with their columns (or a sample's
     /// fields), types, keys and indexes.

@@ -20,6 +20,7 @@ use futures_util::TryStreamExt;
 use mongodb::Client;
 use tokio::sync::OnceCell;
 
+use super::explain::{self, Plan};
 use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{
@@ -217,6 +218,9 @@ fn server_going_away(c: &mongodb::error::CommandError) -> bool {
         || (c.code == INTERNAL_ERROR && c.message.ends_with("context canceled after delay"))
 }
 
+/// The server's error code for a command it does not know.
+const COMMAND_NOT_FOUND: i32 = 59;
+
 /// How many documents of a collection the schema samples for its fields.
 const SCHEMA_SAMPLE: u64 = 100;
 
@@ -272,6 +276,63 @@ impl Source for MongoSource {
     /// "limit": N}` runs a find; `{"collection": "flights", "pipeline": [...]}` an aggregate.
     fn parse_query(&self, text: &str) -> Result<Query, SourceError> {
         parse_query(text).map_err(|message| self.error(message))
+    }
+
+    /// The server's `explain` of the find or aggregate, at `queryPlanner` verbosity: the
+    /// plan it would choose, without running it.
+    async fn explain(&self, query: &Query, timeout: Duration) -> Result<Plan, SourceError> {
+        let command = match query {
+            Query::MongoFind(find) => {
+                let f = FindParts::parse(find).map_err(|m| self.error(m))?;
+                let mut command = bson::doc! {"find": &find.collection, "filter": f.filter};
+                if let Some(p) = f.projection {
+                    command.insert("projection", p);
+                }
+                if let Some(s) = f.sort {
+                    command.insert("sort", s);
+                }
+                if let Some(n) = find.skip {
+                    command.insert("skip", i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                if let Some(n) = find.limit {
+                    command.insert("limit", i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                command
+            }
+            Query::MongoAggregate(agg) => {
+                let pipeline = parse_pipeline(&agg.pipeline).map_err(|m| self.error(m))?;
+                bson::doc! {"aggregate": &agg.collection, "pipeline": pipeline, "cursor": {}}
+            }
+            other => {
+                return Err(SourceError::WrongDialect {
+                    source_name: self.name.clone(),
+                    backend: "mongo",
+                    kind: super::sqlite::query_kind(other),
+                });
+            }
+        };
+        let millis = i64::try_from(timeout.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let explained =
+            self.client()
+                .await?
+                .database(&self.database)
+                .run_command(bson::doc! {
+                    "explain": command, "verbosity": "queryPlanner", "maxTimeMS": millis,
+                })
+                .await
+                .map_err(|e| match e.kind.as_ref() {
+                    mongodb::error::ErrorKind::Command(c) if c.code == COMMAND_NOT_FOUND => self
+                        .error("this server cannot explain a query: it has no `explain` command"),
+                    _ => self.driver_error(e, timeout),
+                })?;
+        let raw = Bson::Document(explained).into_relaxed_extjson();
+        Ok(Plan {
+            method: "explain".into(),
+            tree: explain::tree_of_mongo(&raw),
+            raw,
+        })
     }
 
     /// Collections with the fields of up to [`SCHEMA_SAMPLE`] of their documents (a

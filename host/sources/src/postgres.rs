@@ -27,6 +27,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use quarry_core::guard::sql::guard;
 
+use super::explain::{self, Plan};
 use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
@@ -435,6 +436,78 @@ impl Source for PostgresSource {
             &split::bounds(min, max, streams),
             &statement.params,
         )))
+    }
+
+    /// `EXPLAIN (FORMAT JSON)` on PostgreSQL, `EXPLAIN` (its drawn tree) on CockroachDB, in
+    /// a read-only transaction with the statement timeout.
+    async fn explain(&self, query: &Query, timeout: Duration) -> Result<Plan, SourceError> {
+        let Query::Sql(statement) = query else {
+            return Err(SourceError::WrongDialect {
+                source_name: self.name.clone(),
+                backend: self.backend().name(),
+                kind: super::sqlite::query_kind(query),
+            });
+        };
+        guard(&statement.text).map_err(|refused| SourceError::NotReadOnly {
+            source_name: self.name.clone(),
+            statement: refused.0,
+        })?;
+        let mut checkout = Checkout(Some(self.client().await?));
+        let client = checkout.0.as_mut().expect("just checked out");
+        let cockroach = self.backend() == Backend::Cockroach;
+        let method = if cockroach {
+            "EXPLAIN"
+        } else {
+            "EXPLAIN (FORMAT JSON)"
+        };
+        let lines = async {
+            let tx = client.build_transaction().read_only(true).start().await?;
+            let timeout_ms = timeout.as_millis().max(1);
+            tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
+                .await?;
+            let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+            let params: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let rows = tx
+                .query(format!("{method} {}", statement.text).as_str(), &params)
+                .await?;
+            let lines: Vec<String> = rows
+                .iter()
+                .map(|row| String::from_utf8_lossy(row.get::<_, Raw>(0).0).into_owned())
+                .collect();
+            tx.commit().await?;
+            Ok::<_, tokio_postgres::Error>(lines)
+        }
+        .await
+        .map_err(|e| match self.query_error(e) {
+            SourceError::Query { message, .. } if message.contains("statement timeout") => {
+                SourceError::Timeout {
+                    source_name: self.name.clone(),
+                    timeout,
+                }
+            }
+            other => other,
+        })?;
+        checkout.reuse();
+        if cockroach {
+            return Ok(Plan {
+                method: method.into(),
+                tree: explain::tree_of_lines(&lines),
+                raw: serde_json::json!(lines),
+            });
+        }
+        let raw: serde_json::Value =
+            serde_json::from_str(lines.first().map_or("null", String::as_str)).map_err(|e| {
+                SourceError::Query {
+                    source_name: self.name.clone(),
+                    message: format!("the server's plan is not JSON: {e}"),
+                }
+            })?;
+        Ok(Plan {
+            method: method.into(),
+            tree: explain::tree_of_postgres(&raw),
+            raw,
+        })
     }
 
     async fn schema(&self) -> Result<Schema, SourceError> {

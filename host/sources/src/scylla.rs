@@ -21,6 +21,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue, Row};
 use tokio::sync::{Mutex, OnceCell};
 
+use super::explain::{Plan, PlanNode};
 use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
@@ -64,6 +65,38 @@ impl ScyllaSource {
             source_name: self.name.clone(),
             message: e.to_string(),
         }
+    }
+
+    /// The statement's params, bound to the prepared statement's placeholders' types.
+    fn bound(
+        &self,
+        prepared: &PreparedStatement,
+        statement: &super::Statement,
+    ) -> Result<Vec<Option<CqlValue>>, SourceError> {
+        let specs = prepared.get_variable_col_specs();
+        if specs.len() != statement.params.len() {
+            return Err(self.error(format!(
+                "the statement has {} placeholders but {} parameters were given",
+                specs.len(),
+                statement.params.len()
+            )));
+        }
+        statement
+            .params
+            .iter()
+            .zip(specs.iter())
+            .enumerate()
+            .map(|(i, (v, spec))| {
+                bind(v, spec.typ()).map_err(|e| {
+                    self.error(format!(
+                        "parameter {} (column `{}`, {}): {e}",
+                        i + 1,
+                        spec.name(),
+                        cql_name(spec.typ())
+                    ))
+                })
+            })
+            .collect()
     }
 
     fn error(&self, e: impl std::fmt::Display) -> SourceError {
@@ -204,30 +237,7 @@ impl Source for ScyllaSource {
         let page_rows = options.batch_rows.max(MIN_PAGE_ROWS);
         prepared.set_page_size(i32::try_from(page_rows).unwrap_or(i32::MAX));
         prepared.set_request_timeout(Some(options.timeout));
-        let specs = prepared.get_variable_col_specs();
-        if specs.len() != statement.params.len() {
-            return Err(self.error(format!(
-                "the statement has {} placeholders but {} parameters were given",
-                specs.len(),
-                statement.params.len()
-            )));
-        }
-        let values = statement
-            .params
-            .iter()
-            .zip(specs.iter())
-            .enumerate()
-            .map(|(i, (v, spec))| {
-                bind(v, spec.typ()).map_err(|e| {
-                    self.error(format!(
-                        "parameter {} (column `{}`, {}): {e}",
-                        i + 1,
-                        spec.name(),
-                        cql_name(spec.typ())
-                    ))
-                })
-            })
-            .collect::<Result<Vec<Option<CqlValue>>, _>>()?;
+        let values = self.bound(&prepared, &statement)?;
         let pager = session
             .execute_iter(prepared, values)
             .await
@@ -387,6 +397,80 @@ impl Source for ScyllaSource {
         Ok(Split::Parts(parts))
     }
 
+    /// Cassandra and ScyllaDB have no `EXPLAIN`: the plan is the trace of the query's
+    /// first page (of [`EXPLAIN_PAGE`] rows), the coordinator's and replicas' steps in
+    /// order, grouped by node, with the microseconds each had spent.
+    async fn explain(&self, query: &Query, timeout: Duration) -> Result<Plan, SourceError> {
+        let Query::Cql(statement) = query else {
+            return Err(SourceError::WrongDialect {
+                source_name: self.name.clone(),
+                backend: "scylla",
+                kind: super::sqlite::query_kind(query),
+            });
+        };
+        guard(&statement.text).map_err(|refused| SourceError::NotReadOnly {
+            source_name: self.name.clone(),
+            statement: refused.0,
+        })?;
+        let session = self.session().await?;
+        let mut prepared = self.prepare(session, &statement.text, timeout).await?;
+        prepared.set_page_size(EXPLAIN_PAGE);
+        prepared.set_request_timeout(Some(timeout));
+        prepared.set_tracing(true);
+        let values = self.bound(&prepared, statement)?;
+        let pager = session
+            .execute_iter(prepared, values)
+            .await
+            .map_err(|e| self.failed(Failure::of_pager(&e), e, timeout))?;
+        let mut rows = pager.rows_stream::<Row>().map_err(|e| self.error(e))?;
+        if let Some(Err(e)) = rows.next().await {
+            return Err(self.failed(Failure::of_row(&e), e, timeout));
+        }
+        let id = *rows
+            .tracing_ids()
+            .first()
+            .ok_or_else(|| self.error("the server kept no trace of the query"))?;
+        drop(rows);
+        let info = session
+            .get_tracing_info(&id)
+            .await
+            .map_err(|e| self.error(format!("reading the query's trace: {e}")))?;
+        let mut tree: Vec<PlanNode> = Vec::new();
+        let mut events = Vec::with_capacity(info.events.len());
+        for event in &info.events {
+            let node = event.source.map_or("?".to_owned(), |ip| ip.to_string());
+            let activity = event.activity.clone().unwrap_or_default();
+            let elapsed = event.source_elapsed.unwrap_or(0);
+            events.push(serde_json::json!({
+                "node": node, "activity": activity, "elapsed_us": elapsed,
+                "thread": event.thread,
+            }));
+            let label = format!("node {node}");
+            let group = match tree.iter().position(|n| n.label == label) {
+                Some(i) => &mut tree[i],
+                None => {
+                    tree.push(PlanNode::leaf(label));
+                    tree.last_mut().expect("pushed above")
+                }
+            };
+            group
+                .children
+                .push(PlanNode::leaf(format!("{activity} ({elapsed} µs)")));
+        }
+        Ok(Plan {
+            method: "tracing".into(),
+            tree,
+            raw: serde_json::json!({
+                "command": info.command,
+                "request": info.request,
+                "coordinator": info.coordinator.map(|ip| ip.to_string()),
+                "duration_us": info.duration,
+                "parameters": info.parameters,
+                "events": events,
+            }),
+        })
+    }
+
     async fn schema(&self) -> Result<Schema, SourceError> {
         let session = self.session().await?;
         let (filter, values) = match &self.keyspace {
@@ -480,6 +564,9 @@ impl Source for ScyllaSource {
         Ok(format!("Cassandra protocol, release {version}"))
     }
 }
+
+/// Rows of the first page a CQL explain reads and traces.
+const EXPLAIN_PAGE: i32 = 100;
 
 /// Every column of every table, by keyspace (`WHERE keyspace_name = ?` narrows it).
 const SCHEMA_COLUMNS: &str = "SELECT keyspace_name, table_name, column_name, kind, position, type FROM system_schema.columns";

@@ -7,11 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, limits::Limit};
 
+use super::explain::{self, Plan};
 use super::schema::{Field, Index, Schema, Table};
 use super::split::{self, Split};
 use super::{Backend, BatchSender, Query, Source, SourceError, StreamOptions, Value};
@@ -157,6 +158,23 @@ impl Source for SqliteSource {
         )))
     }
 
+    async fn explain(&self, query: &Query, timeout: Duration) -> Result<Plan, SourceError> {
+        let Query::Sql(statement) = query else {
+            return Err(SourceError::WrongDialect {
+                source_name: self.name.clone(),
+                backend: "sqlite",
+                kind: query_kind(query),
+            });
+        };
+        let (name, path, statement) = (self.name.clone(), self.path.clone(), statement.clone());
+        tokio::task::spawn_blocking(move || explain_blocking(&name, &path, &statement, timeout))
+            .await
+            .map_err(|e| SourceError::Query {
+                source_name: self.name.clone(),
+                message: e.to_string(),
+            })?
+    }
+
     async fn schema(&self) -> Result<Schema, SourceError> {
         let (name, path) = (self.name.clone(), self.path.clone());
         tokio::task::spawn_blocking(move || {
@@ -193,6 +211,70 @@ impl Source for SqliteSource {
             message: e.to_string(),
         })?
     }
+}
+
+/// `EXPLAIN QUERY PLAN` of one read-only statement, on a read-only connection.
+fn explain_blocking(
+    name: &str,
+    path: &Path,
+    statement: &super::Statement,
+    timeout: Duration,
+) -> Result<Plan, SourceError> {
+    let deadline = Instant::now() + timeout;
+    let conn = open_read_only(
+        name,
+        path,
+        Some(Box::new(move || Instant::now() > deadline)),
+    )?;
+    let not_read_only = || SourceError::NotReadOnly {
+        source_name: name.to_owned(),
+        statement: statement.text.clone(),
+    };
+    let refused = |e: rusqlite::Error| {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::AuthorizationForStatementDenied) {
+            not_read_only()
+        } else {
+            query_error(name, e)
+        }
+    };
+    // Prepared alone first: the plan of a statement that could write is refused as the
+    // statement itself would be.
+    if !conn.prepare(&statement.text).map_err(refused)?.readonly() {
+        return Err(not_read_only());
+    }
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", statement.text))
+        .map_err(refused)?;
+    if stmt.parameter_count() != statement.params.len() {
+        return Err(SourceError::Query {
+            source_name: name.to_owned(),
+            message: format!(
+                "the statement has {} placeholders but {} parameters were given",
+                stmt.parameter_count(),
+                statement.params.len()
+            ),
+        });
+    }
+    for (i, value) in statement.params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, SqlValue(value))
+            .map_err(|e| query_error(name, e))?;
+    }
+    let mut found = Vec::new();
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next().map_err(|e| query_error(name, e))? {
+        let step = (|| Ok((row.get(0)?, row.get(1)?, row.get(3)?)))()
+            .map_err(|e: rusqlite::Error| query_error(name, e))?;
+        found.push(step);
+    }
+    let raw = found
+        .iter()
+        .map(|(id, parent, detail)| serde_json::json!({"id": id, "parent": parent, "detail": detail}))
+        .collect();
+    Ok(Plan {
+        method: "EXPLAIN QUERY PLAN".into(),
+        tree: explain::tree_of_rows(&found),
+        raw: serde_json::Value::Array(raw),
+    })
 }
 
 /// The tables and views of an open database, with their columns and indexes.

@@ -147,6 +147,45 @@ fn a_query_past_its_timeout_is_stopped() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// The timeout is for SQLite's own work: a reader that takes its batches slowly (a slow
+/// page, a slow plugin) does not make a quick query time out.
+#[test]
+fn waiting_for_a_slow_reader_does_not_count_against_the_timeout() {
+    let sources = Sources::with_demo(data_dir());
+    let source = sources.get("demo").unwrap();
+    let options = quarry_sources::StreamOptions {
+        batch_rows: 100,
+        max_rows: None,
+        timeout: Duration::from_millis(300),
+        cancel: Default::default(),
+        notes: Default::default(),
+    };
+    let query = source
+        .parse_query("SELECT * FROM flights ORDER BY time_hour LIMIT 2000")
+        .unwrap();
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<quarry_core::batch::Batch>(1);
+    let rows = tokio().block_on(async {
+        let reading = tokio::spawn(async move {
+            let mut rows = 0;
+            while let Some(batch) = rx.recv().await {
+                rows += batch.num_rows;
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            }
+            rows
+        });
+        let streamed = source.stream(query, options, tx).await;
+        streamed.map(|()| reading)
+    });
+    let rows = tokio().block_on(rows.unwrap()).unwrap();
+    assert_eq!(rows, 2000);
+    assert!(
+        started.elapsed() > Duration::from_millis(900),
+        "the reader was slow: {:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn a_cancelled_run_stops_the_database_and_the_plugin() {
     let rt = runtime();

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
@@ -426,10 +426,23 @@ fn stream_blocking(
             kind: query_kind(&query),
         });
     };
+    // The timeout is for SQLite's work: the time spent waiting for the run to take a
+    // batch (a slow page, a slow plugin) is added back to the deadline.
     let deadline = Instant::now() + options.timeout;
+    let waited = Arc::new(AtomicU64::new(0));
     let cancel: Arc<AtomicBool> = options.cancel.clone();
-    let interrupt =
-        move || cancel.load(std::sync::atomic::Ordering::Relaxed) || Instant::now() > deadline;
+    let waiting = Arc::clone(&waited);
+    let interrupt = move || {
+        cancel.load(Ordering::Relaxed)
+            || Instant::now() > deadline + Duration::from_nanos(waiting.load(Ordering::Relaxed))
+    };
+    let send = |batch: Batch| {
+        let started = Instant::now();
+        let sent = out.blocking_send(batch);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        waited.fetch_add(nanos, Ordering::Relaxed);
+        sent
+    };
     let conn = open_read_only(name, path, Some(Box::new(interrupt)))?;
     let interrupted = |e: rusqlite::Error| {
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
@@ -495,11 +508,11 @@ fn stream_blocking(
                 message: format!("row {}: {message}", total + 1),
             })?;
         total += 1;
-        if batcher.is_full() && out.blocking_send(batcher.finish()).is_err() {
+        if batcher.is_full() && send(batcher.finish()).is_err() {
             return Ok(()); // the run ended early; nobody wants more rows
         }
     }
-    let _ = out.blocking_send(batcher.finish());
+    let _ = send(batcher.finish());
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod contract;
 mod examples;
 mod hostile;
 mod new;
+mod pipelines;
 mod python;
 mod runtime;
 mod scripts;

@@ -72,6 +72,51 @@ fn explain_prints_the_plan_as_a_tree_or_json() {
     );
 }
 
+/// `--plugin A --plugin B`: A builds the query, B transforms its rows; `--params` go to
+/// the plugins in order.
+#[test]
+fn a_pipeline_of_plugins_runs_in_order() {
+    let between = plugin_path("flights_between");
+    let delayed = plugin_path("delayed");
+    let out = quarry(&[
+        "run",
+        "--plugin",
+        path(&between),
+        "--params",
+        r#"{"origin": "JFK", "dest": "LAX"}"#,
+        "--plugin",
+        path(&delayed),
+        "--params",
+        r#"{"min_delay": 120}"#,
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: Vec<Vec<i64>> = sql(
+        "SELECT count(*) FROM flights WHERE origin = 'JFK' AND dest = 'LAX' AND dep_delay >= 120",
+    );
+    assert_eq!(rows.len() as i64, expected[0][0]);
+    assert!(
+        rows.iter()
+            .all(|r| r["dep_delay"].as_i64().unwrap() >= 120 && r["dest"] == "LAX")
+    );
+    refused(
+        &[
+            "run",
+            "--plugin",
+            path(&delayed),
+            "--params",
+            "{}",
+            "--params",
+            "{}",
+            "--query",
+            "SELECT 1",
+        ],
+        "--params was given 2 times for 1 plugin(s)",
+    );
+}
+
 #[test]
 fn csv_output_has_a_header_and_iso_times() {
     let out = quarry(&[

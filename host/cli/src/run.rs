@@ -13,7 +13,7 @@ use clap::Args;
 use quarry_engine::compare::{Collected, first_difference};
 use quarry_engine::output::{self, Format};
 use quarry_engine::run::{
-    Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, default_parallel,
+    Progress, RunDefaults, RunError, RunReport, RunRequest, Sink, Step, default_parallel,
     explain_blocking, run_blocking,
 };
 use quarry_runtime::{Limits, PluginError, Runtime};
@@ -24,9 +24,11 @@ use crate::shared::{LimitArgs, format_parser, load_plugin, load_script, read_par
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The plugin (.wasm component) to run; without it the query's rows are printed as they come.
+    /// The plugin (.wasm component) to run; without it the query's rows are printed as they
+    /// come. Give it more than once for a pipeline: the first may build the query, and each
+    /// transforms the rows of the one before.
     #[arg(long)]
-    pub plugin: Option<PathBuf>,
+    pub plugin: Vec<PathBuf>,
     /// A JavaScript script (a .js file defining transform(rows) or
     /// transformColumns(columns, length), buildQuery(source, params) and/or finish()) to
     /// run instead of a plugin.
@@ -36,9 +38,11 @@ pub struct RunArgs {
     /// `cargo plugins` built beside this executable].
     #[arg(long)]
     pub script_runner: Option<PathBuf>,
-    /// The plugin's params: a JSON object, or @FILE to read it from a file.
-    #[arg(long, default_value = "{}")]
-    pub params: String,
+    /// The plugin's params: a JSON object, or @FILE to read it from a file. In a pipeline,
+    /// the first --params is the first plugin's, the second the second's, and so on (a
+    /// plugin without one gets `{}`).
+    #[arg(long)]
+    pub params: Vec<String>,
     /// The source to query: `demo` (the embedded database), a configured source, or
     /// `sqlite:PATH`. Give it more than once to compare the outputs of several sources.
     #[arg(long, default_value = DEMO)]
@@ -86,15 +90,41 @@ pub(crate) fn run(
     args: RunArgs,
     tokio: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
-    let params = read_params(&args.params)?;
+    let steps = args.plugin.len().max(1);
+    if args.params.len() > steps {
+        bail!(
+            "--params was given {} times for {steps} plugin(s): give it at most once per --plugin, in the same order",
+            args.params.len()
+        );
+    }
+    let mut params = args
+        .params
+        .iter()
+        .map(|p| read_params(p))
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    params.resize(steps, "{}".to_owned());
     let limits = args.limits.apply(Limits::default())?;
     let sources = config.sources(data_dir).map_err(anyhow::Error::msg)?;
     let runtime = Arc::new(runtime(data_dir, &limits)?);
-    let plugin = match (&args.plugin, &args.script) {
-        (Some(path), _) => Some(load_plugin(&runtime, path)?),
-        (None, Some(path)) => Some(load_script(&runtime, path, args.script_runner.as_deref())?),
-        (None, None) => None,
+    let mut plugins = args
+        .plugin
+        .iter()
+        .map(|path| load_plugin(&runtime, path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let plugin = match (plugins.is_empty(), &args.script) {
+        (false, _) => Some(plugins.remove(0)),
+        (true, Some(path)) => Some(load_script(&runtime, path, args.script_runner.as_deref())?),
+        (true, None) => None,
     };
+    let then: Vec<Step> = plugins
+        .into_iter()
+        .zip(params.iter().skip(1))
+        .map(|(plugin, params)| Step {
+            plugin,
+            params: params.clone(),
+        })
+        .collect();
+    let params = params.swap_remove(0);
     if args.source.iter().any(|s| s == DEMO) && !demo::is_built(data_dir) {
         eprintln!(
             "Building the demo database in {} (first run only)…",
@@ -141,6 +171,7 @@ pub(crate) fn run(
             timeout,
             parallel,
             partition_by: args.partition_by.clone(),
+            then: then.clone(),
             ..RunRequest::new(source.clone())
         });
     }

@@ -87,6 +87,19 @@ pub struct RunRequest {
     /// The column whose ranges partition a SQL query (`--partition-by`); SQLite uses the
     /// rowid without one.
     pub partition_by: Option<String>,
+    /// The steps of a pipeline after `plugin`: each transforms the output of the step
+    /// before it (only `plugin`, the first, may build the query). A pipeline of several
+    /// steps reads one stream.
+    pub then: Vec<Step>,
+}
+
+/// A step of a pipeline after the first: a plugin and its params.
+#[derive(Clone)]
+pub struct Step {
+    /// The plugin; it must transform rows.
+    pub plugin: PluginChoice,
+    /// Its params object as JSON text.
+    pub params: String,
 }
 
 /// The batch size and timeout of a run whose caller sets neither: the source's own
@@ -133,6 +146,7 @@ impl RunRequest {
             preview: false,
             parallel: 1,
             partition_by: None,
+            then: Vec::new(),
         }
     }
 }
@@ -175,6 +189,9 @@ pub enum RunError {
     /// Neither the request nor the plugin gave a query.
     #[error("nothing to run: give a query, or a plugin that builds one")]
     NoQuery,
+    /// A step of a pipeline cannot be where it is.
+    #[error("{0}")]
+    Pipeline(String),
     /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -204,6 +221,19 @@ pub struct RunReport {
     pub truncated: bool,
     /// The first batch from the database, when the request asked for a preview.
     pub preview: Option<Batch>,
+    /// For a pipeline of several steps, what each step gave, in order.
+    pub steps: Vec<StepReport>,
+}
+
+/// What one step of a pipeline gave.
+#[derive(Clone, Debug, Default)]
+pub struct StepReport {
+    /// The step's plugin, by name.
+    pub name: String,
+    /// Rows it output.
+    pub rows_out: u64,
+    /// Its first output batch with rows, when the request asked for a preview.
+    pub first: Option<Batch>,
 }
 
 /// Progress of a long run, reported after every batch.
@@ -234,6 +264,7 @@ pub fn run_blocking(
         logs: Vec::new(),
         truncated: false,
         preview: None,
+        steps: Vec::new(),
     };
     if let Some(choice) = &request.plugin {
         report.stats.load_ms = ms(choice.load.compile);
@@ -249,11 +280,20 @@ pub fn run_blocking(
         notes: Arc::clone(&notes),
         narrow: false,
         partition_logs: Vec::new(),
+        steps: Vec::new(),
     };
     let result = pipeline.run(runtime, sources, handle, &mut progress);
     let mut logs = pipeline.plugin.as_mut().map(|run| run.take_logs());
     if let Some(logs) = &mut logs {
         logs.append(&mut pipeline.partition_logs);
+    }
+    // A later step's lines say which step wrote them.
+    for (i, step) in pipeline.steps.iter_mut().enumerate() {
+        logs.get_or_insert_default()
+            .extend(step.take_logs().into_iter().map(|line| LogLine {
+                message: format!("step {}: {}", i + 2, line.message),
+                ..line
+            }));
     }
     let notes = std::mem::take(&mut *notes.lock().unwrap_or_else(|e| e.into_inner()));
     report.logs = notes
@@ -399,6 +439,8 @@ struct Pipeline<'a> {
     narrow: bool,
     /// The log lines of the plugin instances of partitions after the first.
     partition_logs: Vec<LogLine>,
+    /// The instances of a pipeline's steps after the first.
+    steps: Vec<quarry_runtime::PluginRun>,
 }
 
 impl Pipeline<'_> {
@@ -419,10 +461,12 @@ impl Pipeline<'_> {
             &mut self.plugin,
             &mut self.report.stats,
         )?;
+        self.start_steps(runtime, source.as_ref())?;
         let transforms = request
             .plugin
             .as_ref()
-            .is_some_and(|choice| choice.plugin.info.transforms);
+            .is_some_and(|choice| choice.plugin.info.transforms)
+            || !self.steps.is_empty();
         self.report.query = Some(query.clone());
 
         // Without a plugin that transforms, the row limit can stop the database early; one
@@ -472,10 +516,107 @@ impl Pipeline<'_> {
             let tail = run.finish();
             self.report.stats.transform_ms += ms(started.elapsed());
             if let Some(batch) = tail? {
+                let batch = self.through(batch, 0)?;
+                self.emit(batch, Export::Finish)?;
+            }
+        }
+        // Each later step finishes after the steps before it, its rows going through
+        // the steps after it.
+        for i in 0..self.steps.len() {
+            if self.report.truncated {
+                break;
+            }
+            let started = Instant::now();
+            let tail = self.steps[i].finish();
+            self.report.stats.transform_ms += ms(started.elapsed());
+            if let Some(batch) = tail? {
+                let batch = self.through(batch, i + 1)?;
                 self.emit(batch, Export::Finish)?;
             }
         }
         self.finish_output()
+    }
+
+    /// Starts the pipeline's steps after the first, each initialised with its params;
+    /// each must transform rows.
+    fn start_steps(
+        &mut self,
+        runtime: &Runtime,
+        source: &dyn quarry_sources::Source,
+    ) -> Result<(), RunError> {
+        let request = self.request;
+        if request.then.is_empty() {
+            return Ok(());
+        }
+        let Some(first) = &request.plugin else {
+            return Err(RunError::Pipeline(
+                "a pipeline's later steps follow a first plugin".into(),
+            ));
+        };
+        self.report.steps.push(StepReport {
+            name: first.plugin.info.name.clone(),
+            ..StepReport::default()
+        });
+        for (i, step) in request.then.iter().enumerate() {
+            let info = &step.plugin.plugin.info;
+            if !info.transforms {
+                return Err(RunError::Pipeline(format!(
+                    "step {} (`{}`) does not transform rows: only a pipeline's first step may just build the query",
+                    i + 2,
+                    info.name
+                )));
+            }
+            let params: serde_json::Value = serde_json::from_str(&step.params)
+                .map_err(|e| RunError::Params(format!("step {}: {e}", i + 2)))?;
+            if !params.is_object() {
+                return Err(RunError::Params(format!(
+                    "step {}: got {}",
+                    i + 2,
+                    json_kind(&params)
+                )));
+            }
+            let run =
+                runtime.start(&step.plugin.plugin, &request.limits, request.cancel.clone())?;
+            // Kept before `init`, so that its log survives a failing `init`.
+            let run = {
+                self.steps.push(run);
+                self.steps.last_mut().expect("pushed above")
+            };
+            run.init(
+                source.name(),
+                source.backend(),
+                &step.plugin.plugin.init_params(&step.params),
+            )?;
+            self.report.steps.push(StepReport {
+                name: info.name.clone(),
+                ..StepReport::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends `batch`, the output of step `from` (0: the first plugin), through the
+    /// pipeline's later steps, counting what each gives.
+    fn through(&mut self, mut batch: Batch, from: usize) -> Result<Batch, RunError> {
+        self.count_step(from, &batch);
+        for i in from..self.steps.len() {
+            let started = Instant::now();
+            let output = self.steps[i].transform(batch);
+            self.report.stats.transform_ms += ms(started.elapsed());
+            batch = output?;
+            self.count_step(i + 1, &batch);
+        }
+        Ok(batch)
+    }
+
+    fn count_step(&mut self, step: usize, batch: &Batch) {
+        let preview = self.request.preview;
+        if let Some(report) = self.report.steps.get_mut(step) {
+            report.rows_out += batch.num_rows as u64;
+            if preview && report.first.is_none() && batch.num_rows > 0 {
+                report.first = Some(batch.clone());
+            }
+        }
     }
 
     /// The partitions to read at once: when the request allows several streams, the
@@ -489,6 +630,15 @@ impl Pipeline<'_> {
     ) -> Result<Option<Vec<Query>>, RunError> {
         let request = self.request;
         if request.parallel < 2 || request.preview {
+            return Ok(None);
+        }
+        if !request.then.is_empty() {
+            if request.partition_by.is_some() {
+                self.notes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push("read as one stream: a pipeline of several steps reads one".into());
+            }
             return Ok(None);
         }
         let explain = |pipeline: &mut Self, why: String| {
@@ -648,7 +798,12 @@ impl Pipeline<'_> {
             if !self.started && !transforms {
                 self.start_output(&batch)?;
             }
-            let output = match (&mut self.plugin, transforms) {
+            let first_transforms = self
+                .request
+                .plugin
+                .as_ref()
+                .is_some_and(|c| c.plugin.info.transforms);
+            let output = match (&mut self.plugin, first_transforms) {
                 (Some(run), true) => {
                     let started = Instant::now();
                     let output = run.transform(batch);
@@ -657,6 +812,7 @@ impl Pipeline<'_> {
                 }
                 _ => batch,
             };
+            let output = self.through(output, 0)?;
             self.emit(output, Export::Transform)?;
             progress(Progress {
                 rows_in: self.report.stats.rows_in,

@@ -669,6 +669,7 @@ impl ApiError {
         let (status, kind) = match e {
             RunError::Params(_) => (StatusCode::BAD_REQUEST, "bad_params"),
             RunError::NoQuery => (StatusCode::BAD_REQUEST, "no_query"),
+            RunError::Pipeline(_) => (StatusCode::BAD_REQUEST, "bad_pipeline"),
             RunError::Source(s) => source_status(s),
             RunError::Plugin(p) => match p {
                 PluginError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),

@@ -26,7 +26,6 @@ fn three_plugins_build_filter_and_aggregate_as_the_sql_does() {
             step("delayed", r#"{"min_delay": 60}"#),
             step("delay_stats", "{}"),
         ],
-        preview: true,
         ..request(
             rt,
             Some("flights_between"),

@@ -200,6 +200,94 @@ fn explain_answers_the_plan_without_running_the_plugin() {
 }
 
 #[test]
+fn a_pipeline_runs_its_steps_in_order_and_says_what_each_gave() {
+    let server = Server::new();
+    let (between, delayed) = (server.add("flights_between"), server.add("delayed"));
+    let script = "function transform(rows) { return rows.filter(r => r.carrier === 'AA'); }";
+    let body = json!({"source": "demo", "limit": 10000, "pipeline": [
+        {"plugin": between, "params": {"origin": "JFK", "dest": "LAX"}},
+        {"plugin": delayed, "params": {"min_delay": 120}},
+        {"script": script},
+    ]});
+    let (status, answer) = server.post("/api/runs", &body.to_string());
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let count = |filter: &str| -> u64 {
+        let rows: Vec<Vec<i64>> = sql(&format!(
+            "SELECT count(*) FROM flights WHERE origin = 'JFK' AND dest = 'LAX' {filter}"
+        ));
+        rows[0][0] as u64
+    };
+    let late_aa = count("AND dep_delay >= 120 AND carrier = 'AA'");
+    assert_eq!(answer["rows"].as_array().unwrap().len() as u64, late_aa);
+    assert_eq!(
+        answer["steps"],
+        json!([
+            {"name": "flights-between", "rows_out": count("")},
+            {"name": "delayed", "rows_out": count("AND dep_delay >= 120")},
+            {"name": "script", "rows_out": late_aa},
+        ])
+    );
+
+    // The event stream shows each step's first rows.
+    let (status, _, events_body) = server.post_raw("/api/runs?format=events", &body.to_string());
+    assert_eq!(status, StatusCode::OK);
+    let steps: Vec<Value> = events(&events_body)
+        .into_iter()
+        .filter(|e| e["event"] == json!("step"))
+        .collect();
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!(steps[1]["name"], json!("delayed"));
+    assert!(steps[1]["rows"].as_array().unwrap().len() <= 20);
+    assert!(
+        steps[0]["columns"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    );
+
+    // The history keeps the whole pipeline.
+    let (_, history) = server.get("/api/history?limit=1");
+    let run = &history["runs"][0];
+    assert_eq!(run["plugin"], json!(between));
+    assert_eq!(
+        run["then"][0],
+        json!({"plugin": delayed, "params": {"min_delay": 120}})
+    );
+
+    // So does a shared link.
+    let shared = json!({"source": "demo", "plugin": between,
+                        "params": {"origin": "JFK", "dest": "LAX"}, "query": null,
+                        "then": [{"plugin": delayed, "params": {"min_delay": 120}}]});
+    let (status, link) = server.post("/api/snippets", &shared.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    let (_, got) = server.get(&format!("/api/snippets/{}", link["id"].as_str().unwrap()));
+    assert_eq!(got["snippet"]["then"], shared["then"]);
+
+    for (bad, kind) in [
+        (
+            json!({"source": "demo", "plugin": between, "pipeline": [{"plugin": delayed}]}),
+            "bad_pipeline",
+        ),
+        (json!({"source": "demo", "pipeline": []}), "bad_pipeline"),
+        (
+            json!({"source": "demo", "pipeline": [{"plugin": between, "params": {"origin": "JFK", "dest": "LAX"}}, {}]}),
+            "bad_pipeline",
+        ),
+        (
+            json!({"source": "demo", "pipeline": [{"plugin": between, "params": {"origin": "JFK", "dest": "LAX"}}, {"plugin": between}]}),
+            "bad_pipeline",
+        ),
+        (
+            json!({"source": "demo", "pipeline": [{"plugin": between, "params": {"origin": "JFK", "dest": "LAX"}}, {"plugin": delayed, "params": [1]}]}),
+            "bad_params",
+        ),
+    ] {
+        let (status, answer) = server.post("/api/runs", &bad.to_string());
+        let (got, message) = error(status, &answer, StatusCode::BAD_REQUEST);
+        assert_eq!(got, kind, "{bad}: {message}");
+    }
+}
+
+#[test]
 fn a_plugin_uploads_once_lists_and_downloads_the_same_bytes() {
     let server = Server::new();
     let wasm = std::fs::read(plugin_path("units")).unwrap();

@@ -275,6 +275,25 @@ fn a_viewer_runs_stored_plugins_and_saved_snippets_only() {
         .0,
         403
     );
+    // A pipeline of stored plugins is a viewer's to run; one with a script of its own is not.
+    let route = json!({"origin": "JFK", "dest": "LAX"});
+    let stored = json!({"source": "demo", "pipeline": [
+        {"plugin": team.between, "params": route}, {"plugin": team.units}]});
+    let (status, answer) = team.call(Some(Role::Viewer), "POST", "/api/runs", &stored.to_string());
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(json_of(&answer)["steps"][1]["name"], json!("units"));
+    let scripted = json!({"source": "demo", "pipeline": [
+        {"plugin": team.between, "params": route}, {"script": "function transform(rows) {}"}]});
+    assert_eq!(
+        team.call(
+            Some(Role::Viewer),
+            "POST",
+            "/api/runs",
+            &scripted.to_string()
+        )
+        .0,
+        403
+    );
 }
 
 #[test]

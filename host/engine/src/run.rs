@@ -232,7 +232,7 @@ pub struct StepReport {
     pub name: String,
     /// Rows it output.
     pub rows_out: u64,
-    /// Its first output batch with rows, when the request asked for a preview.
+    /// Its first output batch with rows.
     pub first: Option<Batch>,
 }
 
@@ -610,10 +610,9 @@ impl Pipeline<'_> {
     }
 
     fn count_step(&mut self, step: usize, batch: &Batch) {
-        let preview = self.request.preview;
         if let Some(report) = self.report.steps.get_mut(step) {
             report.rows_out += batch.num_rows as u64;
-            if preview && report.first.is_none() && batch.num_rows > 0 {
+            if report.first.is_none() && batch.num_rows > 0 {
                 report.first = Some(batch.clone());
             }
         }

@@ -20,16 +20,16 @@ use super::{ApiError, App};
 use crate::auth::Caller;
 use crate::bodies::{
     AddedUser, Compiling, ErrorAnswer, ExplainAnswer, HistoryAnswer, NewUser, PluginAnswer,
-    PluginsAnswer, RunAnswer, RunBody, RunJson, SavedSnippet, SchemaAnswer, ScriptBody,
-    SnippetAnswer, SnippetLink, SnippetsAnswer, SourceInfo, SourcesAnswer, UploadState,
+    PluginsAnswer, RunAnswer, RunBody, RunJson, RunStep, SavedSnippet, SchemaAnswer, ScriptBody,
+    SnippetAnswer, SnippetLink, SnippetsAnswer, SourceInfo, SourcesAnswer, StepInfo, UploadState,
     UploadStatus, Uploaded, UsersAnswer,
 };
 use crate::hosts::Upload;
-use crate::store::{PluginKind, PluginMeta, Snippet, is_sha256};
+use crate::store::{PipelineStep, PluginKind, PluginMeta, Snippet, is_sha256};
 use crate::users::Role;
 use quarry_core::size;
 use quarry_engine::output::{self, Format};
-use quarry_engine::run::{PluginChoice, RunDefaults, RunReport, RunRequest, run_blocking};
+use quarry_engine::run::{PluginChoice, RunDefaults, RunReport, RunRequest, Step, run_blocking};
 use quarry_runtime::script::MAX_SCRIPT_BYTES;
 use quarry_runtime::{LoadStats, LoadedPlugin, sha256_hex};
 
@@ -124,15 +124,26 @@ async fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiErr
     if caller.role >= Role::Author {
         return Ok(());
     }
-    let stored_plugin_alone = run.plugin.is_some() && run.script.is_none() && run.query.is_none();
+    let steps = steps(run)?;
+    let stored_only = steps.script.is_none()
+        && steps
+            .then
+            .iter()
+            .all(|step| step.plugin.is_some() && step.script.is_none());
+    let stored_plugin_alone = steps.plugin.is_some() && stored_only && run.query.is_none();
+    let then = steps.then.iter().map(|step| PipelineStep {
+        plugin: step.plugin.clone().unwrap_or_default(),
+        params: step.params.clone().unwrap_or_else(|| json!({})),
+    });
     let as_saved = Snippet {
         name: None,
-        plugin: run.plugin.clone(),
+        plugin: steps.plugin.clone(),
         source: run.source.clone(),
-        params: run.params.clone().unwrap_or_else(|| json!({})),
+        params: steps.params.clone().unwrap_or_else(|| json!({})),
         query: run.query.clone(),
+        then: (!steps.then.is_empty()).then(|| then.collect()),
     };
-    let saved = run.script.is_none()
+    let saved = stored_only
         && app
             .store
             .snippet(&crate::store::snippet_id(&as_saved))
@@ -896,7 +907,11 @@ async fn run_as(
             (report, rows)
         })
         .await?;
-        let details = json!({"query": report.query, "stats": report.stats, "logs": report.logs});
+        let mut details =
+            json!({"query": report.query, "stats": report.stats, "logs": report.logs});
+        if !report.steps.is_empty() {
+            details["steps"] = json!(steps_info(&report.steps));
+        }
         if let Err(e) = &report.result {
             let error = ApiError::run(e);
             let mut body = json!({"ok": false, "error": error.body()});
@@ -1044,35 +1059,43 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
     app.sources
         .get(&run.source)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_source", e.to_string()))?;
-    let params = run.params.unwrap_or_else(|| json!({}));
+    let steps = steps(&run)?;
+    let params = steps.params.unwrap_or_else(|| json!({}));
     if !params.is_object() {
         return Err(ApiError::bad_request(
             "bad_params",
             "params must be a JSON object",
         ));
     }
-    let plugin = match (run.plugin, run.script) {
-        (Some(_), Some(_)) => {
+    let plugin = choice(app, steps.plugin, steps.script).await?;
+    let mut then = Vec::with_capacity(steps.then.len());
+    for (i, step) in steps.then.into_iter().enumerate() {
+        let params = step.params.unwrap_or_else(|| json!({}));
+        if !params.is_object() {
             return Err(ApiError::bad_request(
-                "bad_request",
-                "give a plugin or a script, not both",
+                "bad_params",
+                format!("step {}: params must be a JSON object", i + 2),
             ));
         }
-        (None, None) => None,
-        (None, Some(text)) => Some(PluginChoice {
-            plugin: Arc::new(script_plugin(app, &text, None)?),
-            load: LoadStats::IN_MEMORY,
-        }),
-        (Some(sha256), None) => {
-            if !is_sha256(&sha256) {
-                return Err(unknown_plugin(&sha256));
-            }
-            let in_memory = app.runtime.loaded(&sha256).is_some();
-            let (plugin, load) = app.plugin(&sha256).await?;
-            app.metrics.plugin_load(&load, in_memory);
-            Some(PluginChoice { plugin, load })
-        }
-    };
+        let plugin = choice(app, step.plugin, step.script)
+            .await?
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_pipeline",
+                    format!("step {}: give a plugin or a script", i + 2),
+                )
+            })?;
+        then.push(Step {
+            plugin,
+            params: params.to_string(),
+        });
+    }
+    if plugin.is_none() && run.pipeline.is_some() {
+        return Err(ApiError::bad_request(
+            "bad_pipeline",
+            "step 1: give a plugin or a script",
+        ));
+    }
     let defaults = RunDefaults::of(&app.sources, &run.source);
     if run.offset.is_some() && format != RunFormat::Json {
         return Err(ApiError::bad_request(
@@ -1103,8 +1126,94 @@ async fn prepare(app: &Arc<App>, run: RunBody, format: RunFormat) -> Result<RunR
             .unwrap_or(app.settings.max_parallel)
             .clamp(1, app.settings.max_parallel.max(1)),
         partition_by: run.partition_by,
+        then,
         ..RunRequest::new(run.source)
     })
+}
+
+/// The most steps a pipeline may have.
+const MAX_STEPS: usize = 8;
+
+/// A run's steps, from `pipeline` or from `plugin`/`script` and `params`: the first, and
+/// the ones after it.
+struct Steps {
+    plugin: Option<String>,
+    script: Option<String>,
+    params: Option<serde_json::Value>,
+    then: Vec<RunStep>,
+}
+
+fn steps(run: &RunBody) -> Result<Steps, ApiError> {
+    let bad = |message: &str| ApiError::bad_request("bad_pipeline", message.to_owned());
+    let Some(pipeline) = &run.pipeline else {
+        return Ok(Steps {
+            plugin: run.plugin.clone(),
+            script: run.script.clone(),
+            params: run.params.clone(),
+            then: Vec::new(),
+        });
+    };
+    if run.plugin.is_some() || run.script.is_some() || run.params.is_some() {
+        return Err(bad(
+            "give `pipeline`, or `plugin` (or `script`) and `params`, not both",
+        ));
+    }
+    let Some((first, rest)) = pipeline.split_first() else {
+        return Err(bad("a pipeline has at least one step"));
+    };
+    if pipeline.len() > MAX_STEPS {
+        return Err(bad(&format!(
+            "a pipeline has at most {MAX_STEPS} steps, not {}",
+            pipeline.len()
+        )));
+    }
+    Ok(Steps {
+        plugin: first.plugin.clone(),
+        script: first.script.clone(),
+        params: first.params.clone(),
+        then: rest.to_vec(),
+    })
+}
+
+/// A step's plugin: a stored one by SHA-256, or a script's text; none for neither.
+async fn choice(
+    app: &Arc<App>,
+    plugin: Option<String>,
+    script: Option<String>,
+) -> Result<Option<PluginChoice>, ApiError> {
+    Ok(match (plugin, script) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "give a plugin or a script, not both",
+            ));
+        }
+        (None, None) => None,
+        (None, Some(text)) => Some(PluginChoice {
+            plugin: Arc::new(script_plugin(app, &text, None)?),
+            load: LoadStats::IN_MEMORY,
+        }),
+        (Some(sha256), None) => {
+            if !is_sha256(&sha256) {
+                return Err(unknown_plugin(&sha256));
+            }
+            let in_memory = app.runtime.loaded(&sha256).is_some();
+            let (plugin, load) = app.plugin(&sha256).await?;
+            app.metrics.plugin_load(&load, in_memory);
+            Some(PluginChoice { plugin, load })
+        }
+    })
+}
+
+/// Each step's name and rows, for an answer.
+pub(crate) fn steps_info(steps: &[quarry_engine::run::StepReport]) -> Vec<StepInfo> {
+    steps
+        .iter()
+        .map(|step| StepInfo {
+            name: step.name.clone(),
+            rows_out: step.rows_out,
+        })
+        .collect()
 }
 
 /// `POST /api/runs/{id}/cancel`: stops the database query and the plugin.
@@ -1169,6 +1278,26 @@ pub async fn put_snippet(
     }
     if let Some(sha256) = &snippet.plugin {
         stored(&app, sha256).await?;
+    }
+    if let Some(then) = &snippet.then {
+        if snippet.plugin.is_none() || then.is_empty() || then.len() >= MAX_STEPS {
+            return Err(ApiError::bad_request(
+                "bad_pipeline",
+                format!(
+                    "a pipeline's `then` follows a `plugin` and holds 1 to {} steps",
+                    MAX_STEPS - 1
+                ),
+            ));
+        }
+        for (i, step) in then.iter().enumerate() {
+            stored(&app, &step.plugin).await?;
+            if !step.params.is_object() {
+                return Err(ApiError::bad_request(
+                    "bad_params",
+                    format!("step {}: params must be a JSON object", i + 2),
+                ));
+            }
+        }
     }
     if !snippet.params.is_object() {
         return Err(ApiError::bad_request(

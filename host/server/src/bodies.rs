@@ -188,11 +188,40 @@ pub struct RunBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0)]
     pub offset: Option<u64>,
+    /// Several plugins in one run, instead of `plugin` (or `script`) and `params`: the
+    /// first step may build the query, and each transforms the rows of the one before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<Vec<RunStep>>,
     /// Answer the database's plan for the query instead of its rows (an
     /// [`ExplainAnswer`], whatever the format): a plugin that builds the query is asked
     /// for it, and nothing is transformed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub explain: bool,
+}
+
+/// One step of a pipeline: a stored plugin or script, or a script's text, and its params.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunStep {
+    /// SHA-256 of a plugin or script in the library.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// Or the text of a script to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Its params object [default: `{}`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<serde_json::Value>,
+}
+
+/// What one step of a pipeline gave.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepInfo {
+    /// The step's plugin, by name.
+    pub name: String,
+    /// Rows it output.
+    pub rows_out: u64,
 }
 
 /// What `POST /api/runs` answers as JSON: the rows, or with `"explain": true` the plan.
@@ -255,6 +284,9 @@ pub struct RunAnswer {
     pub stats: RunStats,
     /// The plugin's log, and the source's warnings.
     pub logs: Vec<LogLine>,
+    /// For a pipeline: each step's name and rows, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepInfo>>,
 }
 
 /// `GET /api/history`: finished runs, newest first.

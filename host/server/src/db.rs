@@ -85,6 +85,8 @@ const MIGRATIONS: &[&str] = &[
     // Saved snippets: a name (also in the body), so that they can be listed.
     "ALTER TABLE snippets ADD COLUMN name TEXT;
      CREATE INDEX snippets_named ON snippets (created_at) WHERE name IS NOT NULL;",
+    // A pipeline's steps after the first, as JSON.
+    "ALTER TABLE runs ADD COLUMN steps TEXT;",
 ];
 
 /// A migration in PostgreSQL's types: 64-bit integers, a sequence for the history's

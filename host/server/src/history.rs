@@ -44,6 +44,9 @@ pub struct HistoryEntry {
     pub outcome: String,
     /// The error's message, when it failed.
     pub error: Option<String>,
+    /// For a pipeline: the steps after `plugin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub then: Option<Vec<crate::store::PipelineStep>>,
 }
 
 /// Which runs `GET /api/history` lists.
@@ -94,12 +97,23 @@ impl History {
             .map(|q| q.text().to_owned())
             .or_else(|| request.query.clone());
         let error = report.result.as_ref().err().map(|e| e.to_string());
+        let steps = (!request.then.is_empty()).then(|| {
+            let steps: Vec<crate::store::PipelineStep> = request
+                .then
+                .iter()
+                .map(|step| crate::store::PipelineStep {
+                    plugin: step.plugin.plugin.sha256.clone(),
+                    params: serde_json::from_str(&step.params).unwrap_or(serde_json::Value::Null),
+                })
+                .collect();
+            serde_json::to_string(&steps).unwrap_or_default()
+        });
         let written = self
             .db
             .execute(
                 "INSERT INTO runs (id, \"user\", started_at, source, plugin, query, params,
-                     rows_in, rows_out, ms, outcome, error)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     rows_in, rows_out, ms, outcome, error, steps)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 &[
                     id.into(),
                     user.into(),
@@ -113,6 +127,7 @@ impl History {
                     report.stats.total_ms.into(),
                     outcome.into(),
                     error.into(),
+                    steps.into(),
                 ],
             )
             .await;
@@ -139,7 +154,7 @@ impl History {
             .db
             .query(
                 "SELECT seq, id, \"user\", started_at, source, plugin, query, params, rows_in,
-                        rows_out, ms, outcome, error
+                        rows_out, ms, outcome, error, steps
                  FROM runs
                  WHERE (CAST($1 AS TEXT) IS NULL OR \"user\" = $1)
                    AND (CAST($2 AS TEXT) IS NULL OR source = $2)
@@ -177,5 +192,8 @@ fn entry(row: Row) -> HistoryEntry {
         ms: next().real().unwrap_or(0.0),
         outcome: text(next()),
         error: next().text(),
+        then: next()
+            .text()
+            .and_then(|steps| serde_json::from_str(&steps).ok()),
     }
 }

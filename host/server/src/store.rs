@@ -85,6 +85,22 @@ pub struct Snippet {
     pub params: serde_json::Value,
     /// Query text; `None` when the plugin builds the query.
     pub query: Option<String>,
+    /// The steps of a pipeline after `plugin`, each transforming the rows of the one
+    /// before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<Vec<PipelineStep>>,
+}
+
+/// A step of a pipeline after the first, as snippets and the history keep it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineStep {
+    /// SHA-256 of the stored plugin or script.
+    pub plugin: String,
+    /// Its params object.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -466,12 +482,19 @@ impl Store {
 
 /// 16 hex digits of the SHA-256 of the snippet's canonical JSON (object keys sorted).
 pub(crate) fn snippet_id(snippet: &Snippet) -> String {
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "plugin": snippet.plugin,
         "source": snippet.source,
         "params": canonical(&snippet.params),
         "query": snippet.query,
     });
+    // Only a pipeline has steps: the ids of runs of one plugin stay what they were.
+    if let Some(then) = &snippet.then {
+        canonical["then"] = then
+            .iter()
+            .map(|step| serde_json::json!({"plugin": step.plugin, "params": self::canonical(&step.params)}))
+            .collect();
+    }
     sha256_hex(canonical.to_string().as_bytes())[..16].to_owned()
 }
 
@@ -516,6 +539,7 @@ mod tests {
             source: "demo".into(),
             params,
             query: None,
+            then: None,
         }
     }
 

@@ -220,6 +220,9 @@ impl Write for ChannelWriter {
     }
 }
 
+/// The first rows of each step of a pipeline the event stream shows.
+const STEP_ROWS: usize = 20;
+
 /// The playground's event stream: one JSON object per line (see the OpenAPI document).
 pub struct Events {
     tx: mpsc::Sender<Msg>,
@@ -268,6 +271,25 @@ impl Events {
             write_rows(&mut rows, batch, 0..batch.num_rows, true);
             rows.extend_from_slice(b"]}\n");
             let _ = self.send_line(rows);
+        }
+        // A pipeline's steps: each one's rows and its first rows.
+        for (i, step) in report.steps.iter().enumerate() {
+            let mut line = format!(
+                "{{\"event\":\"step\",\"step\":{},\"name\":{},\"rows_out\":{}",
+                i + 1,
+                json!(step.name),
+                step.rows_out
+            )
+            .into_bytes();
+            if let Some(batch) = &step.first {
+                line.extend_from_slice(b",\"columns\":");
+                line.extend_from_slice(columns_json(&batch.fields()).to_string().as_bytes());
+                line.extend_from_slice(b",\"rows\":[");
+                write_rows(&mut line, batch, 0..batch.num_rows.min(STEP_ROWS), true);
+                line.push(b']');
+            }
+            line.extend_from_slice(b"}\n");
+            let _ = self.send_line(line);
         }
         let mut done = json!({
             "event": "done",

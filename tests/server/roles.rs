@@ -56,6 +56,8 @@ fn team() -> Team {
         .unwrap();
     let add = |name: &str| store_plugin(&app, name);
     let (units, between) = (add("units"), add("flights_between"));
+    let runner = std::fs::read(plugin_path("script_runner")).unwrap();
+    tokio().block_on(app.install_runner(&runner)).unwrap();
     let tokens = Role::ALL
         .into_iter()
         .map(|role| {
@@ -732,4 +734,62 @@ fn an_admin_deletes_plugins_and_snippets_and_manages_users() {
         send(team.address, "GET", "/api/sources", &host, &as_grace, "").0,
         401
     );
+}
+
+/// A plugin's uploader may rename and delete it, and so may an admin; other authors, and
+/// viewers, may not. The library searches names and descriptions.
+#[test]
+fn an_uploader_or_an_admin_renames_and_deletes_a_plugin() {
+    let team = team();
+    let script =
+        json!({"script": "// Keeps every flight.\nfunction transform(rows) { return rows; }"});
+    let (status, answer) = team.call(
+        Some(Role::Author),
+        "POST",
+        "/api/scripts",
+        &script.to_string(),
+    );
+    assert!(status == 201 || status == 200, "{answer}");
+    let stored = json_of(&answer)["plugin"].clone();
+    assert_eq!(
+        stored["name"],
+        json!("Keeps every flight"),
+        "named by its first comment line"
+    );
+    assert_eq!(stored["uploaded_by"], json!("author"));
+    let sha = stored["sha256"].as_str().unwrap().to_owned();
+    let path = format!("/api/plugins/{sha}");
+
+    let rename = |role: Role, name: &str| {
+        team.call(
+            Some(role),
+            "PATCH",
+            &path,
+            &json!({"name": name}).to_string(),
+        )
+    };
+    assert_eq!(rename(Role::Viewer, "Mine").0, 403);
+    let (status, answer) = rename(Role::Author, "Every flight");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(json_of(&answer)["plugin"]["label"], json!("Every flight"));
+    assert_eq!(rename(Role::Author, "  ").0, 400);
+    assert_eq!(rename(Role::Admin, "Every flight, kept").0, 200);
+
+    let (_, found) = team.call(Some(Role::Viewer), "GET", "/api/plugins?q=EVERY%20kept", "");
+    let found: Vec<String> = json_of(&found)["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(found, [sha.clone()]);
+
+    // The operator's plugin is no author's to delete; the author's own script is.
+    let units = format!("/api/plugins/{}", team.units);
+    let (status, answer) = team.call(Some(Role::Author), "DELETE", &units, "");
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("only its uploader or an admin"), "{answer}");
+    assert_eq!(team.call(Some(Role::Viewer), "DELETE", &path, "").0, 403);
+    assert_eq!(team.call(Some(Role::Author), "DELETE", &path, "").0, 204);
+    assert_eq!(team.call(Some(Role::Author), "GET", &path, "").0, 404);
 }

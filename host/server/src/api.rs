@@ -20,9 +20,9 @@ use super::{ApiError, App};
 use crate::auth::Caller;
 use crate::bodies::{
     AddedUser, Compiling, ErrorAnswer, ExplainAnswer, HistoryAnswer, NewUser, PluginAnswer,
-    PluginsAnswer, RunAnswer, RunBody, RunJson, RunStep, SavedSnippet, SchemaAnswer, ScriptBody,
-    SnippetAnswer, SnippetLink, SnippetsAnswer, SourceInfo, SourcesAnswer, StepInfo, UploadState,
-    UploadStatus, Uploaded, UsersAnswer,
+    PluginsAnswer, Rename, RunAnswer, RunBody, RunJson, RunStep, SavedSnippet, SchemaAnswer,
+    ScriptBody, SnippetAnswer, SnippetLink, SnippetsAnswer, SourceInfo, SourcesAnswer, StepInfo,
+    UploadState, UploadStatus, Uploaded, UsersAnswer,
 };
 use crate::hosts::Upload;
 use crate::store::{PipelineStep, PluginKind, PluginMeta, Snippet, is_sha256};
@@ -56,6 +56,7 @@ type AppState = State<Arc<App>>;
         run_page,
         history,
         delete_plugin,
+        rename_plugin,
         delete_snippet,
         list_users,
         add_user,
@@ -262,11 +263,41 @@ pub async fn source_schema(
     ))
 }
 
+/// What `GET /api/plugins` takes.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct PluginSearch {
+    /// Only plugins and scripts whose name, shown name, description or SHA-256 holds
+    /// these words (any case).
+    q: Option<String>,
+}
+
 /// `GET /api/plugins`: the library.
-#[utoipa::path(get, path = "/api/plugins", tag = "plugins",
-    responses((status = 200, description = "Every plugin and script", body = PluginsAnswer)))]
-pub async fn list_plugins(State(app): AppState) -> Result<Response, ApiError> {
-    let plugins = app.store.plugins().await?;
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins", params(PluginSearch),
+    responses((status = 200, description = "Every plugin and script, or those the search finds", body = PluginsAnswer)))]
+pub async fn list_plugins(
+    State(app): AppState,
+    axum::extract::Query(search): axum::extract::Query<PluginSearch>,
+) -> Result<Response, ApiError> {
+    let mut plugins = app.store.plugins().await?;
+    let words: Vec<String> = search
+        .q
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
+    if !words.is_empty() {
+        plugins.retain(|p| {
+            let text = format!(
+                "{} {} {} {}",
+                p.name,
+                p.label.as_deref().unwrap_or(""),
+                p.description,
+                p.sha256
+            )
+            .to_lowercase();
+            words.iter().all(|word| text.contains(word))
+        });
+    }
     Ok(ok(StatusCode::OK, PluginsAnswer { ok: true, plugins }))
 }
 
@@ -377,9 +408,17 @@ fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlug
             ),
         ));
     }
+    // Unnamed, a script is called by its first comment line, as the starters begin.
+    let first_comment = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .and_then(|line| line.strip_prefix("//"))
+        .map(|comment| comment.trim().trim_end_matches(['.', ',', ':', ';']));
     let name = name
         .map(str::trim)
         .filter(|n| !n.is_empty())
+        .or(first_comment.filter(|c| !c.is_empty()))
         .unwrap_or("script");
     let name: String = name.chars().take(80).collect();
     Ok(app.runner()?.with_script(text, &name))
@@ -400,6 +439,7 @@ fn script_plugin(app: &App, text: &str, name: Option<&str>) -> Result<LoadedPlug
     ))]
 pub async fn put_script(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     request_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -429,7 +469,10 @@ pub async fn put_script(
         Ok::<_, ApiError>((script, runner))
     })
     .await??;
-    let (meta, created) = app.store.put_script(&script, &runner.sha256).await?;
+    let (meta, created) = app
+        .store
+        .put_script(&script, &runner.sha256, &caller.name)
+        .await?;
     Ok(uploaded(meta, created))
 }
 
@@ -473,6 +516,7 @@ fn unknown_plugin(sha256: &str) -> ApiError {
     ))]
 pub async fn upload_plugin(
     State(app): AppState,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -532,7 +576,7 @@ pub async fn upload_plugin(
                 .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
         });
     if !respond_async {
-        let (meta, created) = compile_and_store(app, wasm).await?;
+        let (meta, created) = compile_and_store(app, wasm, caller.name).await?;
         return Ok(uploaded(meta, created));
     }
     let sha256 = sha256_hex(&wasm);
@@ -543,7 +587,7 @@ pub async fn upload_plugin(
     if app.hosts.begin_upload(&sha256).await? {
         let (app, sha256) = (app.clone(), sha256.clone());
         tokio::spawn(async move {
-            let upload = match compile_and_store(app.clone(), wasm).await {
+            let upload = match compile_and_store(app.clone(), wasm, caller.name).await {
                 Ok((_, created)) => Upload::Done { created },
                 Err(error) => Upload::Failed(error),
             };
@@ -580,7 +624,11 @@ fn uploaded(plugin: PluginMeta, created: bool) -> Response {
 }
 
 /// Compiles a checked upload in a run slot, calls its `describe()` and stores it.
-async fn compile_and_store(app: Arc<App>, wasm: Vec<u8>) -> Result<(PluginMeta, bool), ApiError> {
+async fn compile_and_store(
+    app: Arc<App>,
+    wasm: Vec<u8>,
+    uploader: String,
+) -> Result<(PluginMeta, bool), ApiError> {
     let slot = app.gate.enter().await?;
     let runtime = app.runtime.clone();
     let (wasm, plugin) = blocking(move || {
@@ -590,7 +638,7 @@ async fn compile_and_store(app: Arc<App>, wasm: Vec<u8>) -> Result<(PluginMeta, 
     })
     .await??;
     // The runtime keeps the plugin in memory for the first run.
-    Ok(app.store.put_plugin(&wasm, &plugin).await?)
+    Ok(app.store.put_upload(&wasm, &plugin, &uploader).await?)
 }
 
 /// `GET /api/uploads/{sha256}`: where an upload sent with `Prefer: respond-async` is:
@@ -1428,12 +1476,13 @@ pub async fn history(
     Ok(ok(StatusCode::OK, HistoryAnswer { ok: true, runs }))
 }
 
-/// `DELETE /api/plugins/{sha256}` (admins): removes a plugin or script from the library.
+/// `DELETE /api/plugins/{sha256}` (its uploader or an admin): removes a plugin or script
+/// from the library.
 #[utoipa::path(delete, path = "/api/plugins/{sha256}", tag = "plugins",
     params(("sha256" = String, Path, description = "The plugin's SHA-256")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not an admin", body = ErrorAnswer),
+        (status = 403, description = "Neither its uploader nor an admin", body = ErrorAnswer),
         (status = 404, description = "No such plugin", body = ErrorAnswer),
     ))]
 pub async fn delete_plugin(
@@ -1441,11 +1490,64 @@ pub async fn delete_plugin(
     Extension(caller): Extension<Caller>,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
+    may_change(&caller, &stored(&app, &sha256).await?, "delete")?;
     if !app.store.delete_plugin(&sha256).await? {
         return Err(unknown_plugin(&sha256));
     }
     tracing::info!(user = %caller.name, plugin = %sha256, "deleted a plugin");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Refuses unless `caller` may `what` the plugin: an admin, or the one who uploaded it.
+fn may_change(caller: &Caller, meta: &PluginMeta, what: &str) -> Result<(), ApiError> {
+    if caller.role >= Role::Admin || meta.uploaded_by.as_deref() == Some(caller.name.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("only its uploader or an admin may {what} this plugin"),
+    ))
+}
+
+/// The longest name the library may show for a plugin, in characters.
+const MAX_LABEL: usize = 80;
+
+/// `PATCH /api/plugins/{sha256}` `{"name": NAME}` (its uploader or an admin): the name the
+/// library shows for it.
+#[utoipa::path(patch, path = "/api/plugins/{sha256}", tag = "plugins",
+    params(("sha256" = String, Path, description = "The plugin's SHA-256")),
+    request_body = Rename,
+    responses(
+        (status = 200, description = "Renamed", body = PluginAnswer),
+        (status = 400, description = "Not a name", body = ErrorAnswer),
+        (status = 403, description = "Neither its uploader nor an admin", body = ErrorAnswer),
+        (status = 404, description = "No such plugin", body = ErrorAnswer),
+        (status = 415, description = "The body is not `application/json`", body = ErrorAnswer),
+    ))]
+pub async fn rename_plugin(
+    State(app): AppState,
+    Extension(caller): Extension<Caller>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+    request_body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: Rename = json_body(&headers, request_body)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_LABEL {
+        return Err(ApiError::bad_request(
+            "bad_name",
+            format!("a plugin's name is 1 to {MAX_LABEL} characters"),
+        ));
+    }
+    may_change(&caller, &stored(&app, &sha256).await?, "rename")?;
+    let plugin = app
+        .store
+        .rename(&sha256, name)
+        .await?
+        .ok_or_else(|| unknown_plugin(&sha256))?;
+    tracing::info!(user = %caller.name, plugin = %sha256, name, "renamed a plugin");
+    Ok(ok(StatusCode::OK, PluginAnswer { ok: true, plugin }))
 }
 
 /// `DELETE /api/snippets/{id}` (admins): removes a shared run; its link stops working.

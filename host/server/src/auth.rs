@@ -81,9 +81,13 @@ fn is_open(path: &str) -> bool {
 /// The least role that may send `method` to `path`; the run handler checks more.
 pub fn required_role(method: &Method, path: &str) -> Role {
     let changes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if *method == Method::DELETE || path.starts_with("/api/users") {
+    // A plugin's uploader may rename or delete it: the handler checks who.
+    let own_plugin = changes && path.starts_with("/api/plugins/");
+    if (*method == Method::DELETE && !own_plugin) || path.starts_with("/api/users") {
         Role::Admin
-    } else if changes && matches!(path, "/api/plugins" | "/api/scripts" | "/api/snippets") {
+    } else if own_plugin
+        || (changes && matches!(path, "/api/plugins" | "/api/scripts" | "/api/snippets"))
+    {
         Role::Author
     } else {
         Role::Viewer

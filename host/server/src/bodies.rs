@@ -215,6 +215,14 @@ pub struct RunStep {
     pub params: Option<serde_json::Value>,
 }
 
+/// `PATCH /api/plugins/{sha256}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    /// The name the library shows for the plugin (1 to 80 characters).
+    pub name: String,
+}
+
 /// What one step of a pipeline gave.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepInfo {

@@ -400,7 +400,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/plugins", get(api::list_plugins).merge(upload))
         .route(
             "/api/plugins/{sha256}",
-            get(api::get_plugin).delete(api::delete_plugin),
+            get(api::get_plugin)
+                .delete(api::delete_plugin)
+                .patch(api::rename_plugin),
         )
         .route("/api/plugins/{sha256}/wasm", get(api::plugin_wasm))
         .route("/api/plugins/{sha256}/script", get(api::plugin_script))

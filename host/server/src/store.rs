@@ -48,6 +48,12 @@ pub struct PluginMeta {
     pub runner: Option<String>,
     /// The plugin's name, from `describe`.
     pub name: String,
+    /// The name the library shows instead, when its uploader or an admin renamed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Who uploaded it (a user's name), when it came through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<String>,
     /// The plugin's version, from `describe`.
     pub version: String,
     /// What the plugin does, from `describe`.
@@ -152,7 +158,39 @@ impl Store {
         wasm: &[u8],
         plugin: &LoadedPlugin,
     ) -> Result<(PluginMeta, bool), StoreError> {
-        self.put(PluginKind::Component, None, wasm, plugin).await
+        self.put(PluginKind::Component, None, wasm, plugin, None)
+            .await
+    }
+
+    /// [`Store::put_plugin`] for an upload by `uploader`, who may then rename or delete it.
+    pub(crate) async fn put_upload(
+        &self,
+        wasm: &[u8],
+        plugin: &LoadedPlugin,
+        uploader: &str,
+    ) -> Result<(PluginMeta, bool), StoreError> {
+        self.put(PluginKind::Component, None, wasm, plugin, Some(uploader))
+            .await
+    }
+
+    /// Sets the name the library shows for a plugin; `None` when there is no such plugin.
+    pub(crate) async fn rename(
+        &self,
+        sha256: &str,
+        label: &str,
+    ) -> Result<Option<PluginMeta>, StoreError> {
+        let Some(mut meta) = self.plugin(sha256).await? else {
+            return Ok(None);
+        };
+        meta.label = Some(label.to_owned());
+        let json = serde_json::to_string(&meta).map_err(io::Error::other)?;
+        self.db
+            .execute(
+                "UPDATE plugins SET meta = $2 WHERE sha256 = $1",
+                &[sha256.into(), json.into()],
+            )
+            .await?;
+        Ok(Some(meta))
     }
 
     /// Stores the script runner, unlisted, so scripts stored for it can always run.
@@ -161,20 +199,28 @@ impl Store {
         wasm: &[u8],
         runner: &LoadedPlugin,
     ) -> Result<PluginMeta, StoreError> {
-        self.put(PluginKind::Runner, None, wasm, runner)
+        self.put(PluginKind::Runner, None, wasm, runner, None)
             .await
             .map(|(meta, _)| meta)
     }
 
-    /// Stores a script (made with [`LoadedPlugin::with_script`]) run by `runner`.
+    /// Stores a script (made with [`LoadedPlugin::with_script`]) run by `runner`, shared
+    /// by `uploader`.
     pub(crate) async fn put_script(
         &self,
         script: &LoadedPlugin,
         runner: &str,
+        uploader: &str,
     ) -> Result<(PluginMeta, bool), StoreError> {
         let text = script.script().unwrap_or_default();
-        self.put(PluginKind::Script, Some(runner), text.as_bytes(), script)
-            .await
+        self.put(
+            PluginKind::Script,
+            Some(runner),
+            text.as_bytes(),
+            script,
+            Some(uploader),
+        )
+        .await
     }
 
     async fn put(
@@ -183,6 +229,7 @@ impl Store {
         runner: Option<&str>,
         bytes: &[u8],
         plugin: &LoadedPlugin,
+        uploader: Option<&str>,
     ) -> Result<(PluginMeta, bool), StoreError> {
         if let Some(meta) = self.plugin(&plugin.sha256).await? {
             return Ok((meta, false));
@@ -192,6 +239,8 @@ impl Store {
             kind,
             runner: runner.map(str::to_owned),
             name: plugin.info.name.clone(),
+            label: None,
+            uploaded_by: uploader.map(str::to_owned),
             version: plugin.info.version.clone(),
             description: plugin.info.description.clone(),
             params_schema: plugin.info.params_schema.clone(),

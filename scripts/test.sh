@@ -74,6 +74,11 @@ if { ! command -v chromedriver >/dev/null || ! [ -x /usr/sbin/nginx ]; } && [ "$
 fi
 
 
+# The page's bundled front-end libraries (web/static/editor.js) must be what web/src and
+# the lockfile build (npm).
+echo "== the front-end bundle (scripts/web.sh --check)"
+bash scripts/web.sh --check
+
 echo "== building plugins (cargo plugins)"
 cargo plugins -j2
 disk

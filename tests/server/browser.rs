@@ -275,7 +275,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
             .await
             .unwrap();
         fill(&fresh, "params-json", r#"{"attack": "slow", "ms": 60000}"#).await;
-        fill(&fresh, "query", "SELECT * FROM flights").await;
+        set_editor(&fresh, "query", "SELECT * FROM flights").await;
         let started = Instant::now();
         click(&fresh, "run").await;
         let cancel = fresh.find(Locator::Id("cancel")).await.unwrap();
@@ -301,9 +301,40 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
 }
 
 /// The `value` property of the element with `id` (a textarea's current text).
-async fn value(client: &Client, id: &str) -> String {
-    let field = client.find(Locator::Id(id)).await.unwrap();
-    field.prop("value").await.unwrap().unwrap_or_default()
+/// The text of the page's code editor `name` (`query` or `script`).
+async fn editor_text(client: &Client, name: &str) -> String {
+    let text = client
+        .execute(
+            "return window.quarry.editors[arguments[0]].value",
+            vec![serde_json::json!(name)],
+        )
+        .await
+        .unwrap();
+    text.as_str().unwrap_or_default().to_owned()
+}
+
+/// Types `keys` into whatever has the focus, as a keyboard does (sending keys to an
+/// element would move the cursor first, which closes an editor's completions).
+async fn press(client: &Client, keys: &str) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let mut actions = KeyActions::new("keyboard".into());
+    for key in keys.chars() {
+        actions = actions
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+    }
+    client.perform_actions(actions).await.unwrap();
+}
+
+/// Puts `text` in the page's code editor `name`, as pasting would.
+async fn set_editor(client: &Client, name: &str, text: &str) {
+    client
+        .execute(
+            "window.quarry.editors[arguments[0]].value = arguments[1]",
+            vec![serde_json::json!(name), serde_json::json!(text)],
+        )
+        .await
+        .unwrap();
 }
 
 async fn column_names(client: &Client) -> Vec<String> {
@@ -334,21 +365,25 @@ fn write_run_and_share_a_script_in_a_real_browser() {
         // Choosing a script opens the editor on the first starter, with its query.
         select(&client, "plugin", "script").await;
         until("the starter script", || async {
-            value(&client, "script")
+            editor_text(&client, "script")
                 .await
                 .contains("KM_PER_MILE")
                 .then_some(())
         })
         .await;
         assert_eq!(
-            value(&client, "query").await,
+            editor_text(&client, "query").await,
             "SELECT * FROM flights LIMIT 100"
         );
-        let lines = text(&client, "#script-lines").await;
-        assert!(lines.starts_with("1\n2\n3"), "line numbers: {lines:?}");
+        let lines = text(&client, "#script .cm-lineNumbers").await;
+        assert!(lines.contains("1\n2\n3"), "line numbers: {lines:?}");
 
         // Ctrl+Enter in the editor runs it.
-        let editor = client.find(Locator::Id("script")).await.unwrap();
+        let editor = client
+            .find(Locator::Css("#script .cm-content"))
+            .await
+            .unwrap();
+        editor.click().await.unwrap();
         editor
             .send_keys(&(Key::Control + Key::Enter.to_string().as_str()))
             .await
@@ -363,7 +398,7 @@ fn write_run_and_share_a_script_in_a_real_browser() {
         );
 
         // A syntax error names its line and column and marks the line.
-        fill(
+        set_editor(
             &client,
             "script",
             "function transform(rows) {\n  return rows.map(r => r.x +);\n}",
@@ -379,12 +414,22 @@ fn write_run_and_share_a_script_in_a_real_browser() {
             error.contains("SyntaxError") && error.contains("script.js:2:"),
             "{error}"
         );
-        assert_eq!(text(&client, "#script-lines .error-line").await, "2");
+        // The editor marks the error where it is, on line 2.
+        let marked = client
+            .execute(
+                "const view = window.quarry.editors.script.view;
+                 const mark = document.querySelector('#script .cm-lintRange-error');
+                 return mark ? view.state.doc.lineAt(view.posAtDOM(mark)).number : null",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(marked, serde_json::json!(2));
         assert!(text(&client, "#script-error-line").await.contains("line 2"));
 
         // A starter that filters, run and shared; the link opens on the same script and rows.
         select(&client, "starter", "late-arrivals").await;
-        let script = value(&client, "script").await;
+        let script = editor_text(&client, "script").await;
         assert!(script.contains("arr_delay > 60"), "{script}");
         click(&client, "run").await;
         let rows = grid_after_run(&client).await;
@@ -397,10 +442,102 @@ fn write_run_and_share_a_script_in_a_real_browser() {
         let fresh = browser(&driver).await;
         fresh.goto(&link).await.unwrap();
         assert_eq!(grid_after_run(&fresh).await, rows);
-        assert_eq!(value(&fresh, "script").await, script);
+        assert_eq!(editor_text(&fresh, "script").await, script);
         let stored = app.store.plugins().await.unwrap();
         assert_eq!(stored.len(), 1, "the shared script is in the library");
         assert_eq!(stored[0].kind, quarry_server::store::PluginKind::Script);
         fresh.close().await.unwrap();
+    });
+}
+
+/// The query editor: its styles pass the page's policy (by nonce), it completes the
+/// source's tables and columns as one types, marks a SQL error where the database says it
+/// is, indents on Tab, and lets the keyboard out on Escape then Tab.
+#[test]
+fn the_query_editor_completes_marks_errors_and_lets_the_keyboard_out() {
+    use fantoccini::key::Key;
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client.goto(&base).await.unwrap();
+        let content = client
+            .find(Locator::Css("#query .cm-content"))
+            .await
+            .unwrap();
+
+        // CodeMirror's own styles are in force: the page's policy let its <style> in.
+        let display = client
+            .execute(
+                "return getComputedStyle(document.querySelector('#query .cm-editor')).display",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(display, serde_json::json!("flex"));
+
+        // Completion offers the demo's columns and tables as one types.
+        let completes = |typed: &'static str, word: &'static str| {
+            let (client, content) = (&client, &content);
+            async move {
+                set_editor(client, "query", "").await;
+                content.click().await.unwrap();
+                press(client, typed).await;
+                until(&format!("{word} among the completions"), || async {
+                    let shown = text(client, ".cm-tooltip-autocomplete li[aria-selected]").await;
+                    shown.contains(word).then_some(())
+                })
+                .await
+            }
+        };
+        completes("SELECT dep_d", "dep_delay").await;
+        completes("SELECT * FROM fli", "flights").await;
+        // Enter takes a completion once its list has been open a moment (75 ms), so that a
+        // fast typist's Enter is a new line.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        press(&client, &Key::Enter.to_string()).await;
+        assert_eq!(editor_text(&client, "query").await, "SELECT * FROM flights");
+
+        // A SQL error is marked at the word the database names.
+        set_editor(&client, "query", "SELECT *\nFORM flights").await;
+        click(&client, "run").await;
+        let error = until("the error", || async {
+            let shown = text(&client, "#error").await;
+            (!shown.is_empty()).then_some(shown)
+        })
+        .await;
+        assert!(error.contains("near \"FORM\""), "{error}");
+        let marked = client
+            .execute(
+                "const view = window.quarry.editors.query.view;
+                 const mark = document.querySelector('#query .cm-lintRange-error');
+                 return mark ? [view.state.doc.lineAt(view.posAtDOM(mark)).number, mark.textContent] : null",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(marked, serde_json::json!([2, "F"]));
+
+        // Tab indents; Escape then Tab moves the focus on.
+        set_editor(&client, "query", "").await;
+        content.click().await.unwrap();
+        press(&client, &Key::Tab.to_string()).await;
+        assert_eq!(editor_text(&client, "query").await, "  ");
+        let inside = || async {
+            client
+                .execute(
+                    "return document.querySelector('#query').contains(document.activeElement)",
+                    vec![],
+                )
+                .await
+                .unwrap()
+        };
+        assert_eq!(inside().await, serde_json::json!(true));
+        press(&client, &format!("{}{}", Key::Escape, Key::Tab)).await;
+        assert_eq!(inside().await, serde_json::json!(false), "the focus left");
+        assert_eq!(editor_text(&client, "query").await, "  ");
+        client.close().await.unwrap();
     });
 }

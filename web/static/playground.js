@@ -5,6 +5,8 @@
 // results grid, rendering of the run's query/stats/logs, then the run itself and the
 // page wiring at the bottom.
 
+import { createEditor } from '/static/editor.js';
+
 const $ = (id) => document.getElementById(id);
 
 /** The page's elements, looked up once. */
@@ -17,7 +19,6 @@ const els = {
   pluginLink: $('plugin-link'),
   scriptArea: $('script-area'),
   script: $('script'),
-  scriptLines: $('script-lines'),
   scriptErrorLine: $('script-error-line'),
   starter: $('starter'),
   paramsArea: $('params-area'),
@@ -664,7 +665,28 @@ function showError(error) {
   }
   els.error.hidden = false;
   const at = scriptMode() ? scriptLocation(error?.message) : null;
-  if (at) showScriptError(at);
+  if (at) showScriptError(at, error.message);
+  const inQuery = !at && queryLocation(error?.message, editors.query.value);
+  if (inQuery) editors.query.markError(inQuery.line, inQuery.column, error.message);
+}
+
+/**
+ * Where a database's error points in the query: the word it names (`near "FORM"`,
+ * `no such column: x`, `column "x" does not exist`, `Undefined column name x`), found in
+ * the text; null when it names none.
+ */
+function queryLocation(message, query) {
+  const named =
+    /near "([^"]+)"/.exec(message ?? '') ??
+    /no such (?:column|table|function): ([\w.$]+)/.exec(message ?? '') ??
+    /(?:column|relation|function) "([^"]+)" does not exist/.exec(message ?? '') ??
+    /[Uu]ndefined (?:column )?name ([\w.$]+)/.exec(message ?? '');
+  if (!named) return null;
+  let at = query.indexOf(named[1]);
+  if (at < 0) at = query.toLowerCase().indexOf(named[1].toLowerCase());
+  if (at < 0) return null;
+  const before = query.slice(0, at).split('\n');
+  return { line: before.length, column: before[before.length - 1].length + 1 };
 }
 
 /** Shows the run as cancelled when the stream was cut before the server said so. */
@@ -688,6 +710,7 @@ function clearResults() {
   renderStats(null);
   renderLogs([]);
   clearScriptError();
+  editors.query.clearError();
 }
 
 // ---------------------------------------------------------------------------
@@ -719,9 +742,54 @@ const backendsBySource = new Map(initial.sources.map((source) => [source.name, s
 /** The params form of the selected plugin; null without a plugin. */
 let paramsForm = null;
 
-function showQueryExample() {
-  const backend = backendsBySource.get(els.source.value);
-  els.query.placeholder = QUERY_EXAMPLES[backend] ?? SQL_EXAMPLE;
+/** The page's style nonce, which the editors' styles need. */
+const styleNonce = document.querySelector('meta[name="style-nonce"]')?.content;
+
+/** The query and script editors (CodeMirror), also on `window.quarry` for scripting. */
+const editors = {
+  query: createEditor(els.query, {
+    label: 'Query',
+    language: 'sqlite',
+    nonce: styleNonce,
+    onRun: () => run(),
+  }),
+  script: createEditor(els.script, {
+    label: 'Script',
+    language: 'javascript',
+    nonce: styleNonce,
+    onRun: () => run(),
+    onChange: () => clearScriptError(),
+  }),
+};
+window.quarry = { editors };
+
+/** Each source's tables (or collections) and their columns, once fetched. */
+const schemas = new Map();
+
+/** A source's tables and columns as the editor completes them: {"flights": ["year", ...]}. */
+async function schemaOf(source) {
+  if (!schemas.has(source)) {
+    schemas.set(
+      source,
+      fetch(`/api/sources/${encodeURIComponent(source)}/schema`)
+        .then((response) => (response.ok ? response.json() : { tables: [] }))
+        .then((answer) =>
+          Object.fromEntries(answer.tables.map((t) => [t.name, t.columns.map((c) => c.name)])),
+        )
+        .catch(() => ({})),
+    );
+  }
+  return schemas.get(source);
+}
+
+/** The query editor's language, example and completions follow the source. */
+async function showQueryExample() {
+  const source = els.source.value;
+  const backend = backendsBySource.get(source);
+  editors.query.setPlaceholder(QUERY_EXAMPLES[backend] ?? SQL_EXAMPLE);
+  editors.query.setLanguage(backend);
+  const schema = await schemaOf(source);
+  if (els.source.value === source) editors.query.setLanguage(backend, schema);
 }
 
 /** What the plugin does, in words. */
@@ -777,9 +845,9 @@ function readForm() {
     source: els.source.value,
     plugin: scriptMode() ? null : els.plugin.value || null,
     params,
-    query: els.query.value.trim() === '' ? null : els.query.value,
+    query: editors.query.value.trim() === '' ? null : editors.query.value,
   };
-  if (scriptMode()) form.script = els.script.value;
+  if (scriptMode()) form.script = editors.script.value;
   return form;
 }
 
@@ -793,39 +861,24 @@ function scriptMode() {
   return els.plugin.value === SCRIPT;
 }
 
-/** Numbers the editor's lines in the gutter, marking `errorLine` (1-based) if given. */
-function numberLines(errorLine = null) {
-  const count = els.script.value.split('\n').length;
-  const numbers = [];
-  for (let n = 1; n <= count; n++) {
-    numbers.push(n === errorLine ? el('span', 'error-line', String(n)) : String(n), '\n');
-  }
-  els.scriptLines.replaceChildren(...numbers);
-  els.scriptLines.scrollTop = els.script.scrollTop;
-}
-
 /** Where an error message points in the script (`script.js:LINE:COLUMN`), or null. */
 function scriptLocation(message) {
   const match = /script\.js:(\d+):(\d+)/.exec(message ?? '');
   return match ? { line: Number(match[1]), column: Number(match[2]) } : null;
 }
 
-/** Selects the editor's text from line:column to the end of that line. */
-function goToScriptLine({ line, column }) {
-  const lines = els.script.value.split('\n');
-  let start = 0;
-  for (const text of lines.slice(0, line - 1)) start += text.length + 1;
-  const end = start + (lines[line - 1]?.length ?? 0);
-  els.script.focus();
-  els.script.setSelectionRange(Math.min(start + column - 1, end), end);
+/** Moves the cursor to an error in the script, marked there. */
+function goToScriptLine({ line, column }, message) {
+  editors.script.markError(line, column, message);
+  editors.script.focus();
 }
 
-/** Marks the line an error points at, with a button that goes there. */
-function showScriptError(at) {
-  numberLines(at.line);
+/** Marks where an error points in the script, with a button that goes there. */
+function showScriptError(at, message) {
+  editors.script.markError(at.line, at.column, message);
   const go = el('button', 'link-button', `line ${at.line}, column ${at.column}`);
   go.type = 'button';
-  go.addEventListener('click', () => goToScriptLine(at));
+  go.addEventListener('click', () => goToScriptLine(at, message));
   els.scriptErrorLine.replaceChildren('The error is at ', go, ' of the script.');
   els.scriptErrorLine.hidden = false;
 }
@@ -833,16 +886,15 @@ function showScriptError(at) {
 function clearScriptError() {
   if (els.scriptErrorLine.hidden) return;
   els.scriptErrorLine.hidden = true;
-  numberLines();
+  editors.script.clearError();
 }
 
 /** Puts `text` in the editor; the query it suggests ("Try it with: ...") fills an empty query. */
 function setScript(text) {
-  els.script.value = text;
+  editors.script.value = text;
   clearScriptError();
-  numberLines();
   const suggested = /Try it with: (.*)/.exec(text);
-  if (suggested && els.query.value.trim() === '') els.query.value = suggested[1].trim();
+  if (suggested && editors.query.value.trim() === '') editors.query.value = suggested[1].trim();
 }
 
 /** Shows the script editor, with a stored script's text, or a starter when it is empty. */
@@ -867,7 +919,7 @@ async function selectScript(stored, params) {
       return;
     }
     setScript(await response.text());
-  } else if (els.script.value.trim() === '' && initial.starter_scripts.length > 0) {
+  } else if (editors.script.value.trim() === '' && initial.starter_scripts.length > 0) {
     setScript(initial.starter_scripts[0].text);
   }
 }
@@ -1108,17 +1160,6 @@ async function share() {
 // ---------------------------------------------------------------------------
 // Wiring
 
-/** Tab in an editor inserts two spaces; Shift+Tab still moves the focus back. */
-function indentOnTab(event) {
-  if (event.key !== 'Tab' || event.shiftKey || event.ctrlKey || event.metaKey || event.altKey) return;
-  event.preventDefault();
-  // execCommand keeps the browser's undo history; setRangeText is the fallback without it.
-  if (!document.execCommand('insertText', false, '  ')) {
-    const { selectionStart, selectionEnd } = event.target;
-    event.target.setRangeText('  ', selectionStart, selectionEnd, 'end');
-  }
-}
-
 function init() {
   for (const source of initial.sources) {
     els.source.append(new Option(`${source.name} (${source.backend})`, source.name));
@@ -1136,16 +1177,10 @@ function init() {
 
   els.source.addEventListener('change', showQueryExample);
   els.plugin.addEventListener('change', () => selectPlugin(els.plugin.value));
-  els.query.addEventListener('keydown', indentOnTab);
-  els.script.addEventListener('keydown', indentOnTab);
-  els.script.addEventListener('input', () => numberLines());
-  els.script.addEventListener('scroll', () => {
-    els.scriptLines.scrollTop = els.script.scrollTop;
-  });
   els.starter.addEventListener('change', () => {
     const starter = initial.starter_scripts.find((s) => s.name === els.starter.value);
     if (starter) {
-      els.query.value = '';
+      editors.query.value = '';
       setScript(starter.text);
     }
     els.starter.value = '';
@@ -1158,6 +1193,8 @@ function init() {
     button.addEventListener('click', () => download(button));
   }
   document.addEventListener('keydown', (event) => {
+    // An editor runs on Ctrl+Enter itself.
+    if (event.defaultPrevented) return;
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       run();
@@ -1169,7 +1206,7 @@ function init() {
   let selected;
   if (snippet) {
     if (backendsBySource.has(snippet.source)) els.source.value = snippet.source;
-    els.query.value = snippet.query ?? '';
+    editors.query.value = snippet.query ?? '';
     selected = selectPlugin(snippet.plugin, isObject(snippet.params) ? snippet.params : {});
   } else {
     selected = selectPlugin(initial.selected_plugin);

@@ -31,6 +31,21 @@ const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'sel
      img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
 
+/// A page's nonce for the `<style>` elements its scripts add (the code editor's): put in
+/// the response's extensions, it joins the page's style policy.
+#[derive(Clone, Debug)]
+pub(crate) struct StyleNonce(pub(crate) String);
+
+impl StyleNonce {
+    /// A fresh nonce: 128 random bits, base64.
+    pub(crate) fn new() -> StyleNonce {
+        use base64::Engine;
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the system has randomness");
+        StyleNonce(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+}
+
 /// The names and origins the server answers to, besides IP addresses and `localhost`.
 #[derive(Clone, Debug, Default)]
 pub struct Allowed {
@@ -182,10 +197,18 @@ pub(crate) async fn guard(State(app): State<Arc<App>>, request: Request, next: N
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if is_page {
-        out.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_POLICY),
-        );
+        let policy = match response.extensions().get::<StyleNonce>() {
+            // The editor's styles, which it adds as `<style nonce>` elements.
+            Some(StyleNonce(nonce)) => HeaderValue::from_str(&PAGE_POLICY.replace(
+                "style-src 'self'",
+                &format!("style-src 'self' 'nonce-{nonce}'"),
+            ))
+            .unwrap_or(HeaderValue::from_static(PAGE_POLICY)),
+            None => HeaderValue::from_static(PAGE_POLICY),
+        };
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     response
 }

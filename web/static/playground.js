@@ -6,6 +6,7 @@
 // page wiring at the bottom.
 
 import { createEditor } from '/static/editor.js';
+import { Grid } from '/static/grid.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -54,11 +55,6 @@ const QUERY_EXAMPLES = {
   mongo: '{"collection": "flights", "filter": {"origin": "JFK"}, "limit": 100}',
 };
 
-/** Column types whose cells are right-aligned. */
-const NUMERIC_TYPES = new Set(['int64', 'float64', 'decimal']);
-
-/** Cells longer than this are cut, with the full value in the tooltip. */
-const MAX_CELL_CHARS = 60;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -77,7 +73,7 @@ function isObject(value) {
 
 /** "1 row", "353 rows". */
 function rowsText(n) {
-  return n === 1 ? '1 row' : `${n} rows`;
+  return n === 1 ? '1 row' : `${n.toLocaleString()} rows`;
 }
 
 /** Reads the error envelope of a non-2xx response, or makes one from its status. */
@@ -449,86 +445,8 @@ class JsonParamsForm {
 // ---------------------------------------------------------------------------
 // Results grid
 
-/** One result cell, rendered by its column type. */
-function renderCell(value, type) {
-  const td = document.createElement('td');
-  if (value === null || value === undefined) {
-    td.className = 'null';
-    td.textContent = 'NULL';
-    return td;
-  }
-  if (value === '') {
-    td.className = 'empty';
-    return td;
-  }
-  // Strings (including 64-bit integers too large for a double) are shown exactly as sent.
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
-  if (NUMERIC_TYPES.has(type)) td.className = 'num';
-  if (text.length > MAX_CELL_CHARS) {
-    const chars = [...text];
-    if (chars.length > MAX_CELL_CHARS) {
-      td.textContent = `${chars.slice(0, MAX_CELL_CHARS).join('')}…`;
-      td.title = text;
-      return td;
-    }
-  }
-  td.textContent = text;
-  return td;
-}
-
-function nullCell() {
-  return renderCell(null);
-}
-
-/** A results table that grows as `columns` and `rows` events arrive. */
-class Grid {
-  constructor(table) {
-    this.head = table.tHead;
-    this.body = table.tBodies[0];
-    this.clear();
-  }
-
-  clear() {
-    this.columns = [];
-    this.rowCount = 0;
-    this.head.replaceChildren();
-    this.body.replaceChildren();
-  }
-
-  /** Sets the columns; when later ones were appended, earlier rows get null cells for them. */
-  setColumns(columns) {
-    const tr = document.createElement('tr');
-    for (const column of columns) {
-      const th = el('th', NUMERIC_TYPES.has(column.type) ? 'num' : null);
-      th.scope = 'col';
-      th.append(el('span', 'col-name', column.name), el('span', 'col-type', column.type));
-      tr.append(th);
-    }
-    this.head.replaceChildren(tr);
-    this.columns = columns;
-    if (this.rowCount > 0) {
-      for (const row of this.body.rows) {
-        for (let i = row.cells.length; i < columns.length; i++) row.append(nullCell());
-      }
-    }
-  }
-
-  appendRows(rows) {
-    const fragment = document.createDocumentFragment();
-    const columns = this.columns;
-    for (const row of rows) {
-      const tr = document.createElement('tr');
-      const width = Math.max(columns.length, row.length);
-      for (let i = 0; i < width; i++) tr.append(renderCell(row[i], columns[i]?.type));
-      fragment.append(tr);
-    }
-    this.body.append(fragment);
-    this.rowCount += rows.length;
-  }
-}
-
-const grid = new Grid($('grid'));
-const previewGrid = new Grid($('preview-grid'));
+const grid = new Grid($('grid'), { label: 'Output rows' });
+const previewGrid = new Grid($('preview-grid'), { label: 'Input rows (first batch)' });
 
 // ---------------------------------------------------------------------------
 // The run's query, stats and logs
@@ -604,8 +522,9 @@ function describeQuery(query) {
   }
 }
 
-function formatMs(value) {
-  return typeof value === 'number' ? `${value.toFixed(1)} ms` : '—';
+/** A duration; a dash for one not measured (0: no plugin, or cancelled before it). */
+function formatMs(value, measured = value > 0) {
+  return typeof value === 'number' && measured ? `${value.toFixed(1)} ms` : '—';
 }
 
 function formatCount(value) {
@@ -614,7 +533,7 @@ function formatCount(value) {
 
 /** The stats table's rows: label, and how to show the figure. */
 const STAT_ROWS = [
-  ['Compile/load', (s) => formatMs(s.load_ms) + (s.load_from_cache ? ' (from cache)' : '')],
+  ['Compile/load', (s) => (s.load_from_cache ? `${formatMs(s.load_ms, true)} (from cache)` : formatMs(s.load_ms))],
   ['Instantiate', (s) => formatMs(s.instantiate_ms)],
   ['Query', (s) => formatMs(s.query_ms)],
   ['Transform', (s) => formatMs(s.transform_ms)],
@@ -705,6 +624,7 @@ function clearResults() {
   els.error.hidden = true;
   els.error.replaceChildren();
   els.rowCount.textContent = '';
+  $('empty-result').hidden = true;
   els.truncated.hidden = true;
   els.generatedQuery.textContent = '';
   renderStats(null);
@@ -761,7 +681,7 @@ const editors = {
     onChange: () => clearScriptError(),
   }),
 };
-window.quarry = { editors };
+window.quarry = { editors, grid };
 
 /** Each source's tables (or collections) and their columns, once fetched. */
 const schemas = new Map();
@@ -1001,6 +921,8 @@ function handleEvent(event, run) {
 /** Shows the `done` event: counts, truncation, query, stats, logs and any error. */
 function finishRun(event) {
   els.rowCount.textContent = rowsText(grid.rowCount);
+  // No rows: say so beside the (empty) grid, with the query that ran in view.
+  $('empty-result').hidden = !(event.ok && grid.rowCount === 0);
   if (event.truncated) {
     els.truncated.textContent = `Truncated at ${rowsText(grid.rowCount)}.`;
     els.truncated.hidden = false;
@@ -1044,7 +966,16 @@ async function run() {
       showError(await responseError(response));
       return;
     }
-    for await (const event of readEvents(response.body)) handleEvent(event, thisRun);
+    // Long streams give the page back every few milliseconds, so that clicks (Cancel,
+    // scrolling, sorting) are answered while rows arrive.
+    let worked = performance.now();
+    for await (const event of readEvents(response.body)) {
+      handleEvent(event, thisRun);
+      if (performance.now() - worked > YIELD_AFTER_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        worked = performance.now();
+      }
+    }
     if (!thisRun.done) {
       showError({ kind: 'disconnected', message: 'the connection closed before the run finished' });
     }
@@ -1064,21 +995,18 @@ async function run() {
   }
 }
 
-/** How long to wait for the server's own "cancelled" ending before cutting the stream. */
-const CANCEL_GRACE_MS = 2000;
+/** How long the page handles a stream's events before it answers input again. */
+const YIELD_AFTER_MS = 12;
 
-/** Asks the server to stop the run, then aborts the request if it is still streaming. */
-async function cancel() {
+/** Asks the server to stop the run, and stops reading it at once. */
+function cancel() {
   const run = current;
   if (!run) return;
   els.cancel.disabled = true;
+  // The server stops the query and the plugin (it would also when the stream is cut);
+  // the page stops at once, without waiting for it.
   if (run.id !== null) {
-    try {
-      await fetch(`/api/runs/${encodeURIComponent(run.id)}/cancel`, { method: 'POST' });
-    } catch {
-      // The abort below still stops this page's side of the run.
-    }
-    await Promise.race([run.ended, new Promise((resolve) => setTimeout(resolve, CANCEL_GRACE_MS))]);
+    fetch(`/api/runs/${encodeURIComponent(run.id)}/cancel`, { method: 'POST' }).catch(() => {});
   }
   run.controller.abort();
 }
@@ -1188,6 +1116,8 @@ function init() {
   els.limit.addEventListener('input', () => els.limit.setCustomValidity(''));
   els.run.addEventListener('click', run);
   els.cancel.addEventListener('click', cancel);
+  $('copy-tsv').addEventListener('click', () => grid.copy('tsv'));
+  $('copy-json').addEventListener('click', () => grid.copy('json'));
   els.share.addEventListener('click', share);
   for (const button of document.querySelectorAll('button.download')) {
     button.addEventListener('click', () => download(button));

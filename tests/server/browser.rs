@@ -564,28 +564,6 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
             .unwrap();
         click(&client, "run").await;
 
-        // While rows stream, a click on the page is answered (the preview box toggles).
-        let preview = client.find(Locator::Id("preview")).await.unwrap();
-        let mut slowest = Duration::ZERO;
-        let mut clicks = 0;
-        loop {
-            let running = client
-                .find(Locator::Id("run"))
-                .await
-                .unwrap()
-                .attr("disabled")
-                .await
-                .unwrap()
-                .is_some();
-            if !running {
-                break;
-            }
-            let started = Instant::now();
-            preview.click().await.unwrap();
-            slowest = slowest.max(started.elapsed());
-            clicks += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let count = until("every row", || async {
             let count = text(&client, "#row-count").await;
             count.contains("336,776").then_some(count)
@@ -600,15 +578,8 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
             .unwrap()
             .as_f64()
             .unwrap();
-        eprintln!(
-            "336,776 rows streamed: {clicks} clicks during it, the slowest answered in {slowest:?}; \
-             the page's longest busy spell {busy:.0} ms"
-        );
-        assert!(clicks >= 1, "a click during the stream");
-        assert!(
-            busy < 500.0 && slowest < Duration::from_secs(2),
-            "the page answered throughout: busy at most {busy:.0} ms, clicks within {slowest:?}"
-        );
+        eprintln!("336,776 rows streamed; the page's longest busy spell {busy:.0} ms");
+        assert!(busy < 500.0, "the page answered throughout: busy at most {busy:.0} ms");
         assert!(count.contains("336,776 rows"), "{count}");
         let in_page = client
             .find_all(Locator::Css("#grid tbody tr:not(.spacer)"))
@@ -676,9 +647,17 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
             .unwrap();
         assert_eq!(copied, serde_json::json!(longest[0][0].to_string()));
 
-        // Cancel is answered at once: the time from its click to the page saying so,
+        // A run slowed down by its plugin (30 ms a batch): clicks are answered while its
+        // rows stream, and Cancel at once: the time from its click to the page saying so,
         // measured in the page.
-        client.refresh().await.unwrap();
+        let hostile = std::fs::read(plugin_path("hostile")).unwrap();
+        let (plugin, _) = app.runtime.load(&hostile).unwrap();
+        app.store.put_plugin(&hostile, &plugin).await.unwrap();
+        client
+            .goto(&format!("{base}/?plugin={}", plugin.sha256))
+            .await
+            .unwrap();
+        fill(&client, "params-json", r#"{"attack": "slow", "ms": 30}"#).await;
         set_editor(&client, "query", "SELECT * FROM flights").await;
         fill(&client, "limit", "400000").await;
         click(&client, "run").await;
@@ -687,9 +666,24 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
                 .execute("return window.quarry.grid.rowCount", vec![])
                 .await
                 .ok()?;
-            (rows.as_u64()? > 10_000).then_some(())
+            (rows.as_u64()? > 2_000).then_some(())
         })
         .await;
+        let preview = client.find(Locator::Id("preview")).await.unwrap();
+        let mut slowest = Duration::ZERO;
+        for _ in 0..5 {
+            let started = Instant::now();
+            preview.click().await.unwrap();
+            slowest = slowest.max(started.elapsed());
+        }
+        // WebDriver's own round trips are in this figure, and tests run side by side: it
+        // is reported, not held to a bound (the page's busy spells above are).
+        eprintln!("5 clicks while rows streamed; the slowest answered in {slowest:?}");
+        assert_eq!(
+            preview.prop("checked").await.unwrap(),
+            Some("true".to_owned()),
+            "five clicks toggled the box five times"
+        );
         client
             .execute(
                 "window.cancelTimes = {};
@@ -715,6 +709,161 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
         eprintln!("Cancel answered in {took:.1} ms");
         assert!(took < 100.0, "Cancel took {took} ms");
         assert!(text(&client, "#error").await.contains("Cancelled"));
+        client.close().await.unwrap();
+    });
+}
+
+/// axe-core's rules (WCAG 2 A and AA) over the page as it is now: the violations, as
+/// "rule: what" lines. `None` when axe-core is not installed (scripts/web.sh installs it).
+async fn accessibility_violations(client: &Client) -> Option<Vec<String>> {
+    let axe = repo_root().join("target/web/node_modules/axe-core/axe.min.js");
+    let Ok(source) = std::fs::read_to_string(&axe) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install axe-core (scripts/web.sh --check does)"
+        );
+        eprintln!("skipped the accessibility check: no {}", axe.display());
+        return None;
+    };
+    client
+        .execute(&format!("{source}\nwindow.axe = axe; return true"), vec![])
+        .await
+        .unwrap();
+    let violations = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})
+                 .then((result) => done(result.violations.map((v) =>
+                     `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    Some(serde_json::from_value(violations).unwrap())
+}
+
+/// The schema panel lists the demo's tables, and a click puts a name in the query;
+/// Explain shows SQLite's plan; `?` lists the shortcuts; the page has a heading and a skip
+/// link and passes axe-core's checks, with and without results.
+#[test]
+fn schema_panel_explain_shortcuts_and_accessibility() {
+    use fantoccini::key::Key;
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client.goto(&base).await.unwrap();
+
+        let tables = until("the schema panel", || async {
+            let shown = text(&client, "#schema-tree").await;
+            shown.contains("weather").then_some(shown)
+        })
+        .await;
+        for table in ["airlines", "airports", "flights", "planes", "weather"] {
+            assert!(tables.contains(table), "{tables}");
+        }
+        set_editor(&client, "query", "SELECT  FROM flights").await;
+        client
+            .execute(
+                "const view = window.quarry.editors.query.view;
+                 view.dispatch({selection: {anchor: 7}});",
+                vec![],
+            )
+            .await
+            .unwrap();
+        // Open flights' columns and click dep_delay.
+        let flights = client
+            .find(Locator::XPath("//ul[@id='schema-tree']/li[3]/details"))
+            .await
+            .unwrap();
+        flights
+            .find(Locator::Css("summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        flights
+            .find(Locator::XPath(".//button[text()='dep_delay']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(
+            editor_text(&client, "query").await,
+            "SELECT dep_delay FROM flights"
+        );
+
+        // Explain: SQLite's plan as a tree, and no rows.
+        set_editor(
+            &client,
+            "query",
+            "SELECT * FROM flights WHERE origin = 'JFK' AND dest = 'LAX'",
+        )
+        .await;
+        click(&client, "explain").await;
+        let plan = until("the plan", || async {
+            let shown = text(&client, "#plan-panel").await;
+            shown.contains("SEARCH").then_some(shown)
+        })
+        .await;
+        assert!(plan.contains("EXPLAIN QUERY PLAN"), "{plan}");
+        assert!(plan.contains("USING INDEX flights_route"), "{plan}");
+
+        // `?` (outside an editor) opens the shortcuts; Escape closes them.
+        client
+            .find(Locator::Id("limit"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        press(&client, &Key::Escape.to_string()).await;
+        client
+            .execute("document.activeElement.blur()", vec![])
+            .await
+            .unwrap();
+        press(&client, "?").await;
+        let open = || async {
+            client
+                .execute("return document.querySelector('#shortcuts').open", vec![])
+                .await
+                .unwrap()
+        };
+        assert_eq!(open().await, serde_json::json!(true));
+        assert!(
+            text(&client, "#shortcuts")
+                .await
+                .contains("Explain the query")
+        );
+        press(&client, &Key::Escape.to_string()).await;
+        assert_eq!(open().await, serde_json::json!(false));
+
+        // A heading, a skip link, and axe-core's checks, before and after a run.
+        assert_eq!(
+            client
+                .execute("return document.querySelectorAll('h1').length", vec![])
+                .await
+                .unwrap(),
+            serde_json::json!(1)
+        );
+        assert!(
+            client
+                .find(Locator::Css("a.skip-link[href='#main']"))
+                .await
+                .is_ok()
+        );
+        if let Some(violations) = accessibility_violations(&client).await {
+            assert!(violations.is_empty(), "{violations:#?}");
+            set_editor(&client, "query", "SELECT * FROM airlines").await;
+            click(&client, "run").await;
+            grid_after_run(&client).await;
+            let violations = accessibility_violations(&client).await.unwrap();
+            assert!(violations.is_empty(), "{violations:#?}");
+        }
         client.close().await.unwrap();
     });
 }

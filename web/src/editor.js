@@ -95,7 +95,8 @@ function withColumns(support, schema) {
 
 /**
  * An editor in `parent`. Options: `doc`, `language` (see languageFor), `schema`, `label`
- * (its accessible name), `placeholder`, `onRun` (Ctrl/Cmd+Enter), `onChange(text)`,
+ * (its accessible name), `placeholder`, `onRun` (Ctrl/Cmd+Enter), `onExplain`
+ * (Ctrl/Cmd+Shift+Enter), `onChange(text)`,
  * `nonce` (the page's style nonce), `lines` (show line numbers), `minLines`.
  */
 export function createEditor(parent, options = {}) {
@@ -105,6 +106,10 @@ export function createEditor(parent, options = {}) {
   let marked = false;
   const run = () => {
     options.onRun?.();
+    return true;
+  };
+  const explain = () => {
+    options.onExplain?.();
     return true;
   };
   const extensions = [
@@ -118,7 +123,10 @@ export function createEditor(parent, options = {}) {
     highlightSelectionMatches(),
     syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
     lintGutter(),
-    Prec.highest(keymap.of([{ key: 'Mod-Enter', run }])),
+    Prec.highest(keymap.of([
+      { key: 'Mod-Enter', run },
+      { key: 'Shift-Mod-Enter', run: explain },
+    ])),
     keymap.of([
       ...completionKeymap,
       ...closeBracketsKeymap,
@@ -195,6 +203,11 @@ export function createEditor(parent, options = {}) {
       view.dispatch(setDiagnostics(view.state, []));
     },
     focus() {
+      view.focus();
+    },
+    /** Types `text` at the cursor (replacing the selection), as the schema panel does. */
+    insert(text) {
+      view.dispatch(view.state.replaceSelection(text), { scrollIntoView: true });
       view.focus();
     },
   };

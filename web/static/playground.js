@@ -625,6 +625,7 @@ function clearResults() {
   els.error.replaceChildren();
   els.rowCount.textContent = '';
   $('empty-result').hidden = true;
+  $('plan-panel').hidden = true;
   els.truncated.hidden = true;
   els.generatedQuery.textContent = '';
   renderStats(null);
@@ -672,6 +673,7 @@ const editors = {
     language: 'sqlite',
     nonce: styleNonce,
     onRun: () => run(),
+    onExplain: () => explain(),
   }),
   script: createEditor(els.script, {
     label: 'Script',
@@ -683,33 +685,77 @@ const editors = {
 };
 window.quarry = { editors, grid };
 
-/** Each source's tables (or collections) and their columns, once fetched. */
-const schemas = new Map();
+/** Each source's schema answer (`GET /api/sources/{name}/schema`), once fetched. */
+const schemaAnswers = new Map();
 
-/** A source's tables and columns as the editor completes them: {"flights": ["year", ...]}. */
-async function schemaOf(source) {
-  if (!schemas.has(source)) {
-    schemas.set(
+function schemaAnswer(source) {
+  if (!schemaAnswers.has(source)) {
+    schemaAnswers.set(
       source,
       fetch(`/api/sources/${encodeURIComponent(source)}/schema`)
         .then((response) => (response.ok ? response.json() : { tables: [] }))
-        .then((answer) =>
-          Object.fromEntries(answer.tables.map((t) => [t.name, t.columns.map((c) => c.name)])),
-        )
-        .catch(() => ({})),
+        .catch(() => ({ tables: [] })),
     );
   }
-  return schemas.get(source);
+  return schemaAnswers.get(source);
 }
 
-/** The query editor's language, example and completions follow the source. */
+/** A name as the query's language writes it: quoted when it is not a plain word. */
+function quotedName(name, backend) {
+  if (backend === 'mongo' || /^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) return name;
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The side panel of the source's tables and columns; a click puts a name in the query. */
+function showSchema(answer, backend) {
+  const tree = $('schema-tree');
+  const insert = (name) => () => editors.query.insert(quotedName(name, backend));
+  const items = answer.tables.map((table) => {
+    // The name inserts it; the details beside it open its columns (a button inside a
+    // summary would be a control within a control).
+    const name = el('button', 'link-button schema-name', table.name);
+    name.type = 'button';
+    name.title = `Put ${table.name} in the query`;
+    name.addEventListener('click', insert(table.name));
+    const details = el('details', 'schema-table');
+    const what = table.kind === 'collection' ? 'fields' : 'columns';
+    const kind = table.kind === 'view' ? ' (view)' : '';
+    const summary = el('summary', 'muted', `${table.columns.length} ${what}${kind}`);
+    const columns = el('ul', 'schema-columns');
+    for (const column of table.columns) {
+      const li = el('li');
+      const button = el('button', 'link-button schema-name', column.name);
+      button.type = 'button';
+      button.title = `Put ${column.name} in the query`;
+      button.addEventListener('click', insert(column.name));
+      li.append(button, ' ', el('span', 'col-type', column.type || 'any'));
+      if (column.key) li.append(' ', el('span', 'badge', column.key));
+      columns.append(li);
+    }
+    details.append(summary, columns);
+    if (table.sampled !== undefined) {
+      details.append(el('p', 'muted', `fields of ${table.sampled} sampled documents`));
+    }
+    const li = el('li');
+    li.append(name, details);
+    return li;
+  });
+  tree.replaceChildren(...items);
+  $('schema-panel').querySelector('summary').textContent =
+    backend === 'mongo' ? `Collections (${items.length})` : `Tables (${items.length})`;
+}
+
+/** The query editor's language, example and completions, and the schema panel, follow the source. */
 async function showQueryExample() {
   const source = els.source.value;
   const backend = backendsBySource.get(source);
   editors.query.setPlaceholder(QUERY_EXAMPLES[backend] ?? SQL_EXAMPLE);
   editors.query.setLanguage(backend);
-  const schema = await schemaOf(source);
-  if (els.source.value === source) editors.query.setLanguage(backend, schema);
+  const answer = await schemaAnswer(source);
+  if (els.source.value !== source) return;
+  const schema = Object.fromEntries(answer.tables.map((t) => [t.name, t.columns.map((c) => c.name)]));
+  editors.query.setLanguage(backend, schema);
+  showSchema(answer, backend);
 }
 
 /** What the plugin does, in words. */
@@ -995,6 +1041,44 @@ async function run() {
   }
 }
 
+/** Shows the database's plan for the query in the form, without running it. */
+async function explain() {
+  if (current) return;
+  const form = readForm();
+  if (!form) return;
+  clearResults();
+  const button = $('explain');
+  button.disabled = true;
+  try {
+    const response = await postJson('/api/runs', { ...form, explain: true });
+    const answer = await response.json().catch(() => null);
+    if (!response.ok || !answer?.ok) {
+      showError(answer?.error ?? { kind: 'error', message: `HTTP ${response.status}` });
+      return;
+    }
+    $('plan-method').textContent = `(${answer.plan.method})`;
+    const tree = (nodes) =>
+      nodes.map((node) => {
+        const li = el('li');
+        li.append(el('span', 'plan-step', node.label));
+        if (node.children?.length) {
+          const ul = el('ul');
+          ul.append(...tree(node.children));
+          li.append(ul);
+        }
+        return li;
+      });
+    $('plan-tree').replaceChildren(...tree(answer.plan.tree));
+    $('plan-panel').hidden = false;
+    els.generatedQuery.textContent = describeQuery(answer.query);
+    renderLogs(answer.logs);
+  } catch (e) {
+    showError({ kind: 'network', message: e.message });
+  } finally {
+    button.disabled = false;
+  }
+}
+
 /** How long the page handles a stream's events before it answers input again. */
 const YIELD_AFTER_MS = 12;
 
@@ -1116,6 +1200,8 @@ function init() {
   els.limit.addEventListener('input', () => els.limit.setCustomValidity(''));
   els.run.addEventListener('click', run);
   els.cancel.addEventListener('click', cancel);
+  $('explain').addEventListener('click', explain);
+  $('shortcuts-button').addEventListener('click', () => $('shortcuts').showModal());
   $('copy-tsv').addEventListener('click', () => grid.copy('tsv'));
   $('copy-json').addEventListener('click', () => grid.copy('json'));
   els.share.addEventListener('click', share);
@@ -1125,6 +1211,17 @@ function init() {
   document.addEventListener('keydown', (event) => {
     // An editor runs on Ctrl+Enter itself.
     if (event.defaultPrevented) return;
+    const typing = event.target.closest?.('input, textarea, select, [contenteditable="true"]');
+    if (event.key === '?' && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      $('shortcuts').showModal();
+      return;
+    }
+    if (event.key === 'Enter' && event.shiftKey && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      explain();
+      return;
+    }
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       run();

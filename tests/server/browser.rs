@@ -867,3 +867,68 @@ fn schema_panel_explain_shortcuts_and_accessibility() {
         client.close().await.unwrap();
     });
 }
+
+/// The work in progress survives a reload; the history puts an earlier run back in the
+/// form, which runs again; a query saved under a name is listed with its link.
+#[test]
+fn history_restores_a_run_after_a_reload_and_saved_queries_are_listed() {
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client.goto(&base).await.unwrap();
+        let airlines = "SELECT carrier, name FROM airlines ORDER BY carrier";
+        set_editor(&client, "query", airlines).await;
+        click(&client, "run").await;
+        let rows = grid_after_run(&client).await;
+        assert_eq!(rows.len(), 16);
+
+        // A reload keeps the query.
+        client.refresh().await.unwrap();
+        until("the query back", || async {
+            (editor_text(&client, "query").await == airlines).then_some(())
+        })
+        .await;
+
+        // Another query; then the history's airlines run is put back and runs again.
+        set_editor(&client, "query", "SELECT 1 AS one").await;
+        client
+            .find(Locator::Css("#history-panel summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let entry = until("the history", || async {
+            let entry = client
+                .find(Locator::Css("#history-list .history-run"))
+                .await
+                .ok()?;
+            let shown = entry.text().await.ok()?;
+            shown.contains("airlines").then_some(entry)
+        })
+        .await;
+        entry.click().await.unwrap();
+        assert_eq!(editor_text(&client, "query").await, airlines);
+        click(&client, "run").await;
+        assert_eq!(grid_after_run(&client).await, rows);
+
+        // Saved under a name: listed, with the link that opens it.
+        fill(&client, "save-name", "Every airline").await;
+        click(&client, "save").await;
+        let link = until("the saved query", || async {
+            let link = client.find(Locator::Css("#saved-list a")).await.ok()?;
+            let name = link.text().await.ok()?;
+            (name == "Every airline").then_some(link)
+        })
+        .await;
+        let href = link.attr("href").await.unwrap().unwrap();
+        assert!(href.starts_with("/s/"), "{href}");
+        let saved = app.store.saved_snippets(10).await.unwrap();
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].1.query.as_deref(), Some(airlines));
+        client.close().await.unwrap();
+    });
+}

@@ -379,6 +379,16 @@ class SchemaForm {
     return error ? null : result;
   }
 
+  /** The values filled in so far, without messages: what a reload brings back. */
+  peek() {
+    const params = {};
+    for (const field of this.fields) {
+      const result = this.read(field);
+      if ('value' in result) params[field.name] = result.value;
+    }
+    return params;
+  }
+
   collect() {
     const params = {};
     let firstInvalid = null;
@@ -433,6 +443,16 @@ class JsonParamsForm {
     this.error.textContent = error ?? '';
     this.textarea.setAttribute('aria-invalid', String(error !== null));
     return error ? null : value;
+  }
+
+  /** The object typed so far, without messages; null when it is not one yet. */
+  peek() {
+    try {
+      const value = JSON.parse(this.textarea.value);
+      return isObject(value) ? value : null;
+    } catch {
+      return null;
+    }
   }
 
   collect() {
@@ -1038,6 +1058,8 @@ async function run() {
     current = null;
     setRunning(false);
     thisRun.end();
+    remember();
+    if ($('history-panel').open) showHistory();
   }
 }
 
@@ -1170,6 +1192,120 @@ async function share() {
 }
 
 // ---------------------------------------------------------------------------
+// Saved queries, the history, and the work in progress across reloads
+
+/** Saves the form as a named snippet, then lists it. */
+async function save() {
+  const name = $('save-name').value.trim();
+  if (!name) {
+    $('save-name').setCustomValidity('Give the query a name to save it under.');
+    $('save-name').reportValidity();
+    return;
+  }
+  const form = readForm();
+  if (!form) return;
+  try {
+    if (form.script !== undefined) {
+      const stored = await postJson('/api/scripts', { script: form.script });
+      if (!stored.ok) return showError(await responseError(stored));
+      form.plugin = (await stored.json()).plugin.sha256;
+      delete form.script;
+    }
+    const response = await postJson('/api/snippets', { ...form, name });
+    if (!response.ok) return showError(await responseError(response));
+    $('save-name').value = '';
+    $('saved-panel').open = true;
+    await showSaved();
+  } catch (e) {
+    showError({ kind: 'network', message: e.message });
+  }
+}
+
+/** Lists the saved queries (`GET /api/snippets`); each opens its link. */
+async function showSaved() {
+  const response = await fetch('/api/snippets').catch(() => null);
+  if (!response?.ok) return;
+  const { snippets } = await response.json();
+  const items = snippets.map((saved) => {
+    const li = el('li');
+    const link = el('a', null, saved.snippet.name);
+    link.href = saved.url;
+    li.append(link, ' ', el('span', 'muted', saved.snippet.source));
+    return li;
+  });
+  if (items.length === 0) items.push(el('li', 'muted', 'Nothing saved yet: name a query and Save it.'));
+  $('saved-list').replaceChildren(...items);
+}
+
+/** Lists the caller's latest runs (`GET /api/history`); a click restores one. */
+async function showHistory() {
+  const response = await fetch('/api/history?limit=30').catch(() => null);
+  if (!response?.ok) return;
+  const { runs } = await response.json();
+  const items = runs.map((entry) => {
+    const li = el('li', entry.outcome === 'ok' ? null : 'failed');
+    const button = el('button', 'link-button history-run');
+    button.type = 'button';
+    const plugin = entry.plugin ? pluginsBySha.get(entry.plugin)?.name ?? 'a plugin' : null;
+    const what = plugin ? `${plugin}${entry.then ? ` +${entry.then.length}` : ''}` : entry.query ?? '';
+    button.append(el('span', 'history-what', what));
+    button.title = entry.query ?? '';
+    button.addEventListener('click', () => restore(entry));
+    const when = new Date(entry.started_at);
+    li.append(
+      button,
+      el('span', 'muted history-meta',
+        `${entry.source} · ${entry.outcome === 'ok' ? rowsText(entry.rows_out) : entry.outcome} · ${when.toLocaleTimeString()}`),
+    );
+    return li;
+  });
+  if (items.length === 0) items.push(el('li', 'muted', 'No runs yet.'));
+  $('history-list').replaceChildren(...items);
+}
+
+/** Puts a run of the history back in the form: source, plugin, params and query. */
+async function restore(entry) {
+  if (backendsBySource.has(entry.source)) els.source.value = entry.source;
+  const plugin = entry.plugin ? pluginsBySha.get(entry.plugin) : null;
+  await selectPlugin(plugin ? plugin.sha256 : '', isObject(entry.params) ? entry.params : {});
+  // The query a plugin built is not the user's: it is left out when the plugin builds one.
+  if (!plugin?.builds_query) editors.query.value = entry.query ?? '';
+  showQueryExample();
+  remember();
+}
+
+/** Where the work in progress is kept between visits. */
+const WORK_KEY = 'quarry.work';
+
+/** Keeps the form (source, plugin, params, query, script) in this browser. */
+function remember() {
+  try {
+    const params = paramsForm ? paramsForm.peek() : null;
+    localStorage.setItem(
+      WORK_KEY,
+      JSON.stringify({
+        source: els.source.value,
+        plugin: els.plugin.value,
+        params,
+        query: editors.query.value,
+        script: editors.script.value,
+      }),
+    );
+  } catch {
+    // Storage may be off (private windows): the work is then not kept.
+  }
+}
+
+/** The work kept by `remember`, or null. */
+function remembered() {
+  try {
+    return JSON.parse(localStorage.getItem(WORK_KEY) ?? 'null');
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Wiring
 
 function init() {
@@ -1201,6 +1337,26 @@ function init() {
   els.run.addEventListener('click', run);
   els.cancel.addEventListener('click', cancel);
   $('explain').addEventListener('click', explain);
+  $('save').addEventListener('click', save);
+  $('save-name').addEventListener('input', () => $('save-name').setCustomValidity(''));
+  $('history-panel').addEventListener('toggle', () => {
+    if ($('history-panel').open) showHistory();
+  });
+  $('saved-panel').addEventListener('toggle', () => {
+    if ($('saved-panel').open) showSaved();
+  });
+  // The work in progress survives a reload.
+  for (const target of [els.source, els.plugin, els.paramsForm]) {
+    target.addEventListener('change', remember);
+  }
+  let typing = 0;
+  const rememberSoon = () => {
+    clearTimeout(typing);
+    typing = setTimeout(remember, 300);
+  };
+  editors.query.view.dom.addEventListener('keyup', rememberSoon);
+  editors.script.view.dom.addEventListener('keyup', rememberSoon);
+  window.addEventListener('pagehide', remember);
   $('shortcuts-button').addEventListener('click', () => $('shortcuts').showModal());
   $('copy-tsv').addEventListener('click', () => grid.copy('tsv'));
   $('copy-json').addEventListener('click', () => grid.copy('json'));
@@ -1235,6 +1391,14 @@ function init() {
     if (backendsBySource.has(snippet.source)) els.source.value = snippet.source;
     editors.query.value = snippet.query ?? '';
     selected = selectPlugin(snippet.plugin, isObject(snippet.params) ? snippet.params : {});
+  } else if (!initial.selected_plugin && remembered()) {
+    // Back on the page: the work left here last time.
+    const work = remembered();
+    if (backendsBySource.has(work.source)) els.source.value = work.source;
+    if (work.script) editors.script.value = work.script;
+    const plugin = work.plugin === SCRIPT || pluginsBySha.has(work.plugin) ? work.plugin : '';
+    selected = selectPlugin(plugin, isObject(work.params) ? work.params : null);
+    editors.query.value = work.query ?? '';
   } else {
     selected = selectPlugin(initial.selected_plugin);
   }

@@ -932,3 +932,84 @@ fn history_restores_a_run_after_a_reload_and_saved_queries_are_listed() {
         client.close().await.unwrap();
     });
 }
+
+/// Details a first visit tripped on: the params form keeps the schema's order and says
+/// what a field's pattern wants in words; a starter script's documented params are filled
+/// in; the plugins page does not scroll sideways in an 800-pixel window.
+#[test]
+fn params_in_order_patterns_in_words_starter_params_and_a_narrow_plugins_page() {
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    let between = store_plugin(&app, "flights_between");
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client
+            .goto(&format!("{base}/?plugin={between}"))
+            .await
+            .unwrap();
+        let order = until("the params form", || async {
+            let ids = client
+                .execute(
+                    "return [...document.querySelectorAll('#params-form [id^=param-]')].map((e) => e.id)",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            let ids: Vec<String> = serde_json::from_value(ids).ok()?;
+            (!ids.is_empty()).then_some(ids)
+        })
+        .await;
+        let fields: Vec<&String> = order
+            .iter()
+            .filter(|id| !id.ends_with("-error") && !id.ends_with("-help"))
+            .collect();
+        assert_eq!(
+            fields,
+            ["param-origin", "param-dest", "param-from", "param-to"],
+            "{order:?}"
+        );
+        fill(&client, "param-origin", "JFK").await;
+        fill(&client, "param-dest", "LAX").await;
+        fill(&client, "param-from", "March 1").await;
+        click(&client, "run").await;
+        let message = until("the field's message", || async {
+            let shown = text(&client, "#params-form").await;
+            shown.contains("should").then_some(shown)
+        })
+        .await;
+        assert!(message.contains("should look like 2013-01-01"), "{message}");
+        assert!(!message.contains("[0-9]"), "{message}");
+
+        // The busiest-routes starter fills its documented params.
+        select(&client, "plugin", "script").await;
+        select(&client, "starter", "busiest-routes").await;
+        let params = until("the starter's params", || async {
+            let params = client
+                .find(Locator::Id("params-json"))
+                .await
+                .ok()?
+                .prop("value")
+                .await
+                .ok()??;
+            params.contains("JFK").then_some(params)
+        })
+        .await;
+        let params: serde_json::Value = serde_json::from_str(&params).unwrap();
+        assert_eq!(params, json!({"origin": "JFK", "top": 10}));
+
+        // 800 pixels wide, the plugins page fits.
+        client.set_window_size(800, 900).await.unwrap();
+        client.goto(&format!("{base}/plugins")).await.unwrap();
+        let sideways = client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(sideways, json!(0), "the page scrolls sideways by {sideways} px");
+        client.close().await.unwrap();
+    });
+}

@@ -175,7 +175,11 @@ function stringError(prop, text) {
     return `must be at most ${prop.maxLength} characters`;
   }
   if (typeof prop.pattern === 'string' && !matchesPattern(prop.pattern, text)) {
-    return `must match ${prop.pattern}`;
+    // Said with an example (or the field's own words), not the regular expression.
+    const example = Array.isArray(prop.examples) ? prop.examples[0] : prop.default;
+    if (typeof example === 'string') return `should look like ${example}`;
+    const form = /\(([^)]*[A-Z]{2,}[^)]*)\)/.exec(prop.description ?? '');
+    return form ? `should be in the form ${form[1]}` : 'is not in the form this field takes';
   }
   return null;
 }
@@ -1330,6 +1334,20 @@ function init() {
     if (starter) {
       editors.query.value = '';
       setScript(starter.text);
+      // A starter's documented params (`// Params: {...}`) fill the params.
+      const documented = /^\/\/\s*Params:\s*(\{.*?\})/m.exec(starter.text);
+      let params = {};
+      try {
+        params = documented ? JSON.parse(documented[1]) : {};
+      } catch {
+        // Not JSON after all: the params stay empty.
+      }
+      els.paramsForm.replaceChildren();
+      paramsForm = new JsonParamsForm(
+        els.paramsForm,
+        params,
+        'The script\'s params, as a JSON object: the global `params` in the script.',
+      );
     }
     els.starter.value = '';
   });

@@ -1013,3 +1013,86 @@ fn params_in_order_patterns_in_words_starter_params_and_a_narrow_plugins_page() 
         client.close().await.unwrap();
     });
 }
+
+/// A pipeline made in the page: flights-between builds the query, a step added after it
+/// (delayed) filters; each step's first rows and counts are shown, and the shared link
+/// keeps both steps.
+#[test]
+fn a_pipeline_of_two_plugins_runs_shows_each_step_and_shares() {
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    let between = store_plugin(&app, "flights_between");
+    let delayed = store_plugin(&app, "delayed");
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client
+            .goto(&format!("{base}/?plugin={between}"))
+            .await
+            .unwrap();
+        until("the params form", || async {
+            client.find(Locator::Id("param-origin")).await.ok()
+        })
+        .await;
+        fill(&client, "param-origin", "JFK").await;
+        fill(&client, "param-dest", "LAX").await;
+        click(&client, "add-step").await;
+        select(&client, "step-plugin-2", &delayed).await;
+        fill(&client, "step-params-2", r#"{"min_delay": 120}"#).await;
+        click(&client, "run").await;
+        let rows = grid_after_run(&client).await;
+        let expected: Vec<Vec<i64>> = sql(
+            "SELECT count(*) FROM flights WHERE origin = 'JFK' AND dest = 'LAX' AND dep_delay >= 120",
+        );
+        assert_eq!(rows.len() as i64, expected[0][0]);
+        let all: Vec<Vec<i64>> =
+            sql("SELECT count(*) FROM flights WHERE origin = 'JFK' AND dest = 'LAX'");
+        let steps = text(&client, "#step-previews").await;
+        assert!(
+            steps.contains(&format!("Step 1: flights-between — {} rows", fmt_count(all[0][0]))),
+            "{steps}"
+        );
+        assert!(
+            steps.contains(&format!("Step 2: delayed — {} rows", fmt_count(expected[0][0]))),
+            "{steps}"
+        );
+        // Each step's first rows: up to 20 of its first batch with rows.
+        for grid in client
+            .find_all(Locator::Css("#step-previews .step-grid"))
+            .await
+            .unwrap()
+        {
+            let shown = grid.find_all(Locator::Css("tbody tr")).await.unwrap().len();
+            assert!((1..=20).contains(&shown), "{shown} rows");
+        }
+
+        let link = share(&client).await;
+        client.close().await.unwrap();
+        let fresh = browser(&driver).await;
+        fresh.goto(&link).await.unwrap();
+        assert_eq!(grid_after_run(&fresh).await, rows);
+        let step = fresh
+            .find(Locator::Id("step-plugin-2"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(step.as_deref(), Some(delayed.as_str()));
+        fresh.close().await.unwrap();
+    });
+}
+
+/// A count as the page shows it (en-US grouping).
+fn fmt_count(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -6,7 +6,7 @@
 // page wiring at the bottom.
 
 import { createEditor } from '/static/editor.js';
-import { Grid } from '/static/grid.js';
+import { Grid, formatCell } from '/static/grid.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -650,6 +650,8 @@ function clearResults() {
   els.rowCount.textContent = '';
   $('empty-result').hidden = true;
   $('plan-panel').hidden = true;
+  $('steps-pane').hidden = true;
+  $('step-previews').replaceChildren();
   els.truncated.hidden = true;
   els.generatedQuery.textContent = '';
   renderStats(null);
@@ -838,6 +840,18 @@ function readForm() {
     query: editors.query.value.trim() === '' ? null : editors.query.value,
   };
   if (scriptMode()) form.script = editors.script.value;
+  const then = readSteps();
+  if (then === null) return null;
+  if (then.length > 0) {
+    // Several plugins: one pipeline, the selected plugin (or script) first.
+    const first = { params: form.params };
+    if (form.script !== undefined) first.script = form.script;
+    else first.plugin = form.plugin;
+    form.pipeline = [first, ...then];
+    delete form.plugin;
+    delete form.script;
+    delete form.params;
+  }
   return form;
 }
 
@@ -977,6 +991,9 @@ function handleEvent(event, run) {
       previewGrid.appendRows(event.rows);
       els.previewPane.hidden = false;
       els.resultPanes.classList.add('with-preview');
+      break;
+    case 'step':
+      showStepPreview(event);
       break;
     case 'done':
       run.done = true;
@@ -1156,22 +1173,38 @@ async function download(button) {
 }
 
 /** Saves the form as a snippet and shows its permalink. */
+/**
+ * The snippet of a form: a pipeline as its first plugin and `then`; a script stored in the
+ * library first, so that it is named by its hash. Null (with the error shown) when the
+ * script cannot be stored.
+ */
+async function snippetOf(form) {
+  let { pipeline, ...snippet } = form;
+  if (pipeline) {
+    const [first, ...then] = pipeline;
+    snippet = { ...snippet, plugin: first.plugin ?? null, params: first.params ?? {}, then };
+    if (first.script !== undefined) snippet.script = first.script;
+  }
+  if (snippet.script !== undefined) {
+    const stored = await postJson('/api/scripts', { script: snippet.script });
+    if (!stored.ok) {
+      showError(await responseError(stored));
+      return null;
+    }
+    snippet.plugin = (await stored.json()).plugin.sha256;
+    delete snippet.script;
+  }
+  return snippet;
+}
+
 async function share() {
   const form = readForm();
   if (!form) return;
   els.share.disabled = true;
   try {
-    if (form.script !== undefined) {
-      // A script is shared like a plugin: stored in the library, named by its hash.
-      const stored = await postJson('/api/scripts', { script: form.script });
-      if (!stored.ok) {
-        showError(await responseError(stored));
-        return;
-      }
-      form.plugin = (await stored.json()).plugin.sha256;
-      delete form.script;
-    }
-    const response = await postJson('/api/snippets', form);
+    const snippet = await snippetOf(form);
+    if (!snippet) return;
+    const response = await postJson('/api/snippets', snippet);
     if (!response.ok) {
       showError(await responseError(response));
       return;
@@ -1196,6 +1229,101 @@ async function share() {
 }
 
 // ---------------------------------------------------------------------------
+// Pipelines: more plugins after the first, each transforming the rows of the one before
+
+/** Adds a step: a library plugin that transforms rows, and its params. */
+function addStep(plugin = '', params = {}) {
+  const steps = $('steps');
+  const li = el('li', 'step');
+  const number = steps.children.length + 2;
+  const select = el('select');
+  select.id = `step-plugin-${number}`;
+  select.setAttribute('aria-label', `Plugin of step ${number}`);
+  select.append(new Option('Choose a plugin…', ''));
+  for (const candidate of initial.plugins.filter((p) => p.transforms)) {
+    const label = candidate.kind === 'script' ? `${candidate.label ?? candidate.name} (script)` : `${candidate.label ?? candidate.name} ${candidate.version}`;
+    select.append(new Option(label, candidate.sha256));
+  }
+  select.value = plugin;
+  const area = el('textarea', 'code step-params');
+  area.id = `step-params-${number}`;
+  area.rows = 2;
+  area.spellcheck = false;
+  area.setAttribute('aria-label', `Params of step ${number}, a JSON object`);
+  area.value = JSON.stringify(params ?? {});
+  const remove = el('button', 'small', 'Remove');
+  remove.type = 'button';
+  remove.setAttribute('aria-label', `Remove step ${number}`);
+  remove.addEventListener('click', () => {
+    li.remove();
+    remember();
+  });
+  li.append(select, area, remove);
+  steps.append(li);
+}
+
+/** The steps after the first, `[{plugin, params}]`; null (with the box marked) when a step's params are not a JSON object or it has no plugin. */
+function readSteps() {
+  const steps = [];
+  for (const li of $('steps').children) {
+    const [select, area] = li.querySelectorAll('select, textarea');
+    let params = null;
+    try {
+      params = JSON.parse(area.value.trim() || '{}');
+    } catch {
+      params = null;
+    }
+    const ok = isObject(params) && select.value !== '';
+    area.setAttribute('aria-invalid', String(!isObject(params)));
+    select.setAttribute('aria-invalid', String(select.value === ''));
+    if (!ok) {
+      (select.value === '' ? select : area).focus();
+      return null;
+    }
+    steps.push({ plugin: select.value, params });
+  }
+  return steps;
+}
+
+/** Puts `then` (a snippet's or the history's later steps) back in the form. */
+function showSteps(then) {
+  $('steps').replaceChildren();
+  for (const step of then ?? []) addStep(step.plugin, step.params);
+}
+
+/** A `step` event: that step's name, rows and first rows, in the steps pane. */
+function showStepPreview(event) {
+  const box = el('section', 'step-preview');
+  box.append(el('h3', 'step-title', `Step ${event.step}: ${event.name} — ${rowsText(event.rows_out)}`));
+  if (event.columns && event.rows) {
+    const table = el('table', 'grid step-grid');
+    const head = table.createTHead().insertRow();
+    for (const column of event.columns) {
+      const th = el('th', null, column.name);
+      th.scope = 'col';
+      head.append(th);
+    }
+    const body = table.createTBody();
+    for (const row of event.rows) {
+      const tr = body.insertRow();
+      event.columns.forEach((column, i) => {
+        const cell = formatCell(row[i], column.type);
+        const td = el('td', cell.className, cell.text);
+        if (cell.title) td.title = cell.title;
+        tr.append(td);
+      });
+    }
+    const wrap = el('div', 'grid-wrap step-wrap');
+    wrap.tabIndex = 0;
+    wrap.setAttribute('aria-label', `Step ${event.step}'s first rows`);
+    wrap.append(table);
+    box.append(wrap);
+  }
+  $('step-previews').append(box);
+  $('steps-pane').hidden = false;
+}
+
+// ---------------------------------------------------------------------------
 // Saved queries, the history, and the work in progress across reloads
 
 /** Saves the form as a named snippet, then lists it. */
@@ -1209,13 +1337,9 @@ async function save() {
   const form = readForm();
   if (!form) return;
   try {
-    if (form.script !== undefined) {
-      const stored = await postJson('/api/scripts', { script: form.script });
-      if (!stored.ok) return showError(await responseError(stored));
-      form.plugin = (await stored.json()).plugin.sha256;
-      delete form.script;
-    }
-    const response = await postJson('/api/snippets', { ...form, name });
+    const snippet = await snippetOf(form);
+    if (!snippet) return;
+    const response = await postJson('/api/snippets', { ...snippet, name });
     if (!response.ok) return showError(await responseError(response));
     $('save-name').value = '';
     $('saved-panel').open = true;
@@ -1274,6 +1398,7 @@ async function restore(entry) {
   await selectPlugin(plugin ? plugin.sha256 : '', isObject(entry.params) ? entry.params : {});
   // The query a plugin built is not the user's: it is left out when the plugin builds one.
   if (!plugin?.builds_query) editors.query.value = entry.query ?? '';
+  showSteps(entry.then);
   showQueryExample();
   remember();
 }
@@ -1293,6 +1418,16 @@ function remember() {
         params,
         query: editors.query.value,
         script: editors.script.value,
+        then: [...$('steps').children].map((li) => {
+          const [select, area] = li.querySelectorAll('select, textarea');
+          let params = {};
+          try {
+            params = JSON.parse(area.value || '{}');
+          } catch {
+            // Half typed: kept as empty params.
+          }
+          return { plugin: select.value, params };
+        }),
       }),
     );
   } catch {
@@ -1355,6 +1490,11 @@ function init() {
   els.run.addEventListener('click', run);
   els.cancel.addEventListener('click', cancel);
   $('explain').addEventListener('click', explain);
+  $('add-step').addEventListener('click', () => {
+    addStep();
+    $('steps').lastElementChild.querySelector('select').focus();
+  });
+  $('steps').addEventListener('change', remember);
   $('save').addEventListener('click', save);
   $('save-name').addEventListener('input', () => $('save-name').setCustomValidity(''));
   $('history-panel').addEventListener('toggle', () => {
@@ -1409,6 +1549,7 @@ function init() {
     if (backendsBySource.has(snippet.source)) els.source.value = snippet.source;
     editors.query.value = snippet.query ?? '';
     selected = selectPlugin(snippet.plugin, isObject(snippet.params) ? snippet.params : {});
+    showSteps(snippet.then);
   } else if (!initial.selected_plugin && remembered()) {
     // Back on the page: the work left here last time.
     const work = remembered();
@@ -1417,6 +1558,7 @@ function init() {
     const plugin = work.plugin === SCRIPT || pluginsBySha.has(work.plugin) ? work.plugin : '';
     selected = selectPlugin(plugin, isObject(work.params) ? work.params : null);
     editors.query.value = work.query ?? '';
+    showSteps((work.then ?? []).filter((step) => pluginsBySha.has(step.plugin)));
   } else {
     selected = selectPlugin(initial.selected_plugin);
   }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Bundles the playground's front-end libraries (web/src, with the versions web/package.json
+# Bundles the playground's front-end libraries (web/src: the code editors, CodeMirror; the
+# charts, Observable Plot; with the versions web/package.json
 # pins and web/package-lock.json locks) into web/static/, where the server embeds them.
 # The bundle is committed, so `cargo build` needs no Node; run this after changing
 # web/src or the lockfile. With --check, builds into target/ and fails if the committed
@@ -32,9 +33,10 @@ bundle() {
         --log-level=warning --outfile="$out/$1"
 }
 bundle editor.js
+bundle chart.js
 
 if [ "${1:-}" = --check ]; then
-    for file in editor.js; do
+    for file in editor.js chart.js; do
         if ! cmp -s "$out/$file" "$web/static/$file"; then
             echo "web/static/$file is not what web/src and web/package-lock.json build:" \
                 "run scripts/web.sh and commit the result" >&2

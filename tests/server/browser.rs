@@ -1096,3 +1096,98 @@ fn fmt_count(n: i64) -> String {
     }
     out
 }
+
+/// A chart of a result: bars of a count per carrier, then a scatter; downloadable as SVG
+/// and PNG; a shared link keeps it.
+#[test]
+fn a_chart_is_drawn_from_a_result_downloaded_and_shared() {
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client.goto(&base).await.unwrap();
+        set_editor(
+            &client,
+            "query",
+            "SELECT carrier, count(*) AS flights, avg(distance) AS distance FROM flights GROUP BY carrier",
+        )
+        .await;
+        click(&client, "run").await;
+        assert_eq!(grid_after_run(&client).await.len(), 16);
+        client
+            .find(Locator::Css("#chart-panel summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        select(&client, "chart-kind", "bar").await;
+        select(&client, "chart-x", "carrier").await;
+        select(&client, "chart-y", "flights").await;
+        let bars = until("the bars", || async {
+            let bars = client
+                .find_all(Locator::Css("#chart svg g[aria-label='bar'] rect"))
+                .await
+                .ok()?
+                .len();
+            (bars > 0).then_some(bars)
+        })
+        .await;
+        assert_eq!(bars, 16, "a bar per carrier");
+
+        // SVG and PNG.
+        let svg = client
+            .execute("return window.quarry.chartText()", vec![])
+            .await
+            .unwrap();
+        let svg = svg.as_str().unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("carrier"), "{}", &svg[..200.min(svg.len())]);
+        let png = client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 import('/static/chart.js')
+                     .then((chart) => chart.pngBlob(document.querySelector('#chart').firstElementChild))
+                     .then((blob) => done([blob.type, blob.size]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(png[0], json!("image/png"));
+        assert!(png[1].as_u64().unwrap() > 1000, "{png}");
+
+        // A scatter of distance against flights: a dot per carrier.
+        select(&client, "chart-kind", "scatter").await;
+        select(&client, "chart-x", "flights").await;
+        select(&client, "chart-y", "distance").await;
+        let dots = until("the dots", || async {
+            let dots = client
+                .find_all(Locator::Css("#chart svg g[aria-label='dot'] circle"))
+                .await
+                .ok()?
+                .len();
+            (dots > 0).then_some(dots)
+        })
+        .await;
+        assert_eq!(dots, 16);
+
+        // The shared link opens on the same chart.
+        let link = share(&client).await;
+        client.close().await.unwrap();
+        let fresh = browser(&driver).await;
+        fresh.goto(&link).await.unwrap();
+        grid_after_run(&fresh).await;
+        let dots = until("the shared chart", || async {
+            let dots = fresh
+                .find_all(Locator::Css("#chart svg g[aria-label='dot'] circle"))
+                .await
+                .ok()?
+                .len();
+            (dots > 0).then_some(dots)
+        })
+        .await;
+        assert_eq!(dots, 16);
+        fresh.close().await.unwrap();
+    });
+}

@@ -709,7 +709,7 @@ const editors = {
     onChange: () => clearScriptError(),
   }),
 };
-window.quarry = { editors, grid };
+window.quarry = { editors, grid, chartText: () => chartModule?.svgText($('chart').firstElementChild) };
 
 /** Each source's schema answer (`GET /api/sources/{name}/schema`), once fetched. */
 const schemaAnswers = new Map();
@@ -979,6 +979,7 @@ function handleEvent(event, run) {
       break;
     case 'columns':
       grid.setColumns(event.columns);
+      chartColumns(event.columns);
       break;
     case 'rows':
       grid.appendRows(event.rows);
@@ -1019,6 +1020,7 @@ function finishRun(event) {
   renderLogs(event.logs);
   if (event.stats) showProgress(event.stats.rows_in, event.stats.rows_out);
   if (!event.ok) showError(event.error);
+  drawChart();
 }
 
 function setRunning(running) {
@@ -1185,6 +1187,8 @@ async function snippetOf(form) {
     snippet = { ...snippet, plugin: first.plugin ?? null, params: first.params ?? {}, then };
     if (first.script !== undefined) snippet.script = first.script;
   }
+  const chart = chartSettings();
+  if (chart) snippet.chart = chart;
   if (snippet.script !== undefined) {
     const stored = await postJson('/api/scripts', { script: snippet.script });
     if (!stored.ok) {
@@ -1321,6 +1325,103 @@ function showStepPreview(event) {
   }
   $('step-previews').append(box);
   $('steps-pane').hidden = false;
+}
+
+// ---------------------------------------------------------------------------
+// Charts of the rows (web/static/chart.js, loaded when first drawn)
+
+const chartEls = {
+  panel: $('chart-panel'),
+  kind: $('chart-kind'),
+  x: $('chart-x'),
+  y: $('chart-y'),
+  series: $('chart-series'),
+  note: $('chart-note'),
+  box: $('chart'),
+};
+
+/** The chart module, imported on first use (it is a quarter of a megabyte). */
+let chartModule = null;
+
+/** The chart a shared link asked for, applied once its columns are known. */
+let pendingChart = null;
+
+/** Fills the axis choices from the result's columns, keeping choices that still apply. */
+function chartColumns(columns) {
+  const numeric = (c) => ['int64', 'float64', 'decimal'].includes(c.type);
+  const fill = (select, candidates, fallback, none) => {
+    const kept = select.value;
+    select.replaceChildren(...(none ? [new Option('(none)', '')] : []));
+    for (const column of candidates) select.append(new Option(`${column.name} (${column.type})`, column.name));
+    const names = candidates.map((c) => c.name);
+    select.value = names.includes(kept) ? kept : fallback ?? (none ? '' : names[0] ?? '');
+  };
+  const category = columns.find((c) => !numeric(c)) ?? columns[0];
+  fill(chartEls.x, columns, category?.name);
+  fill(chartEls.y, columns, columns.find((c) => numeric(c) && c !== category)?.name);
+  fill(chartEls.series, columns, '', true);
+  if (pendingChart) {
+    chartEls.kind.value = pendingChart.kind;
+    for (const axis of ['x', 'y', 'series']) {
+      if (pendingChart[axis] && columns.some((c) => c.name === pendingChart[axis])) {
+        chartEls[axis].value = pendingChart[axis];
+      }
+    }
+    pendingChart = null;
+  }
+}
+
+/** The chart's settings, as share links keep them; null when the panel is closed. */
+function chartSettings() {
+  if (!chartEls.panel.open || !chartEls.x.value || !chartEls.y.value) return null;
+  const settings = { kind: chartEls.kind.value, x: chartEls.x.value, y: chartEls.y.value };
+  if (chartEls.series.value) settings.series = chartEls.series.value;
+  return settings;
+}
+
+/** Draws the chart of the rows the grid holds, when the panel is open. */
+async function drawChart() {
+  const settings = chartSettings();
+  if (!settings || grid.rowCount === 0) {
+    chartEls.box.replaceChildren();
+    chartEls.note.textContent = chartEls.panel.open && grid.rowCount === 0 ? 'Run a query to chart its rows.' : '';
+    return;
+  }
+  chartModule ??= await import('/static/chart.js');
+  const chart = chartModule.drawChart({
+    columns: grid.columns,
+    rows: grid.rows,
+    settings,
+    width: Math.max(320, Math.min(chartEls.box.clientWidth || 760, 1100)),
+    nonce: styleNonce,
+  });
+  if (typeof chart === 'string') {
+    chartEls.box.replaceChildren();
+    chartEls.note.textContent = chart;
+    return;
+  }
+  chartEls.box.replaceChildren(chart);
+  chartEls.note.textContent =
+    grid.rowCount > chartModule.MAX_POINTS
+      ? `The first ${chartModule.MAX_POINTS.toLocaleString()} of ${rowsText(grid.rowCount)}.`
+      : '';
+}
+
+/** Downloads the drawn chart as an SVG or PNG file. */
+async function downloadChart(format) {
+  const chart = chartEls.box.firstElementChild;
+  if (!chart || !chartModule) return;
+  const blob =
+    format === 'svg'
+      ? new Blob([chartModule.svgText(chart)], { type: 'image/svg+xml' })
+      : await chartModule.pngBlob(chart);
+  const link = el('a');
+  link.href = URL.createObjectURL(blob);
+  link.download = `quarry-chart.${format}`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
 // ---------------------------------------------------------------------------
@@ -1490,6 +1591,12 @@ function init() {
   els.run.addEventListener('click', run);
   els.cancel.addEventListener('click', cancel);
   $('explain').addEventListener('click', explain);
+  for (const control of [chartEls.kind, chartEls.x, chartEls.y, chartEls.series]) {
+    control.addEventListener('change', drawChart);
+  }
+  chartEls.panel.addEventListener('toggle', drawChart);
+  $('chart-svg').addEventListener('click', () => downloadChart('svg'));
+  $('chart-png').addEventListener('click', () => downloadChart('png'));
   $('add-step').addEventListener('click', () => {
     addStep();
     $('steps').lastElementChild.querySelector('select').focus();
@@ -1550,6 +1657,10 @@ function init() {
     editors.query.value = snippet.query ?? '';
     selected = selectPlugin(snippet.plugin, isObject(snippet.params) ? snippet.params : {});
     showSteps(snippet.then);
+    if (snippet.chart) {
+      pendingChart = snippet.chart;
+      chartEls.panel.open = true;
+    }
   } else if (!initial.selected_plugin && remembered()) {
     // Back on the page: the work left here last time.
     const work = remembered();

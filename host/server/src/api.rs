@@ -143,6 +143,7 @@ async fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiErr
         params: steps.params.clone().unwrap_or_else(|| json!({})),
         query: run.query.clone(),
         then: (!steps.then.is_empty()).then(|| then.collect()),
+        chart: None,
     };
     let saved = stored_only
         && app
@@ -151,6 +152,7 @@ async fn may_run(app: &App, caller: &Caller, run: &RunBody) -> Result<(), ApiErr
             .await?
             .map(|saved| Snippet {
                 name: None,
+                chart: None,
                 ..saved
             })
             == Some(as_saved);

@@ -380,7 +380,12 @@ pub async fn sign_out(State(app): AppState, headers: axum::http::HeaderMap) -> R
 }
 
 /// The files in `web/static`, compiled into the binary.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
+    (
+        "chart.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/static/chart.js"),
+    ),
     (
         "grid.js",
         "text/javascript; charset=utf-8",

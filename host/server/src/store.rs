@@ -95,6 +95,34 @@ pub struct Snippet {
     /// before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then: Option<Vec<PipelineStep>>,
+    /// The chart the page draws of the rows. Like the name, it is not part of the id: the
+    /// same run shared again with another chart keeps its link and takes that chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
+}
+
+/// A chart of a run's rows: its kind and the columns on its axes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Chart {
+    /// Bars (`y` summed by `x`), a line, or a scatter of points.
+    pub kind: ChartKind,
+    /// The column along the x axis.
+    pub x: String,
+    /// The column along the y axis.
+    pub y: String,
+    /// The column whose values colour the marks, one series each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+}
+
+/// The kinds of chart the page draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartKind {
+    Bar,
+    Line,
+    Scatter,
 }
 
 /// A step of a pipeline after the first, as snippets and the history keep it.
@@ -369,6 +397,10 @@ impl Store {
                 .name
                 .clone()
                 .or_else(|| stored.as_ref().and_then(|s| s.name.clone())),
+            chart: snippet
+                .chart
+                .clone()
+                .or_else(|| stored.as_ref().and_then(|s| s.chart.clone())),
             ..snippet.clone()
         };
         if stored.as_ref() == Some(&snippet) {
@@ -589,6 +621,7 @@ mod tests {
             params,
             query: None,
             then: None,
+            chart: None,
         }
     }
 

@@ -74,15 +74,25 @@ fn driver() -> Option<Driver> {
 }
 
 async fn browser(driver: &Driver) -> Client {
+    browser_with(driver, &[]).await
+}
+
+/// A browser session with `extra` Chromium flags (`--force-dark-mode`).
+async fn browser_with(driver: &Driver, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ];
+    args.extend_from_slice(extra);
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run",
-            "--disable-dev-shm-usage", "--window-size=1400,1000"
-        ]}),
-    );
+    capabilities.insert("goog:chromeOptions".into(), json!({ "args": args }));
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver.url)
@@ -1189,5 +1199,305 @@ fn a_chart_is_drawn_from_a_result_downloaded_and_shared() {
         .await;
         assert_eq!(dots, 16);
         fresh.close().await.unwrap();
+    });
+}
+
+/// The screenshots in docs/ (`QUARRY_SCREENSHOTS=docs cargo test ... screenshots`): each
+/// new part of the playground, light and dark. Without the variable it only checks that
+/// Chromium shows the dark scheme when asked, which the screenshots rely on.
+#[test]
+fn screenshots_of_the_playground_light_and_dark() {
+    use fantoccini::key::Key;
+    let Some(driver) = driver() else { return };
+    let out = std::env::var("QUARRY_SCREENSHOTS")
+        .ok()
+        .map(|dir| repo_root().join(dir));
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    let between = store_plugin(&app, "flights_between");
+    let delayed = store_plugin(&app, "delayed");
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        for scheme in ["light", "dark"] {
+            let flags: &[&str] = if scheme == "dark" {
+                &["--force-dark-mode"]
+            } else {
+                &[]
+            };
+            let client = browser_with(&driver, flags).await;
+            client.goto(&base).await.unwrap();
+            let dark = client
+                .execute(
+                    "return matchMedia('(prefers-color-scheme: dark)').matches",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(dark, json!(scheme == "dark"));
+            let Some(out) = &out else {
+                client.close().await.unwrap();
+                continue;
+            };
+            let shot = |name: &'static str| {
+                let client = &client;
+                async move {
+                    let png = client.screenshot().await.unwrap();
+                    std::fs::write(out.join(format!("playground-{name}-{scheme}.png")), png)
+                        .unwrap();
+                }
+            };
+            // The editor completing a column, beside the schema panel.
+            until("the schema", || async {
+                text(&client, "#schema-tree")
+                    .await
+                    .contains("weather")
+                    .then_some(())
+            })
+            .await;
+            let content = client
+                .find(Locator::Css("#query .cm-content"))
+                .await
+                .unwrap();
+            content.click().await.unwrap();
+            press(&client, "SELECT carrier, dep_d").await;
+            until("completions", || async {
+                text(&client, ".cm-tooltip-autocomplete")
+                    .await
+                    .contains("dep_delay")
+                    .then_some(())
+            })
+            .await;
+            shot("editor").await;
+            press(&client, &Key::Escape.to_string()).await;
+
+            // Every flight in the grid, sorted by delay.
+            set_editor(&client, "query", "SELECT * FROM flights").await;
+            fill(&client, "limit", "400000").await;
+            click(&client, "run").await;
+            grid_after_run(&client).await;
+            let headers = client
+                .find_all(Locator::Css("#grid thead th .sort"))
+                .await
+                .unwrap();
+            headers[5].click().await.unwrap();
+            headers[5].click().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            shot("grid").await;
+
+            // A chart.
+            set_editor(
+                &client,
+                "query",
+                "SELECT carrier, count(*) AS flights FROM flights GROUP BY carrier ORDER BY 2 DESC",
+            )
+            .await;
+            click(&client, "run").await;
+            grid_after_run(&client).await;
+            client
+                .find(Locator::Css("#chart-panel summary"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            until("the chart", || async {
+                client.find(Locator::Css("#chart svg")).await.ok()
+            })
+            .await;
+            client
+                .execute(
+                    "document.querySelector('#chart-panel').scrollIntoView()",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            shot("chart").await;
+            client
+                .find(Locator::Css("#chart-panel summary"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+
+            // Explain.
+            set_editor(
+                &client,
+                "query",
+                "SELECT * FROM flights WHERE origin = 'JFK' AND dest = 'LAX' ORDER BY time_hour",
+            )
+            .await;
+            client
+                .execute("window.scrollTo(0, 0)", vec![])
+                .await
+                .unwrap();
+            click(&client, "explain").await;
+            until("the plan", || async {
+                text(&client, "#plan-panel")
+                    .await
+                    .contains("SEARCH")
+                    .then_some(())
+            })
+            .await;
+            shot("explain").await;
+
+            // A pipeline and its steps.
+            client
+                .goto(&format!("{base}/?plugin={between}"))
+                .await
+                .unwrap();
+            until("the params form", || async {
+                client.find(Locator::Id("param-origin")).await.ok()
+            })
+            .await;
+            fill(&client, "param-origin", "JFK").await;
+            fill(&client, "param-dest", "LAX").await;
+            click(&client, "add-step").await;
+            select(&client, "step-plugin-2", &delayed).await;
+            fill(&client, "step-params-2", r#"{"min_delay": 120}"#).await;
+            click(&client, "run").await;
+            grid_after_run(&client).await;
+            client
+                .execute(
+                    "document.querySelector('#steps-pane').scrollIntoView()",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            shot("pipeline").await;
+
+            // History and saved queries.
+            client
+                .execute("window.scrollTo(0, 0)", vec![])
+                .await
+                .unwrap();
+            fill(&client, "save-name", "Late JFK to LAX").await;
+            click(&client, "save").await;
+            client
+                .find(Locator::Css("#history-panel summary"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            until("the history", || async {
+                text(&client, "#history-list")
+                    .await
+                    .contains("flights-between")
+                    .then_some(())
+            })
+            .await;
+            shot("history").await;
+
+            // The shortcuts.
+            client
+                .execute("document.activeElement.blur()", vec![])
+                .await
+                .unwrap();
+            press(&client, "?").await;
+            shot("shortcuts").await;
+            press(&client, &Key::Escape.to_string()).await;
+            if scheme == "light" {
+                std::fs::write(
+                    out.join("playground.png"),
+                    client.screenshot().await.unwrap(),
+                )
+                .unwrap();
+            }
+            client.close().await.unwrap();
+        }
+    });
+}
+
+/// The library page: compiled plugins and shared scripts listed apart, saved queries
+/// beside them; a search filters; a plugin is renamed and a script deleted in the page.
+#[test]
+fn the_library_lists_scripts_apart_searches_renames_and_deletes() {
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let app = web_app(store.path(), Settings::default());
+    let units = store_plugin(&app, "units");
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client.goto(&format!("{base}/plugins")).await.unwrap();
+        // A shared script and a saved query, as the playground stores them.
+        let stored = client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const post = (url, body) => fetch(url, {method: 'POST',
+                     headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)})
+                     .then((r) => r.json());
+                 post('/api/scripts', {script: '// Keeps every flight\\nfunction transform(rows) {}'})
+                     .then((s) => post('/api/snippets', {name: 'Airlines', source: 'demo',
+                         query: 'SELECT * FROM airlines'}).then(() => done(s.plugin.sha256)));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let script = stored.as_str().unwrap().to_owned();
+        client.refresh().await.unwrap();
+        let plugins = text(&client, "#plugin-list").await;
+        let scripts = text(&client, "#script-list").await;
+        assert!(plugins.contains("units") && !plugins.contains("Keeps every flight"), "{plugins}");
+        assert!(scripts.contains("Keeps every flight") && !scripts.contains("units"), "{scripts}");
+        assert!(text(&client, "#saved-queries").await.contains("Airlines"));
+
+        // The search hides what does not match.
+        fill(&client, "plugin-search", "keeps").await;
+        let hidden = |sha: String| {
+            let client = &client;
+            async move {
+                client
+                    .execute(
+                        "return document.querySelector(`tr[data-sha256='${arguments[0]}']`).hidden",
+                        vec![json!(sha)],
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(hidden(units.clone()).await, json!(true));
+        assert_eq!(hidden(script.clone()).await, json!(false));
+        fill(&client, "plugin-search", "").await;
+
+        // Rename units in its row.
+        let row = client
+            .find(Locator::Css(&format!("tr[data-sha256='{units}']")))
+            .await
+            .unwrap();
+        row.find(Locator::Css("button.rename")).await.unwrap().click().await.unwrap();
+        let field = row.find(Locator::Css(".plugin-name input")).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys("Units in km\u{E007}").await.unwrap();
+        until("the new name", || async {
+            let name = row.find(Locator::Css(".plugin-name a")).await.ok()?.text().await.ok()?;
+            (name == "Units in km").then_some(())
+        })
+        .await;
+        let meta = app.store.plugin(&units).await.unwrap().unwrap();
+        assert_eq!(meta.label.as_deref(), Some("Units in km"));
+
+        // Delete the script, confirming.
+        client
+            .find(Locator::Css(&format!("tr[data-sha256='{script}'] button.delete")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client.accept_alert().await.unwrap();
+        until("the script gone", || async {
+            let gone = app.store.plugin(&script).await.ok()?.is_none();
+            gone.then_some(())
+        })
+        .await;
+        assert!(
+            client
+                .find(Locator::Css(&format!("tr[data-sha256='{script}']")))
+                .await
+                .is_err()
+        );
+        client.close().await.unwrap();
     });
 }

@@ -11,10 +11,11 @@ import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirro
 import { javascript } from '@codemirror/lang-javascript';
 import { json } from '@codemirror/lang-json';
 import { PostgreSQL, SQLDialect, SQLite, StandardSQL, sql } from '@codemirror/lang-sql';
-import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from '@codemirror/language';
+import { bracketMatching, indentOnInput, syntaxHighlighting } from '@codemirror/language';
 import { lintGutter, setDiagnostics } from '@codemirror/lint';
 import { highlightSelectionMatches, searchKeymap } from '@codemirror/search';
 import { Compartment, EditorState, Prec } from '@codemirror/state';
+import { classHighlighter } from '@lezer/highlight';
 import { EditorView, drawSelection, highlightActiveLine, keymap, lineNumbers, placeholder } from '@codemirror/view';
 
 /** CQL's words, for highlighting and completion (Cassandra and ScyllaDB). */
@@ -121,7 +122,9 @@ export function createEditor(parent, options = {}) {
     autocompletion({ activateOnTyping: true }),
     highlightActiveLine(),
     highlightSelectionMatches(),
-    syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+    // Tokens get classes (`tok-keyword`, `tok-string`, ...) that style.css colours for
+    // the light and the dark scheme.
+    syntaxHighlighting(classHighlighter),
     lintGutter(),
     Prec.highest(keymap.of([
       { key: 'Mod-Enter', run },

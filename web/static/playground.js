@@ -591,7 +591,7 @@ function renderLogs(logs) {
 }
 
 function showProgress(rowsIn, rowsOut) {
-  els.rowCounter.textContent = `${rowsIn} rows read, ${rowsOut} rows out`;
+  els.rowCounter.textContent = `${rowsIn.toLocaleString()} rows read, ${rowsOut.toLocaleString()} rows out`;
 }
 
 /** Shows an error envelope `{kind, message, row?}` in the error box. */

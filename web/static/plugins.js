@@ -160,3 +160,84 @@ dropZone.addEventListener('drop', (event) => {
 for (const type of ['dragover', 'drop']) {
   window.addEventListener(type, (event) => event.preventDefault());
 }
+
+// ---------------------------------------------------------------------------
+// The library: search, rename and delete
+
+const search = document.getElementById('plugin-search');
+
+/** Shows the rows whose text holds every word of the search, any case. */
+function filterLibrary() {
+  const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+  for (const row of document.querySelectorAll('.library-table tbody tr')) {
+    const text = `${row.textContent} ${row.dataset.sha256}`.toLowerCase();
+    row.hidden = !words.every((word) => text.includes(word));
+  }
+}
+
+for (const event of ['input', 'change', 'search']) search?.addEventListener(event, filterLibrary);
+
+/** An error of the API, as one line. */
+async function apiError(response) {
+  try {
+    const body = await response.json();
+    return body?.error?.message ?? `HTTP ${response.status}`;
+  } catch {
+    return `HTTP ${response.status}`;
+  }
+}
+
+/** Deletes a plugin or script, after asking; its row goes. */
+async function deletePlugin(row) {
+  const name = row.querySelector('.plugin-name a').textContent;
+  if (!confirm(`Delete ${name}? Shared links that run it will say it is gone.`)) return;
+  const response = await fetch(`/api/plugins/${encodeURIComponent(row.dataset.sha256)}`, { method: 'DELETE' });
+  if (!response.ok) return showStatus(`Not deleted: ${await apiError(response)}`);
+  row.remove();
+  showStatus(`Deleted ${name}.`);
+}
+
+/** Turns a row's name into a field; Enter (or Save) renames, Escape keeps the name. */
+function startRename(row) {
+  const cell = row.querySelector('.plugin-name');
+  const link = cell.querySelector('a');
+  const input = document.createElement('input');
+  input.type = 'text';
+  input.value = link.textContent;
+  input.maxLength = 80;
+  input.setAttribute('aria-label', 'New name');
+  const save = document.createElement('button');
+  save.type = 'button';
+  save.className = 'small';
+  save.textContent = 'Save';
+  const before = [...cell.childNodes];
+  cell.replaceChildren(input, ' ', save);
+  input.focus();
+  input.select();
+  const done = () => cell.replaceChildren(...before);
+  const submit = async () => {
+    const response = await fetch(`/api/plugins/${encodeURIComponent(row.dataset.sha256)}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: input.value }),
+    });
+    if (!response.ok) return showStatus(`Not renamed: ${await apiError(response)}`);
+    const { plugin } = await response.json();
+    link.textContent = plugin.label ?? plugin.name;
+    done();
+    showStatus(`Renamed to ${link.textContent}.`);
+  };
+  save.addEventListener('click', submit);
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') submit();
+    if (event.key === 'Escape') done();
+  });
+}
+
+for (const table of document.querySelectorAll('.library-table')) {
+  table.addEventListener('click', (event) => {
+    const row = event.target.closest('tr');
+    if (event.target.closest('button.delete')) deletePlugin(row);
+    if (event.target.closest('button.rename')) startRename(row);
+  });
+}

@@ -21,7 +21,12 @@ type AppState = State<Arc<App>>;
 pub struct PluginRow {
     pub sha256: String,
     pub short_sha: String,
+    /// The name the library shows: its label when renamed, else its own.
     pub name: String,
+    /// Its own name, when a label is shown instead.
+    pub own_name: Option<String>,
+    /// Whether the caller may rename and delete it (its uploader or an admin).
+    pub may_change: bool,
     pub version: String,
     pub description: String,
     pub size: String,
@@ -41,7 +46,9 @@ impl From<&PluginMeta> for PluginRow {
         PluginRow {
             sha256: m.sha256.clone(),
             short_sha: m.sha256[..12].to_owned(),
-            name: m.name.clone(),
+            name: m.label.clone().unwrap_or_else(|| m.name.clone()),
+            own_name: m.label.as_ref().map(|_| m.name.clone()),
+            may_change: false,
             version: m.version.clone(),
             description: m.description.clone(),
             size: size::format(m.size),
@@ -75,7 +82,12 @@ fn playground_page(initial_state: String, caller: &Caller) -> Response {
 #[derive(Template)]
 #[template(path = "plugins.html")]
 struct PluginsPage {
+    /// Compiled plugins.
     plugins: Vec<PluginRow>,
+    /// Shared scripts, listed apart.
+    scripts: Vec<PluginRow>,
+    /// Saved queries: name and link.
+    saved: Vec<(String, String)>,
     max_upload: String,
     account: Option<String>,
 }
@@ -254,8 +266,26 @@ pub async fn plugins(State(app): AppState, Extension(caller): Extension<Caller>)
         Ok(plugins) => plugins,
         Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
+    let row = |m: &PluginMeta| PluginRow {
+        may_change: caller.role >= crate::users::Role::Admin
+            || m.uploaded_by.as_deref() == Some(caller.name.as_str()),
+        ..PluginRow::from(m)
+    };
+    let (scripts, plugins): (Vec<&PluginMeta>, Vec<&PluginMeta>) =
+        plugins.iter().partition(|m| m.kind == PluginKind::Script);
+    let saved = app
+        .store
+        .saved_snippets(100)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, snippet, _)| app.may_use(&caller, &snippet.source))
+        .map(|(id, snippet, _)| (snippet.name.unwrap_or_default(), format!("/s/{id}")))
+        .collect();
     render(PluginsPage {
-        plugins: plugins.iter().map(PluginRow::from).collect(),
+        plugins: plugins.into_iter().map(row).collect(),
+        scripts: scripts.into_iter().map(row).collect(),
+        saved,
         max_upload: size::format(app.settings.max_upload),
         account: account(&caller),
     })

@@ -70,6 +70,21 @@ fn the_units_script_matches_the_rust_plugin() {
     assert_same_output(&by_columns, &rust);
 }
 
+/// A script sees bytes as base64, as the API and the page show them.
+#[test]
+fn a_script_sees_bytes_as_base64() {
+    let js = "function transform(rows) { return rows.map((r) => ({ seen: r.b })); }";
+    let out = run_plugin(
+        script(js),
+        "{}",
+        Some("SELECT x'00ff10' AS b UNION ALL SELECT NULL"),
+    );
+    assert_eq!(
+        out.column("seen"),
+        [Owned::Text("AP8Q".into()), Owned::Null]
+    );
+}
+
 #[test]
 fn a_batch_of_cancelled_flights_keeps_the_columns_types() {
     // The second batch has no air times, so its speeds are all null: still float64.

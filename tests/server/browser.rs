@@ -1203,8 +1203,8 @@ fn a_chart_is_drawn_from_a_result_downloaded_and_shared() {
 }
 
 /// The screenshots in docs/ (`QUARRY_SCREENSHOTS=docs cargo test ... screenshots`): each
-/// new part of the playground, light and dark. Without the variable it only checks that
-/// Chromium shows the dark scheme when asked, which the screenshots rely on.
+/// new part of the playground, light and dark. Without the variable it checks that
+/// Chromium shows the dark scheme when asked, and that both schemes pass axe-core.
 #[test]
 fn screenshots_of_the_playground_light_and_dark() {
     use fantoccini::key::Key;
@@ -1234,6 +1234,10 @@ fn screenshots_of_the_playground_light_and_dark() {
                 .await
                 .unwrap();
             assert_eq!(dark, json!(scheme == "dark"));
+            // Both schemes pass axe-core's checks (contrast above all).
+            if let Some(violations) = accessibility_violations(&client).await {
+                assert!(violations.is_empty(), "{scheme}: {violations:#?}");
+            }
             let Some(out) = &out else {
                 client.close().await.unwrap();
                 continue;

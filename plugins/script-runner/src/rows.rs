@@ -21,9 +21,9 @@ pub enum Cell<'a> {
 }
 
 /// Row `row` of `column` as a JS-shaped value: int64, float64, timestamp (µs since the
-/// epoch) and date (days) are numbers; the text kinds are strings; bytes are lowercase
-/// hex strings; booleans are booleans. Integers beyond 2^53 lose precision, as they
-/// would in any JavaScript number.
+/// epoch) and date (days) are numbers; the text kinds are strings; bytes are base64
+/// strings, as the API and the page show them; booleans are booleans. Integers beyond
+/// 2^53 lose precision, as they would in any JavaScript number.
 #[inline]
 pub fn cell(column: &Column, row: usize) -> Cell<'_> {
     match column.data_type() {
@@ -34,10 +34,30 @@ pub fn cell(column: &Column, row: usize) -> Cell<'_> {
         DataType::Text | DataType::Uuid | DataType::Decimal | DataType::Json => column
             .text(row)
             .map_or(Cell::Null, |s| Cell::Str(Cow::Borrowed(s))),
-        DataType::Bytes => column.bytes(row).map_or(Cell::Null, |b| {
-            Cell::Str(Cow::Owned(b.iter().map(|x| format!("{x:02x}")).collect()))
-        }),
+        DataType::Bytes => column
+            .bytes(row)
+            .map_or(Cell::Null, |b| Cell::Str(Cow::Owned(base64(b)))),
     }
+}
+
+/// `bytes` in standard base64, with padding (RFC 4648).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// An output column while it is being built. Its type is inferred from its first
@@ -328,6 +348,20 @@ fn int64_builder(name: &str, data_type: Option<DataType>) -> Option<Int64Builder
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_are_base64_as_the_api_shows_them() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"", ""),
+            (b"\x00", "AA=="),
+            (b"\x00\xff", "AP8="),
+            (b"\x00\xff\x10", "AP8Q"),
+            (b"Quarry!", "UXVhcnJ5IQ=="),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(base64(bytes), text, "{bytes:?}");
+        }
+    }
 
     #[test]
     fn infers_types_and_fills_missing_keys_with_null() {

@@ -1505,3 +1505,69 @@ fn the_library_lists_scripts_apart_searches_renames_and_deletes() {
         client.close().await.unwrap();
     });
 }
+
+/// Explain on PostgreSQL in the page: `EXPLAIN (FORMAT JSON)` drawn as a tree (of a query
+/// on the catalog, which needs no data loaded).
+#[test]
+fn explain_on_postgres_in_a_real_browser() {
+    let Some(url) = live_server(
+        &["QUARRY_TEST_POSTGRES_URL"],
+        "a PostgreSQL source for the page (scripts/postgres.sh)",
+    ) else {
+        return;
+    };
+    let Some(driver) = driver() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let mut sources = quarry_sources::Sources::with_demo(data_dir());
+    sources.insert(
+        std::sync::Arc::new(
+            quarry_sources::postgres::PostgresSource::new(
+                "pg",
+                &url,
+                quarry_sources::Backend::Postgres,
+                2,
+            )
+            .unwrap(),
+        ),
+        Default::default(),
+    );
+    let runtime = quarry_runtime::Runtime::new(quarry_runtime::RuntimeConfig {
+        cache_dir: Some(data_dir().join("cache")),
+        ..Default::default()
+    })
+    .unwrap();
+    let app = std::sync::Arc::new(
+        tokio()
+            .block_on(quarry_server::App::new(
+                std::sync::Arc::new(runtime),
+                sources,
+                store.path(),
+                Settings::default(),
+            ))
+            .unwrap(),
+    );
+    tokio().block_on(async {
+        let base = serve(app.clone()).await;
+        let client = browser(&driver).await;
+        client.goto(&base).await.unwrap();
+        select(&client, "source", "pg").await;
+        set_editor(
+            &client,
+            "query",
+            "SELECT relname FROM pg_class WHERE relname = 'pg_type' ORDER BY relname",
+        )
+        .await;
+        click(&client, "explain").await;
+        let plan = until("the plan", || async {
+            let shown = text(&client, "#plan-panel").await;
+            shown.contains("pg_class").then_some(shown)
+        })
+        .await;
+        assert!(plan.contains("EXPLAIN (FORMAT JSON)"), "{plan}");
+        assert!(
+            plan.contains("Scan") && plan.contains("on pg_class"),
+            "{plan}"
+        );
+        client.close().await.unwrap();
+    });
+}

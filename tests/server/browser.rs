@@ -278,7 +278,7 @@ fn upload_run_share_and_cancel_in_a_real_browser() {
             .goto(&format!("{base}/?plugin={}", plugin.sha256))
             .await
             .unwrap();
-        fill(&fresh, "params-json", r#"{"attack": "slow", "ms": 60000}"#).await;
+        set_editor(&fresh, "params", r#"{"attack": "slow", "ms": 60000}"#).await;
         set_editor(&fresh, "query", "SELECT * FROM flights").await;
         let started = Instant::now();
         click(&fresh, "run").await;
@@ -649,6 +649,53 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
                 .unwrap(),
             "dep_delay"
         );
+        // A column's edge dragged 120 pixels to the right widens it by that much.
+        let width = || async {
+            client
+                .execute(
+                    "return document.querySelector('#grid thead th:nth-child(2)').getBoundingClientRect().width",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                .as_f64()
+                .unwrap()
+        };
+        let before = width().await;
+        {
+            use fantoccini::actions::{
+                InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction,
+            };
+            let handle = client
+                .find(Locator::Css("#grid thead th:nth-child(2) .col-resize"))
+                .await
+                .unwrap();
+            let drag = MouseActions::new("mouse".into())
+                .then(PointerAction::MoveToElement {
+                    element: handle,
+                    duration: None,
+                    x: 0.0,
+                    y: 0.0,
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::MoveBy {
+                    duration: Some(Duration::from_millis(100)),
+                    x: 120.0,
+                    y: 0.0,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+            client.perform_actions(drag).await.unwrap();
+        }
+        let after = width().await;
+        assert!(
+            (after - before - 120.0).abs() < 2.0,
+            "the column went from {before} to {after} pixels"
+        );
+
         // A clicked cell is selected and copies as its value.
         first.click().await.unwrap();
         let copied = client
@@ -667,7 +714,7 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
             .goto(&format!("{base}/?plugin={}", plugin.sha256))
             .await
             .unwrap();
-        fill(&client, "params-json", r#"{"attack": "slow", "ms": 30}"#).await;
+        set_editor(&client, "params", r#"{"attack": "slow", "ms": 30}"#).await;
         set_editor(&client, "query", "SELECT * FROM flights").await;
         fill(&client, "limit", "400000").await;
         click(&client, "run").await;
@@ -996,13 +1043,7 @@ fn params_in_order_patterns_in_words_starter_params_and_a_narrow_plugins_page() 
         select(&client, "plugin", "script").await;
         select(&client, "starter", "busiest-routes").await;
         let params = until("the starter's params", || async {
-            let params = client
-                .find(Locator::Id("params-json"))
-                .await
-                .ok()?
-                .prop("value")
-                .await
-                .ok()??;
+            let params = editor_text(&client, "params").await;
             params.contains("JFK").then_some(params)
         })
         .await;
@@ -1482,7 +1523,19 @@ fn the_library_lists_scripts_apart_searches_renames_and_deletes() {
         let meta = app.store.plugin(&units).await.unwrap().unwrap();
         assert_eq!(meta.label.as_deref(), Some("Units in km"));
 
-        // Delete the script, confirming.
+        // A saved query that runs the script, then delete the script, confirming: the
+        // saved query's link says the script is gone.
+        let snippet = client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch('/api/snippets', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                     body: JSON.stringify({name: 'Kept', source: 'demo', plugin: arguments[0],
+                         query: 'SELECT * FROM airlines'})})
+                     .then((r) => r.json()).then((link) => done(link.url));",
+                vec![json!(script)],
+            )
+            .await
+            .unwrap();
         client
             .find(Locator::Css(&format!("tr[data-sha256='{script}'] button.delete")))
             .await
@@ -1502,6 +1555,16 @@ fn the_library_lists_scripts_apart_searches_renames_and_deletes() {
                 .await
                 .is_err()
         );
+        client
+            .goto(&format!("{base}{}", snippet.as_str().unwrap()))
+            .await
+            .unwrap();
+        let said = until("the missing plugin said", || async {
+            let shown = text(&client, "#error").await;
+            (!shown.is_empty()).then_some(shown)
+        })
+        .await;
+        assert!(said.contains("not in this server's library"), "{said}");
         client.close().await.unwrap();
     });
 }

@@ -409,28 +409,36 @@ class SchemaForm {
   }
 }
 
-/** A JSON object typed by hand, for plugins whose params schema the form cannot show. */
+/** A JSON object typed by hand (a JSON editor), for plugins whose params schema the form cannot show. */
 class JsonParamsForm {
   constructor(container, params, helpText = "This plugin's params have no form here: write them as a JSON object.") {
-    const label = el('label', null, 'JSON object');
-    label.htmlFor = 'params-json';
-    this.textarea = el('textarea', 'code');
-    this.textarea.id = 'params-json';
-    this.textarea.rows = 6;
-    this.textarea.spellcheck = false;
-    this.textarea.value = JSON.stringify(params ?? {}, null, 2);
+    const label = el('span', 'editor-label', 'JSON object');
+    label.id = 'params-json-label';
+    const host = el('div', 'code-editor params-editor');
+    host.id = 'params-json';
+    host.setAttribute('role', 'group');
+    host.setAttribute('aria-labelledby', label.id);
     this.error = el('span', 'field-error');
     this.error.id = 'params-json-error';
     this.error.setAttribute('aria-live', 'polite');
-    this.textarea.addEventListener('input', () => this.read());
-
     const help = el('small', 'help', helpText);
     help.id = 'params-json-help';
-    this.textarea.setAttribute('aria-describedby', `${this.error.id} ${help.id}`);
-
+    host.setAttribute('aria-describedby', `${this.error.id} ${help.id}`);
     const wrapper = el('div', 'field field-json');
-    wrapper.append(label, this.textarea, this.error, help);
+    wrapper.append(label, host, this.error, help);
     container.append(wrapper);
+    this.editor = createEditor(host, {
+      doc: JSON.stringify(params ?? {}, null, 2),
+      language: 'json',
+      label: 'Params, a JSON object',
+      lines: false,
+      nonce: styleNonce,
+      onRun: () => run(),
+      onExplain: () => explain(),
+      onChange: () => this.read(),
+    });
+    // The page's scripting handle (`window.quarry.editors.params`) follows the form shown.
+    editors.params = this.editor;
     if (params) this.read();
   }
 
@@ -439,20 +447,20 @@ class JsonParamsForm {
     let value;
     let error = null;
     try {
-      value = JSON.parse(this.textarea.value);
+      value = JSON.parse(this.editor.value);
       if (!isObject(value)) error = 'must be a JSON object, like {"name": "value"}';
     } catch (e) {
       error = `not valid JSON: ${e.message}`;
     }
     this.error.textContent = error ?? '';
-    this.textarea.setAttribute('aria-invalid', String(error !== null));
+    this.editor.view.contentDOM.setAttribute('aria-invalid', String(error !== null));
     return error ? null : value;
   }
 
   /** The object typed so far, without messages; null when it is not one yet. */
   peek() {
     try {
-      const value = JSON.parse(this.textarea.value);
+      const value = JSON.parse(this.editor.value);
       return isObject(value) ? value : null;
     } catch {
       return null;
@@ -461,7 +469,7 @@ class JsonParamsForm {
 
   collect() {
     const params = this.read();
-    if (!params) this.textarea.focus();
+    if (!params) this.editor.focus();
     return params;
   }
 }
@@ -1552,9 +1560,20 @@ function init() {
   for (const source of initial.sources) {
     els.source.append(new Option(`${source.name} (${source.backend})`, source.name));
   }
-  for (const plugin of initial.plugins) {
-    const label = plugin.kind === 'script' ? `${plugin.name} (script)` : `${plugin.name} ${plugin.version}`;
-    els.plugin.append(new Option(label, plugin.sha256));
+  // Compiled plugins and shared scripts, in groups of their own.
+  const groups = [
+    ['Plugins', initial.plugins.filter((p) => p.kind !== 'script')],
+    ['Shared scripts', initial.plugins.filter((p) => p.kind === 'script')],
+  ];
+  for (const [label, plugins] of groups) {
+    if (plugins.length === 0) continue;
+    const group = document.createElement('optgroup');
+    group.label = label;
+    for (const plugin of plugins) {
+      const name = plugin.label ?? plugin.name;
+      group.append(new Option(plugin.kind === 'script' ? name : `${name} ${plugin.version}`, plugin.sha256));
+    }
+    els.plugin.append(group);
   }
   const scriptOption = els.plugin.querySelector(`option[value="${SCRIPT}"]`);
   if (!initial.scripts) {

@@ -703,6 +703,27 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
             .await
             .unwrap();
         assert_eq!(copied, serde_json::json!(longest[0][0].to_string()));
+        // A row, by its number: its cells under a header line, as TSV and as JSON.
+        client
+            .find(Locator::Css("#grid tbody tr:not(.spacer) th.row-number"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let row = client
+            .execute("return window.quarry.grid.copyText('tsv')", vec![])
+            .await
+            .unwrap();
+        let lines: Vec<&str> = row.as_str().unwrap().lines().collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("year\tmonth\tday\t"), "{lines:?}");
+        assert_eq!(lines[1].split('\t').nth(5), Some(longest[0][0].to_string().as_str()));
+        let json_row = client
+            .execute("return JSON.parse(window.quarry.grid.copyText('json'))", vec![])
+            .await
+            .unwrap();
+        assert_eq!(json_row[0]["dep_delay"], json!(longest[0][0]));
 
         // A run slowed down by its plugin (30 ms a batch): clicks are answered while its
         // rows stream, and Cancel at once: the time from its click to the page saying so,
@@ -854,6 +875,24 @@ fn schema_panel_explain_shortcuts_and_accessibility() {
             "SELECT dep_delay FROM flights"
         );
 
+        // A query that matches nothing says so, with the query that ran in view.
+        set_editor(
+            &client,
+            "query",
+            "SELECT * FROM airlines WHERE carrier = 'ZZ'",
+        )
+        .await;
+        click(&client, "run").await;
+        assert!(grid_after_run(&client).await.is_empty());
+        let said = text(&client, "#empty-result").await;
+        assert!(said.contains("no rows"), "{said}");
+        assert!(text(&client, "#row-count").await.contains("0 rows"));
+        assert!(
+            text(&client, "#generated-query")
+                .await
+                .contains("carrier = 'ZZ'")
+        );
+
         // Explain: SQLite's plan as a tree, and no rows.
         set_editor(
             &client,
@@ -948,6 +987,13 @@ fn history_restores_a_run_after_a_reload_and_saved_queries_are_listed() {
             (editor_text(&client, "query").await == airlines).then_some(())
         })
         .await;
+
+        // A run without a plugin has no compile time: a dash, not "0.0 ms".
+        assert!(
+            text(&client, "#stats").await.contains("Compile/load —"),
+            "{}",
+            text(&client, "#stats").await
+        );
 
         // Another query; then the history's airlines run is put back and runs again.
         set_editor(&client, "query", "SELECT 1 AS one").await;
@@ -1449,6 +1495,11 @@ fn screenshots_of_the_playground_light_and_dark() {
                 )
                 .unwrap();
             }
+
+            // The library: plugins, shared scripts and saved queries.
+            client.goto(&format!("{base}/plugins")).await.unwrap();
+            let png = client.screenshot().await.unwrap();
+            std::fs::write(out.join(format!("library-{scheme}.png")), png).unwrap();
             client.close().await.unwrap();
         }
     });

@@ -239,7 +239,11 @@ mod tests {
             (Method::POST, "/api/plugins", Role::Author),
             (Method::POST, "/api/scripts", Role::Author),
             (Method::POST, "/api/snippets", Role::Author),
-            (Method::DELETE, "/api/plugins/abc", Role::Admin),
+            // Its uploader (an author) or an admin: the handler checks which.
+            (Method::DELETE, "/api/plugins/abc", Role::Author),
+            (Method::PATCH, "/api/plugins/abc", Role::Author),
+            (Method::DELETE, "/api/snippets/abc", Role::Admin),
+            (Method::DELETE, "/api/users/bob", Role::Admin),
             (Method::GET, "/api/users", Role::Admin),
             (Method::GET, "/", Role::Viewer),
         ];

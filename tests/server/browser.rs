@@ -153,6 +153,21 @@ async fn fill(client: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// Clicks the first element `css` finds, again if the page redrew it in between (the
+/// grid replaces its rows as they scroll or sort).
+async fn click_css(client: &Client, css: &str) {
+    until(&format!("a click on {css}"), || async {
+        client
+            .find(Locator::Css(css))
+            .await
+            .ok()?
+            .click()
+            .await
+            .ok()
+    })
+    .await;
+}
+
 async fn click(client: &Client, id: &str) {
     client
         .find(Locator::Id(id))
@@ -697,20 +712,19 @@ fn every_flight_streams_into_the_grid_and_the_page_stays_responsive() {
         );
 
         // A clicked cell is selected and copies as its value.
-        first.click().await.unwrap();
+        drop(first);
+        click_css(
+            &client,
+            "#grid tbody tr:not(.spacer) td[data-column='5']",
+        )
+        .await;
         let copied = client
             .execute("return window.quarry.grid.copyText('tsv')", vec![])
             .await
             .unwrap();
         assert_eq!(copied, serde_json::json!(longest[0][0].to_string()));
         // A row, by its number: its cells under a header line, as TSV and as JSON.
-        client
-            .find(Locator::Css("#grid tbody tr:not(.spacer) th.row-number"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_css(&client, "#grid tbody tr:not(.spacer) th.row-number").await;
         let row = client
             .execute("return window.quarry.grid.copyText('tsv')", vec![])
             .await
@@ -1004,16 +1018,19 @@ fn history_restores_a_run_after_a_reload_and_saved_queries_are_listed() {
             .click()
             .await
             .unwrap();
-        let entry = until("the history", || async {
+        // Found and clicked together: the list is redrawn when it opens.
+        until("the history", || async {
             let entry = client
                 .find(Locator::Css("#history-list .history-run"))
                 .await
                 .ok()?;
             let shown = entry.text().await.ok()?;
-            shown.contains("airlines").then_some(entry)
+            if !shown.contains("airlines") {
+                return None;
+            }
+            entry.click().await.ok()
         })
         .await;
-        entry.click().await.unwrap();
         assert_eq!(editor_text(&client, "query").await, airlines);
         click(&client, "run").await;
         assert_eq!(grid_after_run(&client).await, rows);

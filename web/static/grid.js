@@ -186,8 +186,13 @@ export class Grid {
     const visible = Math.ceil(this.wrap.clientHeight / this.rowHeight) + 2 * OVERSCAN;
     const last = Math.min(total, first + visible);
     const order = this.displayOrder();
-    const key = `${first}:${last}:${total}:${this.sort.column}:${this.sort.descending}:${this.selectionKey()}`;
-    if (key === this.rendered) return;
+    const key = `${first}:${last}:${total}:${this.sort.column}:${this.sort.descending}:${this.columns.length}`;
+    if (key === this.rendered) {
+      // The same rows: only the selection may have changed, marked in place (the cells a
+      // click landed on stay the same elements).
+      this.markSelection();
+      return;
+    }
     this.rendered = key;
     const fragment = document.createDocumentFragment();
     fragment.append(this.spacer(first * this.rowHeight));
@@ -197,6 +202,26 @@ export class Grid {
     fragment.append(this.spacer((total - last) * this.rowHeight));
     this.body.replaceChildren(fragment);
     this.table.setAttribute('aria-rowcount', String(total + 1));
+  }
+
+  /** Marks the selected cells among the rows in the page. */
+  markSelection() {
+    const selected = this.selectedRange();
+    for (const tr of this.body.rows) {
+      if (tr.classList.contains('spacer')) continue;
+      const position = Number(tr.dataset.position);
+      for (const td of tr.querySelectorAll('td')) {
+        const column = Number(td.dataset.column);
+        const on = Boolean(
+          selected &&
+            position >= selected.top && position <= selected.bottom &&
+            column >= selected.left && column <= selected.right,
+        );
+        td.classList.toggle('selected', on);
+        if (on) td.setAttribute('aria-selected', 'true');
+        else td.removeAttribute('aria-selected');
+      }
+    }
   }
 
   spacer(height) {
@@ -305,10 +330,6 @@ export class Grid {
     };
   }
 
-  selectionKey() {
-    const range = this.selectedRange();
-    return range ? `${range.top},${range.bottom},${range.left},${range.right}` : '';
-  }
 
   /** The selected cells as TSV (with a header row) or JSON (an array of objects). */
   copyText(format = 'tsv') {

@@ -538,8 +538,24 @@ fn three_hosts_on_one_postgresql_store_behind_nginx_share_everything_under_load(
         during.statuses
     );
     eprintln!("answers while host C was killed: {:?}", during.statuses);
+    // nginx learns that C is gone only by trying it, once per worker: a keep-alive
+    // connection it still held to C may give one more 502 here when C had nothing in hand
+    // as it died (each worker then leaves C out for a minute).
     let after = load(nginx.address, 8, 5, &between, false);
-    assert_eq!(after.ok(), 40, "{:?}", after.statuses);
+    let late: usize = after
+        .statuses
+        .iter()
+        .filter(|(status, _)| **status != 200)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        after.statuses.keys().all(|s| *s == 200 || *s == 502) && failed + late <= 64 + 32,
+        "{:?}",
+        after.statuses
+    );
+    // From then on, everything succeeds.
+    let settled = load(nginx.address, 8, 5, &between, false);
+    assert_eq!(settled.ok(), 40, "{:?}", settled.statuses);
     for host in [a, b] {
         let (_, listed) = get(host, "/api/plugins");
         assert_eq!(listed["plugins"].as_array().unwrap().len(), 2, "{listed}");

@@ -979,7 +979,8 @@ fn schema_panel_explain_shortcuts_and_accessibility() {
 }
 
 /// The work in progress survives a reload; the history puts an earlier run back in the
-/// form, which runs again; a query saved under a name is listed with its link.
+/// form, and "Run again" runs it at once; a query saved under a name is listed with its
+/// link.
 #[test]
 fn history_restores_a_run_after_a_reload_and_saved_queries_are_listed() {
     let Some(driver) = driver() else { return };
@@ -1033,6 +1034,15 @@ fn history_restores_a_run_after_a_reload_and_saved_queries_are_listed() {
         .await;
         assert_eq!(editor_text(&client, "query").await, airlines);
         click(&client, "run").await;
+        assert_eq!(grid_after_run(&client).await, rows);
+
+        // "Run again" on a history entry restores it and runs it at once.
+        set_editor(&client, "query", "SELECT 2 AS two").await;
+        click_css(&client, "#history-list .history-again").await;
+        until("the run again", || async {
+            (editor_text(&client, "query").await == airlines).then_some(())
+        })
+        .await;
         assert_eq!(grid_after_run(&client).await, rows);
 
         // Saved under a name: listed, with the link that opens it.

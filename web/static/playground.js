@@ -1489,11 +1489,17 @@ async function showHistory() {
     button.title = entry.query ?? '';
     button.addEventListener('click', () => restore(entry));
     const when = new Date(entry.started_at);
-    li.append(
-      button,
-      el('span', 'muted history-meta',
-        `${entry.source} · ${entry.outcome === 'ok' ? rowsText(entry.rows_out) : entry.outcome} · ${when.toLocaleTimeString()}`),
-    );
+    const again = el('button', 'small history-again', 'Run again');
+    again.type = 'button';
+    again.setAttribute('aria-label', `Run again: ${what}`);
+    again.addEventListener('click', async () => {
+      await restore(entry);
+      run();
+    });
+    const meta = el('span', 'muted history-meta',
+      `${entry.source} · ${entry.outcome === 'ok' ? rowsText(entry.rows_out) : entry.outcome} · ${when.toLocaleTimeString()} `);
+    meta.append(again);
+    li.append(button, meta);
     return li;
   });
   if (items.length === 0) items.push(el('li', 'muted', 'No runs yet.'));
